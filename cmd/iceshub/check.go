@@ -1,0 +1,60 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/model"
+)
+
+// cmdCheck validates a configuration file without starting anything.
+func cmdCheck(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file to check (default: the built-in configuration)")
+	fields := fs.Bool("fields", false, "also list the canonical fields routes may name, with their data protection class")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d partners, %d routes)\n", cfg.Source, len(cfg.Partners), len(cfg.Routes))
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MESSAGE\tTO\tFIELDS\tLAWFUL BASIS")
+	for _, r := range cfg.Routes {
+		basis := r.LawfulBasis
+		if r.SpecialCategoryBasis != "" {
+			basis += "; " + r.SpecialCategoryBasis
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.Message, r.To, len(r.Fields), basis)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if *fields {
+		fmt.Fprintln(stdout)
+		tw = tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "FIELD\tCLASS\tWHAT")
+		for _, f := range model.ReferralFields() {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", f.Name, f.Class, f.Description)
+		}
+		return tw.Flush()
+	}
+	return nil
+}
+
+// loadConfig loads path, or the built-in default when path is empty.
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Default()
+	}
+	return config.Load(path)
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/iceshub/iceshub/adapters/crm"
+	fhiradapter "github.com/iceshub/iceshub/adapters/fhir"
+	"github.com/iceshub/iceshub/adapters/provider"
+	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/delivery"
+	"github.com/iceshub/iceshub/internal/intake"
+	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/routes"
+)
+
+// hub is one running iceshub: the store, the router and the HTTP server,
+// wired here and nowhere else.
+type hub struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	store  *store.SQLite
+	sub    message.Subscriber
+	router *message.Router
+	server *http.Server
+}
+
+// hubOptions adjust a hub for tests and the demo.
+type hubOptions struct {
+	// retry overrides the routes' transient retry schedule.
+	retry routes.Retry
+}
+
+// newHub builds a hub from cfg. Nothing runs until run is called.
+func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, err error) {
+	st, err := store.Open(store.Options{
+		DataDir:      cfg.Store.DataDir,
+		PollInterval: cfg.Store.PollInterval,
+		Logger:       watermill.NewSlogLogger(logger.With("component", "watermill")),
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = st.Close()
+		}
+	}()
+
+	senders := map[string]routes.Sender{}
+	ids := make([]string, 0, len(cfg.Partners))
+	for _, p := range cfg.Partners {
+		dc := delivery.Config{
+			Partner:  p.ID,
+			BaseURL:  p.BaseURL,
+			Token:    p.Token(),
+			Timeout:  p.Timeout,
+			RetryMax: p.RetryMax,
+		}
+		var s routes.Sender
+		switch p.Kind {
+		case config.KindProvider:
+			s, err = provider.New(provider.Config{ID: p.ID, Delivery: dc}, logger)
+		case config.KindCouncil:
+			s, err = crm.New(crm.Config{ID: p.ID, Delivery: dc}, logger)
+		default:
+			err = fmt.Errorf("partner %q: unknown kind %q", p.ID, p.Kind)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("partner %q: %w", p.ID, err)
+		}
+		senders[p.ID] = s
+		ids = append(ids, p.ID)
+	}
+	sort.Strings(ids)
+	if err := st.EnsureTopics(routes.Topics(ids)...); err != nil {
+		return nil, err
+	}
+
+	councils, err := cfg.CouncilTable()
+	if err != nil {
+		return nil, err
+	}
+	sub, err := st.NewSubscriber()
+	if err != nil {
+		return nil, fmt.Errorf("subscriber: %w", err)
+	}
+	router, err := routes.New(routes.Config{
+		Routes:       cfg.Routes,
+		Councils:     councils,
+		Senders:      senders,
+		Retry:        opts.retry,
+		CloseTimeout: cfg.Server.ShutdownTimeout,
+	}, st, sub, logger)
+	if err != nil {
+		_ = sub.Close()
+		return nil, err
+	}
+
+	accept, err := intake.New(st)
+	if err != nil {
+		return nil, err
+	}
+	fhirHandler, err := fhiradapter.New(fhiradapter.Config{MaxBodyBytes: cfg.Server.MaxBodyBytes}, accept, logger)
+	if err != nil {
+		return nil, err
+	}
+	h := &hub{cfg: cfg, log: logger, store: st, sub: sub, router: router}
+
+	mux := http.NewServeMux()
+	mux.Handle("/fhir", fhirHandler)
+	mux.Handle("/fhir/", fhirHandler)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", h.ready)
+	h.server = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	return h, nil
+}
+
+// ready answers 200 once the router runs and the store answers.
+func (h *hub) ready(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if !h.router.IsRunning() {
+		http.Error(w, "router not running", http.StatusServiceUnavailable)
+		return
+	}
+	if _, err := h.store.Pending(r.Context(), routes.TopicDeliver("readiness")); err != nil {
+		http.Error(w, "store not answering", http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// run starts the router, then serves HTTP on ln until ctx ends; then it stops
+// taking requests, lets in-flight work finish within the shutdown timeout,
+// and closes the store. Referrals accepted before the stop are on disk and
+// are delivered by the next run.
+func (h *hub) run(ctx context.Context, ln net.Listener) error {
+	routerCtx, stopRouter := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRouter()
+	routerErr := make(chan error, 1)
+	go func() { routerErr <- h.router.Run(routerCtx) }()
+	select {
+	case <-h.router.Running():
+	case err := <-routerErr:
+		return fmt.Errorf("router: %w", err)
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- h.server.Serve(ln) }()
+	h.log.Info("iceshub serving", "addr", ln.Addr().String(), "data_dir", h.cfg.Store.DataDir, "partners", len(h.cfg.Partners), "routes", len(h.cfg.Routes))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		h.log.Info("stopping: no new requests; finishing in-flight work", "timeout", h.cfg.Server.ShutdownTimeout)
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			runErr = fmt.Errorf("http server: %w", err)
+		}
+	case err := <-routerErr:
+		runErr = fmt.Errorf("router stopped: %w", err)
+	}
+
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), h.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	if err := h.server.Shutdown(shutdownCtx); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
+	}
+	if err := h.router.Close(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("router close: %w", err))
+	}
+	stopRouter()
+	if err := h.sub.Close(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("subscriber close: %w", err))
+	}
+	if err := h.store.Close(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("store close: %w", err))
+	}
+	h.log.Info("iceshub stopped")
+	return runErr
+}
+
+// close releases a hub that was built but never run.
+func (h *hub) close() error {
+	return errors.Join(h.router.Close(), h.sub.Close(), h.store.Close())
+}

@@ -1,0 +1,95 @@
+// Command iceshub is the integration hub of an Integrated Community Equipment
+// Service: it takes NHS FHIR referrals, stores them so they cannot be lost,
+// and delivers to the equipment provider and the council only what each may
+// see.
+//
+// Usage:
+//
+//	iceshub serve [--config FILE] [--addr HOST:PORT] [--data DIR]
+//	iceshub demo  [--referrals DIR] [--keep]
+//	iceshub check [--config FILE] [--fields]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `iceshub: the ICES integration hub
+
+Usage:
+  iceshub serve [--config FILE] [--addr HOST:PORT] [--data DIR]
+        run the hub (built-in default configuration when --config is absent)
+  iceshub demo [--referrals DIR] [--keep]
+        run the hub with simulated partners on a temporary embedded store,
+        send the sample referrals through it and show what each partner got
+  iceshub check [--config FILE] [--fields]
+        check a configuration file without starting anything
+
+Run 'iceshub COMMAND -h' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage marks a command-line mistake (exit status 2).
+var errUsage = errors.New("usage")
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var err error
+	switch args[0] {
+	case "serve":
+		err = cmdServe(ctx, args[1:], stderr)
+	case "demo":
+		err = cmdDemo(ctx, args[1:], stdout, stderr)
+	case "check":
+		err = cmdCheck(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "iceshub: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "iceshub %s: %v\n", args[0], err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "iceshub %s: %v\n", args[0], err)
+		return 1
+	}
+}
+
+// newLogger returns the process logger: structured, to stderr. Handlers log
+// ids and outcomes only, never payloads or personal data.
+func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("%w: --log-format %q: want text or json", errUsage, format)
+	}
+}

@@ -1,0 +1,347 @@
+// Package config loads and checks iceshub's one configuration file.
+//
+// The file is YAML (see default.yaml, which is also the built-in default).
+// Secrets are never in it: a partner names the environment variable that
+// holds its token, and the value is read at start-up.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/internal/postcode"
+)
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML returns the built-in configuration, as documented.
+func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
+
+// Partner kinds.
+const (
+	KindProvider = "provider"
+	KindCouncil  = "council"
+)
+
+// RecipientCouncil, as a route's "to", means "the council whose area holds the
+// person's address", chosen per message from the councils' postcode prefixes.
+const RecipientCouncil = "council"
+
+// Config is the whole configuration of a hub.
+type Config struct {
+	Server   Server    `yaml:"server"`
+	Store    Store     `yaml:"store"`
+	Partners []Partner `yaml:"partners"`
+	Routes   []Route   `yaml:"routes"`
+
+	// Source names where the configuration came from, for messages.
+	Source string `yaml:"-"`
+}
+
+// Server configures the inbound HTTP server.
+type Server struct {
+	// Addr is the listen address, HOST:PORT.
+	Addr string `yaml:"addr"`
+	// MaxBodyBytes limits an inbound request body; larger bodies get 413.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// ShutdownTimeout bounds how long in-flight work may take after SIGTERM.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Store configures durable storage and messaging.
+type Store struct {
+	// Backend selects the engine; only "sqlite" (embedded, the default) exists.
+	Backend string `yaml:"backend"`
+	// DataDir holds the database file and everything else the hub keeps.
+	DataDir string `yaml:"data_dir"`
+	// PollInterval is how often idle subscribers look for new messages.
+	PollInterval time.Duration `yaml:"poll_interval"`
+}
+
+// Partner is an organisation the hub delivers to.
+type Partner struct {
+	ID      string `yaml:"id"`
+	Kind    string `yaml:"kind"`
+	Name    string `yaml:"name"`
+	BaseURL string `yaml:"base_url"`
+	// TokenEnv names the environment variable holding the bearer token the
+	// hub presents to this partner. Empty means no token.
+	TokenEnv string        `yaml:"token_env"`
+	Timeout  time.Duration `yaml:"timeout"`
+	RetryMax int           `yaml:"retry_max"`
+	// PostcodePrefixes (councils only) are the postcode areas, districts or
+	// sectors the council covers.
+	PostcodePrefixes []string `yaml:"postcode_prefixes"`
+
+	Line int `yaml:"-"`
+}
+
+// Token returns the partner's bearer token from its environment variable.
+func (p Partner) Token() string {
+	if p.TokenEnv == "" {
+		return ""
+	}
+	return os.Getenv(p.TokenEnv)
+}
+
+// Route says that messages of one kind go to one recipient, with the fields
+// it may receive and why.
+type Route struct {
+	Message string `yaml:"message"`
+	// To is a partner id, or "council" for the council of the person's area.
+	To      string `yaml:"to"`
+	Purpose string `yaml:"purpose"`
+	// LawfulBasis is the UK GDPR Article 6 basis.
+	LawfulBasis string `yaml:"lawful_basis"`
+	// SpecialCategoryBasis is the Article 9 condition; required when Fields
+	// names any special category field.
+	SpecialCategoryBasis string `yaml:"special_category_basis"`
+	// Fields are the canonical fields the recipient may receive. Anything not
+	// named is not sent.
+	Fields []string `yaml:"fields"`
+
+	Line int `yaml:"-"`
+}
+
+// Default returns the built-in configuration.
+func Default() (*Config, error) {
+	return Parse(defaultYAML, "built-in default configuration")
+}
+
+// Load reads and checks the configuration file at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	return Parse(b, path)
+}
+
+// Parse decodes and checks a configuration. Unknown keys are errors, and so is
+// everything Check finds; messages name source and line.
+func Parse(b []byte, source string) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	var c Config
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	c.Source = source
+	recordLines(&root, &c)
+	c.applyDefaults()
+	if err := c.Check(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// recordLines copies the line of each partner and route from the YAML tree
+// so that errors found after decoding can still point at the file.
+func recordLines(root *yaml.Node, c *Config) {
+	if len(root.Content) == 0 {
+		return
+	}
+	doc := root.Content[0]
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		key, val := doc.Content[i], doc.Content[i+1]
+		switch key.Value {
+		case "partners":
+			for j, n := range val.Content {
+				if j < len(c.Partners) {
+					c.Partners[j].Line = n.Line
+				}
+			}
+		case "routes":
+			for j, n := range val.Content {
+				if j < len(c.Routes) {
+					c.Routes[j].Line = n.Line
+				}
+			}
+		}
+	}
+}
+
+func (c *Config) applyDefaults() {
+	if c.Server.Addr == "" {
+		c.Server.Addr = "127.0.0.1:8080"
+	}
+	if c.Server.MaxBodyBytes == 0 {
+		c.Server.MaxBodyBytes = 1 << 20
+	}
+	if c.Server.ShutdownTimeout == 0 {
+		c.Server.ShutdownTimeout = 20 * time.Second
+	}
+	if c.Store.Backend == "" {
+		c.Store.Backend = "sqlite"
+	}
+	if c.Store.DataDir == "" {
+		c.Store.DataDir = "data"
+	}
+	if c.Store.PollInterval == 0 {
+		c.Store.PollInterval = 50 * time.Millisecond
+	}
+	for i := range c.Partners {
+		if c.Partners[i].Timeout == 0 {
+			c.Partners[i].Timeout = 10 * time.Second
+		}
+		if c.Partners[i].RetryMax == 0 {
+			c.Partners[i].RetryMax = 4
+		}
+	}
+}
+
+var idPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,39}$`)
+
+// Known message kinds a route may name.
+var knownKinds = map[string]bool{string(model.KindReferral): true}
+
+// Check reports every problem in c, each naming the file and line.
+func (c *Config) Check() error {
+	var errs []error
+	at := func(line int) string {
+		if line > 0 {
+			return fmt.Sprintf("%s:%d", c.Source, line)
+		}
+		return c.Source
+	}
+	if c.Store.Backend != "sqlite" {
+		errs = append(errs, fmt.Errorf("%s: store.backend %q is not available (available: sqlite)", c.Source, c.Store.Backend))
+	}
+	if c.Server.MaxBodyBytes < 1024 {
+		errs = append(errs, fmt.Errorf("%s: server.max_body_bytes %d is below 1024", c.Source, c.Server.MaxBodyBytes))
+	}
+	if c.Store.PollInterval < time.Millisecond {
+		errs = append(errs, fmt.Errorf("%s: store.poll_interval must be at least 1ms", c.Source))
+	}
+	partners := map[string]Partner{}
+	councils := map[string][]string{}
+	providers := 0
+	for _, p := range c.Partners {
+		where := at(p.Line)
+		if !idPattern.MatchString(p.ID) {
+			errs = append(errs, fmt.Errorf("%s: partner id %q must be lower case letters, digits and hyphens, starting with a letter", where, p.ID))
+		}
+		if p.ID == RecipientCouncil {
+			errs = append(errs, fmt.Errorf("%s: partner id %q is reserved for routing to the council of the person's area", where, p.ID))
+		}
+		if _, dup := partners[p.ID]; dup {
+			errs = append(errs, fmt.Errorf("%s: partner id %q is defined twice", where, p.ID))
+		}
+		partners[p.ID] = p
+		switch p.Kind {
+		case KindProvider:
+			providers++
+			if len(p.PostcodePrefixes) > 0 {
+				errs = append(errs, fmt.Errorf("%s: partner %q: only councils have postcode_prefixes", where, p.ID))
+			}
+		case KindCouncil:
+			if len(p.PostcodePrefixes) == 0 {
+				errs = append(errs, fmt.Errorf("%s: council %q needs postcode_prefixes naming the area it covers", where, p.ID))
+			}
+			councils[p.ID] = p.PostcodePrefixes
+		default:
+			errs = append(errs, fmt.Errorf("%s: partner %q: kind %q is not one of provider, council", where, p.ID, p.Kind))
+		}
+		if u, err := url.Parse(p.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s: partner %q: base_url %q must be an absolute http(s) URL", where, p.ID, p.BaseURL))
+		}
+		if p.TokenEnv != "" && !regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`).MatchString(p.TokenEnv) {
+			errs = append(errs, fmt.Errorf("%s: partner %q: token_env %q is not an environment variable name (put the token in the environment, never in this file)", where, p.ID, p.TokenEnv))
+		}
+		if p.RetryMax < 0 || p.Timeout < 0 {
+			errs = append(errs, fmt.Errorf("%s: partner %q: timeout and retry_max must not be negative", where, p.ID))
+		}
+	}
+	if providers > 1 {
+		errs = append(errs, fmt.Errorf("%s: %d providers configured; the service has one contracted provider at a time", c.Source, providers))
+	}
+	if _, err := postcode.NewTable(councils); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", c.Source, err))
+	}
+	type routeKey struct{ msg, to string }
+	seen := map[routeKey]bool{}
+	for _, r := range c.Routes {
+		where := at(r.Line)
+		if !knownKinds[r.Message] {
+			errs = append(errs, fmt.Errorf("%s: route message %q is not a known kind (known: %s)", where, r.Message, strings.Join(sortedKeys(knownKinds), ", ")))
+		}
+		if r.To == RecipientCouncil {
+			if len(councils) == 0 {
+				errs = append(errs, fmt.Errorf("%s: route to %q but no council partner is configured", where, r.To))
+			}
+		} else if _, ok := partners[r.To]; !ok {
+			errs = append(errs, fmt.Errorf("%s: route to unknown recipient %q (partners: %s; or %q for the council of the person's area)", where, r.To, strings.Join(sortedKeys(partners), ", "), RecipientCouncil))
+		}
+		k := routeKey{r.Message, r.To}
+		if seen[k] {
+			errs = append(errs, fmt.Errorf("%s: a second route for message %q to %q", where, r.Message, r.To))
+		}
+		seen[k] = true
+		if strings.TrimSpace(r.Purpose) == "" {
+			errs = append(errs, fmt.Errorf("%s: route %s -> %s needs a purpose", where, r.Message, r.To))
+		}
+		if strings.TrimSpace(r.LawfulBasis) == "" {
+			errs = append(errs, fmt.Errorf("%s: route %s -> %s needs a lawful_basis (UK GDPR Article 6)", where, r.Message, r.To))
+		}
+		if len(r.Fields) == 0 {
+			errs = append(errs, fmt.Errorf("%s: route %s -> %s lists no fields; a recipient that needs nothing needs no route", where, r.Message, r.To))
+		}
+		for _, f := range r.Fields {
+			fd, ok := model.LookupField(f)
+			if !ok {
+				errs = append(errs, fmt.Errorf("%s: route %s -> %s: unknown field %q (known: %s)", where, r.Message, r.To, f, strings.Join(model.FieldNames(), ", ")))
+				continue
+			}
+			if fd.Class == model.ClassSpecial && strings.TrimSpace(r.SpecialCategoryBasis) == "" {
+				errs = append(errs, fmt.Errorf("%s: route %s -> %s sends special category field %q but names no special_category_basis (UK GDPR Article 9)", where, r.Message, r.To, f))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// PartnerByID returns the partner with id.
+func (c *Config) PartnerByID(id string) (Partner, bool) {
+	for _, p := range c.Partners {
+		if p.ID == id {
+			return p, true
+		}
+	}
+	return Partner{}, false
+}
+
+// CouncilTable returns the postcode table of the configured councils.
+func (c *Config) CouncilTable() (*postcode.Table, error) {
+	m := map[string][]string{}
+	for _, p := range c.Partners {
+		if p.Kind == KindCouncil {
+			m[p.ID] = p.PostcodePrefixes
+		}
+	}
+	return postcode.NewTable(m)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}

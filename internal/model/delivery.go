@@ -1,0 +1,27 @@
+package model
+
+// Delivery is one recipient's copy of a message, as it waits on that
+// recipient's delivery topic. Referral holds only the fields listed in Fields:
+// the outbound mapping never sees the full record.
+type Delivery struct {
+	Kind Kind `json:"kind"`
+	// Recipient is the configured partner id (for example "provider" or
+	// "council-cwac").
+	Recipient string `json:"recipient"`
+	// IdempotencyKey is sent as the Idempotency-Key header; it is derived from
+	// the referral and recipient so that it is the same on every retry,
+	// redelivery and restart.
+	IdempotencyKey string   `json:"idempotencyKey"`
+	Fields         []string `json:"fields"`
+	Purpose        string   `json:"purpose"`
+	LawfulBasis    string   `json:"lawfulBasis"`
+	Referral       Referral `json:"referral"`
+}
+
+// Receipt is what a partner answered when it accepted a delivery.
+type Receipt struct {
+	// PartnerReference is the partner's own reference for what it created
+	// (the provider's order reference, the council's case reference).
+	PartnerReference string `json:"partnerReference,omitempty"`
+	StatusCode       int    `json:"statusCode"`
+}

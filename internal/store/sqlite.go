@@ -1,0 +1,440 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill-sqlite/wmsqlitezombiezen"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+
+	"github.com/iceshub/iceshub/internal/intake"
+)
+
+// FileName is the database file inside the data directory.
+const FileName = "iceshub.db"
+
+// Options configure Open.
+type Options struct {
+	// DataDir is created if missing; the database is DataDir/iceshub.db.
+	DataDir string
+	// PollInterval is how often an idle subscription looks for messages.
+	// Default 50ms.
+	PollInterval time.Duration
+	// Logger receives Watermill's own logs. Default: none.
+	Logger watermill.LoggerAdapter
+}
+
+// SQLite is the embedded store: one SQLite file (pure Go, no cgo) in WAL mode
+// with synchronous=FULL, so that a committed message survives a crash of the
+// process or the machine. It is safe for concurrent use: writes are
+// serialised on one connection, subscribers read on their own.
+type SQLite struct {
+	path string
+	opts Options
+
+	mu        sync.Mutex // guards conn, and so every write transaction
+	conn      *sqlite.Conn
+	publisher message.Publisher
+	topics    map[string]bool
+	closed    bool
+}
+
+// Open opens (creating if needed) the store in opts.DataDir.
+func Open(opts Options) (*SQLite, error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("store: empty data directory")
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 50 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = watermill.NopLogger{}
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: create data directory: %w", err)
+	}
+	path := filepath.Join(opts.DataDir, FileName)
+	conn, err := sqlite.OpenConn(path)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if err := sqlitex.ExecuteScript(conn, schema, nil); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("store: create schema in %s: %w", path, err)
+	}
+	// Publishing joins the caller's transaction, so schema must exist first
+	// (EnsureTopics): the publisher must never run DDL inside a transaction.
+	pub, err := wmsqlitezombiezen.NewPublisher(conn, wmsqlitezombiezen.PublisherOptions{Logger: opts.Logger})
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("store: publisher: %w", err)
+	}
+	return &SQLite{path: path, opts: opts, conn: conn, publisher: pub, topics: map[string]bool{}}, nil
+}
+
+const schema = `
+PRAGMA synchronous=FULL;
+CREATE TABLE IF NOT EXISTS idempotency (
+	key        TEXT NOT NULL PRIMARY KEY,
+	response   BLOB NOT NULL,
+	created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS delivered (
+	idempotency_key   TEXT NOT NULL PRIMARY KEY,
+	recipient         TEXT NOT NULL,
+	kind              TEXT NOT NULL,
+	referral_id       TEXT NOT NULL,
+	partner_reference TEXT NOT NULL,
+	status_code       INTEGER NOT NULL,
+	at                TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS delivered_referral ON delivered(referral_id);
+CREATE TABLE IF NOT EXISTS disclosures (
+	id             INTEGER PRIMARY KEY AUTOINCREMENT,
+	at             TEXT NOT NULL,
+	referral_id    TEXT NOT NULL,
+	correlation_id TEXT NOT NULL,
+	recipient      TEXT NOT NULL,
+	kind           TEXT NOT NULL,
+	fields         TEXT NOT NULL,
+	purpose        TEXT NOT NULL,
+	lawful_basis   TEXT NOT NULL,
+	outcome        TEXT NOT NULL,
+	detail         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS disclosures_referral ON disclosures(referral_id);
+CREATE TABLE IF NOT EXISTS held (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	at          TEXT NOT NULL,
+	referral_id TEXT NOT NULL,
+	kind        TEXT NOT NULL,
+	route       TEXT NOT NULL,
+	reason      TEXT NOT NULL,
+	payload     BLOB
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+	id              INTEGER PRIMARY KEY AUTOINCREMENT,
+	at              TEXT NOT NULL,
+	recipient       TEXT NOT NULL,
+	kind            TEXT NOT NULL,
+	referral_id     TEXT NOT NULL,
+	idempotency_key TEXT NOT NULL,
+	status_code     INTEGER NOT NULL,
+	partner_answer  TEXT NOT NULL,
+	error           TEXT NOT NULL,
+	payload         BLOB
+);
+`
+
+var topicPattern = regexp.MustCompile(`^[A-Za-z0-9\-\:\._]+$`)
+
+// EnsureTopics creates the tables of the named topics. Topics must exist
+// before messages are published to them inside a Commit.
+func (s *SQLite) EnsureTopics(topics ...string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range topics {
+		if s.topics[t] {
+			continue
+		}
+		if !topicPattern.MatchString(t) {
+			return fmt.Errorf("store: invalid topic name %q", t)
+		}
+		// The same tables wmsqlitezombiezen creates with InitializeSchema,
+		// created here outside any transaction (see Open).
+		ddl := `CREATE TABLE IF NOT EXISTS 'watermill_` + t + `' (
+			'offset' INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+			uuid TEXT NOT NULL,
+			created_at TEXT NOT NULL,
+			payload BLOB,
+			metadata JSON NOT NULL
+		);
+		CREATE TABLE IF NOT EXISTS 'watermill_offsets_` + t + `' (
+			consumer_group TEXT NOT NULL,
+			offset_acked INTEGER NOT NULL,
+			locked_until INTEGER NOT NULL,
+			PRIMARY KEY(consumer_group)
+		);`
+		if err := sqlitex.ExecuteScript(s.conn, ddl, nil); err != nil {
+			return fmt.Errorf("store: create topic %q: %w", t, err)
+		}
+		s.topics[t] = true
+	}
+	return nil
+}
+
+// NewSubscriber returns a subscriber reading this store's topics. Each
+// subscription has its own connection; a message is offered again until it
+// is acknowledged, in order, so one topic is one ordered queue.
+func (s *SQLite) NewSubscriber() (message.Subscriber, error) {
+	noDeadline := time.Duration(0) // a delivery may retry for long; never redeliver it concurrently
+	return wmsqlitezombiezen.NewSubscriber(s.path, wmsqlitezombiezen.SubscriberOptions{
+		PollInterval:     s.opts.PollInterval,
+		AckDeadline:      &noDeadline,
+		InitializeSchema: true,
+		Logger:           s.opts.Logger,
+	})
+}
+
+// ErrClosed is returned by operations on a closed store.
+var ErrClosed = errors.New("store: closed")
+
+// withTx runs fn inside one immediate transaction on the write connection.
+func (s *SQLite) withTx(ctx context.Context, fn func(conn *sqlite.Conn) error) (err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.conn.SetInterrupt(ctx.Done())
+	defer s.conn.SetInterrupt(nil)
+	end, err := sqlitex.ImmediateTransaction(s.conn)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", err)
+	}
+	defer end(&err)
+	return fn(s.conn)
+}
+
+// AcceptOnce implements intake.Store: when none of keys has been seen, it
+// records them with resp and publishes msg on topic, in one transaction.
+// When any key has been seen it changes nothing and returns the response
+// stored with it.
+func (s *SQLite) AcceptOnce(ctx context.Context, keys []string, resp intake.Response, topic string, msg *message.Message) (intake.Response, bool, error) {
+	if err := s.EnsureTopics(topic); err != nil {
+		return intake.Response{}, false, err
+	}
+	respJSON, err := json.Marshal(resp)
+	if err != nil {
+		return intake.Response{}, false, fmt.Errorf("store: encode response: %w", err)
+	}
+	var stored []byte
+	err = s.withTx(ctx, func(conn *sqlite.Conn) error {
+		for _, k := range keys {
+			if err := sqlitex.Execute(conn, `SELECT response FROM idempotency WHERE key = ?`, &sqlitex.ExecOptions{
+				Args: []any{k},
+				ResultFunc: func(stmt *sqlite.Stmt) error {
+					stored = []byte(stmt.ColumnText(0))
+					return nil
+				},
+			}); err != nil {
+				return fmt.Errorf("store: look up idempotency key: %w", err)
+			}
+			if stored != nil {
+				return nil
+			}
+		}
+		now := time.Now().UTC().Format(time.RFC3339Nano)
+		for _, k := range keys {
+			if err := sqlitex.Execute(conn, `INSERT INTO idempotency (key, response, created_at) VALUES (?, ?, ?)`,
+				&sqlitex.ExecOptions{Args: []any{k, respJSON, now}}); err != nil {
+				return fmt.Errorf("store: record idempotency key: %w", err)
+			}
+		}
+		if err := s.publisher.Publish(topic, msg); err != nil {
+			return fmt.Errorf("store: publish to %s: %w", topic, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return intake.Response{}, false, err
+	}
+	if stored == nil {
+		return resp, false, nil
+	}
+	var first intake.Response
+	if err := json.Unmarshal(stored, &first); err != nil {
+		return intake.Response{}, false, fmt.Errorf("store: decode stored response: %w", err)
+	}
+	return first, true, nil
+}
+
+// Commit writes everything in b in one transaction.
+func (s *SQLite) Commit(ctx context.Context, b Batch) error {
+	topics := make([]string, 0, len(b.Messages))
+	for _, m := range b.Messages {
+		topics = append(topics, m.Topic)
+	}
+	if err := s.EnsureTopics(topics...); err != nil {
+		return err
+	}
+	return s.withTx(ctx, func(conn *sqlite.Conn) error {
+		for _, m := range b.Messages {
+			if err := s.publisher.Publish(m.Topic, m.Message); err != nil {
+				return fmt.Errorf("store: publish to %s: %w", m.Topic, err)
+			}
+		}
+		for _, d := range b.Disclosures {
+			fields, _ := json.Marshal(d.Fields)
+			if err := sqlitex.Execute(conn, `INSERT INTO disclosures
+				(at, referral_id, correlation_id, recipient, kind, fields, purpose, lawful_basis, outcome, detail)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, &sqlitex.ExecOptions{Args: []any{
+				ts(d.At), d.ReferralID, d.CorrelationID, d.Recipient, d.Kind, string(fields), d.Purpose, d.LawfulBasis, d.Outcome, d.Detail,
+			}}); err != nil {
+				return fmt.Errorf("store: record disclosure: %w", err)
+			}
+		}
+		for _, h := range b.Holds {
+			if err := sqlitex.Execute(conn, `INSERT INTO held (at, referral_id, kind, route, reason, payload) VALUES (?, ?, ?, ?, ?, ?)`,
+				&sqlitex.ExecOptions{Args: []any{ts(h.At), h.ReferralID, h.Kind, h.Route, h.Reason, h.Payload}}); err != nil {
+				return fmt.Errorf("store: hold message: %w", err)
+			}
+		}
+		for _, d := range b.DeadLetters {
+			if err := sqlitex.Execute(conn, `INSERT INTO dead_letters
+				(at, recipient, kind, referral_id, idempotency_key, status_code, partner_answer, error, payload)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, &sqlitex.ExecOptions{Args: []any{
+				ts(d.At), d.Recipient, d.Kind, d.ReferralID, d.IdempotencyKey, d.StatusCode, d.PartnerAnswer, d.Error, d.Payload,
+			}}); err != nil {
+				return fmt.Errorf("store: record dead letter: %w", err)
+			}
+		}
+		for _, d := range b.Delivered {
+			if err := sqlitex.Execute(conn, `INSERT INTO delivered
+				(idempotency_key, recipient, kind, referral_id, partner_reference, status_code, at)
+				VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO NOTHING`, &sqlitex.ExecOptions{Args: []any{
+				d.IdempotencyKey, d.Recipient, d.Kind, d.ReferralID, d.PartnerReference, d.StatusCode, ts(d.At),
+			}}); err != nil {
+				return fmt.Errorf("store: record delivery: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// WasDelivered reports whether a delivery with this idempotency key has been
+// accepted by its partner already.
+func (s *SQLite) WasDelivered(ctx context.Context, idempotencyKey string) (bool, error) {
+	found := false
+	err := s.read(ctx, `SELECT 1 FROM delivered WHERE idempotency_key = ?`, []any{idempotencyKey}, func(*sqlite.Stmt) error {
+		found = true
+		return nil
+	})
+	return found, err
+}
+
+// Deliveries returns the receipts of deliveries about one referral.
+func (s *SQLite) Deliveries(ctx context.Context, referralID string) ([]Delivered, error) {
+	var out []Delivered
+	err := s.read(ctx, `SELECT idempotency_key, recipient, kind, referral_id, partner_reference, status_code, at
+		FROM delivered WHERE referral_id = ? ORDER BY at`, []any{referralID}, func(st *sqlite.Stmt) error {
+		out = append(out, Delivered{
+			IdempotencyKey: st.ColumnText(0), Recipient: st.ColumnText(1), Kind: st.ColumnText(2),
+			ReferralID: st.ColumnText(3), PartnerReference: st.ColumnText(4), StatusCode: st.ColumnInt(5), At: parseTS(st.ColumnText(6)),
+		})
+		return nil
+	})
+	return out, err
+}
+
+// Disclosures returns the disclosure record of one referral, oldest first.
+func (s *SQLite) Disclosures(ctx context.Context, referralID string) ([]Disclosure, error) {
+	var out []Disclosure
+	err := s.read(ctx, `SELECT at, referral_id, correlation_id, recipient, kind, fields, purpose, lawful_basis, outcome, detail
+		FROM disclosures WHERE referral_id = ? ORDER BY id`, []any{referralID}, func(st *sqlite.Stmt) error {
+		d := Disclosure{
+			At: parseTS(st.ColumnText(0)), ReferralID: st.ColumnText(1), CorrelationID: st.ColumnText(2),
+			Recipient: st.ColumnText(3), Kind: st.ColumnText(4), Purpose: st.ColumnText(6),
+			LawfulBasis: st.ColumnText(7), Outcome: st.ColumnText(8), Detail: st.ColumnText(9),
+		}
+		if err := json.Unmarshal([]byte(st.ColumnText(5)), &d.Fields); err != nil {
+			return fmt.Errorf("store: decode disclosed field names: %w", err)
+		}
+		out = append(out, d)
+		return nil
+	})
+	return out, err
+}
+
+// Held returns the messages held for review, oldest first, without payloads.
+func (s *SQLite) Held(ctx context.Context) ([]Hold, error) {
+	var out []Hold
+	err := s.read(ctx, `SELECT at, referral_id, kind, route, reason FROM held ORDER BY id`, nil, func(st *sqlite.Stmt) error {
+		out = append(out, Hold{At: parseTS(st.ColumnText(0)), ReferralID: st.ColumnText(1), Kind: st.ColumnText(2), Route: st.ColumnText(3), Reason: st.ColumnText(4)})
+		return nil
+	})
+	return out, err
+}
+
+// DeadLetters returns the dead letters, oldest first, without payloads.
+func (s *SQLite) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	var out []DeadLetter
+	err := s.read(ctx, `SELECT at, recipient, kind, referral_id, idempotency_key, status_code, partner_answer, error
+		FROM dead_letters ORDER BY id`, nil, func(st *sqlite.Stmt) error {
+		out = append(out, DeadLetter{
+			At: parseTS(st.ColumnText(0)), Recipient: st.ColumnText(1), Kind: st.ColumnText(2), ReferralID: st.ColumnText(3),
+			IdempotencyKey: st.ColumnText(4), StatusCode: st.ColumnInt(5), PartnerAnswer: st.ColumnText(6), Error: st.ColumnText(7),
+		})
+		return nil
+	})
+	return out, err
+}
+
+// Pending returns how many messages on topic its consumers have not yet
+// acknowledged (0 for a topic never used).
+func (s *SQLite) Pending(ctx context.Context, topic string) (int64, error) {
+	if !topicPattern.MatchString(topic) {
+		return 0, fmt.Errorf("store: invalid topic name %q", topic)
+	}
+	if err := s.EnsureTopics(topic); err != nil {
+		return 0, err
+	}
+	var n int64
+	err := s.read(ctx, `SELECT COUNT(*) FROM 'watermill_`+topic+`' WHERE "offset" >
+		COALESCE((SELECT MIN(offset_acked) FROM 'watermill_offsets_`+topic+`'), 0)`, nil, func(st *sqlite.Stmt) error {
+		n = st.ColumnInt64(0)
+		return nil
+	})
+	return n, err
+}
+
+func (s *SQLite) read(ctx context.Context, query string, args []any, row func(*sqlite.Stmt) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.conn.SetInterrupt(ctx.Done())
+	defer s.conn.SetInterrupt(nil)
+	if err := sqlitex.Execute(s.conn, query, &sqlitex.ExecOptions{Args: args, ResultFunc: row}); err != nil {
+		return fmt.Errorf("store: query: %w", err)
+	}
+	return nil
+}
+
+// Path returns the database file.
+func (s *SQLite) Path() string { return s.path }
+
+// Close closes the write connection. Subscribers must be closed first.
+func (s *SQLite) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	_ = s.publisher.Close()
+	return s.conn.Close()
+}
+
+func ts(t time.Time) string {
+	if t.IsZero() {
+		t = time.Now()
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func parseTS(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}

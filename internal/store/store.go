@@ -1,0 +1,94 @@
+// Package store keeps everything the hub must not lose: durable message
+// topics, idempotency records, delivery receipts, the disclosure record,
+// messages held for review and dead letters.
+//
+// What must change together is written by one Commit, in one transaction, so
+// that a crash leaves either all of it or none. The embedded engine is SQLite
+// (Open); a clustered engine would provide the same methods.
+package store
+
+import (
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+// TopicMessage is a message to publish on a topic as part of a Batch.
+type TopicMessage struct {
+	Topic   string
+	Message *message.Message
+}
+
+// Disclosure outcomes.
+const (
+	OutcomeSent     = "sent"
+	OutcomeWithheld = "withheld"
+	OutcomeFailed   = "failed"
+)
+
+// Disclosure records one decision to share, or not share, a copy of a
+// message with a recipient: which fields (names, never values), why, on what
+// basis, and what happened.
+type Disclosure struct {
+	At            time.Time `json:"at"`
+	ReferralID    string    `json:"referralId"`
+	CorrelationID string    `json:"correlationId,omitempty"`
+	Recipient     string    `json:"recipient"`
+	Kind          string    `json:"kind"`
+	Fields        []string  `json:"fields"`
+	Purpose       string    `json:"purpose"`
+	LawfulBasis   string    `json:"lawfulBasis"`
+	Outcome       string    `json:"outcome"`
+	// Detail explains a withheld or failed outcome; it never holds personal
+	// data.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Hold is a message no route could place, kept for a person to review.
+type Hold struct {
+	At         time.Time `json:"at"`
+	ReferralID string    `json:"referralId"`
+	Kind       string    `json:"kind"`
+	// Route is the route that could not be resolved (for example "council").
+	Route  string `json:"route"`
+	Reason string `json:"reason"`
+	// Payload is the message as received, so that it can be released later.
+	Payload []byte `json:"-"`
+}
+
+// DeadLetter is a delivery that will never succeed as it stands: the partner
+// refused it permanently.
+type DeadLetter struct {
+	At             time.Time `json:"at"`
+	Recipient      string    `json:"recipient"`
+	Kind           string    `json:"kind"`
+	ReferralID     string    `json:"referralId"`
+	IdempotencyKey string    `json:"idempotencyKey"`
+	StatusCode     int       `json:"statusCode"`
+	// PartnerAnswer is the start of what the partner said.
+	PartnerAnswer string `json:"partnerAnswer,omitempty"`
+	Error         string `json:"error"`
+	// Payload is the delivery message, for replay.
+	Payload []byte `json:"-"`
+}
+
+// Delivered is the receipt of a delivery a partner accepted.
+type Delivered struct {
+	At               time.Time `json:"at"`
+	IdempotencyKey   string    `json:"idempotencyKey"`
+	Recipient        string    `json:"recipient"`
+	Kind             string    `json:"kind"`
+	ReferralID       string    `json:"referralId"`
+	PartnerReference string    `json:"partnerReference,omitempty"`
+	StatusCode       int       `json:"statusCode"`
+}
+
+// Batch is everything one step of a route writes. Commit writes all of it or
+// none of it.
+type Batch struct {
+	Messages    []TopicMessage
+	Disclosures []Disclosure
+	Holds       []Hold
+	DeadLetters []DeadLetter
+	Delivered   []Delivered
+}

@@ -1,0 +1,145 @@
+// Package routes is the hub's table of contents for messages in motion: who
+// receives each kind of message, cut to what fields, and through which steps.
+//
+// The use cases, one handler each:
+//   - fan out an accepted referral (fanout.go): one minimised copy per
+//     recipient the configuration names, or a hold when no route can place it;
+//   - deliver to a partner (deliver.go): map and send one copy, record the
+//     receipt and the disclosure, or dead-letter a permanent refusal.
+//
+// Routes never parse a wire format and never do HTTP themselves: adapters do,
+// behind the Sender interface.
+package routes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/intake"
+	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/internal/postcode"
+	"github.com/iceshub/iceshub/internal/store"
+)
+
+// Sender delivers one recipient's copy to its partner. Adapters implement it.
+// A *delivery.Error that is Permanent will never succeed as it stands; any
+// other error is treated as transient.
+type Sender interface {
+	Send(ctx context.Context, d model.Delivery) (model.Receipt, error)
+}
+
+// Store is what the routes need from storage.
+type Store interface {
+	// Commit writes a batch atomically.
+	Commit(ctx context.Context, b store.Batch) error
+	// WasDelivered reports whether a partner already accepted the delivery
+	// with this idempotency key.
+	WasDelivered(ctx context.Context, idempotencyKey string) (bool, error)
+}
+
+// TopicDeliver is the durable topic of deliveries waiting for one partner.
+// One topic per partner keeps a partner that is down from holding up others,
+// and keeps the order of messages to each partner.
+func TopicDeliver(partnerID string) string { return "deliver." + partnerID }
+
+// Retry is how long the hub keeps retrying a transient delivery failure
+// before handing the message back to its queue, where it is offered again.
+// A message is never dropped for being transient.
+type Retry struct {
+	MaxRetries      int
+	InitialInterval time.Duration
+	MaxInterval     time.Duration
+}
+
+// DefaultRetry is used when Config.Retry is zero.
+var DefaultRetry = Retry{MaxRetries: 6, InitialInterval: time.Second, MaxInterval: 30 * time.Second}
+
+// Config is what New needs to build the router.
+type Config struct {
+	// Routes say which recipient receives which fields of which kind.
+	Routes []config.Route
+	// Councils places a postcode in a council's area.
+	Councils *postcode.Table
+	// Senders holds one Sender per partner id.
+	Senders map[string]Sender
+	Retry   Retry
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// CloseTimeout bounds how long in-flight handlers may run after Close.
+	CloseTimeout time.Duration
+}
+
+// New returns a Watermill router with the fan-out handler and one delivery
+// handler per partner, subscribed through sub. Run it with Run; it stops
+// when its context ends.
+func New(cfg Config, st Store, sub message.Subscriber, logger *slog.Logger) (*message.Router, error) {
+	if st == nil || sub == nil || logger == nil {
+		return nil, errors.New("routes: nil store, subscriber or logger")
+	}
+	if cfg.Councils == nil {
+		return nil, errors.New("routes: nil council postcode table")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Retry == (Retry{}) {
+		cfg.Retry = DefaultRetry
+	}
+	for _, r := range cfg.Routes {
+		if r.To == config.RecipientCouncil {
+			continue
+		}
+		if _, ok := cfg.Senders[r.To]; !ok {
+			return nil, fmt.Errorf("routes: route %s -> %s has no sender", r.Message, r.To)
+		}
+	}
+
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.CloseTimeout}, watermill.NewSlogLogger(logger))
+	if err != nil {
+		return nil, fmt.Errorf("routes: router: %w", err)
+	}
+	// Middleware order, outermost first (first added runs first):
+	router.AddMiddleware(
+		// Retry backs off and tries again on a transient error; when it gives
+		// up the message is nacked and its queue offers it again, so a
+		// transient failure delays a message but never drops it.
+		middleware.Retry{
+			MaxRetries:          cfg.Retry.MaxRetries,
+			InitialInterval:     cfg.Retry.InitialInterval,
+			MaxInterval:         cfg.Retry.MaxInterval,
+			Multiplier:          2,
+			RandomizationFactor: 0.3,
+			ResetContextOnRetry: true,
+		}.Middleware,
+		// Recoverer sits inside Retry so that a panic becomes an error of
+		// this attempt rather than a crashed hub.
+		middleware.Recoverer,
+	)
+
+	fan := &fanout{routes: cfg.Routes, councils: cfg.Councils, store: st, now: cfg.Now, log: logger}
+	router.AddConsumerHandler("fanout", intake.TopicReferralReceived, sub, fan.handle)
+
+	for id, s := range cfg.Senders {
+		d := &deliver{partner: id, sender: s, store: st, now: cfg.Now, log: logger}
+		router.AddConsumerHandler("deliver."+id, TopicDeliver(id), sub, d.handle)
+	}
+	return router, nil
+}
+
+// Topics returns every topic the router reads, so that storage can create
+// them before the first message is published.
+func Topics(partnerIDs []string) []string {
+	ts := []string{intake.TopicReferralReceived}
+	for _, id := range partnerIDs {
+		ts = append(ts, TopicDeliver(id))
+	}
+	return ts
+}
