@@ -112,7 +112,27 @@ type Route struct {
 	// named is not sent.
 	Fields []string `yaml:"fields"`
 
-	Line int `yaml:"-"`
+	// Line is the route's line in the file; ToLine and FieldLines point at
+	// its recipient and at each field, for precise error messages.
+	Line       int   `yaml:"-"`
+	ToLine     int   `yaml:"-"`
+	FieldLines []int `yaml:"-"`
+}
+
+// fieldLine returns the line of the i-th field, or the route's line.
+func (r Route) fieldLine(i int) int {
+	if i < len(r.FieldLines) {
+		return r.FieldLines[i]
+	}
+	return r.Line
+}
+
+// toLine returns the line of the route's recipient, or the route's line.
+func (r Route) toLine() int {
+	if r.ToLine > 0 {
+		return r.ToLine
+	}
+	return r.Line
 }
 
 // Default returns the built-in configuration.
@@ -169,8 +189,20 @@ func recordLines(root *yaml.Node, c *Config) {
 			}
 		case "routes":
 			for j, n := range val.Content {
-				if j < len(c.Routes) {
-					c.Routes[j].Line = n.Line
+				if j >= len(c.Routes) {
+					break
+				}
+				r := &c.Routes[j]
+				r.Line = n.Line
+				for k := 0; k+1 < len(n.Content); k += 2 {
+					switch n.Content[k].Value {
+					case "to":
+						r.ToLine = n.Content[k+1].Line
+					case "fields":
+						for _, f := range n.Content[k+1].Content {
+							r.FieldLines = append(r.FieldLines, f.Line)
+						}
+					}
 				}
 			}
 		}
@@ -283,10 +315,10 @@ func (c *Config) Check() error {
 		}
 		if r.To == RecipientCouncil {
 			if len(councils) == 0 {
-				errs = append(errs, fmt.Errorf("%s: route to %q but no council partner is configured", where, r.To))
+				errs = append(errs, fmt.Errorf("%s: route to %q but no council partner is configured", at(r.toLine()), r.To))
 			}
 		} else if _, ok := partners[r.To]; !ok {
-			errs = append(errs, fmt.Errorf("%s: route to unknown recipient %q (partners: %s; or %q for the council of the person's area)", where, r.To, strings.Join(sortedKeys(partners), ", "), RecipientCouncil))
+			errs = append(errs, fmt.Errorf("%s: route to unknown recipient %q (partners: %s; or %q for the council of the person's area)", at(r.toLine()), r.To, strings.Join(sortedKeys(partners), ", "), RecipientCouncil))
 		}
 		k := routeKey{r.Message, r.To}
 		if seen[k] {
@@ -302,14 +334,14 @@ func (c *Config) Check() error {
 		if len(r.Fields) == 0 {
 			errs = append(errs, fmt.Errorf("%s: route %s -> %s lists no fields; a recipient that needs nothing needs no route", where, r.Message, r.To))
 		}
-		for _, f := range r.Fields {
+		for i, f := range r.Fields {
 			fd, ok := model.LookupField(f)
 			if !ok {
-				errs = append(errs, fmt.Errorf("%s: route %s -> %s: unknown field %q (known: %s)", where, r.Message, r.To, f, strings.Join(model.FieldNames(), ", ")))
+				errs = append(errs, fmt.Errorf("%s: route %s -> %s: unknown field %q (known: %s)", at(r.fieldLine(i)), r.Message, r.To, f, strings.Join(model.FieldNames(), ", ")))
 				continue
 			}
 			if fd.Class == model.ClassSpecial && strings.TrimSpace(r.SpecialCategoryBasis) == "" {
-				errs = append(errs, fmt.Errorf("%s: route %s -> %s sends special category field %q but names no special_category_basis (UK GDPR Article 9)", where, r.Message, r.To, f))
+				errs = append(errs, fmt.Errorf("%s: route %s -> %s sends special category field %q but names no special_category_basis (UK GDPR Article 9)", at(r.fieldLine(i)), r.Message, r.To, f))
 			}
 		}
 	}

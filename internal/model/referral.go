@@ -166,8 +166,8 @@ type Observation struct {
 // Clinical is the clinical context of a referral. All of it is special
 // category (health) data.
 type Clinical struct {
-	Reasons    []Coded  `json:"reasons,omitempty"`
-	Conditions []Coded  `json:"conditions,omitempty"`
+	Reasons    []Coded `json:"reasons,omitempty"`
+	Conditions []Coded `json:"conditions,omitempty"`
 	// Weight is kept apart from other observations because the provider
 	// needs it for safe working loads and nothing else clinical.
 	Weight       *Observation  `json:"weight,omitempty"`

@@ -68,6 +68,12 @@ func Open(opts Options) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	// synchronous=FULL: an acknowledged referral must survive power loss,
+	// not only a crash of the process.
+	if err := sqlitex.ExecuteTransient(conn, "PRAGMA synchronous=FULL;", nil); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("store: set synchronous in %s: %w", path, err)
+	}
 	if err := sqlitex.ExecuteScript(conn, schema, nil); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("store: create schema in %s: %w", path, err)
@@ -83,7 +89,6 @@ func Open(opts Options) (*SQLite, error) {
 }
 
 const schema = `
-PRAGMA synchronous=FULL;
 CREATE TABLE IF NOT EXISTS idempotency (
 	key        TEXT NOT NULL PRIMARY KEY,
 	response   BLOB NOT NULL,
@@ -122,6 +127,8 @@ CREATE TABLE IF NOT EXISTS held (
 	reason      TEXT NOT NULL,
 	payload     BLOB
 );
+-- A referral fanned out twice after a crash is held once.
+CREATE UNIQUE INDEX IF NOT EXISTS held_once ON held(referral_id, kind, route);
 CREATE TABLE IF NOT EXISTS dead_letters (
 	id              INTEGER PRIMARY KEY AUTOINCREMENT,
 	at              TEXT NOT NULL,
@@ -285,7 +292,7 @@ func (s *SQLite) Commit(ctx context.Context, b Batch) error {
 			}
 		}
 		for _, h := range b.Holds {
-			if err := sqlitex.Execute(conn, `INSERT INTO held (at, referral_id, kind, route, reason, payload) VALUES (?, ?, ?, ?, ?, ?)`,
+			if err := sqlitex.Execute(conn, `INSERT OR IGNORE INTO held (at, referral_id, kind, route, reason, payload) VALUES (?, ?, ?, ?, ?, ?)`,
 				&sqlitex.ExecOptions{Args: []any{ts(h.At), h.ReferralID, h.Kind, h.Route, h.Reason, h.Payload}}); err != nil {
 				return fmt.Errorf("store: hold message: %w", err)
 			}

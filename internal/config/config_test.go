@@ -1,0 +1,116 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestDefaultIsValid(t *testing.T) {
+	c, err := Default()
+	if err != nil {
+		t.Fatalf("built-in configuration does not load: %v", err)
+	}
+	if len(c.Routes) == 0 || len(c.Partners) < 2 {
+		t.Fatalf("default config has %d partners, %d routes", len(c.Partners), len(c.Routes))
+	}
+	tab, err := c.CouncilTable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := tab.Lookup("CH65 0BA"); got != "council-cwac" {
+		t.Errorf("CH65 0BA -> %q, want council-cwac", got)
+	}
+	if got, _ := tab.Lookup("SK10 1AA"); got != "council-ceast" {
+		t.Errorf("SK10 1AA -> %q, want council-ceast", got)
+	}
+}
+
+// The council's copy must hold no clinical or other special category data.
+func TestDefaultCouncilRouteHasNoSpecialCategoryData(t *testing.T) {
+	c, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range c.Routes {
+		if r.To != RecipientCouncil {
+			continue
+		}
+		if r.SpecialCategoryBasis != "" {
+			t.Errorf("council route names an Article 9 basis; it should need none")
+		}
+	}
+}
+
+const base = `
+partners:
+  - id: provider
+    kind: provider
+    base_url: http://127.0.0.1:1
+  - id: council-a
+    kind: council
+    base_url: http://127.0.0.1:2
+    postcode_prefixes: [CH1]
+routes:
+  - message: referral
+    to: provider
+    purpose: delivery
+    lawful_basis: Art 6(1)(e)
+    special_category_basis: Art 9(2)(h)
+    fields: [person.name, equipment]
+`
+
+func TestParseErrorsNameTheProblemAndLine(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"unknown field", base + `
+  - message: referral
+    to: council
+    purpose: tracking
+    lawful_basis: Art 6(1)(e)
+    fields: [person.nickname]
+`, []string{"test.yaml:22", `unknown field "person.nickname"`}},
+		{"special category without Article 9", base + `
+  - message: referral
+    to: council
+    purpose: tracking
+    lawful_basis: Art 6(1)(e)
+    fields: [clinical.notes]
+`, []string{"test.yaml:22", `special category field "clinical.notes"`, "Article 9"}},
+		{"unknown recipient", base + `
+  - message: referral
+    to: council-b
+    purpose: tracking
+    lawful_basis: Art 6(1)(e)
+    fields: [person.name]
+`, []string{"test.yaml:19", `unknown recipient "council-b"`}},
+		{"unknown key", base + "\nextra: 1\n", []string{"test.yaml", "extra"}},
+		{"missing basis", strings.Replace(base, "    lawful_basis: Art 6(1)(e)\n", "", 1), []string{"lawful_basis"}},
+		{"secret in file", strings.Replace(base, "kind: provider\n", "kind: provider\n    token_env: s3cr3t-token-value\n", 1), []string{"token_env"}},
+		{"council without area", strings.Replace(base, "    postcode_prefixes: [CH1]\n", "", 1), []string{`council "council-a" needs postcode_prefixes`}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.yaml), "test.yaml")
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseValid(t *testing.T) {
+	c, err := Parse([]byte(base), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.MaxBodyBytes != 1<<20 || c.Store.Backend != "sqlite" || c.Partners[0].RetryMax != 4 {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+}

@@ -1,0 +1,123 @@
+package store
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/iceshub/iceshub/internal/intake"
+)
+
+func openTemp(t *testing.T, dir string) *SQLite {
+	t.Helper()
+	s, err := Open(Options{DataDir: dir, PollInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestAcceptOnceDeduplicatesByAnyKey(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir())
+	defer s.Close()
+
+	first := intake.Response{Status: 200, ContentType: "application/fhir+json", Body: []byte(`{"first":true}`)}
+	got, dup, err := s.AcceptOnce(ctx, []string{"request:a", "message:m"}, first, "topic.x", message.NewMessage("1", []byte("one")))
+	if err != nil || dup || string(got.Body) != `{"first":true}` {
+		t.Fatalf("first accept = %s, %v, %v", got.Body, dup, err)
+	}
+	// A different request id but the same message id is the same message.
+	second := intake.Response{Status: 200, Body: []byte(`{"second":true}`)}
+	got, dup, err = s.AcceptOnce(ctx, []string{"request:b", "message:m"}, second, "topic.x", message.NewMessage("2", []byte("two")))
+	if err != nil || !dup || string(got.Body) != `{"first":true}` || got.ContentType != "application/fhir+json" {
+		t.Fatalf("repeat accept = %s, %v, %v; want the first response", got.Body, dup, err)
+	}
+	if n, err := s.Pending(ctx, "topic.x"); err != nil || n != 1 {
+		t.Fatalf("pending = %d, %v; want exactly one message published", n, err)
+	}
+	// "request:b" must not have been recorded by the duplicate.
+	_, dup, err = s.AcceptOnce(ctx, []string{"request:b"}, second, "topic.x", message.NewMessage("3", []byte("three")))
+	if err != nil || dup {
+		t.Fatalf("request:b = dup %v, %v; a duplicate must record nothing", dup, err)
+	}
+}
+
+func TestCommitIsAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir())
+	defer s.Close()
+	err := s.Commit(ctx, Batch{
+		Disclosures: []Disclosure{{ReferralID: "r1", Recipient: "provider", Kind: "referral", Fields: []string{"person.name"}, Outcome: OutcomeSent}},
+		Messages:    []TopicMessage{{Topic: "bad topic!", Message: message.NewMessage("1", nil)}},
+	})
+	if err == nil {
+		t.Fatal("a batch with an invalid topic was committed")
+	}
+	ds, err := s.Disclosures(ctx, "r1")
+	if err != nil || len(ds) != 0 {
+		t.Fatalf("disclosures after failed commit = %v, %v; want none", ds, err)
+	}
+}
+
+func TestCommittedMessagesSurviveReopenAndAreConsumedInOrder(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	s := openTemp(t, dir)
+	if err := s.Commit(ctx, Batch{
+		Messages: []TopicMessage{
+			{Topic: "deliver.p", Message: message.NewMessage("a", []byte("first"))},
+			{Topic: "deliver.p", Message: message.NewMessage("b", []byte("second"))},
+		},
+		Delivered: []Delivered{{IdempotencyKey: "k1", Recipient: "p", Kind: "referral", ReferralID: "r1", StatusCode: 201}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openTemp(t, dir)
+	defer s.Close()
+	if ok, err := s.WasDelivered(ctx, "k1"); err != nil || !ok {
+		t.Fatalf("WasDelivered(k1) = %v, %v after reopen", ok, err)
+	}
+	sub, err := s.NewSubscriber()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ch, err := sub.Subscribe(ctx, "deliver.p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"first", "second"} {
+		select {
+		case m := <-ch:
+			if string(m.Payload) != want {
+				t.Fatalf("got %q, want %q", m.Payload, want)
+			}
+			m.Ack()
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %q", want)
+		}
+	}
+	// Pending drops to zero once the subscription records its acks.
+	for {
+		n, err := s.Pending(ctx, "deliver.p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("pending stuck at %d", n)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
