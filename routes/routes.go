@@ -77,12 +77,18 @@ type Config struct {
 	CloseTimeout time.Duration
 }
 
+// NewSubscriber returns a new subscriber to the store's topics. The router
+// closes each handler's subscriber when the handler stops, so every handler
+// gets its own.
+type NewSubscriber func() (message.Subscriber, error)
+
 // New returns a Watermill router with the fan-out handler and one delivery
-// handler per partner, subscribed through sub. Run it with Run; it stops
-// when its context ends.
-func New(cfg Config, st Store, sub message.Subscriber, logger *slog.Logger) (*message.Router, error) {
-	if st == nil || sub == nil || logger == nil {
-		return nil, errors.New("routes: nil store, subscriber or logger")
+// handler per partner, each subscribed through its own subscriber from
+// newSub. Run it with Run; it stops, and closes the subscribers, when its
+// context ends or Close is called.
+func New(cfg Config, st Store, newSub NewSubscriber, logger *slog.Logger) (*message.Router, error) {
+	if st == nil || newSub == nil || logger == nil {
+		return nil, errors.New("routes: nil store, subscriber factory or logger")
 	}
 	if cfg.Councils == nil {
 		return nil, errors.New("routes: nil council postcode table")
@@ -124,11 +130,35 @@ func New(cfg Config, st Store, sub message.Subscriber, logger *slog.Logger) (*me
 		middleware.Recoverer,
 	)
 
+	var subs []message.Subscriber
+	subscriber := func() (message.Subscriber, error) {
+		sub, err := newSub()
+		if err != nil {
+			return nil, fmt.Errorf("routes: subscriber: %w", err)
+		}
+		subs = append(subs, sub)
+		return sub, nil
+	}
+	closeSubs := func() {
+		for _, s := range subs {
+			_ = s.Close()
+		}
+	}
+
 	fan := &fanout{routes: cfg.Routes, councils: cfg.Councils, store: st, now: cfg.Now, log: logger}
+	sub, err := subscriber()
+	if err != nil {
+		return nil, err
+	}
 	router.AddConsumerHandler("fanout", intake.TopicReferralReceived, sub, fan.handle)
 
 	for id, s := range cfg.Senders {
 		d := &deliver{partner: id, sender: s, store: st, now: cfg.Now, log: logger}
+		sub, err := subscriber()
+		if err != nil {
+			closeSubs()
+			return nil, err
+		}
 		router.AddConsumerHandler("deliver."+id, TopicDeliver(id), sub, d.handle)
 	}
 	return router, nil

@@ -71,10 +71,6 @@ func start(t *testing.T, provider, council *fakePartner) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, err := st.NewSubscriber()
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := st.EnsureTopics(routes.Topics([]string{"provider", "council-a"})...); err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +80,7 @@ func start(t *testing.T, provider, council *fakePartner) *env {
 		Councils: councils,
 		Senders:  map[string]routes.Sender{"provider": provider, "council-a": council},
 		Retry:    routes.Retry{MaxRetries: 2, InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
-	}, st, sub, logger)
+	}, st, st.NewSubscriber, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +91,6 @@ func start(t *testing.T, provider, council *fakePartner) *env {
 	t.Cleanup(func() {
 		cancel()
 		<-done
-		_ = sub.Close()
 		_ = st.Close()
 	})
 	svc, err := intake.New(st)

@@ -29,7 +29,6 @@ type hub struct {
 	cfg    *config.Config
 	log    *slog.Logger
 	store  *store.SQLite
-	sub    message.Subscriber
 	router *message.Router
 	server *http.Server
 }
@@ -90,19 +89,14 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	if err != nil {
 		return nil, err
 	}
-	sub, err := st.NewSubscriber()
-	if err != nil {
-		return nil, fmt.Errorf("subscriber: %w", err)
-	}
 	router, err := routes.New(routes.Config{
 		Routes:       cfg.Routes,
 		Councils:     councils,
 		Senders:      senders,
 		Retry:        opts.retry,
 		CloseTimeout: cfg.Server.ShutdownTimeout,
-	}, st, sub, logger)
+	}, st, st.NewSubscriber, logger)
 	if err != nil {
-		_ = sub.Close()
 		return nil, err
 	}
 
@@ -114,7 +108,7 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	if err != nil {
 		return nil, err
 	}
-	h := &hub{cfg: cfg, log: logger, store: st, sub: sub, router: router}
+	h := &hub{cfg: cfg, log: logger, store: st, router: router}
 
 	mux := http.NewServeMux()
 	mux.Handle("/fhir", fhirHandler)
@@ -190,9 +184,6 @@ func (h *hub) run(ctx context.Context, ln net.Listener) error {
 		runErr = errors.Join(runErr, fmt.Errorf("router close: %w", err))
 	}
 	stopRouter()
-	if err := h.sub.Close(); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("subscriber close: %w", err))
-	}
 	if err := h.store.Close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("store close: %w", err))
 	}
@@ -202,5 +193,5 @@ func (h *hub) run(ctx context.Context, ln net.Listener) error {
 
 // close releases a hub that was built but never run.
 func (h *hub) close() error {
-	return errors.Join(h.router.Close(), h.sub.Close(), h.store.Close())
+	return errors.Join(h.router.Close(), h.store.Close())
 }

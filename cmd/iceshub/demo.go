@@ -1,0 +1,334 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/iceshub/iceshub/adapters/crm"
+	fhiradapter "github.com/iceshub/iceshub/adapters/fhir"
+	"github.com/iceshub/iceshub/adapters/provider"
+	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/delivery/partnersim"
+	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/routes"
+)
+
+// cmdDemo runs the hub with simulated partners on a temporary embedded store,
+// sends the sample referrals through it and prints what each partner got.
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("referrals", filepath.Join("testdata", "fhir"), "directory of referral-*.json FHIR bundles to send")
+	refuse := fs.String("refuse", filepath.Join("testdata", "fhir", "invalid", "nhs-number-check-digit.json"), "a bundle the hub must refuse, sent to show the OperationOutcome (empty: none)")
+	keep := fs.Bool("keep", false, "keep the temporary data directory and print where it is")
+	verbose := fs.Bool("v", false, "show the hub's logs")
+	wait := fs.Duration("wait", time.Minute, "how long to wait for deliveries before giving up")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	files, err := filepath.Glob(filepath.Join(*dir, "referral-*.json"))
+	if err != nil || len(files) == 0 {
+		return fmt.Errorf("no referral-*.json bundles in %s (run the demo from the repository root, or pass --referrals DIR)", *dir)
+	}
+	sort.Strings(files)
+
+	logOut := io.Discard
+	if *verbose {
+		logOut = stderr
+	}
+	logger := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	data, err := os.MkdirTemp("", "iceshub-demo-")
+	if err != nil {
+		return fmt.Errorf("temporary data directory: %w", err)
+	}
+	if *keep {
+		fmt.Fprintf(stdout, "data directory: %s (kept)\n", data)
+	} else {
+		defer os.RemoveAll(data)
+	}
+
+	// Simulated partners, one HTTP server each, on loopback.
+	sims := newDemoPartners()
+	defer sims.close()
+
+	cfg, err := config.Default()
+	if err != nil {
+		return err
+	}
+	cfg.Store.DataDir = data
+	cfg.Store.PollInterval = 10 * time.Millisecond
+	cfg.Server.ShutdownTimeout = 5 * time.Second
+	for i := range cfg.Partners {
+		p := &cfg.Partners[i]
+		url, ok := sims.urls[p.ID]
+		if !ok {
+			return fmt.Errorf("demo has no simulator for partner %q", p.ID)
+		}
+		p.BaseURL = url
+		p.TokenEnv = "" // the simulators take no credentials
+	}
+
+	h, err := newHub(cfg, logger, hubOptions{retry: routes.Retry{MaxRetries: 3, InitialInterval: 50 * time.Millisecond, MaxInterval: time.Second}})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		_ = h.close()
+		return err
+	}
+	hubCtx, stopHub := context.WithCancel(ctx)
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- h.run(hubCtx, ln) }()
+	defer func() {
+		stopHub()
+		<-hubDone
+	}()
+	base := "http://" + ln.Addr().String()
+	if err := waitReady(ctx, base, 10*time.Second); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "iceshub demo: hub at %s, provider and two councils simulated, store %s\n\n", base, filepath.Join(data, store.FileName))
+
+	type sent struct {
+		file, referralID string
+	}
+	var accepted []sent
+	for _, f := range files {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		status, answer, err := postBundle(ctx, base, body)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		id := referralIDFrom(answer)
+		if status != http.StatusOK || id == "" {
+			return fmt.Errorf("%s: the hub answered %d, want 200 with a referral id:\n%s", filepath.Base(f), status, answer)
+		}
+		accepted = append(accepted, sent{file: filepath.Base(f), referralID: id})
+	}
+
+	// Wait until every route of every referral has an outcome.
+	perReferral := 0
+	for _, r := range cfg.Routes {
+		if r.Message == string(model.KindReferral) {
+			perReferral++
+		}
+	}
+	deadline := time.Now().Add(*wait)
+	for _, a := range accepted {
+		for {
+			ds, err := h.store.Disclosures(ctx, a.referralID)
+			if err != nil {
+				return err
+			}
+			if len(ds) >= perReferral {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: only %d of %d recipients dealt with after %s", a.file, len(ds), perReferral, *wait)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+
+	var delivered, held int
+	for _, a := range accepted {
+		fmt.Fprintf(stdout, "=== %s  (hub referral %s)\n", a.file, a.referralID)
+		ds, err := h.store.Disclosures(ctx, a.referralID)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			switch d.Outcome {
+			case store.OutcomeSent:
+				delivered++
+				key := routes.IdempotencyKey(a.referralID, d.Recipient, model.Kind(d.Kind))
+				fmt.Fprintf(stdout, "--- %s received (%s; purpose: %s; basis: %s)\n", d.Recipient, sims.what(d.Recipient), d.Purpose, d.LawfulBasis)
+				fmt.Fprintf(stdout, "    fields disclosed: %s\n", strings.Join(d.Fields, ", "))
+				body, ok := sims.received(d.Recipient, key)
+				if !ok {
+					return fmt.Errorf("%s: the hub recorded a delivery to %s that its simulator never saw", a.file, d.Recipient)
+				}
+				fmt.Fprintf(stdout, "%s\n", indent(body))
+			default:
+				held++
+				fmt.Fprintf(stdout, "--- %s: %s (%s)\n", d.Recipient, d.Outcome, d.Detail)
+			}
+		}
+		fmt.Fprintln(stdout)
+	}
+
+	if *refuse != "" {
+		body, err := os.ReadFile(*refuse)
+		if err != nil {
+			return fmt.Errorf("bundle to refuse: %w", err)
+		}
+		status, answer, err := postBundle(ctx, base, body)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "=== %s is refused: HTTP %d\n%s\n\n", filepath.Base(*refuse), status, indent(answer))
+		if status < 400 || status >= 500 {
+			return fmt.Errorf("%s: the hub answered %d, want a 4xx refusal", *refuse, status)
+		}
+	}
+
+	fmt.Fprintf(stdout, "summary: %d referrals accepted, %d copies delivered, %d held for review; every accepted referral reached every recipient its routes name.\n",
+		len(accepted), delivered, held)
+	return nil
+}
+
+// postBundle sends a FHIR bundle to the endpoint its type calls for.
+func postBundle(ctx context.Context, base string, body []byte) (int, []byte, error) {
+	var head struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(body, &head)
+	url := base + "/fhir"
+	if head.Type == "message" || head.Type == "" {
+		url = base + "/fhir/$process-message"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", fhiradapter.ContentType)
+	req.Header.Set("X-Request-ID", uuid.NewString())
+	req.Header.Set("X-Correlation-ID", "demo-"+uuid.NewString()[:8])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("send to hub: %w", err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, answer, err
+}
+
+// referralIDFrom reads the hub's referral id from a success answer.
+func referralIDFrom(answer []byte) string {
+	var b struct {
+		Identifier struct {
+			System, Value string
+		} `json:"identifier"`
+	}
+	if json.Unmarshal(answer, &b) != nil || b.Identifier.System != fhiradapter.ReferralIDSystem {
+		return ""
+	}
+	return b.Identifier.Value
+}
+
+// waitReady polls /readyz until the hub answers 200.
+func waitReady(ctx context.Context, base string, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the hub did not become ready")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func indent(b []byte) string {
+	var out bytes.Buffer
+	if json.Indent(&out, b, "    ", "  ") != nil {
+		return "    " + string(b)
+	}
+	return "    " + out.String()
+}
+
+// demoPartners are the simulated provider and councils of the default
+// configuration.
+type demoPartners struct {
+	provider *provider.Simulator
+	councils map[string]*crm.Simulator
+	servers  []*httptest.Server
+	urls     map[string]string
+}
+
+func newDemoPartners() *demoPartners {
+	d := &demoPartners{provider: provider.NewSimulator(), councils: map[string]*crm.Simulator{}, urls: map[string]string{}}
+	srv := httptest.NewServer(d.provider)
+	d.servers = append(d.servers, srv)
+	d.urls["provider"] = srv.URL
+	for _, id := range []string{"council-cwac", "council-ceast"} {
+		sim := crm.NewSimulator()
+		srv := httptest.NewServer(sim)
+		d.councils[id] = sim
+		d.servers = append(d.servers, srv)
+		d.urls[id] = srv.URL
+	}
+	return d
+}
+
+func (d *demoPartners) what(id string) string {
+	if id == "provider" {
+		return "a new equipment order"
+	}
+	return "a case for the order, in the council's CRM"
+}
+
+func (d *demoPartners) close() {
+	for _, s := range d.servers {
+		s.Close()
+	}
+}
+
+// received returns, as JSON, the body a simulated partner accepted under an
+// idempotency key.
+func (d *demoPartners) received(id, key string) ([]byte, bool) {
+	if id == "provider" {
+		return firstCreated(d.provider.Received(), key)
+	}
+	sim, ok := d.councils[id]
+	if !ok {
+		return nil, false
+	}
+	return firstCreated(sim.Received(), key)
+}
+
+func firstCreated[T any](rs []partnersim.Received[T], key string) ([]byte, bool) {
+	for _, r := range rs {
+		if r.Header.IdempotencyKey == key && r.Decoded && !r.Repeat && r.Status < 300 {
+			b, err := json.Marshal(r.Body)
+			return b, err == nil
+		}
+	}
+	return nil, false
+}
