@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/routes"
+)
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startTestHub runs a hub on the default configuration against simulated
+// partners, on a temporary store, and returns its base URL.
+func startTestHub(t *testing.T, logs io.Writer) (string, *hub, *demoPartners) {
+	t.Helper()
+	sims := newDemoPartners()
+	t.Cleanup(sims.close)
+	cfg, err := config.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Store.DataDir = t.TempDir()
+	cfg.Store.PollInterval = 5 * time.Millisecond
+	for i := range cfg.Partners {
+		cfg.Partners[i].BaseURL = sims.urls[cfg.Partners[i].ID]
+		cfg.Partners[i].TokenEnv = ""
+	}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h, err := newHub(cfg, logger, hubOptions{retry: routes.Retry{MaxRetries: 2, InitialInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.run(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("hub stopped with error: %v", err)
+		}
+	})
+	base := "http://" + ln.Addr().String()
+	if err := waitReady(context.Background(), base, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return base, h, sims
+}
+
+// waitOutcomes waits until every route of a referral has an outcome.
+func waitOutcomes(t *testing.T, h *hub, referralID string, n int) []store.Disclosure {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ds, err := h.store.Disclosures(context.Background(), referralID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) >= n {
+			return ds
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("referral %s: %d of %d outcomes", referralID, len(ds), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func readCanonical(t *testing.T, name string) model.Referral {
+	t.Helper()
+	var r model.Referral
+	if err := json.Unmarshal(mustRead(t, filepath.Join("../../testdata/fhir/golden", name)), &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestEndToEndEachPartnerGetsOnlyItsFields sends a referral rich in clinical
+// context over HTTP and checks the exact values each partner received: the
+// provider gets what delivery and safe installation need (equipment, address,
+// weight for safe working loads) and no clinical notes, conditions or date of
+// birth; the council gets identity and the order, and nothing clinical.
+func TestEndToEndEachPartnerGetsOnlyItsFields(t *testing.T) {
+	base, h, sims := startTestHub(t, io.Discard)
+	status, answer, err := postBundle(context.Background(), base, mustRead(t, "../../testdata/fhir/referral-3-lines.json"))
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("POST = %d, %v\n%s", status, err, answer)
+	}
+	id := referralIDFrom(answer)
+	ds := waitOutcomes(t, h, id, 2)
+	for _, d := range ds {
+		if d.Outcome != store.OutcomeSent {
+			t.Fatalf("outcome %+v", d)
+		}
+	}
+	full := readCanonical(t, "referral-3-lines.json")
+	provBody, ok := sims.received("provider", routes.IdempotencyKey(id, "provider", model.KindReferral))
+	if !ok {
+		t.Fatal("provider received nothing under the referral's key")
+	}
+	council, ok := sims.received("council-ceast", routes.IdempotencyKey(id, "council-ceast", model.KindReferral))
+	if !ok {
+		t.Fatal("Cheshire East (CW1) received nothing under the referral's key")
+	}
+	if n := len(sims.councils["council-cwac"].Received()); n != 0 {
+		t.Errorf("Cheshire West received %d requests for a Crewe referral", n)
+	}
+
+	clinical := []string{full.Clinical.Conditions[0].Display, full.Clinical.Notes[0], full.Clinical.Notes[1],
+		full.Clinical.Reasons[0].Display, full.Clinical.Observations[0].Code.Display}
+	for _, v := range clinical {
+		if bytes.Contains(provBody, []byte(v)) {
+			t.Errorf("provider received clinical text %q", v)
+		}
+		if bytes.Contains(council, []byte(v)) {
+			t.Errorf("council received clinical text %q", v)
+		}
+	}
+	for _, v := range []string{full.Clinical.Weight.Value, full.Equipment[0].Code, full.Equipment[0].Description, full.Equipment[2].Description} {
+		if bytes.Contains(council, []byte(v)) {
+			t.Errorf("council received equipment or weight detail %q", v)
+		}
+	}
+	for _, v := range []string{full.Person.NHSNumber, full.Person.Name.Family, full.Person.Address.Postcode, full.Person.Address.Lines[1],
+		full.Equipment[0].Code, full.Clinical.Weight.Value, full.Person.Telecom[0].Value} {
+		if !bytes.Contains(provBody, []byte(v)) {
+			t.Errorf("provider lacks %q, which delivery needs", v)
+		}
+	}
+	if bytes.Contains(provBody, []byte(full.Person.BirthDate)) {
+		t.Error("provider received the date of birth")
+	}
+	for _, v := range []string{full.Person.NHSNumber, full.Person.Name.Family, full.Person.BirthDate, full.Person.Address.Postcode} {
+		if !bytes.Contains(council, []byte(v)) {
+			t.Errorf("council lacks %q, which its case needs", v)
+		}
+	}
+
+	// Sending the same request again creates nothing and answers the same.
+	again, _ := http.NewRequest(http.MethodPost, base+"/fhir/$process-message", bytes.NewReader(mustRead(t, "../../testdata/fhir/referral-3-lines.json")))
+	again.Header.Set("Content-Type", "application/fhir+json")
+	resp, err := http.DefaultClient.Do(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repeat, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if referralIDFrom(repeat) != id {
+		t.Errorf("a repeated message (same MessageHeader id) got referral %q, want the first, %q", referralIDFrom(repeat), id)
+	}
+}
+
+// TestBaRSExamples: the real NHS BaRS bundles carry an NHS number that fails
+// the check digit; the hub must refuse each with 422 pointing at it, and the
+// 999 example with a valid NHS number must be accepted. None may cause a 5xx.
+func TestBaRSExamples(t *testing.T) {
+	base, h, _ := startTestHub(t, io.Discard)
+	files, _ := filepath.Glob("../../testdata/fhir/bars/*.json")
+	if len(files) != 3 {
+		t.Fatalf("found %d BaRS examples, want 3", len(files))
+	}
+	for _, f := range files {
+		status, answer, err := postBundle(context.Background(), base, mustRead(t, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status != http.StatusUnprocessableEntity || !strings.Contains(string(answer), `.identifier[0].value"`) {
+			t.Errorf("%s: %d %s; want 422 naming the NHS number", filepath.Base(f), status, answer)
+		}
+	}
+	fixed := bytes.ReplaceAll(mustRead(t, "../../testdata/fhir/bars/999-to-cas-service-request.json"), []byte("3478526985"), []byte("9990000018"))
+	status, answer, err := postBundle(context.Background(), base, fixed)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("999 example with a valid NHS number: %d %v\n%s", status, err, answer)
+	}
+	// Its LS10 address is outside both councils: held for review, never dropped.
+	ds := waitOutcomes(t, h, referralIDFrom(answer), 2)
+	var held int
+	for _, d := range ds {
+		if d.Outcome == store.OutcomeWithheld {
+			held++
+		}
+	}
+	if held != 1 {
+		t.Errorf("outcomes %+v; want the council copy held", ds)
+	}
+}
+
+// TestDemoRunsAndLogsNoPersonalData runs the demo as the README does and scans
+// every log line for the test people's identifiers.
+func TestDemoRunsAndLogsNoPersonalData(t *testing.T) {
+	var stdout bytes.Buffer
+	logs := &syncBuffer{}
+	code := run([]string{"demo", "-v", "--referrals", "../../testdata/fhir",
+		"--refuse", "../../testdata/fhir/invalid/nhs-number-check-digit.json"}, &stdout, logs)
+	if code != 0 {
+		t.Fatalf("demo exited %d\nstdout:\n%s\nlogs:\n%s", code, stdout.String(), logs.String())
+	}
+	out := stdout.String()
+	for _, want := range []string{"5 referrals accepted", "9 copies delivered", "1 held for review", "HTTP 422", "Bundle.entry[2].resource.identifier[0].value"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	if !strings.Contains(logs.String(), "delivered") {
+		t.Fatal("the demo logged no deliveries: the scan below would prove nothing")
+	}
+
+	goldens, _ := filepath.Glob("../../testdata/fhir/golden/referral-*.json")
+	var secrets []string
+	for _, g := range goldens {
+		r := readCanonical(t, filepath.Base(g))
+		secrets = append(secrets, r.Person.NHSNumber, r.Person.Name.Family, r.Person.BirthDate, r.Person.Address.Postcode,
+			r.Requester.PractitionerName)
+		secrets = append(secrets, r.Person.Address.Lines...)
+		for _, c := range append(r.Person.Telecom, r.Requester.Contact...) {
+			secrets = append(secrets, c.Value)
+		}
+	}
+	nhsLike := regexp.MustCompile(`\b999\d{7}\b`)
+	for i, line := range strings.Split(logs.String(), "\n") {
+		for _, s := range secrets {
+			if s != "" && strings.Contains(line, s) {
+				t.Errorf("log line %d holds personal data %q: %s", i+1, s, line)
+			}
+		}
+		if nhsLike.MatchString(line) {
+			t.Errorf("log line %d holds an NHS number: %s", i+1, line)
+		}
+	}
+}
