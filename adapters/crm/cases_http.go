@@ -1,0 +1,133 @@
+// Package crm is the hub's edge to the councils' case systems (Firmstep-style
+// CRMs).
+//
+// Outbound, a Client creates cases through the council case API the hub
+// defines (openapi.yaml beside this file): POST {base}/cases, with retries
+// and a circuit breaker from internal/delivery. Each council is a separate
+// Client with its own configuration, token and breaker, so one council's
+// outage never holds up another's.
+//
+// Simulator implements the same contract in memory for the demo and tests.
+package crm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/iceshub/iceshub/internal/delivery"
+	"github.com/iceshub/iceshub/internal/model"
+	mapping "github.com/iceshub/iceshub/mappings/crm"
+)
+
+// CasesPath is the path, under the council's base URL, of the case
+// endpoint.
+const CasesPath = "/cases"
+
+// Config configures a Client for one council.
+type Config struct {
+	// ID is the council's partner id ("council-cwac"); the Client sends only
+	// copies addressed to it.
+	ID string
+	// Delivery configures retries, the breaker and the endpoint. Its Partner
+	// defaults to ID.
+	Delivery delivery.Config
+}
+
+// Client creates cases in one council's case system. It is safe for
+// concurrent use.
+type Client struct {
+	id   string
+	http *delivery.Client
+	log  *slog.Logger
+}
+
+// Client satisfies the routes' Sender interface, restated here because
+// adapters do not import routes.
+var _ interface {
+	Send(ctx context.Context, d model.Delivery) (model.Receipt, error)
+} = (*Client)(nil)
+
+// New returns a Client for cfg. It returns an error for an empty ID, a
+// Delivery.Partner that differs from ID, an invalid delivery configuration
+// (see delivery.New) or a nil logger.
+func New(cfg Config, logger *slog.Logger) (*Client, error) {
+	if logger == nil {
+		return nil, errors.New("crm: nil logger")
+	}
+	if strings.TrimSpace(cfg.ID) == "" {
+		return nil, errors.New("crm: empty council id")
+	}
+	if cfg.Delivery.Partner == "" {
+		cfg.Delivery.Partner = cfg.ID
+	}
+	if cfg.Delivery.Partner != cfg.ID {
+		return nil, fmt.Errorf("crm: delivery partner %q differs from id %q", cfg.Delivery.Partner, cfg.ID)
+	}
+	hc, err := delivery.New(cfg.Delivery, logger)
+	if err != nil {
+		return nil, fmt.Errorf("crm: %w", err)
+	}
+	return &Client{id: cfg.ID, http: hc, log: logger.With("partner", cfg.ID)}, nil
+}
+
+// ID returns the council's partner id.
+func (c *Client) ID() string { return c.id }
+
+// Send creates the council's case for the copy in d and returns the
+// council's case reference. The request carries Idempotency-Key
+// d.IdempotencyKey on every attempt, so a resent case is recognised, never
+// created twice.
+//
+// Errors are *delivery.Error. Permanent: d is addressed to another partner,
+// of a kind the case contract cannot carry, or cannot be mapped (a clinical
+// field, say), or the council refused the case (4xx). Transient: the council
+// could not be reached, failed (5xx, 429), its breaker is open, ctx ended,
+// or it accepted the case (2xx) but its answer could not be read (wrapping
+// delivery.ErrUnreadableAnswer): resending with the same key fetches the
+// answer again and creates nothing new.
+func (c *Client) Send(ctx context.Context, d model.Delivery) (model.Receipt, error) {
+	if d.Recipient != c.id {
+		return model.Receipt{}, &delivery.Error{Partner: c.id, Permanent: true,
+			Err: fmt.Errorf("copy addressed to %q, not to this council", d.Recipient)}
+	}
+	cs, err := mapping.CaseUpdate(d)
+	if err != nil {
+		return model.Receipt{}, &delivery.Error{Partner: c.id, Permanent: true, Err: err}
+	}
+	body, err := json.Marshal(cs)
+	if err != nil {
+		return model.Receipt{}, &delivery.Error{Partner: c.id, Permanent: true, Err: fmt.Errorf("encode case: %w", err)}
+	}
+	resp, err := c.http.Do(ctx, delivery.Request{
+		Method:         http.MethodPost,
+		Path:           CasesPath,
+		Body:           body,
+		IdempotencyKey: d.IdempotencyKey,
+		CorrelationID:  d.Referral.Source.CorrelationID,
+		ContentType:    "application/json",
+	})
+	if err != nil {
+		return model.Receipt{StatusCode: resp.StatusCode}, err
+	}
+	created, err := mapping.DecodeCaseCreated(resp.Body)
+	if err != nil {
+		c.log.Warn("case accepted but the answer could not be read; will resend with the same idempotency key",
+			"referral_id", d.Referral.ID, "idempotency_key", d.IdempotencyKey, "status", resp.StatusCode)
+		return model.Receipt{StatusCode: resp.StatusCode}, &delivery.Error{
+			Partner: c.id, StatusCode: resp.StatusCode, Body: delivery.Snippet(resp.Body),
+			Err: fmt.Errorf("%w: %w", delivery.ErrUnreadableAnswer, err),
+		}
+	}
+	c.log.Debug("case created", "referral_id", d.Referral.ID, "idempotency_key", d.IdempotencyKey,
+		"case_reference", created.CaseReference, "status", resp.StatusCode, "repeat", resp.StatusCode == http.StatusOK)
+	return model.Receipt{PartnerReference: created.CaseReference, StatusCode: resp.StatusCode}, nil
+}
+
+// BreakerState returns the state of the council's circuit breaker:
+// "closed", "half-open" or "open".
+func (c *Client) BreakerState() string { return c.http.BreakerState() }
