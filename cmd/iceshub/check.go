@@ -51,10 +51,23 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// loadConfig loads path, or the built-in default when path is empty.
+// loadConfig loads path, or the built-in default when path is empty, and
+// checks its routes against the partners' contracts.
 func loadConfig(path string) (*config.Config, error) {
+	var (
+		cfg *config.Config
+		err error
+	)
 	if path == "" {
-		return config.Default()
+		cfg, err = config.Default()
+	} else {
+		cfg, err = config.Load(path)
 	}
-	return config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkContracts(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
