@@ -236,7 +236,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func mustRead(t *testing.T, path string) []byte {
+func mustRead(t testing.TB, path string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -41,7 +41,7 @@ func (s *syncBuffer) String() string {
 
 // startTestHub runs a hub on the default configuration against simulated
 // partners, on a temporary store, and returns its base URL.
-func startTestHub(t *testing.T, logs io.Writer) (string, *hub, *demoPartners) {
+func startTestHub(t testing.TB, logs io.Writer) (string, *hub, *demoPartners) {
 	t.Helper()
 	sims := newDemoPartners()
 	t.Cleanup(sims.close)
