@@ -50,6 +50,7 @@ func (d *deliver) handle(msg *message.Message) error {
 	disclosure := store.Disclosure{
 		At: d.now(), ReferralID: del.Referral.ID, CorrelationID: del.Referral.Source.CorrelationID,
 		Recipient: d.partner, Kind: string(del.Kind), Fields: del.Fields, Purpose: del.Purpose, LawfulBasis: del.LawfulBasis,
+		Subject: del.Subject,
 	}
 	switch {
 	case sendErr == nil:

@@ -15,6 +15,7 @@ import (
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/postcode"
 	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/subject"
 )
 
 // idempotencyNamespace makes delivery idempotency keys UUIDs derived from the
@@ -33,6 +34,7 @@ const HoldNoCouncil = "no council covers the person's postcode"
 type fanout struct {
 	routes   []config.Route
 	councils *postcode.Table
+	subjects subject.Key
 	store    Store
 	now      func() time.Time
 	log      *slog.Logger
@@ -58,6 +60,7 @@ func (f *fanout) handle(msg *message.Message) error {
 	if kind == "" {
 		kind = model.KindReferral
 	}
+	sbj := f.subjects.Of(ref.Person.NHSNumber)
 
 	var b store.Batch
 	for _, r := range f.routes {
@@ -72,20 +75,20 @@ func (f *fanout) handle(msg *message.Message) error {
 				b.Disclosures = append(b.Disclosures, store.Disclosure{
 					At: f.now(), ReferralID: ref.ID, CorrelationID: ref.Source.CorrelationID, Recipient: r.To, Kind: string(kind),
 					Fields: []string{}, Purpose: r.Purpose, LawfulBasis: r.LawfulBasis, Outcome: store.OutcomeWithheld,
-					Detail: "held for review: " + HoldNoCouncil,
+					Detail: "held for review: " + HoldNoCouncil, Subject: sbj,
 				})
 				f.log.Warn("referral held for review", "referral_id", ref.ID, "route", r.To, "reason", HoldNoCouncil)
 				continue
 			}
 			recipient = council
 		}
-		cut, err := minimise.Referral(&ref, r.Fields)
+		cut, err := minimise.Apply(&ref, r.Rules(), minimise.Options{Now: f.now(), PseudonymKey: r.PseudonymKey()})
 		if err != nil {
 			return fmt.Errorf("fan out referral %s to %s: %w", ref.ID, recipient, err)
 		}
 		d := model.Delivery{
 			Kind: kind, Recipient: recipient, IdempotencyKey: IdempotencyKey(ref.ID, recipient, kind),
-			Fields: r.Fields, Purpose: r.Purpose, LawfulBasis: lawfulBasis(r), Referral: cut,
+			Fields: r.Disclosed(), Purpose: r.Purpose, LawfulBasis: lawfulBasis(r), Subject: sbj, Referral: cut,
 		}
 		payload, err := json.Marshal(d)
 		if err != nil {

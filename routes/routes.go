@@ -27,6 +27,7 @@ import (
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/postcode"
 	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/subject"
 )
 
 // Sender delivers one recipient's copy to its partner. Adapters implement it.
@@ -68,6 +69,9 @@ type Config struct {
 	Routes []config.Route
 	// Councils places a postcode in a council's area.
 	Councils *postcode.Table
+	// SubjectKey hashes the NHS number into the subject of each disclosure
+	// entry; required.
+	SubjectKey subject.Key
 	// Senders holds one Sender per partner id.
 	Senders map[string]Sender
 	Retry   Retry
@@ -92,6 +96,9 @@ func New(cfg Config, st Store, newSub NewSubscriber, logger *slog.Logger) (*mess
 	}
 	if cfg.Councils == nil {
 		return nil, errors.New("routes: nil council postcode table")
+	}
+	if cfg.SubjectKey.IsZero() {
+		return nil, errors.New("routes: no subject key")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -145,7 +152,7 @@ func New(cfg Config, st Store, newSub NewSubscriber, logger *slog.Logger) (*mess
 		}
 	}
 
-	fan := &fanout{routes: cfg.Routes, councils: cfg.Councils, store: st, now: cfg.Now, log: logger}
+	fan := &fanout{routes: cfg.Routes, councils: cfg.Councils, subjects: cfg.SubjectKey, store: st, now: cfg.Now, log: logger}
 	sub, err := subscriber()
 	if err != nil {
 		return nil, err

@@ -76,10 +76,11 @@ func start(t *testing.T, provider, council *fakePartner) *env {
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	r, err := routes.New(routes.Config{
-		Routes:   testRoutes,
-		Councils: councils,
-		Senders:  map[string]routes.Sender{"provider": provider, "council-a": council},
-		Retry:    routes.Retry{MaxRetries: 2, InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
+		Routes:     testRoutes,
+		Councils:   councils,
+		SubjectKey: testSubjectKey,
+		Senders:    map[string]routes.Sender{"provider": provider, "council-a": council},
+		Retry:      routes.Retry{MaxRetries: 2, InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
 	}, st, st.NewSubscriber, logger)
 	if err != nil {
 		t.Fatal(err)

@@ -139,6 +139,9 @@ func fullDelivery() model.Delivery {
 			ID: "ref-1", Source: model.Source{CorrelationID: "corr-1"}, ReceivedAt: time.Date(2025, 3, 4, 9, 15, 0, 0, time.UTC),
 			Person: model.Person{
 				NHSNumber: "9990000018", BirthDate: "1948-07-21", Gender: "female",
+				// A real copy holds a pseudonym or an NHS number, an age band or a
+				// date of birth; this one holds all, so every property is written.
+				Pseudonym: strings.Repeat("ab", 32), PseudonymSystem: model.PseudonymSystem, AgeBand: "75-84",
 				Name:    model.HumanName{Text: "Ms Alex Testperson", Prefix: []string{"Ms"}, Given: []string{"Alex"}, Family: "Testperson"},
 				Address: model.Address{Lines: []string{"12 Fictional Way"}, City: "Chester", District: "Cheshire", Postcode: "CH2 1ZZ"},
 				Telecom: []model.ContactPoint{{System: "phone", Value: "07700 900123", Use: "mobile"}},

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/iceshub/iceshub/internal/delivery"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/subject"
 	"github.com/iceshub/iceshub/routes"
 )
 
@@ -41,10 +44,18 @@ type hubOptions struct {
 
 // newHub builds a hub from cfg. Nothing runs until run is called.
 func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, err error) {
+	if err := cfg.CheckSecrets(); err != nil {
+		return nil, err
+	}
+	subjects, err := loadSubjectKey(cfg.Store.DataDir, true, logger)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(store.Options{
 		DataDir:      cfg.Store.DataDir,
 		PollInterval: cfg.Store.PollInterval,
 		Logger:       watermill.NewSlogLogger(logger.With("component", "watermill")),
+		SubjectKey:   subjects.Bytes(),
 	})
 	if err != nil {
 		return nil, err
@@ -92,6 +103,7 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	router, err := routes.New(routes.Config{
 		Routes:       cfg.Routes,
 		Councils:     councils,
+		SubjectKey:   subjects,
 		Senders:      senders,
 		Retry:        opts.retry,
 		CloseTimeout: cfg.Server.ShutdownTimeout,
@@ -128,6 +140,23 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	return h, nil
+}
+
+// loadSubjectKey returns the key of the disclosure record's subjects, the
+// same way for serve and audit: from the environment (subject.EnvKey), else
+// from the data directory's subject.key, kept apart from the database. When
+// neither holds one and create is true (serve) it generates the key file and
+// logs that it did, never the key; otherwise it is an error.
+func loadSubjectKey(dataDir string, create bool, logger *slog.Logger) (subject.Key, error) {
+	k, generated, err := subject.Load(os.Getenv(subject.EnvKey), dataDir, create)
+	if err != nil {
+		return subject.Key{}, err
+	}
+	if generated {
+		logger.Warn("generated a new subject key for the disclosure record; keep it with the data directory's backups, apart from the database",
+			"path", filepath.Join(dataDir, subject.FileName), "env", subject.EnvKey)
+	}
+	return k, nil
 }
 
 // ready answers 200 once the router runs and the store answers.

@@ -8,6 +8,7 @@
 //	iceshub serve [--config FILE] [--addr HOST:PORT] [--data DIR]
 //	iceshub demo  [--referrals DIR] [--keep]
 //	iceshub check [--config FILE] [--fields]
+//	iceshub policy explain [--config FILE] [--format markdown|csv]
 package main
 
 import (
@@ -32,6 +33,14 @@ Usage:
         send the sample referrals through it and show what each partner got
   iceshub check [--config FILE] [--fields]
         check a configuration file without starting anything
+  iceshub audit verify [--data DIR | --config FILE]
+        check that the disclosure record is intact (hash chain); exit 1
+        naming the first changed or missing entry
+  iceshub audit subject --nhs-number N [--json] [--received YYYY-MM-DD] [--data DIR | --config FILE]
+        print everything shared about one person, for a subject access reply
+  iceshub policy explain [--config FILE] [--format markdown|csv]
+        print the data flow table: per flow and recipient, every field
+        disclosed, its class, how it is sent, purpose and lawful basis
 
 Run 'iceshub COMMAND -h' for a command's flags.
 `
@@ -59,6 +68,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDemo(ctx, args[1:], stdout, stderr)
 	case "check":
 		err = cmdCheck(args[1:], stdout, stderr)
+	case "audit":
+		err = cmdAudit(ctx, args[1:], stdout, stderr)
+	case "policy":
+		err = cmdPolicy(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

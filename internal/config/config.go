@@ -19,6 +19,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/iceshub/iceshub/internal/minimise"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/postcode"
 )
@@ -44,6 +45,7 @@ type Config struct {
 	Server   Server    `yaml:"server"`
 	Store    Store     `yaml:"store"`
 	Partners []Partner `yaml:"partners"`
+	Policy   Policy    `yaml:"policy"`
 	Routes   []Route   `yaml:"routes"`
 
 	// Source names where the configuration came from, for messages.
@@ -96,6 +98,57 @@ func (p Partner) Token() string {
 	return os.Getenv(p.TokenEnv)
 }
 
+// Policy holds settings shared by every route's field list.
+type Policy struct {
+	// PseudonymKeyEnv names the environment variable holding the secret key
+	// of the pseudonymise transform, for routes that do not name their own.
+	PseudonymKeyEnv string `yaml:"pseudonym_key_env"`
+}
+
+// FieldEntry is one entry of a route's field list as written: either a plain
+// field name ("person.name", kept as is) or a mapping
+// {field: person.birthDate, as: year} naming a transform (see package
+// minimise). Parse copies the entries into Route.Fields and Route.As.
+type FieldEntry struct {
+	Field string
+	As    string
+	// Line and AsLine are where the entry and its "as" are in the file.
+	Line, AsLine int
+	// problem is what is wrong with the entry's shape, reported by Check.
+	problem string
+}
+
+// UnmarshalYAML accepts a field name or a mapping with the keys field and as.
+// A malformed entry is recorded and reported by Check with its line, together
+// with every other mistake.
+func (e *FieldEntry) UnmarshalYAML(n *yaml.Node) error {
+	e.Line = n.Line
+	switch n.Kind {
+	case yaml.ScalarNode:
+		e.Field = n.Value
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			switch {
+			case v.Kind != yaml.ScalarNode:
+				e.problem = fmt.Sprintf("%q must be a single value", k.Value)
+			case k.Value == "field":
+				e.Field = v.Value
+			case k.Value == "as":
+				e.As, e.AsLine = v.Value, v.Line
+			default:
+				e.problem = fmt.Sprintf("unknown key %q in a field entry (want field and as)", k.Value)
+			}
+		}
+		if e.problem == "" && e.Field == "" {
+			e.problem = "a field entry needs a field"
+		}
+	default:
+		e.problem = "a field entry is a field name or {field: NAME, as: TRANSFORM}"
+	}
+	return nil
+}
+
 // Route says that messages of one kind go to one recipient, with the fields
 // it may receive and why.
 type Route struct {
@@ -108,15 +161,84 @@ type Route struct {
 	// SpecialCategoryBasis is the Article 9 condition; required when Fields
 	// names any special category field.
 	SpecialCategoryBasis string `yaml:"special_category_basis"`
+	// PseudonymKeyEnv names the environment variable holding the key of the
+	// pseudonymise transform; empty means policy.pseudonym_key_env.
+	PseudonymKeyEnv string `yaml:"pseudonym_key_env"`
+	// Entries is the field list as written in the file ("fields").
+	Entries []FieldEntry `yaml:"fields"`
+
 	// Fields are the canonical fields the recipient may receive. Anything not
 	// named is not sent.
-	Fields []string `yaml:"fields"`
+	Fields []string `yaml:"-"`
+	// As holds the transform of each field, by index; "" or a missing entry
+	// means keep.
+	As []string `yaml:"-"`
 
-	// Line is the route's line in the file; ToLine and FieldLines point at
-	// its recipient and at each field, for precise error messages.
+	// Line is the route's line in the file; ToLine, FieldLines and AsLines
+	// point at its recipient, at each field and at each field's transform,
+	// for precise error messages.
 	Line       int   `yaml:"-"`
 	ToLine     int   `yaml:"-"`
 	FieldLines []int `yaml:"-"`
+	AsLines    []int `yaml:"-"`
+}
+
+// transform returns the transform of the i-th field.
+func (r Route) transform(i int) string {
+	if i < len(r.As) && r.As[i] != "" {
+		return r.As[i]
+	}
+	return minimise.Keep
+}
+
+// Rules returns the route's field list as minimisation rules.
+func (r Route) Rules() []minimise.Rule {
+	out := make([]minimise.Rule, len(r.Fields))
+	for i, f := range r.Fields {
+		out[i] = minimise.Rule{Field: f, As: r.transform(i)}
+	}
+	return out
+}
+
+// Disclosed returns the labels recorded with each disclosure on this route:
+// the field name when it is sent as is, the name and transform otherwise
+// ("person.birthDate(year)"; see model.FieldLabel).
+func (r Route) Disclosed() []string {
+	out := make([]string, len(r.Fields))
+	for i, f := range r.Fields {
+		out[i] = model.FieldLabel(f, r.transform(i))
+	}
+	return out
+}
+
+// Pseudonymises reports whether the route pseudonymises a field.
+func (r Route) Pseudonymises() bool {
+	for i := range r.Fields {
+		if r.transform(i) == minimise.Pseudonymise {
+			return true
+		}
+	}
+	return false
+}
+
+// PseudonymKey returns the pseudonymisation key from the route's
+// environment variable, or nil.
+func (r Route) PseudonymKey() []byte {
+	if r.PseudonymKeyEnv == "" {
+		return nil
+	}
+	if v := os.Getenv(r.PseudonymKeyEnv); v != "" {
+		return []byte(v)
+	}
+	return nil
+}
+
+// asLine returns the line of the i-th field's transform, or its field line.
+func (r Route) asLine(i int) int {
+	if i < len(r.AsLines) && r.AsLines[i] > 0 {
+		return r.AsLines[i]
+	}
+	return r.fieldLine(i)
 }
 
 // fieldLine returns the line of the i-th field, or the route's line.
@@ -163,6 +285,14 @@ func Parse(b []byte, source string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}
 	c.Source = source
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		for _, e := range r.Entries {
+			r.Fields = append(r.Fields, e.Field)
+			r.As = append(r.As, e.As)
+			r.AsLines = append(r.AsLines, e.AsLine)
+		}
+	}
 	recordLines(&root, &c)
 	c.applyDefaults()
 	if err := c.Check(); err != nil {
@@ -228,6 +358,11 @@ func (c *Config) applyDefaults() {
 	if c.Store.PollInterval == 0 {
 		c.Store.PollInterval = 50 * time.Millisecond
 	}
+	for i := range c.Routes {
+		if c.Routes[i].PseudonymKeyEnv == "" {
+			c.Routes[i].PseudonymKeyEnv = c.Policy.PseudonymKeyEnv
+		}
+	}
 	for i := range c.Partners {
 		if c.Partners[i].Timeout == 0 {
 			c.Partners[i].Timeout = 10 * time.Second
@@ -238,7 +373,10 @@ func (c *Config) applyDefaults() {
 	}
 }
 
-var idPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,39}$`)
+var (
+	idPattern  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,39}$`)
+	envPattern = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
+)
 
 // Known message kinds a route may name.
 var knownKinds = map[string]bool{string(model.KindReferral): true}
@@ -293,7 +431,7 @@ func (c *Config) Check() error {
 		if u, err := url.Parse(p.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("%s: partner %q: base_url %q must be an absolute http(s) URL", where, p.ID, p.BaseURL))
 		}
-		if p.TokenEnv != "" && !regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`).MatchString(p.TokenEnv) {
+		if p.TokenEnv != "" && !envPattern.MatchString(p.TokenEnv) {
 			errs = append(errs, fmt.Errorf("%s: partner %q: token_env %q is not an environment variable name (put the token in the environment, never in this file)", where, p.ID, p.TokenEnv))
 		}
 		if p.RetryMax < 0 || p.Timeout < 0 {
@@ -305,6 +443,9 @@ func (c *Config) Check() error {
 	}
 	if _, err := postcode.NewTable(councils); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", c.Source, err))
+	}
+	if e := c.Policy.PseudonymKeyEnv; e != "" && !envPattern.MatchString(e) {
+		errs = append(errs, fmt.Errorf("%s: policy.pseudonym_key_env %q is not an environment variable name (put the key in the environment, never in this file)", c.Source, e))
 	}
 	type routeKey struct{ msg, to string }
 	seen := map[routeKey]bool{}
@@ -334,15 +475,65 @@ func (c *Config) Check() error {
 		if len(r.Fields) == 0 {
 			errs = append(errs, fmt.Errorf("%s: route %s -> %s lists no fields; a recipient that needs nothing needs no route", where, r.Message, r.To))
 		}
+		for _, e := range r.Entries {
+			if e.problem != "" {
+				errs = append(errs, fmt.Errorf("%s: route %s -> %s: %s", at(e.Line), r.Message, r.To, e.problem))
+			}
+		}
+		named := map[string]int{}
 		for i, f := range r.Fields {
+			if f == "" {
+				continue // reported above
+			}
 			fd, ok := model.LookupField(f)
 			if !ok {
 				errs = append(errs, fmt.Errorf("%s: route %s -> %s: unknown field %q (known: %s)", at(r.fieldLine(i)), r.Message, r.To, f, strings.Join(model.FieldNames(), ", ")))
 				continue
 			}
+			if _, dup := named[f]; dup {
+				errs = append(errs, fmt.Errorf("%s: route %s -> %s names field %q twice", at(r.fieldLine(i)), r.Message, r.To, f))
+			}
+			named[f] = i
+			if err := minimise.CheckRule(minimise.Rule{Field: f, As: r.transform(i)}); err != nil {
+				errs = append(errs, fmt.Errorf("%s: route %s -> %s: %w", at(r.asLine(i)), r.Message, r.To, err))
+			} else if r.transform(i) == minimise.Pseudonymise {
+				switch {
+				case r.PseudonymKeyEnv == "":
+					errs = append(errs, fmt.Errorf("%s: route %s -> %s pseudonymises %q but names no pseudonym_key_env (on the route or under policy)", at(r.asLine(i)), r.Message, r.To, f))
+				case !envPattern.MatchString(r.PseudonymKeyEnv):
+					errs = append(errs, fmt.Errorf("%s: route %s -> %s: pseudonym_key_env %q is not an environment variable name (put the key in the environment, never in this file)", at(r.Line), r.Message, r.To, r.PseudonymKeyEnv))
+				}
+			}
 			if fd.Class == model.ClassSpecial && strings.TrimSpace(r.SpecialCategoryBasis) == "" {
 				errs = append(errs, fmt.Errorf("%s: route %s -> %s sends special category field %q but names no special_category_basis (UK GDPR Article 9)", at(r.fieldLine(i)), r.Message, r.To, f))
 			}
+		}
+		for _, pair := range overlapping {
+			i, ok1 := named[pair[0]]
+			j, ok2 := named[pair[1]]
+			if ok1 && ok2 && r.transform(i) != r.transform(j) {
+				errs = append(errs, fmt.Errorf("%s: route %s -> %s names %q as %s and %q as %s; they hold the same data, so give them the same transform or name one",
+					at(r.fieldLine(j)), r.Message, r.To, pair[0], r.transform(i), pair[1], r.transform(j)))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// overlapping lists fields that hold the same data; a route naming both must
+// give them the same transform, or one would undo the other.
+var overlapping = [][2]string{{"person.address", "person.postcode"}}
+
+// CheckSecrets reports every route that pseudonymises without its key in
+// the environment (or with a key shorter than minimise.MinPseudonymKeyBytes).
+// The hub calls it before it starts; Check does not, so that a file can be
+// checked where the secrets are not.
+func (c *Config) CheckSecrets() error {
+	var errs []error
+	for _, r := range c.Routes {
+		if r.Pseudonymises() && len(r.PseudonymKey()) < minimise.MinPseudonymKeyBytes {
+			errs = append(errs, fmt.Errorf("%s:%d: route %s -> %s pseudonymises the NHS number: set the environment variable %s to a secret key of at least %d bytes",
+				c.Source, r.Line, r.Message, r.To, r.PseudonymKeyEnv, minimise.MinPseudonymKeyBytes))
 		}
 	}
 	return errors.Join(errs...)

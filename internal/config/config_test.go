@@ -114,3 +114,91 @@ func TestParseValid(t *testing.T) {
 		t.Errorf("defaults not applied: %+v", c)
 	}
 }
+
+const councilRoute = `
+  - message: referral
+    to: council
+    purpose: tracking
+    lawful_basis: Art 6(1)(e)
+    pseudonym_key_env: ICESHUB_PSEUDONYM_KEY
+    fields:
+      - person.name
+`
+
+func TestParseTransformErrorsNameFileAndLine(t *testing.T) {
+	cases := []struct {
+		name, fields string
+		want         []string
+	}{
+		{"unknown transform", "      - {field: person.birthDate, as: month}\n", []string{"test.yaml:25", `unknown transform "month"`, "keep, pseudonymise"}},
+		{"inapplicable transform", "      - field: person.name\n        as: year\n", []string{"test.yaml:26", `"year" cannot be applied to "person.name"`, "it can be: keep"}},
+		{"pseudonymise a postcode", "      - {field: person.postcode, as: pseudonymise}\n", []string{"test.yaml:25", `cannot be applied to "person.postcode"`}},
+		{"unknown key", "      - {field: person.gender, how: keep}\n", []string{"test.yaml:25", `unknown key "how"`}},
+		{"no field", "      - {as: year}\n", []string{"test.yaml:25", "needs a field"}},
+		{"named twice", "      - {field: person.name, as: keep}\n", []string{"test.yaml:25", `names field "person.name" twice`}},
+		{"address and postcode disagree", "      - person.address\n      - {field: person.postcode, as: district}\n", []string{"test.yaml:26", "same transform"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(base+councilRoute+c.fields), "test.yaml")
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestParseFieldForms(t *testing.T) {
+	y := base + strings.Replace(councilRoute, "    pseudonym_key_env: ICESHUB_PSEUDONYM_KEY\n", "", 1) + `      - {field: person.nhsNumber, as: pseudonymise}
+      - field: person.birthDate
+        as: age-band
+      - {field: person.address, as: district}
+      - {field: accessNotes, as: redact}
+      - {field: priority, as: keep}
+policy:
+  pseudonym_key_env: ICESHUB_PSEUDONYM_KEY
+`
+	c, err := Parse([]byte(y), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Routes[1]
+	if got, want := strings.Join(r.Disclosed(), " "), "person.name person.nhsNumber(pseudonymise) person.birthDate(age-band) person.address(district) accessNotes(redact) priority"; got != want {
+		t.Errorf("disclosed = %q, want %q", got, want)
+	}
+	if got := strings.Join(c.Routes[0].Disclosed(), " "); got != "person.name equipment" {
+		t.Errorf("plain route disclosed = %q", got)
+	}
+	if r.PseudonymKeyEnv != "ICESHUB_PSEUDONYM_KEY" || !r.Pseudonymises() || c.Routes[0].Pseudonymises() {
+		t.Errorf("pseudonym key env = %q", r.PseudonymKeyEnv)
+	}
+	if r.FieldLines[2] != 25 || r.AsLines[2] != 26 {
+		t.Errorf("lines of person.birthDate: field %d, as %d; want 25, 26", r.FieldLines[2], r.AsLines[2])
+	}
+
+	t.Setenv("ICESHUB_PSEUDONYM_KEY", "")
+	if err := c.CheckSecrets(); err == nil || !strings.Contains(err.Error(), "ICESHUB_PSEUDONYM_KEY") || !strings.Contains(err.Error(), "test.yaml:18") {
+		t.Errorf("CheckSecrets without the key = %v", err)
+	}
+	t.Setenv("ICESHUB_PSEUDONYM_KEY", "a-test-key-of-32-bytes-for-tests")
+	if err := c.CheckSecrets(); err != nil {
+		t.Errorf("CheckSecrets with the key = %v", err)
+	}
+}
+
+func TestParsePseudonymiseNeedsAKeyVariable(t *testing.T) {
+	y := base + strings.Replace(councilRoute, "    pseudonym_key_env: ICESHUB_PSEUDONYM_KEY\n", "", 1) + "      - {field: person.nhsNumber, as: pseudonymise}\n"
+	_, err := Parse([]byte(y), "test.yaml")
+	if err == nil || !strings.Contains(err.Error(), "test.yaml:24") || !strings.Contains(err.Error(), "pseudonym_key_env") {
+		t.Errorf("err = %v", err)
+	}
+	y = strings.Replace(y, "    fields:\n      - person.name", "    pseudonym_key_env: my-secret-key\n    fields:\n      - person.name", 1)
+	if _, err := Parse([]byte(y), "test.yaml"); err == nil || !strings.Contains(err.Error(), "not an environment variable name") {
+		t.Errorf("err = %v", err)
+	}
+}

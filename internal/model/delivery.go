@@ -15,7 +15,11 @@ type Delivery struct {
 	Fields         []string `json:"fields"`
 	Purpose        string   `json:"purpose"`
 	LawfulBasis    string   `json:"lawfulBasis"`
-	Referral       Referral `json:"referral"`
+	// Subject is the person as a keyed hash of the NHS number, taken from
+	// the full referral at fan-out (the copy may not hold the number), for
+	// the disclosure record. Never sent to the partner.
+	Subject  string   `json:"subject"`
+	Referral Referral `json:"referral"`
 }
 
 // Receipt is what a partner answered when it accepted a delivery.

@@ -4,7 +4,34 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 )
+
+// PseudonymSystem is the identifier system of a pseudonymised NHS number
+// (Person.Pseudonym): a keyed HMAC-SHA256 of the number, hex encoded. It is
+// deliberately not the NHS number system, so that nobody mistakes a
+// pseudonym for an NHS number.
+const PseudonymSystem = "https://example.org/ices/Id/pseudonym"
+
+// FieldLabel returns how a disclosed field is recorded (Delivery.Fields and
+// the disclosure record): the field name when it is disclosed as is (as is ""
+// or "keep"), otherwise the name with the transform in brackets, as in
+// "person.birthDate(year)".
+func FieldLabel(field, as string) string {
+	if as == "" || as == "keep" {
+		return field
+	}
+	return field + "(" + as + ")"
+}
+
+// ParseFieldLabel splits a label made by FieldLabel into the field name and
+// the transform ("keep" when there is none).
+func ParseFieldLabel(label string) (field, as string) {
+	if i := strings.IndexByte(label, '('); i > 0 && strings.HasSuffix(label, ")") {
+		return label[:i], label[i+1 : len(label)-1]
+	}
+	return label, "keep"
+}
 
 // Class is the data protection class of a canonical field.
 type Class string

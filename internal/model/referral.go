@@ -78,13 +78,26 @@ type Source struct {
 }
 
 // Person is the person the equipment is for.
+//
+// A recipient's copy holds either NHSNumber or, when its policy pseudonymises
+// the NHS number, Pseudonym with PseudonymSystem set: a pseudonym is never put
+// where an NHS number belongs. Likewise AgeBand ("75-84") replaces BirthDate
+// when the policy generalises the date of birth to an age band.
 type Person struct {
-	NHSNumber string         `json:"nhsNumber,omitempty"`
-	Name      HumanName      `json:"name"`
-	BirthDate string         `json:"birthDate,omitempty"` // YYYY, YYYY-MM or YYYY-MM-DD as sent
-	Gender    string         `json:"gender,omitempty"`
-	Address   Address        `json:"address"`
-	Telecom   []ContactPoint `json:"telecom,omitempty"`
+	NHSNumber string `json:"nhsNumber,omitempty"`
+	// Pseudonym is a keyed pseudonym of the NHS number (see PseudonymSystem).
+	Pseudonym string `json:"pseudonym,omitempty"`
+	// PseudonymSystem is the identifier system of Pseudonym, never the NHS
+	// number system.
+	PseudonymSystem string    `json:"pseudonymSystem,omitempty"`
+	Name            HumanName `json:"name"`
+	BirthDate       string    `json:"birthDate,omitempty"` // YYYY, YYYY-MM or YYYY-MM-DD as sent
+	// AgeBand is the person's age band on the day the copy was cut, such as
+	// "75-84" or "85+".
+	AgeBand string         `json:"ageBand,omitempty"`
+	Gender  string         `json:"gender,omitempty"`
+	Address Address        `json:"address"`
+	Telecom []ContactPoint `json:"telecom,omitempty"`
 }
 
 // HumanName is a person's name; Text is the full name as the sender wrote it.

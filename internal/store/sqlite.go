@@ -32,6 +32,13 @@ type Options struct {
 	PollInterval time.Duration
 	// Logger receives Watermill's own logs. Default: none.
 	Logger watermill.LoggerAdapter
+	// SubjectKey, when set, is the key of the subjects in the disclosure
+	// record (see internal/subject). The store never keeps it: it keeps a
+	// keyed check value, and Open fails with ErrSubjectKeyMismatch when a
+	// different key is given later, because subjects recorded under one key
+	// cannot be found under another. Nil skips the check (tools that do not
+	// look people up, tests).
+	SubjectKey []byte
 }
 
 // SQLite is the embedded store: one SQLite file (pure Go, no cgo) in WAL mode
@@ -78,6 +85,14 @@ func Open(opts Options) (*SQLite, error) {
 		conn.Close()
 		return nil, fmt.Errorf("store: create schema in %s: %w", path, err)
 	}
+	if err := migrateDisclosures(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
+	if err := checkSubjectKey(conn, opts.SubjectKey); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
 	// Publishing joins the caller's transaction, so schema must exist first
 	// (EnsureTopics): the publisher must never run DDL inside a transaction.
 	pub, err := wmsqlitezombiezen.NewPublisher(conn, wmsqlitezombiezen.PublisherOptions{Logger: opts.Logger})
@@ -115,9 +130,26 @@ CREATE TABLE IF NOT EXISTS disclosures (
 	purpose        TEXT NOT NULL,
 	lawful_basis   TEXT NOT NULL,
 	outcome        TEXT NOT NULL,
-	detail         TEXT NOT NULL
+	detail         TEXT NOT NULL,
+	-- The person, as a keyed hash of the NHS number (internal/subject).
+	subject        TEXT NOT NULL DEFAULT '',
+	-- The hash chain (disclosures.go): hash covers prev_hash and every
+	-- other column of the entry.
+	prev_hash      TEXT NOT NULL DEFAULT '',
+	hash           TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS disclosures_referral ON disclosures(referral_id);
+-- A checkpoint stands for the entries up to upto_id once they are removed:
+-- hash is the hash of entry upto_id, and the chain goes on from it.
+CREATE TABLE IF NOT EXISTS disclosure_checkpoints (
+	upto_id INTEGER NOT NULL PRIMARY KEY,
+	hash    TEXT NOT NULL,
+	at      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+	key   TEXT NOT NULL PRIMARY KEY,
+	value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS held (
 	id          INTEGER PRIMARY KEY AUTOINCREMENT,
 	at          TEXT NOT NULL,
@@ -281,15 +313,8 @@ func (s *SQLite) Commit(ctx context.Context, b Batch) error {
 				return fmt.Errorf("store: publish to %s: %w", m.Topic, err)
 			}
 		}
-		for _, d := range b.Disclosures {
-			fields, _ := json.Marshal(d.Fields)
-			if err := sqlitex.Execute(conn, `INSERT INTO disclosures
-				(at, referral_id, correlation_id, recipient, kind, fields, purpose, lawful_basis, outcome, detail)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, &sqlitex.ExecOptions{Args: []any{
-				ts(d.At), d.ReferralID, d.CorrelationID, d.Recipient, d.Kind, string(fields), d.Purpose, d.LawfulBasis, d.Outcome, d.Detail,
-			}}); err != nil {
-				return fmt.Errorf("store: record disclosure: %w", err)
-			}
+		if err := appendDisclosures(conn, b.Disclosures); err != nil {
+			return err
 		}
 		for _, h := range b.Holds {
 			if err := sqlitex.Execute(conn, `INSERT OR IGNORE INTO held (at, referral_id, kind, route, reason, payload) VALUES (?, ?, ?, ?, ?, ?)`,
@@ -346,21 +371,7 @@ func (s *SQLite) Deliveries(ctx context.Context, referralID string) ([]Delivered
 
 // Disclosures returns the disclosure record of one referral, oldest first.
 func (s *SQLite) Disclosures(ctx context.Context, referralID string) ([]Disclosure, error) {
-	var out []Disclosure
-	err := s.read(ctx, `SELECT at, referral_id, correlation_id, recipient, kind, fields, purpose, lawful_basis, outcome, detail
-		FROM disclosures WHERE referral_id = ? ORDER BY id`, []any{referralID}, func(st *sqlite.Stmt) error {
-		d := Disclosure{
-			At: parseTS(st.ColumnText(0)), ReferralID: st.ColumnText(1), CorrelationID: st.ColumnText(2),
-			Recipient: st.ColumnText(3), Kind: st.ColumnText(4), Purpose: st.ColumnText(6),
-			LawfulBasis: st.ColumnText(7), Outcome: st.ColumnText(8), Detail: st.ColumnText(9),
-		}
-		if err := json.Unmarshal([]byte(st.ColumnText(5)), &d.Fields); err != nil {
-			return fmt.Errorf("store: decode disclosed field names: %w", err)
-		}
-		out = append(out, d)
-		return nil
-	})
-	return out, err
+	return s.disclosuresWhere(ctx, "referral_id = ?", referralID)
 }
 
 // Held returns the messages held for review, oldest first, without payloads.

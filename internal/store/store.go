@@ -30,6 +30,9 @@ const (
 // message with a recipient: which fields (names, never values), why, on what
 // basis, and what happened.
 type Disclosure struct {
+	// ID is the entry's place in the record, set when it is read back;
+	// Commit assigns it.
+	ID            int64     `json:"id,omitempty"`
 	At            time.Time `json:"at"`
 	ReferralID    string    `json:"referralId"`
 	CorrelationID string    `json:"correlationId,omitempty"`
@@ -42,6 +45,10 @@ type Disclosure struct {
 	// Detail explains a withheld or failed outcome; it never holds personal
 	// data.
 	Detail string `json:"detail,omitempty"`
+	// Subject is the person the message is about, as a keyed hash of the
+	// NHS number (internal/subject), never the number itself. Empty for
+	// entries recorded before subjects were.
+	Subject string `json:"subject,omitempty"`
 }
 
 // Hold is a message no route could place, kept for a person to review.

@@ -34,6 +34,9 @@ const (
 // Named case fields. Each is present only when the hub's copy holds it.
 const (
 	FieldNHSNumber                 = "nhsNumber"
+	FieldPseudonym                 = "pseudonym"        // a pseudonym of the NHS number, never an NHS number
+	FieldPseudonymSystem           = "pseudonymSystem"  // the identifier system of the pseudonym
+	FieldAgeBand                   = "ageBand"          // such as "75-84", instead of birthDate
 	FieldPersonName                = "personName"       // the full name as written, or prefix, given and family names joined
 	FieldPersonFamilyName          = "personFamilyName" //
 	FieldPersonGivenNames          = "personGivenNames" // space-separated
@@ -58,7 +61,7 @@ const (
 // CaseFieldNames returns every named field a case may hold, sorted.
 func CaseFieldNames() []string {
 	names := []string{
-		FieldNHSNumber, FieldPersonName, FieldPersonFamilyName, FieldPersonGivenNames, FieldBirthDate, FieldGender,
+		FieldNHSNumber, FieldPseudonym, FieldPseudonymSystem, FieldAgeBand, FieldPersonName, FieldPersonFamilyName, FieldPersonGivenNames, FieldBirthDate, FieldGender,
 		FieldAddress, FieldPostcode, FieldPersonContacts, FieldRequesterOrganisationODS, FieldRequesterOrganisationName,
 		FieldRequesterPractitioner, FieldRequesterContacts, FieldPriority, FieldDeliverySetting, FieldDeliverySettingName,
 		FieldAccessNotes, FieldEquipmentLineCount, FieldEquipmentSummary, FieldReferralReceivedAt,
@@ -120,8 +123,8 @@ func CaseUpdate(d model.Delivery) (CreateCaseRequest, error) {
 	if d.Kind != model.KindReferral {
 		return CreateCaseRequest{}, fmt.Errorf("%w %q", ErrUnsupportedKind, d.Kind)
 	}
-	for _, f := range d.Fields {
-		if !slices.Contains(carried, f) {
+	for _, label := range d.Fields {
+		if f, _ := model.ParseFieldLabel(label); !slices.Contains(carried, f) {
 			return CreateCaseRequest{}, fmt.Errorf("%w: %s", ErrFieldNotCarried, f)
 		}
 	}
@@ -142,6 +145,10 @@ func CaseUpdate(d model.Delivery) (CreateCaseRequest, error) {
 	}
 	p := r.Person
 	set(FieldNHSNumber, p.NHSNumber)
+	if strings.TrimSpace(p.Pseudonym) != "" {
+		set(FieldPseudonym, p.Pseudonym)
+		set(FieldPseudonymSystem, p.PseudonymSystem)
+	}
 	if !p.Name.IsZero() {
 		full := p.Name.Text
 		if full == "" {
@@ -152,6 +159,7 @@ func CaseUpdate(d model.Delivery) (CreateCaseRequest, error) {
 		set(FieldPersonGivenNames, strings.Join(p.Name.Given, " "))
 	}
 	set(FieldBirthDate, p.BirthDate)
+	set(FieldAgeBand, p.AgeBand)
 	set(FieldGender, p.Gender)
 	set(FieldAddress, joinNonEmpty(", ", slices.Concat(p.Address.Lines, []string{p.Address.City, p.Address.District})))
 	set(FieldPostcode, p.Address.Postcode)

@@ -277,6 +277,7 @@ func TestCaseFieldNamesListsEveryFieldTheMappingWrites(t *testing.T) {
 	full, _ := sentinelReferral()
 	full.Clinical = model.Clinical{}
 	full.Person.Name.Text = "Prefixmarker Givenmarker Familymarker"
+	full.Person.Pseudonym, full.Person.PseudonymSystem, full.Person.AgeBand = "pseudonymmarker", model.PseudonymSystem, "75-84"
 	c, err := crm.CaseUpdate(model.Delivery{Kind: model.KindReferral, IdempotencyKey: "k", Fields: crm.Fields(), Referral: full})
 	if err != nil {
 		t.Fatal(err)

@@ -44,12 +44,25 @@ type OrderRequest struct {
 }
 
 // Person is the person the equipment is for.
+//
+// When the hub's policy pseudonymises the NHS number, NHSNumber is absent and
+// Pseudonym carries the pseudonym with its own identifier system; when it
+// generalises the date of birth to an age band, AgeBand replaces BirthDate.
 type Person struct {
-	NHSNumber string    `json:"nhsNumber,omitempty"`
-	Name      *Name     `json:"name,omitempty"`
-	BirthDate string    `json:"birthDate,omitempty"`
-	Gender    string    `json:"gender,omitempty"`
-	Contacts  []Contact `json:"contacts,omitempty"`
+	NHSNumber string      `json:"nhsNumber,omitempty"`
+	Pseudonym *Identifier `json:"pseudonym,omitempty"`
+	Name      *Name       `json:"name,omitempty"`
+	BirthDate string      `json:"birthDate,omitempty"`
+	AgeBand   string      `json:"ageBand,omitempty"`
+	Gender    string      `json:"gender,omitempty"`
+	Contacts  []Contact   `json:"contacts,omitempty"`
+}
+
+// Identifier is an identifier with its system, such as a pseudonym of the
+// NHS number (system https://example.org/ices/Id/pseudonym).
+type Identifier struct {
+	System string `json:"system"`
+	Value  string `json:"value"`
 }
 
 // Name is a person's name; Text is the full name as the referrer wrote it.
@@ -184,8 +197,8 @@ func Order(d model.Delivery) (OrderRequest, error) {
 	if d.Kind != model.KindReferral {
 		return OrderRequest{}, fmt.Errorf("%w %q", ErrUnsupportedKind, d.Kind)
 	}
-	for _, f := range d.Fields {
-		if !slices.Contains(carried, f) {
+	for _, label := range d.Fields {
+		if f, _ := model.ParseFieldLabel(label); !slices.Contains(carried, f) {
 			return OrderRequest{}, fmt.Errorf("%w: %s", ErrFieldNotCarried, f)
 		}
 	}
@@ -225,13 +238,17 @@ func person(p model.Person) *Person {
 	out := Person{
 		NHSNumber: p.NHSNumber,
 		BirthDate: p.BirthDate,
+		AgeBand:   p.AgeBand,
 		Gender:    p.Gender,
 		Contacts:  contacts(p.Telecom),
+	}
+	if p.Pseudonym != "" {
+		out.Pseudonym = &Identifier{System: p.PseudonymSystem, Value: p.Pseudonym}
 	}
 	if !p.Name.IsZero() {
 		out.Name = &Name{Text: p.Name.Text, Prefix: slices.Clone(p.Name.Prefix), Given: slices.Clone(p.Name.Given), Family: p.Name.Family}
 	}
-	if out.NHSNumber == "" && out.Name == nil && out.BirthDate == "" && out.Gender == "" && len(out.Contacts) == 0 {
+	if out.NHSNumber == "" && out.Pseudonym == nil && out.Name == nil && out.BirthDate == "" && out.AgeBand == "" && out.Gender == "" && len(out.Contacts) == 0 {
 		return nil
 	}
 	return &out

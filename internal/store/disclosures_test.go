@@ -1,0 +1,231 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+)
+
+// tamper runs raw SQL on the store's file, as someone with access to it
+// could.
+func tamper(t *testing.T, s *SQLite, sql string, args ...any) {
+	t.Helper()
+	if err := s.withTx(context.Background(), func(conn *sqlite.Conn) error {
+		return sqlitex.Execute(conn, sql, &sqlitex.ExecOptions{Args: args})
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fillRecord commits n entries, one per Commit, alternating two subjects
+// and two referrals each, and returns them as committed.
+func fillRecord(t *testing.T, s *SQLite, n int) {
+	t.Helper()
+	at := time.Date(2025, 1, 1, 9, 0, 0, 0, time.UTC)
+	for i := range n {
+		subj := []string{"sbj_a", "sbj_b"}[i%2]
+		ref := []string{"r1", "r2", "r3", "r4"}[i%4]
+		if err := s.Commit(context.Background(), Batch{Disclosures: []Disclosure{{
+			At: at.Add(time.Duration(i) * time.Hour), ReferralID: ref, Recipient: "provider", Kind: "referral",
+			Fields: []string{"person.name", "person.address"}, Purpose: "delivery", LawfulBasis: "Art 6(1)(e)",
+			Outcome: OutcomeSent, Subject: subj,
+		}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func verify(t *testing.T, s *SQLite) VerifyReport {
+	t.Helper()
+	rep, err := s.VerifyDisclosures(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func TestDisclosureChainVerifiesWhenUntouched(t *testing.T) {
+	s := openTemp(t, t.TempDir())
+	defer s.Close()
+	if rep := verify(t, s); !rep.OK || rep.Entries != 0 {
+		t.Fatalf("empty record: %+v", rep)
+	}
+	fillRecord(t, s, 5)
+	// Several entries in one batch chain too.
+	if err := s.Commit(context.Background(), Batch{Disclosures: []Disclosure{
+		{ReferralID: "r9", Recipient: "provider", Outcome: OutcomeSent, Subject: "sbj_c"},
+		{ReferralID: "r9", Recipient: "council-a", Outcome: OutcomeWithheld, Subject: "sbj_c"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	rep := verify(t, s)
+	if !rep.OK || rep.Entries != 7 || len(rep.Head) != 64 {
+		t.Fatalf("untouched record: %+v; want 7 entries verified", rep)
+	}
+}
+
+func TestDisclosureChainNamesTheChangedEntry(t *testing.T) {
+	for name, sql := range map[string]string{
+		"recipient":   `UPDATE disclosures SET recipient = 'someone-else' WHERE id = 3`,
+		"fields":      `UPDATE disclosures SET fields = '["person.name"]' WHERE id = 3`,
+		"outcome":     `UPDATE disclosures SET outcome = 'withheld' WHERE id = 3`,
+		"subject":     `UPDATE disclosures SET subject = 'sbj_x' WHERE id = 3`,
+		"at":          `UPDATE disclosures SET at = '2020-01-01T00:00:00Z' WHERE id = 3`,
+		"prev_hash":   `UPDATE disclosures SET prev_hash = hash WHERE id = 3`,
+		"swapped ids": `UPDATE disclosures SET id = CASE id WHEN 3 THEN 4 ELSE 3 END WHERE id IN (3, 4)`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := openTemp(t, t.TempDir())
+			defer s.Close()
+			fillRecord(t, s, 5)
+			if name == "swapped ids" {
+				// Move 3 aside first: ids are unique.
+				tamper(t, s, `UPDATE disclosures SET id = 100 WHERE id = 3`)
+				tamper(t, s, `UPDATE disclosures SET id = 3 WHERE id = 4`)
+				tamper(t, s, `UPDATE disclosures SET id = 4 WHERE id = 100`)
+			} else {
+				tamper(t, s, sql)
+			}
+			rep := verify(t, s)
+			if rep.OK || rep.BadID != 3 || rep.Entries != 2 || !strings.Contains(rep.Problem, "entry 3") {
+				t.Fatalf("after changing entry 3: %+v; want it named", rep)
+			}
+		})
+	}
+}
+
+func TestDisclosureChainDetectsRemovedEntries(t *testing.T) {
+	s := openTemp(t, t.TempDir())
+	defer s.Close()
+	fillRecord(t, s, 5)
+	tamper(t, s, `DELETE FROM disclosures WHERE id = 3`)
+	if rep := verify(t, s); rep.OK || rep.BadID != 3 || !strings.Contains(rep.Problem, "missing") {
+		t.Fatalf("after removing entry 3: %+v", rep)
+	}
+
+	// The newest entry leaves no gap behind it: the sequence tells.
+	s2 := openTemp(t, t.TempDir())
+	defer s2.Close()
+	fillRecord(t, s2, 5)
+	tamper(t, s2, `DELETE FROM disclosures WHERE id = 5`)
+	if rep := verify(t, s2); rep.OK || rep.BadID != 5 {
+		t.Fatalf("after removing the newest entry: %+v", rep)
+	}
+	// An entry appended after that keeps the damage visible.
+	fillRecord(t, s2, 1)
+	if rep := verify(t, s2); rep.OK || rep.BadID != 5 {
+		t.Fatalf("after appending past a removed entry: %+v", rep)
+	}
+}
+
+func TestDisclosuresBySubjectAcrossReferrals(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir())
+	defer s.Close()
+	fillRecord(t, s, 8)
+	got, err := s.DisclosuresBySubject(ctx, "sbj_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	refs := map[string]bool{}
+	for _, d := range got {
+		if d.Subject != "sbj_a" {
+			t.Errorf("entry %d is about %q", d.ID, d.Subject)
+		}
+		ids = append(ids, d.ID)
+		refs[d.ReferralID] = true
+	}
+	if len(ids) != 4 || ids[0] != 1 || ids[3] != 7 || !refs["r1"] || !refs["r3"] || len(refs) != 2 {
+		t.Fatalf("subject a: ids %v referrals %v; want 1,3,5,7 across r1 and r3", ids, refs)
+	}
+	if got[0].Fields[1] != "person.address" || got[0].LawfulBasis != "Art 6(1)(e)" {
+		t.Errorf("entry read back as %+v", got[0])
+	}
+	if none, err := s.DisclosuresBySubject(ctx, "sbj_nobody"); err != nil || len(none) != 0 {
+		t.Errorf("unknown subject = %v, %v", none, err)
+	}
+	if _, err := s.DisclosuresBySubject(ctx, ""); err == nil {
+		t.Error("an empty subject was looked up")
+	}
+}
+
+func TestPruneWritesACheckpointVerifyStartsFrom(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir())
+	defer s.Close()
+	fillRecord(t, s, 6) // at 09:00 .. 14:00
+	n, err := s.PruneDisclosuresBefore(ctx, time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC))
+	if err != nil || n != 3 {
+		t.Fatalf("prune = %d, %v; want 3 removed", n, err)
+	}
+	if rep := verify(t, s); !rep.OK || rep.Checkpoint != 3 || rep.Entries != 3 {
+		t.Fatalf("after prune: %+v", rep)
+	}
+	fillRecord(t, s, 1)
+	if rep := verify(t, s); !rep.OK || rep.Entries != 4 {
+		t.Fatalf("after prune and append: %+v", rep)
+	}
+	// Removing everything keeps the chain going from the checkpoint.
+	if n, err := s.PruneDisclosuresBefore(ctx, time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil || n != 4 {
+		t.Fatalf("prune all = %d, %v", n, err)
+	}
+	fillRecord(t, s, 1)
+	if rep := verify(t, s); !rep.OK || rep.Entries != 1 || rep.Checkpoint != 7 {
+		t.Fatalf("after pruning all and appending: %+v", rep)
+	}
+	// A broken record is not pruned: that would erase the evidence.
+	tamper(t, s, `UPDATE disclosures SET outcome = 'failed' WHERE id = 8`)
+	if n, err := s.PruneDisclosuresBefore(ctx, time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)); err == nil || n != 0 {
+		t.Fatalf("prune of a broken record = %d, %v; want refused", n, err)
+	}
+	if rep := verify(t, s); rep.OK || rep.BadID != 8 {
+		t.Fatalf("%+v", rep)
+	}
+}
+
+func TestOpenRefusesAnotherSubjectKey(t *testing.T) {
+	dir := t.TempDir()
+	key := []byte(strings.Repeat("k", 32))
+	s, err := Open(Options{DataDir: dir, SubjectKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(Options{DataDir: dir, SubjectKey: key}); err != nil {
+		t.Fatalf("reopen with the same key: %v", err)
+	}
+	s.Close()
+	if _, err := Open(Options{DataDir: dir, SubjectKey: []byte(strings.Repeat("j", 32))}); !errors.Is(err, ErrSubjectKeyMismatch) {
+		t.Fatalf("open with another key = %v; want ErrSubjectKeyMismatch", err)
+	}
+}
+
+func TestOpenChainsADisclosureRecordFromBeforeTheChain(t *testing.T) {
+	dir := t.TempDir()
+	conn, err := sqlite.OpenConn(dir + "/" + FileName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlitex.ExecuteScript(conn, `CREATE TABLE disclosures (
+		id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, referral_id TEXT NOT NULL, correlation_id TEXT NOT NULL,
+		recipient TEXT NOT NULL, kind TEXT NOT NULL, fields TEXT NOT NULL, purpose TEXT NOT NULL, lawful_basis TEXT NOT NULL,
+		outcome TEXT NOT NULL, detail TEXT NOT NULL);
+		INSERT INTO disclosures (at, referral_id, correlation_id, recipient, kind, fields, purpose, lawful_basis, outcome, detail)
+		VALUES ('2025-01-01T00:00:00Z', 'old', '', 'provider', 'referral', '[]', 'p', 'b', 'sent', ''),
+		       ('2025-01-02T00:00:00Z', 'old', '', 'council-a', 'referral', '[]', 'p', 'b', 'sent', '');`, nil); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	s := openTemp(t, dir)
+	defer s.Close()
+	fillRecord(t, s, 1)
+	if rep := verify(t, s); !rep.OK || rep.Entries != 3 {
+		t.Fatalf("migrated record: %+v", rep)
+	}
+}
