@@ -254,6 +254,9 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, route string, r
 	if err != nil {
 		return err
 	}
+	if err := checkJSONShape(body); err != nil {
+		return err
+	}
 	parsed, err := parse(body, route == routeProcessMessage)
 	if err != nil {
 		var ve *fhirmap.ValidationError
