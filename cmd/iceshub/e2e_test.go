@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/logging"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/routes"
@@ -55,7 +56,7 @@ func startTestHub(t testing.TB, logs io.Writer) (string, *hub, *demoPartners) {
 		cfg.Partners[i].BaseURL = sims.urls[cfg.Partners[i].ID]
 		cfg.Partners[i].TokenEnv = ""
 	}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := slog.New(logging.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	h, err := newHub(cfg, logger, hubOptions{retry: routes.Retry{MaxRetries: 2, InitialInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)

@@ -34,12 +34,17 @@ type hub struct {
 	store  *store.SQLite
 	router *message.Router
 	server *http.Server
+
+	retentionDelay time.Duration
 }
 
 // hubOptions adjust a hub for tests and the demo.
 type hubOptions struct {
 	// retry overrides the routes' transient retry schedule.
 	retry routes.Retry
+	// retentionDelay is how long after start retention first runs; zero
+	// means a minute.
+	retentionDelay time.Duration
 }
 
 // newHub builds a hub from cfg. Nothing runs until run is called.
@@ -120,7 +125,10 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	if err != nil {
 		return nil, err
 	}
-	h := &hub{cfg: cfg, log: logger, store: st, router: router}
+	h := &hub{cfg: cfg, log: logger, store: st, router: router, retentionDelay: opts.retentionDelay}
+	if h.retentionDelay <= 0 {
+		h.retentionDelay = time.Minute
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/fhir", fhirHandler)
@@ -188,6 +196,16 @@ func (h *hub) run(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("router: %w", err)
 	}
 
+	// Retention runs beside the router, on the same store, until shutdown;
+	// it must stop before the store closes.
+	retentionCtx, stopRetention := context.WithCancel(ctx)
+	retentionDone := make(chan struct{})
+	go func() {
+		defer close(retentionDone)
+		h.retentionLoop(retentionCtx, h.retentionDelay)
+	}()
+	defer func() { stopRetention(); <-retentionDone }()
+
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- h.server.Serve(ln) }()
 	h.log.Info("iceshub serving", "addr", ln.Addr().String(), "data_dir", h.cfg.Store.DataDir, "partners", len(h.cfg.Partners), "routes", len(h.cfg.Routes))
@@ -213,6 +231,8 @@ func (h *hub) run(ctx context.Context, ln net.Listener) error {
 		runErr = errors.Join(runErr, fmt.Errorf("router close: %w", err))
 	}
 	stopRouter()
+	stopRetention()
+	<-retentionDone
 	if err := h.store.Close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("store close: %w", err))
 	}

@@ -9,6 +9,7 @@
 //	iceshub demo  [--referrals DIR] [--keep]
 //	iceshub check [--config FILE] [--fields]
 //	iceshub policy explain [--config FILE] [--format markdown|csv]
+//	iceshub retention run [--config FILE] [--data DIR] [--now RFC3339]
 package main
 
 import (
@@ -21,6 +22,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/iceshub/iceshub/internal/logging"
 )
 
 const usage = `iceshub: the ICES integration hub
@@ -41,6 +44,9 @@ Usage:
   iceshub policy explain [--config FILE] [--format markdown|csv]
         print the data flow table: per flow and recipient, every field
         disclosed, its class, how it is sent, purpose and lawful basis
+  iceshub retention run [--config FILE] [--data DIR] [--now RFC3339]
+        delete what the retention settings no longer allow the hub to keep
+        (serve does this every retention.interval) and print the counts
 
 Run 'iceshub COMMAND -h' for a command's flags.
 `
@@ -72,6 +78,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdAudit(ctx, args[1:], stdout, stderr)
 	case "policy":
 		err = cmdPolicy(args[1:], stdout, stderr)
+	case "retention":
+		err = cmdRetention(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -94,14 +102,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // newLogger returns the process logger: structured, to stderr. Handlers log
-// ids and outcomes only, never payloads or personal data.
+// ids and outcomes only, never payloads or personal data, and
+// logging.Handler enforces it: attributes not on its allowlist are dropped,
+// and NHS numbers, postcodes, phone numbers and dates are scrubbed from the
+// rest.
 func newLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch format {
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(logging.New(slog.NewJSONHandler(w, opts))), nil
 	case "text", "":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(logging.New(slog.NewTextHandler(w, opts))), nil
 	default:
 		return nil, fmt.Errorf("%w: --log-format %q: want text or json", errUsage, format)
 	}

@@ -47,6 +47,8 @@ type Config struct {
 	Partners []Partner `yaml:"partners"`
 	Policy   Policy    `yaml:"policy"`
 	Routes   []Route   `yaml:"routes"`
+	// Retention says how long the hub keeps what it stores.
+	Retention Retention `yaml:"retention"`
 
 	// Source names where the configuration came from, for messages.
 	Source string `yaml:"-"`
@@ -70,6 +72,21 @@ type Store struct {
 	DataDir string `yaml:"data_dir"`
 	// PollInterval is how often idle subscribers look for new messages.
 	PollInterval time.Duration `yaml:"poll_interval"`
+}
+
+// Retention configures what the hub deletes, and when (store.ApplyRetention).
+type Retention struct {
+	// PayloadDays is how long referrals and partner copies are kept after
+	// they were received, once delivered (acknowledged by every consumer),
+	// and how long idempotency records are kept. Default 30.
+	PayloadDays int `yaml:"payload_days"`
+	// DisclosureYears is how long the disclosure record keeps a person's
+	// entries after their last activity (ICES privacy notice: seven years
+	// from last use of the service). Default 7.
+	DisclosureYears int `yaml:"disclosure_years"`
+	// Interval is how often serve applies retention; the first run is
+	// shortly after start. Default 24h.
+	Interval time.Duration `yaml:"interval"`
 }
 
 // Partner is an organisation the hub delivers to.
@@ -164,6 +181,11 @@ type Route struct {
 	// PseudonymKeyEnv names the environment variable holding the key of the
 	// pseudonymise transform; empty means policy.pseudonym_key_env.
 	PseudonymKeyEnv string `yaml:"pseudonym_key_env"`
+	// RequiresPermission says that this sharing needs the person's express
+	// permission (a "Shared Agreement"): without a recorded permission
+	// (model.Referral.Permission given) the copy is held and recorded as
+	// withheld, never sent.
+	RequiresPermission bool `yaml:"requires_permission"`
 	// Entries is the field list as written in the file ("fields").
 	Entries []FieldEntry `yaml:"fields"`
 
@@ -358,6 +380,15 @@ func (c *Config) applyDefaults() {
 	if c.Store.PollInterval == 0 {
 		c.Store.PollInterval = 50 * time.Millisecond
 	}
+	if c.Retention.PayloadDays == 0 {
+		c.Retention.PayloadDays = 30
+	}
+	if c.Retention.DisclosureYears == 0 {
+		c.Retention.DisclosureYears = 7
+	}
+	if c.Retention.Interval == 0 {
+		c.Retention.Interval = 24 * time.Hour
+	}
 	for i := range c.Routes {
 		if c.Routes[i].PseudonymKeyEnv == "" {
 			c.Routes[i].PseudonymKeyEnv = c.Policy.PseudonymKeyEnv
@@ -398,6 +429,12 @@ func (c *Config) Check() error {
 	}
 	if c.Store.PollInterval < time.Millisecond {
 		errs = append(errs, fmt.Errorf("%s: store.poll_interval must be at least 1ms", c.Source))
+	}
+	if c.Retention.PayloadDays < 1 || c.Retention.DisclosureYears < 1 {
+		errs = append(errs, fmt.Errorf("%s: retention.payload_days and retention.disclosure_years must be at least 1", c.Source))
+	}
+	if c.Retention.Interval < time.Minute {
+		errs = append(errs, fmt.Errorf("%s: retention.interval must be at least 1m", c.Source))
 	}
 	partners := map[string]Partner{}
 	councils := map[string][]string{}

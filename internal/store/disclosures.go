@@ -26,7 +26,9 @@ import (
 // sequence and are consecutive: a gap is a removed entry, and a sequence
 // beyond the last entry is a removed tail.
 //
-// Retention removes old entries by PruneDisclosuresBefore, which writes a
+// Retention removes old entries by PruneInactiveSubjects (by the person's
+// last activity, retention.go) or PruneDisclosuresBefore (by date); both
+// remove only a prefix of the chain and write a
 // checkpoint (the id and hash of the last removed entry) in the same
 // transaction; verification starts from the latest checkpoint.
 //

@@ -1,0 +1,283 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+)
+
+// Retention: what the store deletes, and why it may.
+//
+//   - Topic messages (referral.received, deliver.*) are the full referral and
+//     the partners' copies. Once every consumer group of a topic has
+//     acknowledged a message it is never read again, so PurgeMessages
+//     deletes acknowledged rows older than a cutoff. The AUTOINCREMENT
+//     sequence (sqlite_sequence) keeps the offset high-water mark, so new
+//     messages never reuse an offset, and subscribers read "offset >
+//     acked", which needs no old row.
+//   - Idempotency records hold a request's keys and the answer the sender
+//     got (ids and diagnostics that never quote the bundle): no personal
+//     data, but nothing operations need once senders stop retrying. After
+//     the cutoff a resent request is taken as new.
+//   - The disclosure record is kept for years after a person's last
+//     activity (PruneInactiveSubjects).
+//   - Held messages and dead letters are kept whatever their age: they wait
+//     for a person to resolve them, and nothing records a resolution yet.
+
+// RetentionPolicy says what ApplyRetention may delete.
+type RetentionPolicy struct {
+	// MessagesBefore: acknowledged topic messages and idempotency records
+	// created before it are deleted. Zero deletes none.
+	MessagesBefore time.Time
+	// SubjectsInactiveSince: disclosure entries of people whose latest
+	// entry is before it are deleted (see PruneInactiveSubjects). Zero
+	// deletes none.
+	SubjectsInactiveSince time.Time
+}
+
+// RetentionReport counts what ApplyRetention deleted. It holds no personal
+// data, so it may be logged.
+type RetentionReport struct {
+	// Messages is the number of messages deleted per topic (topics with
+	// none are absent).
+	Messages        map[string]int `json:"messages"`
+	IdempotencyKeys int            `json:"idempotencyKeys"`
+	Disclosures     int            `json:"disclosures"`
+}
+
+// MessageCount is the total of Messages.
+func (r RetentionReport) MessageCount() int {
+	n := 0
+	for _, c := range r.Messages {
+		n += c
+	}
+	return n
+}
+
+// ApplyRetention deletes what p allows: PurgeMessages, PurgeIdempotency and
+// PruneInactiveSubjects, each in its own transaction. On error it returns
+// what it deleted before the error.
+func (s *SQLite) ApplyRetention(ctx context.Context, p RetentionPolicy) (RetentionReport, error) {
+	rep := RetentionReport{Messages: map[string]int{}}
+	if !p.MessagesBefore.IsZero() {
+		msgs, err := s.PurgeMessages(ctx, p.MessagesBefore)
+		if err != nil {
+			return rep, err
+		}
+		rep.Messages = msgs
+		if rep.IdempotencyKeys, err = s.PurgeIdempotency(ctx, p.MessagesBefore); err != nil {
+			return rep, err
+		}
+	}
+	if !p.SubjectsInactiveSince.IsZero() {
+		n, err := s.PruneInactiveSubjects(ctx, p.SubjectsInactiveSince)
+		if err != nil {
+			return rep, err
+		}
+		rep.Disclosures = n
+	}
+	return rep, nil
+}
+
+// PurgeMessages deletes, from every topic, the messages created before
+// cutoff that every consumer group of the topic has acknowledged. A message
+// not yet acknowledged by any group is never deleted, whatever its age, nor
+// is any message of a topic no consumer has subscribed to. It returns the
+// number deleted per topic.
+func (s *SQLite) PurgeMessages(ctx context.Context, cutoff time.Time) (map[string]int, error) {
+	out := map[string]int{}
+	err := s.withTx(ctx, func(conn *sqlite.Conn) error {
+		var topics []string
+		if err := sqlitex.Execute(conn, `SELECT name FROM sqlite_master WHERE type = 'table'
+			AND name GLOB 'watermill_*' AND name NOT GLOB 'watermill_offsets_*' ORDER BY name`, &sqlitex.ExecOptions{
+			ResultFunc: func(st *sqlite.Stmt) error {
+				topics = append(topics, strings.TrimPrefix(st.ColumnText(0), "watermill_"))
+				return nil
+			}}); err != nil {
+			return fmt.Errorf("store: list topics: %w", err)
+		}
+		for _, t := range topics {
+			if !topicPattern.MatchString(t) {
+				continue
+			}
+			n, err := purgeTopic(conn, t, cutoff)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				out[t] = n
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// purgeTopic deletes the acknowledged prefix of topic t created before
+// cutoff. created_at is written by the Watermill publisher in local time
+// with its offset (RFC 3339), so it is compared as a time, not as text.
+func purgeTopic(conn *sqlite.Conn, t string, cutoff time.Time) (int, error) {
+	var (
+		acked  int64
+		groups int
+	)
+	if err := sqlitex.Execute(conn, `SELECT COUNT(*), COALESCE(MIN(offset_acked), 0) FROM 'watermill_offsets_`+t+`'`,
+		&sqlitex.ExecOptions{ResultFunc: func(st *sqlite.Stmt) error {
+			groups, acked = st.ColumnInt(0), st.ColumnInt64(1)
+			return nil
+		}}); err != nil {
+		if strings.Contains(err.Error(), "no such table") {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("store: read acknowledged offset of %s: %w", t, err)
+	}
+	if groups == 0 || acked == 0 {
+		return 0, nil
+	}
+	var upto int64
+	n := 0
+	stop := errors.New("stop")
+	err := sqlitex.Execute(conn, `SELECT "offset", created_at FROM 'watermill_`+t+`' WHERE "offset" <= ? ORDER BY "offset"`,
+		&sqlitex.ExecOptions{Args: []any{acked}, ResultFunc: func(st *sqlite.Stmt) error {
+			created, err := time.Parse(time.RFC3339Nano, st.ColumnText(1))
+			if err != nil || !created.Before(cutoff) {
+				return stop // keep it and everything after it
+			}
+			upto = st.ColumnInt64(0)
+			n++
+			return nil
+		}})
+	if err != nil && !errors.Is(err, stop) {
+		return 0, fmt.Errorf("store: find old messages of %s: %w", t, err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if err := sqlitex.Execute(conn, `DELETE FROM 'watermill_`+t+`' WHERE "offset" <= ?`,
+		&sqlitex.ExecOptions{Args: []any{upto}}); err != nil {
+		return 0, fmt.Errorf("store: delete old messages of %s: %w", t, err)
+	}
+	return n, nil
+}
+
+// PurgeIdempotency deletes the idempotency records created before cutoff
+// and returns how many it deleted.
+func (s *SQLite) PurgeIdempotency(ctx context.Context, cutoff time.Time) (int, error) {
+	n := 0
+	err := s.withTx(ctx, func(conn *sqlite.Conn) error {
+		var old []string
+		if err := sqlitex.Execute(conn, `SELECT key, created_at FROM idempotency`, &sqlitex.ExecOptions{
+			ResultFunc: func(st *sqlite.Stmt) error {
+				if t := parseTS(st.ColumnText(1)); !t.IsZero() && t.Before(cutoff) {
+					old = append(old, st.ColumnText(0))
+				}
+				return nil
+			}}); err != nil {
+			return fmt.Errorf("store: find old idempotency records: %w", err)
+		}
+		for _, k := range old {
+			if err := sqlitex.Execute(conn, `DELETE FROM idempotency WHERE key = ?`, &sqlitex.ExecOptions{Args: []any{k}}); err != nil {
+				return fmt.Errorf("store: delete idempotency record: %w", err)
+			}
+		}
+		n = len(old)
+		return nil
+	})
+	return n, err
+}
+
+// PruneInactiveSubjects removes the disclosure entries of people whose
+// latest entry (their last activity) is before cutoff, keeping the hash
+// chain verifiable. Entries without a subject (recorded before subjects
+// were) count by their own date.
+//
+// The chain is verified from a checkpoint over a prefix (see
+// PruneDisclosuresBefore), so it removes only a prefix: it walks the record
+// oldest first and stops at the first entry that must be kept, that is one
+// after cutoff or one about a person active since cutoff. Removing entries
+// from the middle of the chain would leave gaps verification cannot tell
+// from tampering. The price: an old entry of a person still using the
+// service holds back the removal of every entry after it, until that
+// person, too, has been inactive long enough. Entries are never kept for
+// less than the retention period, only sometimes for longer.
+//
+// Like PruneDisclosuresBefore it verifies the chain first, removes nothing
+// from a broken one (returning an error), and writes the checkpoint in the
+// same transaction. It returns how many entries it removed.
+func (s *SQLite) PruneInactiveSubjects(ctx context.Context, cutoff time.Time) (int, error) {
+	var removed int
+	err := s.withTx(ctx, func(conn *sqlite.Conn) error {
+		rep, err := verifyChain(conn)
+		if err != nil {
+			return err
+		}
+		if !rep.OK {
+			return fmt.Errorf("store: disclosure record is broken, nothing removed: %s", rep.Problem)
+		}
+		// Last activity per subject.
+		last := map[string]time.Time{}
+		if err := sqlitex.Execute(conn, `SELECT subject, at FROM disclosures WHERE subject != ''`, &sqlitex.ExecOptions{
+			ResultFunc: func(st *sqlite.Stmt) error {
+				sbj, at := st.ColumnText(0), parseTS(st.ColumnText(1))
+				if at.After(last[sbj]) {
+					last[sbj] = at
+				}
+				return nil
+			}}); err != nil {
+			return fmt.Errorf("store: find last activity per subject: %w", err)
+		}
+		var upto int64
+		var hash string
+		stop := errors.New("stop")
+		err = sqlitex.Execute(conn, `SELECT id, at, subject, hash FROM disclosures ORDER BY id`, &sqlitex.ExecOptions{
+			ResultFunc: func(st *sqlite.Stmt) error {
+				at, sbj := parseTS(st.ColumnText(1)), st.ColumnText(2)
+				if sbj != "" {
+					at = last[sbj]
+				}
+				if !at.Before(cutoff) {
+					return stop
+				}
+				upto, hash = st.ColumnInt64(0), st.ColumnText(3)
+				removed++
+				return nil
+			}})
+		if err != nil && !errors.Is(err, stop) {
+			return fmt.Errorf("store: find entries to remove: %w", err)
+		}
+		if removed == 0 {
+			return nil
+		}
+		if err := sqlitex.Execute(conn, `INSERT INTO disclosure_checkpoints (upto_id, hash, at) VALUES (?, ?, ?)`,
+			&sqlitex.ExecOptions{Args: []any{upto, hash, ts(time.Time{})}}); err != nil {
+			return fmt.Errorf("store: write checkpoint: %w", err)
+		}
+		if err := sqlitex.Execute(conn, `DELETE FROM disclosures WHERE id <= ?`, &sqlitex.ExecOptions{Args: []any{upto}}); err != nil {
+			return fmt.Errorf("store: remove entries: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return removed, nil
+}
+
+// SortedTopics returns the topics of r.Messages in order, for printing.
+func (r RetentionReport) SortedTopics() []string {
+	out := make([]string, 0, len(r.Messages))
+	for t := range r.Messages {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
