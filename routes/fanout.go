@@ -31,6 +31,29 @@ func IdempotencyKey(referralID, recipient string, kind model.Kind) string {
 // HoldNoCouncil is the reason recorded when no council covers a postcode.
 const HoldNoCouncil = "no council covers the person's postcode"
 
+// Reasons recorded when a route requires the person's express permission
+// (config.Route.RequiresPermission) and the referral does not carry it. The
+// hold keeps the referral so that an operator can release it once
+// permission is recorded.
+const (
+	HoldNoPermission      = "the person's express permission is not recorded"
+	HoldPermissionRefused = "the person's express permission was refused"
+)
+
+// permissionHold returns the hold reason for sending ref on route r, or ""
+// when r may send: it requires no permission, or the person gave it.
+func permissionHold(r config.Route, ref *model.Referral) string {
+	switch {
+	case !r.RequiresPermission:
+		return ""
+	case ref.Permission == nil:
+		return HoldNoPermission
+	case !ref.Permission.Given:
+		return HoldPermissionRefused
+	}
+	return ""
+}
+
 type fanout struct {
 	routes   []config.Route
 	councils *postcode.Table
@@ -81,6 +104,16 @@ func (f *fanout) handle(msg *message.Message) error {
 				continue
 			}
 			recipient = council
+		}
+		if reason := permissionHold(r, &ref); reason != "" {
+			b.Holds = append(b.Holds, store.Hold{At: f.now(), ReferralID: ref.ID, Kind: string(kind), Route: recipient, Reason: reason, Payload: msg.Payload})
+			b.Disclosures = append(b.Disclosures, store.Disclosure{
+				At: f.now(), ReferralID: ref.ID, CorrelationID: ref.Source.CorrelationID, Recipient: recipient, Kind: string(kind),
+				Fields: []string{}, Purpose: r.Purpose, LawfulBasis: lawfulBasis(r), Outcome: store.OutcomeWithheld,
+				Detail: "withheld: " + reason, Subject: sbj,
+			})
+			f.log.Warn("referral withheld for want of permission", "referral_id", ref.ID, "route", recipient, "reason", reason)
+			continue
 		}
 		cut, err := minimise.Apply(&ref, r.Rules(), minimise.Options{Now: f.now(), PseudonymKey: r.PseudonymKey()})
 		if err != nil {

@@ -3,7 +3,9 @@
 //
 // The use cases, one handler each:
 //   - fan out an accepted referral (fanout.go): one minimised copy per
-//     recipient the configuration names, or a hold when no route can place it;
+//     recipient the configuration names, or a hold when no route can place it
+//     or when a route needs the person's express permission and the referral
+//     does not record it given;
 //   - deliver to a partner (deliver.go): map and send one copy, record the
 //     receipt and the disclosure, or dead-letter a permanent refusal.
 //

@@ -63,6 +63,11 @@ type env struct {
 
 func start(t *testing.T, provider, council *fakePartner) *env {
 	t.Helper()
+	return startWith(t, testRoutes, provider, council)
+}
+
+func startWith(t *testing.T, routeTable []config.Route, provider, council *fakePartner) *env {
+	t.Helper()
 	st, err := store.Open(store.Options{DataDir: t.TempDir(), PollInterval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +81,7 @@ func start(t *testing.T, provider, council *fakePartner) *env {
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	r, err := routes.New(routes.Config{
-		Routes:     testRoutes,
+		Routes:     routeTable,
 		Councils:   councils,
 		SubjectKey: testSubjectKey,
 		Senders:    map[string]routes.Sender{"provider": provider, "council-a": council},

@@ -44,8 +44,11 @@ const (
 // Referral is one accepted NHS referral and equipment order.
 //
 // ID, Source and ReceivedAt are operational identifiers that hold no personal
-// data; every other field is disclosed only when a recipient's field list
-// names it (see the field catalogue).
+// data; every other field but Permission is disclosed only when a recipient's
+// field list names it (see the field catalogue). Permission is not in the
+// catalogue and is never copied to a recipient: the hub reads it from the
+// full record to decide whether a route that requires the person's express
+// permission may send at all.
 type Referral struct {
 	ID         string    `json:"id"`
 	Source     Source    `json:"source"`
@@ -58,6 +61,36 @@ type Referral struct {
 	AccessNotes     string          `json:"accessNotes,omitempty"`
 	Equipment       []EquipmentItem `json:"equipment,omitempty"`
 	Clinical        Clinical        `json:"clinical"`
+
+	// Permission is the person's express permission to share (a "Shared
+	// Agreement"), or nil when the referral records none: unknown, which a
+	// route that requires permission treats as not given.
+	Permission *Permission `json:"permission,omitempty"`
+}
+
+// PermissionSourceFHIRConsent is the Permission.Source of a permission read
+// from a FHIR Consent resource.
+const PermissionSourceFHIRConsent = "fhir-consent"
+
+// Permission records whether the person gave, or refused, express permission
+// to share their referral, and where that was read from. It holds no
+// personal data: codes and a date only.
+type Permission struct {
+	// Given is true for express permission and false for an explicit
+	// refusal or withdrawal.
+	Given bool `json:"given"`
+	// Source says where the record came from, such as
+	// PermissionSourceFHIRConsent.
+	Source string `json:"source"`
+	// Scope is the code of the consent's scope as sent
+	// ("patient-privacy"), when known.
+	Scope string `json:"scope,omitempty"`
+	// Policy is the code of the consent's policy rule as sent ("OPTIN"),
+	// when known.
+	Policy string `json:"policy,omitempty"`
+	// Recorded is the date the permission was recorded (YYYY-MM-DD), when
+	// known.
+	Recorded string `json:"recorded,omitempty"`
 }
 
 // Source identifies where a referral came from, in the sender's own terms, so

@@ -172,6 +172,7 @@ var (
 		"DeviceRequest.intent":    requestIntentCodes,
 		"Patient.gender":          genderCodes,
 		"Observation.status":      observationStatusCodes,
+		"Consent.status":          consentStatusCodes,
 	}
 )
 

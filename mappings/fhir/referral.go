@@ -86,6 +86,8 @@ func (p *parser) referral(sr *entry, ref *model.Referral) {
 	if patient != nil {
 		ref.Person = p.person(patient)
 	}
+	// The person's express permission to share, from a Consent about them.
+	ref.Permission = p.permission(patient)
 
 	// The prescriber.
 	switch {
