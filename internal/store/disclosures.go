@@ -265,6 +265,21 @@ func verifyChain(conn *sqlite.Conn) (VerifyReport, error) {
 // is broken: retention must not erase the evidence of tampering. It returns
 // how many entries it removed.
 func (s *SQLite) PruneDisclosuresBefore(ctx context.Context, cutoff time.Time) (int, error) {
+	byOwnDate := func(*sqlite.Conn) (func(at time.Time, subject string) time.Time, error) {
+		return func(at time.Time, _ string) time.Time { return at }, nil
+	}
+	return s.prunePrefix(ctx, cutoff, byOwnDate)
+}
+
+// prunePrefix removes, in one transaction, the longest prefix of the
+// disclosure record whose entries' effective time is before cutoff, and
+// writes a checkpoint of the last removed entry. effective is built inside
+// the transaction and maps an entry's date and subject to the time that
+// decides its removal. It verifies the chain first and removes nothing,
+// returning an error, when the chain is broken: retention must not erase the
+// evidence of tampering.
+func (s *SQLite) prunePrefix(ctx context.Context, cutoff time.Time,
+	effective func(conn *sqlite.Conn) (func(at time.Time, subject string) time.Time, error)) (int, error) {
 	var removed int
 	err := s.withTx(ctx, func(conn *sqlite.Conn) error {
 		rep, err := verifyChain(conn)
@@ -274,15 +289,19 @@ func (s *SQLite) PruneDisclosuresBefore(ctx context.Context, cutoff time.Time) (
 		if !rep.OK {
 			return fmt.Errorf("store: disclosure record is broken, nothing removed: %s", rep.Problem)
 		}
+		when, err := effective(conn)
+		if err != nil {
+			return err
+		}
 		var upto int64
 		var hash string
 		stop := errors.New("stop")
-		err = sqlitex.Execute(conn, `SELECT id, at, hash FROM disclosures ORDER BY id`, &sqlitex.ExecOptions{
+		err = sqlitex.Execute(conn, `SELECT id, at, subject, hash FROM disclosures ORDER BY id`, &sqlitex.ExecOptions{
 			ResultFunc: func(st *sqlite.Stmt) error {
-				if !parseTS(st.ColumnText(1)).Before(cutoff) {
+				if !when(parseTS(st.ColumnText(1)), st.ColumnText(2)).Before(cutoff) {
 					return stop
 				}
-				upto, hash = st.ColumnInt64(0), st.ColumnText(2)
+				upto, hash = st.ColumnInt64(0), st.ColumnText(3)
 				removed++
 				return nil
 			}})

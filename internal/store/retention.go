@@ -214,16 +214,7 @@ func (s *SQLite) PurgeIdempotency(ctx context.Context, cutoff time.Time) (int, e
 // from a broken one (returning an error), and writes the checkpoint in the
 // same transaction. It returns how many entries it removed.
 func (s *SQLite) PruneInactiveSubjects(ctx context.Context, cutoff time.Time) (int, error) {
-	var removed int
-	err := s.withTx(ctx, func(conn *sqlite.Conn) error {
-		rep, err := verifyChain(conn)
-		if err != nil {
-			return err
-		}
-		if !rep.OK {
-			return fmt.Errorf("store: disclosure record is broken, nothing removed: %s", rep.Problem)
-		}
-		// Last activity per subject.
+	byLastActivity := func(conn *sqlite.Conn) (func(at time.Time, subject string) time.Time, error) {
 		last := map[string]time.Time{}
 		if err := sqlitex.Execute(conn, `SELECT subject, at FROM disclosures WHERE subject != ''`, &sqlitex.ExecOptions{
 			ResultFunc: func(st *sqlite.Stmt) error {
@@ -233,43 +224,16 @@ func (s *SQLite) PruneInactiveSubjects(ctx context.Context, cutoff time.Time) (i
 				}
 				return nil
 			}}); err != nil {
-			return fmt.Errorf("store: find last activity per subject: %w", err)
+			return nil, fmt.Errorf("store: find last activity per subject: %w", err)
 		}
-		var upto int64
-		var hash string
-		stop := errors.New("stop")
-		err = sqlitex.Execute(conn, `SELECT id, at, subject, hash FROM disclosures ORDER BY id`, &sqlitex.ExecOptions{
-			ResultFunc: func(st *sqlite.Stmt) error {
-				at, sbj := parseTS(st.ColumnText(1)), st.ColumnText(2)
-				if sbj != "" {
-					at = last[sbj]
-				}
-				if !at.Before(cutoff) {
-					return stop
-				}
-				upto, hash = st.ColumnInt64(0), st.ColumnText(3)
-				removed++
-				return nil
-			}})
-		if err != nil && !errors.Is(err, stop) {
-			return fmt.Errorf("store: find entries to remove: %w", err)
-		}
-		if removed == 0 {
-			return nil
-		}
-		if err := sqlitex.Execute(conn, `INSERT INTO disclosure_checkpoints (upto_id, hash, at) VALUES (?, ?, ?)`,
-			&sqlitex.ExecOptions{Args: []any{upto, hash, ts(time.Time{})}}); err != nil {
-			return fmt.Errorf("store: write checkpoint: %w", err)
-		}
-		if err := sqlitex.Execute(conn, `DELETE FROM disclosures WHERE id <= ?`, &sqlitex.ExecOptions{Args: []any{upto}}); err != nil {
-			return fmt.Errorf("store: remove entries: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
+		return func(at time.Time, subject string) time.Time {
+			if subject == "" {
+				return at
+			}
+			return last[subject]
+		}, nil
 	}
-	return removed, nil
+	return s.prunePrefix(ctx, cutoff, byLastActivity)
 }
 
 // SortedTopics returns the topics of r.Messages in order, for printing.
