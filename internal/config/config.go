@@ -34,11 +34,19 @@ func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
 const (
 	KindProvider = "provider"
 	KindCouncil  = "council"
+	// KindNHS is an NHS organisation's FHIR endpoint, which receives the
+	// referral's Task updates; chosen by the requester's ODS code.
+	KindNHS = "nhs"
 )
 
 // RecipientCouncil, as a route's "to", means "the council whose area holds the
 // person's address", chosen per message from the councils' postcode prefixes.
 const RecipientCouncil = "council"
+
+// RecipientRequester, as a route's "to", means "the NHS endpoint of the
+// organisation that requested the equipment", chosen per message from the
+// nhs partners' ods_codes.
+const RecipientRequester = "requester"
 
 // Config is the whole configuration of a hub.
 type Config struct {
@@ -103,6 +111,9 @@ type Partner struct {
 	// PostcodePrefixes (councils only) are the postcode areas, districts or
 	// sectors the council covers.
 	PostcodePrefixes []string `yaml:"postcode_prefixes"`
+	// ODSCodes (nhs partners only) are the ODS codes of the organisations
+	// whose FHIR endpoint this is.
+	ODSCodes []string `yaml:"ods_codes"`
 
 	Line int `yaml:"-"`
 }
@@ -405,12 +416,19 @@ func (c *Config) applyDefaults() {
 }
 
 var (
+	odsPattern = regexp.MustCompile(`^[A-Z0-9]{3,10}$`)
 	idPattern  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,39}$`)
 	envPattern = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 )
 
 // Known message kinds a route may name.
-var knownKinds = map[string]bool{string(model.KindReferral): true}
+var knownKinds = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range model.Kinds() {
+		m[string(k)] = true
+	}
+	return m
+}()
 
 // Check reports every problem in c, each naming the file and line.
 func (c *Config) Check() error {
@@ -438,14 +456,15 @@ func (c *Config) Check() error {
 	}
 	partners := map[string]Partner{}
 	councils := map[string][]string{}
-	providers := 0
+	ods := map[string]string{}
+	providers, nhs := 0, 0
 	for _, p := range c.Partners {
 		where := at(p.Line)
 		if !idPattern.MatchString(p.ID) {
 			errs = append(errs, fmt.Errorf("%s: partner id %q must be lower case letters, digits and hyphens, starting with a letter", where, p.ID))
 		}
-		if p.ID == RecipientCouncil {
-			errs = append(errs, fmt.Errorf("%s: partner id %q is reserved for routing to the council of the person's area", where, p.ID))
+		if p.ID == RecipientCouncil || p.ID == RecipientRequester {
+			errs = append(errs, fmt.Errorf("%s: partner id %q is reserved for routing to the council of the person's area or the requester's endpoint", where, p.ID))
 		}
 		if _, dup := partners[p.ID]; dup {
 			errs = append(errs, fmt.Errorf("%s: partner id %q is defined twice", where, p.ID))
@@ -462,8 +481,26 @@ func (c *Config) Check() error {
 				errs = append(errs, fmt.Errorf("%s: council %q needs postcode_prefixes naming the area it covers", where, p.ID))
 			}
 			councils[p.ID] = p.PostcodePrefixes
+		case KindNHS:
+			nhs++
+			if len(p.ODSCodes) == 0 {
+				errs = append(errs, fmt.Errorf("%s: nhs partner %q needs ods_codes naming the organisations whose endpoint it is", where, p.ID))
+			}
+			for _, code := range p.ODSCodes {
+				code = strings.ToUpper(strings.TrimSpace(code))
+				if !odsPattern.MatchString(code) {
+					errs = append(errs, fmt.Errorf("%s: nhs partner %q: %q is not an ODS code", where, p.ID, code))
+				} else if other, dup := ods[code]; dup {
+					errs = append(errs, fmt.Errorf("%s: ODS code %q is claimed by both %q and %q", where, code, other, p.ID))
+				} else {
+					ods[code] = p.ID
+				}
+			}
 		default:
-			errs = append(errs, fmt.Errorf("%s: partner %q: kind %q is not one of provider, council", where, p.ID, p.Kind))
+			errs = append(errs, fmt.Errorf("%s: partner %q: kind %q is not one of provider, council, nhs", where, p.ID, p.Kind))
+		}
+		if p.Kind != KindNHS && len(p.ODSCodes) > 0 {
+			errs = append(errs, fmt.Errorf("%s: partner %q: only nhs partners have ods_codes", where, p.ID))
 		}
 		if u, err := url.Parse(p.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("%s: partner %q: base_url %q must be an absolute http(s) URL", where, p.ID, p.BaseURL))
@@ -491,12 +528,20 @@ func (c *Config) Check() error {
 		if !knownKinds[r.Message] {
 			errs = append(errs, fmt.Errorf("%s: route message %q is not a known kind (known: %s)", where, r.Message, strings.Join(sortedKeys(knownKinds), ", ")))
 		}
-		if r.To == RecipientCouncil {
+		switch {
+		case r.To == RecipientCouncil:
 			if len(councils) == 0 {
 				errs = append(errs, fmt.Errorf("%s: route to %q but no council partner is configured", at(r.toLine()), r.To))
 			}
-		} else if _, ok := partners[r.To]; !ok {
-			errs = append(errs, fmt.Errorf("%s: route to unknown recipient %q (partners: %s; or %q for the council of the person's area)", at(r.toLine()), r.To, strings.Join(sortedKeys(partners), ", "), RecipientCouncil))
+		case r.To == RecipientRequester:
+			if nhs == 0 {
+				errs = append(errs, fmt.Errorf("%s: route to %q but no nhs partner is configured", at(r.toLine()), r.To))
+			}
+		default:
+			if _, ok := partners[r.To]; !ok {
+				errs = append(errs, fmt.Errorf("%s: route to unknown recipient %q (partners: %s; or %q for the council of the person's area, %q for the requester's NHS endpoint)",
+					at(r.toLine()), r.To, strings.Join(sortedKeys(partners), ", "), RecipientCouncil, RecipientRequester))
+			}
 		}
 		k := routeKey{r.Message, r.To}
 		if seen[k] {
@@ -595,6 +640,20 @@ func (c *Config) CouncilTable() (*postcode.Table, error) {
 		}
 	}
 	return postcode.NewTable(m)
+}
+
+// RequesterTable returns, for each ODS code (upper case), the id of the nhs
+// partner whose FHIR endpoint serves that organisation.
+func (c *Config) RequesterTable() map[string]string {
+	m := map[string]string{}
+	for _, p := range c.Partners {
+		if p.Kind == KindNHS {
+			for _, code := range p.ODSCodes {
+				m[strings.ToUpper(strings.TrimSpace(code))] = p.ID
+			}
+		}
+	}
+	return m
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -156,7 +156,7 @@ func Referral(r *model.Referral, allowed []string) (model.Referral, error) {
 }
 
 // Apply returns a new referral holding only the operational identifiers of r
-// (ID, Source, ReceivedAt) and the fields the rules name, each as is or
+// (ID, Source, ReceivedAt, and model.EventSkeleton of its Event) and the fields the rules name, each as is or
 // transformed. It never changes r, and the result shares no slices with it.
 //
 // Fields kept as is are copied first and transformed fields after them, so
@@ -165,7 +165,7 @@ func Referral(r *model.Referral, allowed []string) (model.Referral, error) {
 // key of at least MinPseudonymKeyBytes, or AgeBand without Options.Now, is an
 // error and no copy is returned: a mistake never leaks data.
 func Apply(r *model.Referral, rules []Rule, opts Options) (model.Referral, error) {
-	out := model.Referral{ID: r.ID, Source: r.Source, ReceivedAt: r.ReceivedAt}
+	out := model.Referral{ID: r.ID, Source: r.Source, ReceivedAt: r.ReceivedAt, Event: model.EventSkeleton(r.Event)}
 	ordered := slices.Clone(rules)
 	slices.SortStableFunc(ordered, func(a, b Rule) int {
 		return boolInt(a.as() != Keep) - boolInt(b.as() != Keep)

@@ -35,6 +35,13 @@ func fullReferral() model.Referral {
 			Observations: []model.Observation{{Code: model.Coded{Display: "Height"}, Value: "165", Unit: "cm"}},
 			Notes:        []string{"Recent hip fracture"},
 		},
+		Event: &model.Event{
+			ID: "evt-1", Kind: model.KindComplaint, ReferralID: "ref-1", From: "council-cwac", FromEventID: "c-9",
+			OccurredAt: time.Date(2026, 11, 3, 9, 0, 0, 0, time.UTC), Status: model.StatusScheduled, ScheduledDate: "2026-11-05",
+			Reason: model.Coded{Code: "late"}, Description: "Arrived late",
+			Complaint: &model.Complaint{Reference: "CMP-1", Council: "council-cwac", Category: "timeliness", Summary: "Late delivery",
+				ContactAllowed: true, Contact: []model.ContactPoint{{System: "phone", Value: "01632 960002"}}, Reply: "Sorry"},
+		},
 	}
 }
 
@@ -44,9 +51,33 @@ func TestReferralDeniesByDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := model.Referral{ID: full.ID, Source: full.Source, ReceivedAt: full.ReceivedAt}
+	want := model.Referral{ID: full.ID, Source: full.Source, ReceivedAt: full.ReceivedAt, Event: model.EventSkeleton(full.Event)}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("no fields named, got %+v", got)
+	}
+	if got.Event.Description != "" || got.Event.Complaint.Summary != "" || len(got.Event.Complaint.Contact) != 0 {
+		t.Errorf("event details leaked: %+v", got.Event)
+	}
+}
+
+// The complainant's contact details go only where the council allowed it,
+// whatever the route names.
+func TestComplaintContactOnlyWhenAllowed(t *testing.T) {
+	full := fullReferral()
+	got, err := Referral(&full, []string{"complaint.contact", "complaint.summary"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Event.Complaint.Contact) != 1 || got.Event.Complaint.Summary != "Late delivery" {
+		t.Fatalf("allowed contact not copied: %+v", got.Event.Complaint)
+	}
+	full.Event.Complaint.ContactAllowed = false
+	got, err = Referral(&full, []string{"complaint.contact"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Event.Complaint.Contact) != 0 {
+		t.Errorf("contact copied although the council did not allow it: %+v", got.Event.Complaint)
 	}
 }
 
@@ -94,7 +125,7 @@ func TestReferralUnknownField(t *testing.T) {
 // nothing would silently withhold data a recipient was promised.
 func TestEveryCatalogueFieldCopiesSomething(t *testing.T) {
 	full := fullReferral()
-	empty := model.Referral{ID: full.ID, Source: full.Source, ReceivedAt: full.ReceivedAt}
+	empty := model.Referral{ID: full.ID, Source: full.Source, ReceivedAt: full.ReceivedAt, Event: model.EventSkeleton(full.Event)}
 	for _, f := range model.ReferralFields() {
 		got, err := Referral(&full, []string{f.Name})
 		if err != nil {

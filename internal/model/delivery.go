@@ -20,6 +20,12 @@ type Delivery struct {
 	// the disclosure record. Never sent to the partner.
 	Subject  string   `json:"subject"`
 	Referral Referral `json:"referral"`
+	// Refs are the partners' references of the referral, filled in just
+	// before sending (a copy may wait behind the message that creates
+	// them), so that a partner receives its own reference back: the
+	// provider's order reference, the recipient council's case reference,
+	// the NHS Task id.
+	Refs References `json:"refs"`
 }
 
 // Receipt is what a partner answered when it accepted a delivery.

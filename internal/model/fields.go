@@ -89,6 +89,72 @@ var referralFields = []Field{
 	}},
 	{"clinical.observations", ClassSpecial, "other observations", func(d, s *Referral) { d.Clinical.Observations = slices.Clone(s.Clinical.Observations) }},
 	{"clinical.notes", ClassSpecial, "free-text clinical notes", func(d, s *Referral) { d.Clinical.Notes = slices.Clone(s.Clinical.Notes) }},
+
+	// What happened to the referral (Referral.Event, flows F2 to F8). Its
+	// ids, kind, times and order status are operational (EventSkeleton);
+	// these are disclosed only when named.
+	{"event.scheduledDate", ClassNone, "date delivery or collection is booked for", func(d, s *Referral) {
+		if s.Event != nil {
+			d.Event.ScheduledDate = s.Event.ScheduledDate
+		}
+	}},
+	{"event.reason", ClassPersonal, "why: failed delivery reason, equipment issue type, cancellation or collection reason (can reveal a death or a move)", func(d, s *Referral) {
+		if s.Event != nil {
+			d.Event.Reason = s.Event.Reason
+		}
+	}},
+	{"event.description", ClassSpecial, "free text of an equipment issue, safeguarding concern or amendment (can describe health and care needs)", func(d, s *Referral) {
+		if s.Event != nil {
+			d.Event.Description = s.Event.Description
+		}
+	}},
+	{"complaint.category", ClassPersonal, "category of a complaint about the service", func(d, s *Referral) {
+		if c := complaintOf(d, s); c != nil {
+			c.Category = s.Event.Complaint.Category
+		}
+	}},
+	{"complaint.summary", ClassPersonal, "summary of a complaint", func(d, s *Referral) {
+		if c := complaintOf(d, s); c != nil {
+			c.Summary = s.Event.Complaint.Summary
+		}
+	}},
+	{"complaint.contact", ClassPersonal, "how to contact the complainant, only when the council allows it", func(d, s *Referral) {
+		if c := complaintOf(d, s); c != nil && s.Event.Complaint.ContactAllowed {
+			c.Contact = slices.Clone(s.Event.Complaint.Contact)
+		}
+	}},
+	{"complaint.reply", ClassPersonal, "the provider's reply to a complaint", func(d, s *Referral) {
+		if c := complaintOf(d, s); c != nil {
+			c.Reply = s.Event.Complaint.Reply
+		}
+	}},
+}
+
+// EventSkeleton returns the operational part of e that every copy keeps:
+// ids, kind, reporter, times, order status and the complaint's reference
+// and council, nothing that describes a person. Nil for nil.
+func EventSkeleton(e *Event) *Event {
+	if e == nil {
+		return nil
+	}
+	out := &Event{ID: e.ID, Kind: e.Kind, ReferralID: e.ReferralID, From: e.From, FromEventID: e.FromEventID,
+		OccurredAt: e.OccurredAt, ReceivedAt: e.ReceivedAt, Status: e.Status}
+	if e.Complaint != nil {
+		out.Complaint = &Complaint{Reference: e.Complaint.Reference, Council: e.Complaint.Council, ContactAllowed: e.Complaint.ContactAllowed}
+	}
+	return out
+}
+
+// complaintOf returns the complaint of dst's event to copy into, or nil when
+// src has none. dst's event exists whenever src's does (EventSkeleton).
+func complaintOf(d, s *Referral) *Complaint {
+	if s.Event == nil || s.Event.Complaint == nil || d.Event == nil {
+		return nil
+	}
+	if d.Event.Complaint == nil {
+		d.Event.Complaint = &Complaint{}
+	}
+	return d.Event.Complaint
 }
 
 var fieldsByName = func() map[string]Field {

@@ -66,6 +66,10 @@ type Referral struct {
 	// Agreement"), or nil when the referral records none: unknown, which a
 	// route that requires permission treats as not given.
 	Permission *Permission `json:"permission,omitempty"`
+
+	// Event, in a message about the referral after it was accepted (flows
+	// F2 to F8), is what happened to it; nil in the referral itself.
+	Event *Event `json:"event,omitempty"`
 }
 
 // PermissionSourceFHIRConsent is the Permission.Source of a permission read
