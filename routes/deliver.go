@@ -1,14 +1,17 @@
 package routes
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/delivery"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
@@ -16,35 +19,80 @@ import (
 
 type deliver struct {
 	partner string
-	sender  Sender
-	store   Store
-	now     func() time.Time
-	log     *slog.Logger
+	// partnerKind is config.KindProvider, KindCouncil or KindNHS: it says
+	// which reference a partner's receipt is.
+	partnerKind string
+	sender      Sender
+	store       Store
+	park        Park
+	now         func() time.Time
+	log         *slog.Logger
 }
 
-// handle sends one copy to the partner. Success records the receipt and the
-// disclosure together; a permanent refusal records a dead letter and a failed
-// disclosure and lets the queue move on; a transient failure returns the
-// error so that the message is retried, and stays first in this partner's
-// queue until it is delivered.
+// Metadata of a parked delivery offered again (parkedSubscriber).
+const (
+	metaParkedID    = "parked_id"
+	metaAttempts    = "attempts"
+	metaFirstFailed = "first_failed_ms"
+)
+
+// handle sends one copy to the partner, from the partner's queue or, when
+// offered again, from the parked lanes. Success records the receipt, the
+// disclosure and the reference the partner gave, together; a permanent
+// refusal records a dead letter and a failed disclosure; a transient failure
+// parks the copy for a later attempt (parked.go). Either way the message is
+// acknowledged and the queue moves on to other referrals, while a copy whose
+// referral already has a parked copy to this partner parks behind it, so
+// copies about one referral keep their order. Urgent copies never wait
+// behind another. Only a store failure returns an error, so that the
+// message is offered again.
 func (d *deliver) handle(msg *message.Message) error {
 	ctx := msg.Context()
 	var del model.Delivery
 	if err := json.Unmarshal(msg.Payload, &del); err != nil {
 		d.log.Error("undecodable delivery dead-lettered", "partner", d.partner, "message_id", msg.UUID, "error", err)
-		return d.store.Commit(ctx, store.Batch{DeadLetters: []store.DeadLetter{{
+		b := store.Batch{DeadLetters: []store.DeadLetter{{
 			At: d.now(), Recipient: d.partner, IdempotencyKey: msg.UUID, Error: "the stored delivery could not be decoded", Payload: msg.Payload,
-		}}})
+		}}}
+		if p := parkedOf(msg); p != nil {
+			b.Unpark = []int64{p.ID}
+		}
+		return d.store.Commit(ctx, b)
 	}
+	parked := parkedOf(msg)
 	done, err := d.store.WasDelivered(ctx, del.IdempotencyKey)
 	if err != nil {
 		return fmt.Errorf("deliver to %s: %w", d.partner, err)
 	}
 	if done {
 		d.log.Info("delivery already made; skipped", "partner", d.partner, "referral_id", del.Referral.ID, "idempotency_key", del.IdempotencyKey)
+		if parked != nil {
+			return d.store.Commit(ctx, store.Batch{Unpark: []int64{parked.ID}})
+		}
 		return nil
 	}
+	lane := laneOf(del)
+	if parked == nil && !del.Kind.Urgent() {
+		busy, err := d.store.LaneBusy(ctx, d.partner, lane)
+		if err != nil {
+			return fmt.Errorf("deliver to %s: %w", d.partner, err)
+		}
+		if busy {
+			d.log.Info("delivery waits behind an earlier one about the same referral", "partner", d.partner, "referral_id", del.Referral.ID,
+				"kind", del.Kind, "idempotency_key", del.IdempotencyKey)
+			now := d.now()
+			return d.store.Commit(ctx, store.Batch{Park: []store.Parked{{
+				Partner: d.partner, Lane: lane, Kind: string(del.Kind), ReferralID: del.Referral.ID, IdempotencyKey: del.IdempotencyKey,
+				Payload: msg.Payload, NextAt: now, FirstFailed: now, LastError: "waiting behind an earlier delivery about the same referral",
+			}}})
+		}
+	}
 
+	refs, err := d.store.References(ctx, del.Referral.ID, d.partner)
+	if err != nil {
+		return fmt.Errorf("deliver to %s: references: %w", d.partner, err)
+	}
+	del.Refs = refs
 	started := d.now()
 	receipt, sendErr := d.sender.Send(ctx, del)
 	disclosure := store.Disclosure{
@@ -52,16 +100,22 @@ func (d *deliver) handle(msg *message.Message) error {
 		Recipient: d.partner, Kind: string(del.Kind), Fields: del.Fields, Purpose: del.Purpose, LawfulBasis: del.LawfulBasis,
 		Subject: del.Subject,
 	}
+	var b store.Batch
+	if parked != nil {
+		b.Unpark = []int64{parked.ID}
+	}
 	switch {
 	case sendErr == nil:
 		disclosure.Outcome = store.OutcomeSent
-		if err := d.store.Commit(ctx, store.Batch{
-			Disclosures: []store.Disclosure{disclosure},
-			Delivered: []store.Delivered{{
-				At: d.now(), IdempotencyKey: del.IdempotencyKey, Recipient: d.partner, Kind: string(del.Kind),
-				ReferralID: del.Referral.ID, PartnerReference: receipt.PartnerReference, StatusCode: receipt.StatusCode,
-			}},
-		}); err != nil {
+		b.Disclosures = []store.Disclosure{disclosure}
+		b.Delivered = []store.Delivered{{
+			At: d.now(), IdempotencyKey: del.IdempotencyKey, Recipient: d.partner, Kind: string(del.Kind),
+			ReferralID: del.Referral.ID, PartnerReference: receipt.PartnerReference, StatusCode: receipt.StatusCode,
+		}}
+		if u, ok := d.learnt(del, receipt); ok {
+			b.Refs = []store.RefUpdate{u}
+		}
+		if err := d.store.Commit(ctx, b); err != nil {
 			// The partner has it; the retry resends with the same
 			// Idempotency-Key, which the partner recognises.
 			return fmt.Errorf("deliver to %s: record receipt: %w", d.partner, err)
@@ -70,24 +124,91 @@ func (d *deliver) handle(msg *message.Message) error {
 			"idempotency_key", del.IdempotencyKey, "ms", d.now().Sub(started).Milliseconds())
 		return nil
 	case delivery.IsPermanent(sendErr):
-		disclosure.Outcome = store.OutcomeFailed
-		disclosure.Detail = "refused by partner: " + sendErr.Error()
-		if err := d.store.Commit(ctx, store.Batch{
-			Disclosures: []store.Disclosure{disclosure},
-			DeadLetters: []store.DeadLetter{{
-				At: d.now(), Recipient: d.partner, Kind: string(del.Kind), ReferralID: del.Referral.ID,
-				IdempotencyKey: del.IdempotencyKey, StatusCode: statusOf(sendErr), PartnerAnswer: answerOf(sendErr),
-				Error: sendErr.Error(), Payload: msg.Payload,
-			}},
-		}); err != nil {
-			return fmt.Errorf("deliver to %s: record dead letter: %w", d.partner, err)
-		}
-		d.log.Error("delivery refused permanently; dead-lettered", "partner", d.partner, "referral_id", del.Referral.ID, "error", sendErr)
-		return nil
-	default:
-		d.log.Warn("delivery failed; will retry", "partner", d.partner, "referral_id", del.Referral.ID, "error", sendErr)
-		return fmt.Errorf("deliver to %s: %w", d.partner, sendErr)
+		return d.deadLetter(ctx, b, disclosure, del, msg.Payload, sendErr, "refused by partner: "+sendErr.Error())
 	}
+
+	now := d.now()
+	if parked == nil {
+		b.Park = []store.Parked{{
+			Partner: d.partner, Lane: lane, Urgent: del.Kind.Urgent(), Kind: string(del.Kind), ReferralID: del.Referral.ID,
+			IdempotencyKey: del.IdempotencyKey, Payload: msg.Payload, Attempts: 1, NextAt: now.Add(d.park.wait(1, sendErr)),
+			FirstFailed: now, LastError: sendErr.Error(),
+		}}
+	} else {
+		attempts := parked.Attempts + 1
+		if now.Sub(parked.FirstFailed) >= d.park.Horizon {
+			return d.deadLetter(ctx, b, disclosure, del, msg.Payload, sendErr,
+				fmt.Sprintf("gave up after %d attempts over %s: %s", attempts, d.park.Horizon, sendErr.Error()))
+		}
+		b.Reschedule = []store.Reschedule{{ID: parked.ID, Attempts: attempts, NextAt: now.Add(d.park.wait(attempts, sendErr)), LastError: sendErr.Error()}}
+		b.Unpark = nil
+	}
+	if err := d.store.Commit(ctx, b); err != nil {
+		return fmt.Errorf("deliver to %s: park: %w", d.partner, err)
+	}
+	d.log.Warn("delivery failed; parked for a later attempt", "partner", d.partner, "referral_id", del.Referral.ID, "kind", del.Kind, "error", sendErr)
+	return nil
+}
+
+// deadLetter records a delivery that will not succeed as it stands.
+func (d *deliver) deadLetter(ctx context.Context, b store.Batch, disclosure store.Disclosure, del model.Delivery, payload []byte, sendErr error, detail string) error {
+	disclosure.Outcome = store.OutcomeFailed
+	disclosure.Detail = detail
+	b.Disclosures = []store.Disclosure{disclosure}
+	b.DeadLetters = []store.DeadLetter{{
+		At: d.now(), Recipient: d.partner, Kind: string(del.Kind), ReferralID: del.Referral.ID,
+		IdempotencyKey: del.IdempotencyKey, StatusCode: statusOf(sendErr), PartnerAnswer: answerOf(sendErr),
+		Error: detail, Payload: payload,
+	}}
+	if err := d.store.Commit(ctx, b); err != nil {
+		return fmt.Errorf("deliver to %s: record dead letter: %w", d.partner, err)
+	}
+	d.log.Error("delivery dead-lettered", "partner", d.partner, "referral_id", del.Referral.ID, "kind", del.Kind, "error", sendErr)
+	return nil
+}
+
+// learnt returns the reference a partner's receipt gives the referral: the
+// provider's order reference, a council's case reference, the NHS Task id.
+func (d *deliver) learnt(del model.Delivery, receipt model.Receipt) (store.RefUpdate, bool) {
+	ref := receipt.PartnerReference
+	if ref == "" {
+		return store.RefUpdate{}, false
+	}
+	u := store.RefUpdate{ReferralID: del.Referral.ID}
+	switch {
+	case d.partnerKind == config.KindProvider && del.Kind == model.KindReferral:
+		u.OrderReference, u.OrderSentTo = ref, d.partner
+	case d.partnerKind == config.KindCouncil && del.Kind == model.KindReferral:
+		u.Case = &store.CaseRef{Council: d.partner, Reference: ref, Purpose: store.CaseForOrder}
+	case d.partnerKind == config.KindCouncil && del.Kind == model.KindSafeguarding:
+		u.Case = &store.CaseRef{Council: d.partner, Reference: ref, Purpose: store.CaseForSafeguarding}
+	case d.partnerKind == config.KindNHS && del.Kind != model.KindSafeguarding:
+		u.TaskID = ref
+	default:
+		return store.RefUpdate{}, false
+	}
+	return u, true
+}
+
+// laneOf is the lane of a copy: its referral, so that copies about one
+// referral to one partner keep their order; an urgent copy has its own.
+func laneOf(del model.Delivery) string {
+	if del.Kind.Urgent() {
+		return "urgent:" + del.IdempotencyKey
+	}
+	return del.Referral.ID
+}
+
+// parkedOf returns what the parked lanes said of msg, or nil when msg came
+// from the partner's queue.
+func parkedOf(msg *message.Message) *store.Parked {
+	id, err := strconv.ParseInt(msg.Metadata.Get(metaParkedID), 10, 64)
+	if err != nil {
+		return nil
+	}
+	attempts, _ := strconv.Atoi(msg.Metadata.Get(metaAttempts))
+	first, _ := strconv.ParseInt(msg.Metadata.Get(metaFirstFailed), 10, 64)
+	return &store.Parked{ID: id, Attempts: attempts, FirstFailed: time.UnixMilli(first)}
 }
 
 // statusOf returns the partner's HTTP status in err, or 0.

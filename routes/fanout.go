@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -23,13 +24,19 @@ import (
 // and restart.
 var idempotencyNamespace = uuid.MustParse("6f1d7a52-4c7e-4e55-9d35-2b8f3f0c1a10")
 
-// IdempotencyKey returns the stable key of one recipient's copy of a message.
-func IdempotencyKey(referralID, recipient string, kind model.Kind) string {
-	return uuid.NewSHA1(idempotencyNamespace, []byte(referralID+"\x00"+recipient+"\x00"+string(kind))).String()
+// IdempotencyKey returns the stable key of one recipient's copy of a
+// message: id is the referral's id for the referral itself, the event's id
+// for an event about it.
+func IdempotencyKey(id, recipient string, kind model.Kind) string {
+	return uuid.NewSHA1(idempotencyNamespace, []byte(id+"\x00"+recipient+"\x00"+string(kind))).String()
 }
 
 // HoldNoCouncil is the reason recorded when no council covers a postcode.
 const HoldNoCouncil = "no council covers the person's postcode"
+
+// HoldNoRequesterEndpoint is the reason recorded when no nhs partner serves
+// the requesting organisation's ODS code.
+const HoldNoRequesterEndpoint = "no NHS endpoint is configured for the requesting organisation"
 
 // Reasons recorded when a route requires the person's express permission
 // (config.Route.RequiresPermission) and the referral does not carry it. The
@@ -55,12 +62,13 @@ func permissionHold(r config.Route, ref *model.Referral) string {
 }
 
 type fanout struct {
-	routes   []config.Route
-	councils *postcode.Table
-	subjects subject.Key
-	store    Store
-	now      func() time.Time
-	log      *slog.Logger
+	routes     []config.Route
+	councils   *postcode.Table
+	requesters map[string]string
+	subjects   subject.Key
+	store      Store
+	now        func() time.Time
+	log        *slog.Logger
 }
 
 // handle cuts one accepted referral into each recipient's copy and commits
@@ -83,60 +91,142 @@ func (f *fanout) handle(msg *message.Message) error {
 	if kind == "" {
 		kind = model.KindReferral
 	}
-	sbj := f.subjects.Of(ref.Person.NHSNumber)
-
-	var b store.Batch
-	for _, r := range f.routes {
-		if r.Message != string(kind) {
-			continue
-		}
-		recipient := r.To
-		if recipient == config.RecipientCouncil {
-			council, ok := f.councils.Lookup(ref.Person.Address.Postcode)
-			if !ok {
-				b.Holds = append(b.Holds, store.Hold{At: f.now(), ReferralID: ref.ID, Kind: string(kind), Route: r.To, Reason: HoldNoCouncil, Payload: msg.Payload})
-				b.Disclosures = append(b.Disclosures, store.Disclosure{
-					At: f.now(), ReferralID: ref.ID, CorrelationID: ref.Source.CorrelationID, Recipient: r.To, Kind: string(kind),
-					Fields: []string{}, Purpose: r.Purpose, LawfulBasis: r.LawfulBasis, Outcome: store.OutcomeWithheld,
-					Detail: "held for review: " + HoldNoCouncil, Subject: sbj,
-				})
-				f.log.Warn("referral held for review", "referral_id", ref.ID, "route", r.To, "reason", HoldNoCouncil)
-				continue
-			}
-			recipient = council
-		}
-		if reason := permissionHold(r, &ref); reason != "" {
-			b.Holds = append(b.Holds, store.Hold{At: f.now(), ReferralID: ref.ID, Kind: string(kind), Route: recipient, Reason: reason, Payload: msg.Payload})
-			b.Disclosures = append(b.Disclosures, store.Disclosure{
-				At: f.now(), ReferralID: ref.ID, CorrelationID: ref.Source.CorrelationID, Recipient: recipient, Kind: string(kind),
-				Fields: []string{}, Purpose: r.Purpose, LawfulBasis: lawfulBasis(r), Outcome: store.OutcomeWithheld,
-				Detail: "withheld: " + reason, Subject: sbj,
-			})
-			f.log.Warn("referral withheld for want of permission", "referral_id", ref.ID, "route", recipient, "reason", reason)
-			continue
-		}
-		cut, err := minimise.Apply(&ref, r.Rules(), minimise.Options{Now: f.now(), PseudonymKey: r.PseudonymKey()})
-		if err != nil {
-			return fmt.Errorf("fan out referral %s to %s: %w", ref.ID, recipient, err)
-		}
-		d := model.Delivery{
-			Kind: kind, Recipient: recipient, IdempotencyKey: IdempotencyKey(ref.ID, recipient, kind),
-			Fields: r.Disclosed(), Purpose: r.Purpose, LawfulBasis: lawfulBasis(r), Subject: sbj, Referral: cut,
-		}
-		payload, err := json.Marshal(d)
-		if err != nil {
-			return fmt.Errorf("fan out referral %s to %s: encode: %w", ref.ID, recipient, err)
-		}
-		out := message.NewMessage(d.IdempotencyKey, payload)
-		out.Metadata.Set(intake.MetaKind, string(kind))
-		out.Metadata.Set(intake.MetaReferralID, ref.ID)
-		out.Metadata.Set(intake.MetaCorrelationID, ref.Source.CorrelationID)
-		b.Messages = append(b.Messages, store.TopicMessage{Topic: TopicDeliver(recipient), Message: out})
+	b, err := f.cut(&ref, kind, ref.ID, "", msg.Payload)
+	if err != nil {
+		return err
 	}
 	if err := f.store.Commit(msg.Context(), b); err != nil {
 		return fmt.Errorf("fan out referral %s: %w", ref.ID, err)
 	}
 	return nil
+}
+
+// handleEvent cuts an accepted event about a referral (flows F2 to F8) into
+// each recipient's copy: the stored full referral with the event attached,
+// cut by the route for the event's kind. The event's reporter never gets
+// its own event back.
+func (f *fanout) handleEvent(msg *message.Message) error {
+	ctx := msg.Context()
+	var em intake.EventMessage
+	if err := json.Unmarshal(msg.Payload, &em); err != nil {
+		f.log.Error("undecodable event held for review", "message_id", msg.UUID, "error", err)
+		return f.store.Commit(ctx, store.Batch{Holds: []store.Hold{{
+			At: f.now(), ReferralID: msg.Metadata.Get(intake.MetaReferralID), Kind: msg.Metadata.Get(intake.MetaKind),
+			Route: "events", Reason: "the stored event could not be decoded", Payload: msg.Payload,
+		}}})
+	}
+	ev := em.Event
+	rec, found, err := f.store.FindReferral(ctx, intake.Lookup{ReferralID: ev.ReferralID})
+	if err != nil {
+		return fmt.Errorf("fan out %s event %s: %w", ev.Kind, ev.ID, err)
+	}
+	if !found {
+		// Accepted events always name a recorded referral; a missing record
+		// means it was removed meanwhile. Keep the event for a person.
+		f.log.Error("event about an unknown referral held for review", "event_id", ev.ID, "referral_id", ev.ReferralID, "kind", ev.Kind)
+		return f.store.Commit(ctx, store.Batch{Holds: []store.Hold{{
+			At: f.now(), ReferralID: ev.ReferralID, Kind: string(ev.Kind), Route: "events", Reason: "the referral is no longer recorded", Payload: msg.Payload,
+		}}})
+	}
+	full := rec.Referral
+	full.Event = &ev
+	b, err := f.cut(&full, ev.Kind, ev.ID, rec.Refs.Council, msg.Payload)
+	if err != nil {
+		return err
+	}
+	if err := f.store.Commit(ctx, b); err != nil {
+		return fmt.Errorf("fan out %s event %s: %w", ev.Kind, ev.ID, err)
+	}
+	return nil
+}
+
+// cut returns the batch of copies, holds and withheld records for sending
+// full, a message of kind, to every recipient its routes name. keyID makes
+// the idempotency keys (the referral id, or the event id); council is the
+// council already chosen for the referral, if any.
+func (f *fanout) cut(full *model.Referral, kind model.Kind, keyID, council string, payload []byte) (store.Batch, error) {
+	var b store.Batch
+	sbj := f.subjects.Of(full.Person.NHSNumber)
+	hold := func(r config.Route, recipient, reason, detail string) {
+		b.Holds = append(b.Holds, store.Hold{At: f.now(), ReferralID: full.ID, Kind: string(kind), Route: recipient, Reason: reason, Payload: payload})
+		b.Disclosures = append(b.Disclosures, store.Disclosure{
+			At: f.now(), ReferralID: full.ID, CorrelationID: full.Source.CorrelationID, Recipient: recipient, Kind: string(kind),
+			Fields: []string{}, Purpose: r.Purpose, LawfulBasis: lawfulBasis(r), Outcome: store.OutcomeWithheld,
+			Detail: detail + reason, Subject: sbj,
+		})
+	}
+	for _, r := range f.routes {
+		if r.Message != string(kind) {
+			continue
+		}
+		recipient, reason := f.recipient(r, full, council)
+		if reason != "" {
+			hold(r, r.To, reason, "held for review: ")
+			f.log.Warn("message held for review", "referral_id", full.ID, "kind", kind, "route", r.To, "reason", reason)
+			continue
+		}
+		if full.Event != nil && recipient == full.Event.From {
+			continue // never echo an event to whoever reported it
+		}
+		if kind == model.KindReferral && r.To == config.RecipientCouncil {
+			b.Refs = append(b.Refs, store.RefUpdate{ReferralID: full.ID, Council: recipient})
+		}
+		if reason := permissionHold(r, full); reason != "" {
+			hold(r, recipient, reason, "withheld: ")
+			f.log.Warn("message withheld for want of permission", "referral_id", full.ID, "kind", kind, "route", recipient, "reason", reason)
+			continue
+		}
+		cut, err := minimise.Apply(full, r.Rules(), minimise.Options{Now: f.now(), PseudonymKey: r.PseudonymKey()})
+		if err != nil {
+			return store.Batch{}, fmt.Errorf("fan out %s %s to %s: %w", kind, keyID, recipient, err)
+		}
+		d := model.Delivery{
+			Kind: kind, Recipient: recipient, IdempotencyKey: IdempotencyKey(keyID, recipient, kind),
+			Fields: r.Disclosed(), Purpose: r.Purpose, LawfulBasis: lawfulBasis(r), Subject: sbj, Referral: cut,
+		}
+		body, err := json.Marshal(d)
+		if err != nil {
+			return store.Batch{}, fmt.Errorf("fan out %s %s to %s: encode: %w", kind, keyID, recipient, err)
+		}
+		out := message.NewMessage(d.IdempotencyKey, body)
+		out.Metadata.Set(intake.MetaKind, string(kind))
+		out.Metadata.Set(intake.MetaReferralID, full.ID)
+		out.Metadata.Set(intake.MetaCorrelationID, full.Source.CorrelationID)
+		topic := TopicDeliver(recipient)
+		if kind.Urgent() {
+			topic = TopicUrgent(recipient)
+		}
+		b.Messages = append(b.Messages, store.TopicMessage{Topic: topic, Message: out})
+	}
+	return b, nil
+}
+
+// recipient resolves a route's "to" for one message: a partner id as is;
+// "council", the council of the person's area (the complaint's council for a
+// complaint's reply); "requester", the NHS endpoint of the requesting
+// organisation. A non-empty reason says why no recipient could be found.
+func (f *fanout) recipient(r config.Route, full *model.Referral, council string) (string, string) {
+	switch r.To {
+	case config.RecipientCouncil:
+		if ev := full.Event; ev != nil && ev.Complaint != nil && ev.Complaint.Council != "" {
+			return ev.Complaint.Council, ""
+		}
+		if council != "" {
+			return council, ""
+		}
+		c, ok := f.councils.Lookup(full.Person.Address.Postcode)
+		if !ok {
+			return "", HoldNoCouncil
+		}
+		return c, ""
+	case config.RecipientRequester:
+		p, ok := f.requesters[strings.ToUpper(full.Requester.OrganisationODS)]
+		if !ok {
+			return "", HoldNoRequesterEndpoint
+		}
+		return p, ""
+	}
+	return r.To, ""
 }
 
 func lawfulBasis(r config.Route) string {

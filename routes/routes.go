@@ -6,8 +6,16 @@
 //     recipient the configuration names, or a hold when no route can place it
 //     or when a route needs the person's express permission and the referral
 //     does not record it given;
+//   - fan out an accepted event about a referral (fanout.go, handleEvent):
+//     the stored referral with the event attached, cut per recipient the
+//     same way; urgent kinds (safeguarding) on their own topic and handler;
 //   - deliver to a partner (deliver.go): map and send one copy, record the
-//     receipt and the disclosure, or dead-letter a permanent refusal.
+//     receipt, the disclosure and the partner's reference, dead-letter a
+//     permanent refusal, park a transient failure in the referral's lane;
+//   - deliver again what is parked (parked.go): the first copy of each lane,
+//     when due, until it is delivered or the horizon has passed;
+//   - deliver urgent copies from the partner's urgent queue, never behind
+//     routine traffic.
 //
 // Routes never parse a wire format and never do HTTP themselves: adapters do,
 // behind the Sender interface.
@@ -46,12 +54,24 @@ type Store interface {
 	// WasDelivered reports whether a partner already accepted the delivery
 	// with this idempotency key.
 	WasDelivered(ctx context.Context, idempotencyKey string) (bool, error)
+	// FindReferral returns the stored record of a referral.
+	FindReferral(ctx context.Context, l intake.Lookup) (intake.Record, bool, error)
+	// References returns a referral's references as recipient sees them.
+	References(ctx context.Context, referralID, recipient string) (model.References, error)
+	// LaneBusy reports whether a lane has a parked delivery.
+	LaneBusy(ctx context.Context, partner, lane string) (bool, error)
+	parkedStore
 }
 
 // TopicDeliver is the durable topic of deliveries waiting for one partner.
 // One topic per partner keeps a partner that is down from holding up others,
 // and keeps the order of messages to each partner.
 func TopicDeliver(partnerID string) string { return "deliver." + partnerID }
+
+// TopicUrgent is the durable topic of urgent copies (model.Kind.Urgent) for
+// one partner, read by a handler of its own so that a safeguarding concern
+// never waits behind routine traffic.
+func TopicUrgent(partnerID string) string { return "urgent." + partnerID }
 
 // Retry is how long the hub keeps retrying a transient delivery failure
 // before handing the message back to its queue, where it is offered again.
@@ -71,6 +91,15 @@ type Config struct {
 	Routes []config.Route
 	// Councils places a postcode in a council's area.
 	Councils *postcode.Table
+	// Requesters maps an ODS code (upper case) to the nhs partner whose
+	// FHIR endpoint serves it (config.Config.RequesterTable).
+	Requesters map[string]string
+	// PartnerKinds maps each partner id to its kind (config.KindProvider,
+	// KindCouncil, KindNHS), which says what reference its receipts carry.
+	PartnerKinds map[string]string
+	// Park is how parked deliveries are attempted again; zero fields take
+	// DefaultPark's.
+	Park Park
 	// SubjectKey hashes the NHS number into the subject of each disclosure
 	// entry; required.
 	SubjectKey subject.Key
@@ -108,8 +137,9 @@ func New(cfg Config, st Store, newSub NewSubscriber, logger *slog.Logger) (*mess
 	if cfg.Retry == (Retry{}) {
 		cfg.Retry = DefaultRetry
 	}
+	cfg.Park = cfg.Park.withDefaults()
 	for _, r := range cfg.Routes {
-		if r.To == config.RecipientCouncil {
+		if r.To == config.RecipientCouncil || r.To == config.RecipientRequester {
 			continue
 		}
 		if _, ok := cfg.Senders[r.To]; !ok {
@@ -154,21 +184,36 @@ func New(cfg Config, st Store, newSub NewSubscriber, logger *slog.Logger) (*mess
 		}
 	}
 
-	fan := &fanout{routes: cfg.Routes, councils: cfg.Councils, subjects: cfg.SubjectKey, store: st, now: cfg.Now, log: logger}
-	sub, err := subscriber()
-	if err != nil {
-		return nil, err
-	}
-	router.AddConsumerHandler("fanout", intake.TopicReferralReceived, sub, fan.handle)
-
-	for id, s := range cfg.Senders {
-		d := &deliver{partner: id, sender: s, store: st, now: cfg.Now, log: logger}
+	fan := &fanout{routes: cfg.Routes, councils: cfg.Councils, requesters: cfg.Requesters, subjects: cfg.SubjectKey, store: st, now: cfg.Now, log: logger}
+	for _, h := range []struct {
+		name, topic string
+		fn          message.NoPublishHandlerFunc
+	}{
+		{"fanout", intake.TopicReferralReceived, fan.handle},
+		{"fanout.events", intake.TopicEventReceived, fan.handleEvent},
+		{"fanout.urgent", intake.TopicUrgentEventReceived, fan.handleEvent},
+	} {
 		sub, err := subscriber()
 		if err != nil {
 			closeSubs()
 			return nil, err
 		}
-		router.AddConsumerHandler("deliver."+id, TopicDeliver(id), sub, d.handle)
+		router.AddConsumerHandler(h.name, h.topic, sub, h.fn)
+	}
+
+	for id, s := range cfg.Senders {
+		d := &deliver{partner: id, partnerKind: cfg.PartnerKinds[id], sender: s, store: st, park: cfg.Park, now: cfg.Now, log: logger}
+		for _, topic := range []string{TopicDeliver(id), TopicUrgent(id)} {
+			sub, err := subscriber()
+			if err != nil {
+				closeSubs()
+				return nil, err
+			}
+			router.AddConsumerHandler(topic, topic, sub, d.handle)
+		}
+		parked := newParkedSubscriber(st, id, cfg.Park.Poll, cfg.Now, logger)
+		subs = append(subs, parked)
+		router.AddConsumerHandler(TopicParked(id), TopicParked(id), parked, d.handle)
 	}
 	return router, nil
 }
@@ -176,9 +221,9 @@ func New(cfg Config, st Store, newSub NewSubscriber, logger *slog.Logger) (*mess
 // Topics returns every topic the router reads, so that storage can create
 // them before the first message is published.
 func Topics(partnerIDs []string) []string {
-	ts := []string{intake.TopicReferralReceived}
+	ts := []string{intake.TopicReferralReceived, intake.TopicEventReceived, intake.TopicUrgentEventReceived}
 	for _, id := range partnerIDs {
-		ts = append(ts, TopicDeliver(id))
+		ts = append(ts, TopicDeliver(id), TopicUrgent(id))
 	}
 	return ts
 }

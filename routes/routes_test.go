@@ -68,6 +68,13 @@ func start(t *testing.T, provider, council *fakePartner) *env {
 
 func startWith(t *testing.T, routeTable []config.Route, provider, council *fakePartner) *env {
 	t.Helper()
+	e := startWithSenders(t, routeTable, provider, council)
+	e.provider, e.council = provider, council
+	return e
+}
+
+func startWithSenders(t *testing.T, routeTable []config.Route, provider, council routes.Sender) *env {
+	t.Helper()
 	st, err := store.Open(store.Options{DataDir: t.TempDir(), PollInterval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -81,11 +88,13 @@ func startWith(t *testing.T, routeTable []config.Route, provider, council *fakeP
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	r, err := routes.New(routes.Config{
-		Routes:     routeTable,
-		Councils:   councils,
-		SubjectKey: testSubjectKey,
-		Senders:    map[string]routes.Sender{"provider": provider, "council-a": council},
-		Retry:      routes.Retry{MaxRetries: 2, InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
+		Routes:       routeTable,
+		Councils:     councils,
+		SubjectKey:   testSubjectKey,
+		Senders:      map[string]routes.Sender{"provider": provider, "council-a": council},
+		PartnerKinds: map[string]string{"provider": config.KindProvider, "council-a": config.KindCouncil},
+		Retry:        routes.Retry{MaxRetries: 2, InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
+		Park:         routes.Park{First: time.Millisecond, Max: 5 * time.Millisecond, Poll: 5 * time.Millisecond},
 	}, st, st.NewSubscriber, logger)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +112,7 @@ func startWith(t *testing.T, routeTable []config.Route, provider, council *fakeP
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{store: st, intake: svc, provider: provider, council: council}
+	return &env{store: st, intake: svc}
 }
 
 func referral(id, postcode string) model.Referral {
@@ -213,8 +222,8 @@ func TestTransientFailureIsRetriedWithTheSameKey(t *testing.T) {
 	if got := e.provider.received()[0].IdempotencyKey; got != routes.IdempotencyKey("r3", "provider", model.KindReferral) {
 		t.Errorf("key changed across retries: %s", got)
 	}
-	// Five failures exceed the middleware's two retries: the message went
-	// back to its queue and came round again rather than being dropped.
+	// Each failure parked the copy and it was offered again from its lane
+	// rather than being dropped.
 	e.provider.mu.Lock()
 	calls := e.provider.calls
 	e.provider.mu.Unlock()

@@ -105,9 +105,15 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	if err != nil {
 		return nil, err
 	}
+	kinds := map[string]string{}
+	for _, p := range cfg.Partners {
+		kinds[p.ID] = p.Kind
+	}
 	router, err := routes.New(routes.Config{
 		Routes:       cfg.Routes,
 		Councils:     councils,
+		Requesters:   cfg.RequesterTable(),
+		PartnerKinds: kinds,
 		SubjectKey:   subjects,
 		Senders:      senders,
 		Retry:        opts.retry,

@@ -113,13 +113,30 @@ type EventStore interface {
 	// FindReferral returns the record of the referral l names.
 	FindReferral(ctx context.Context, l Lookup) (Record, bool, error)
 	// AcceptEventOnce is AcceptOnce for events: when no key has been seen it
-	// also moves the referral's status from change.From to change.To (when
+	// also moves the referral's status from Change.From to Change.To (when
 	// To is set), failing with ErrConflict if the status is no longer From,
-	// and replaces the stored referral with amended when not nil, all in the
-	// same transaction as the keys and the message.
-	AcceptEventOnce(ctx context.Context, keys []string, resp Response, topic string, msg *message.Message, change StatusChange, amended *model.Referral) (Response, bool, error)
+	// replaces the stored referral with Amended when not nil, and records
+	// Case, all in the same transaction as the keys and the message.
+	AcceptEventOnce(ctx context.Context, c EventCommit) (Response, bool, error)
 	// RecordRejection keeps a refused event for operators.
 	RecordRejection(ctx context.Context, r Rejection) error
+}
+
+// EventCommit is everything AcceptEventOnce writes together.
+type EventCommit struct {
+	Keys     []string
+	Response Response
+	Topic    string
+	Message  *message.Message
+	Change   StatusChange
+	Amended  *model.Referral
+	// Case is a council case the event makes known (a complaint's).
+	Case *CaseRef
+}
+
+// CaseRef is a council's case reference about a referral.
+type CaseRef struct {
+	Council, Reference, Purpose string
 }
 
 // StatusChange is a compare-and-set of a referral's order status.
@@ -226,7 +243,11 @@ func (e *Events) accept(ctx context.Context, sub EventSubmission) (Outcome, erro
 	}
 	resp := sub.Response
 	resp.Body = []byte(strings.ReplaceAll(string(resp.Body), ReferralIDPlaceholder, rec.Referral.ID))
-	stored, dup, err := e.store.AcceptEventOnce(ctx, sub.Keys, resp, EventTopic(ev.Kind), msg, change, amended)
+	commit := EventCommit{Keys: sub.Keys, Response: resp, Topic: EventTopic(ev.Kind), Message: msg, Change: change, Amended: amended}
+	if c := ev.Complaint; ev.Kind == model.KindComplaint && c != nil && c.Council != "" && c.Reference != "" {
+		commit.Case = &CaseRef{Council: c.Council, Reference: c.Reference, Purpose: "complaint"}
+	}
+	stored, dup, err := e.store.AcceptEventOnce(ctx, commit)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("intake: accept %s event: %w", ev.Kind, err)
 	}

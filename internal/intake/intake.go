@@ -54,10 +54,11 @@ type Outcome struct {
 }
 
 // Store commits, in one transaction, the idempotency keys, the stored
-// response and a message on a topic; or, when any key exists already, does
-// nothing and returns the stored response.
+// response, a message on a topic and, when rec is not nil, the record the
+// hub keeps of a new referral for the events that follow it; or, when any key
+// exists already, does nothing and returns the stored response.
 type Store interface {
-	AcceptOnce(ctx context.Context, keys []string, resp Response, topic string, msg *message.Message) (stored Response, duplicate bool, err error)
+	AcceptOnce(ctx context.Context, keys []string, resp Response, topic string, msg *message.Message, rec *Record) (stored Response, duplicate bool, err error)
 }
 
 // Service accepts referrals. It is safe for concurrent use.
@@ -93,7 +94,7 @@ func (s *Service) AcceptReferral(ctx context.Context, sub Submission) (Outcome, 
 	if c := sub.Referral.Source.CorrelationID; c != "" {
 		msg.Metadata.Set(MetaCorrelationID, c)
 	}
-	stored, dup, err := s.store.AcceptOnce(ctx, sub.Keys, sub.Response, TopicReferralReceived, msg)
+	stored, dup, err := s.store.AcceptOnce(ctx, sub.Keys, sub.Response, TopicReferralReceived, msg, &Record{Referral: sub.Referral, Status: model.StatusOrdered})
 	if err != nil {
 		return Outcome{}, fmt.Errorf("intake: accept referral: %w", err)
 	}

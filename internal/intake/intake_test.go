@@ -18,7 +18,7 @@ type fakeStore struct {
 	err   error
 }
 
-func (f *fakeStore) AcceptOnce(_ context.Context, keys []string, resp Response, topic string, msg *message.Message) (Response, bool, error) {
+func (f *fakeStore) AcceptOnce(_ context.Context, keys []string, resp Response, topic string, msg *message.Message, _ *Record) (Response, bool, error) {
 	f.keys, f.topic, f.msg = keys, topic, msg
 	return resp, false, f.err
 }

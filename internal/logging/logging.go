@@ -27,7 +27,7 @@ const Redacted = "[redacted]"
 // and Watermill log, each holding ids, statuses, counts or durations.
 var Allowed = map[string]bool{
 	// ids
-	"referral_id": true, "correlation_id": true, "request_id": true, "idempotency_key": true,
+	"referral_id": true, "event_id": true, "correlation_id": true, "request_id": true, "idempotency_key": true,
 	"message_id": true, "message_uuid": true, "order_reference": true, "case_reference": true,
 	// who and where in the hub
 	"component": true, "partner": true, "route": true, "kind": true, "topic": true, "handler_name": true,

@@ -85,6 +85,10 @@ func Open(opts Options) (*SQLite, error) {
 		conn.Close()
 		return nil, fmt.Errorf("store: create schema in %s: %w", path, err)
 	}
+	if err := sqlitex.ExecuteScript(conn, referralsSchema+parkedSchema, nil); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("store: create schema in %s: %w", path, err)
+	}
 	if err := migrateDisclosures(conn); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
@@ -246,10 +250,21 @@ func (s *SQLite) withTx(ctx context.Context, fn func(conn *sqlite.Conn) error) (
 }
 
 // AcceptOnce implements intake.Store: when none of keys has been seen, it
-// records them with resp and publishes msg on topic, in one transaction.
-// When any key has been seen it changes nothing and returns the response
-// stored with it.
-func (s *SQLite) AcceptOnce(ctx context.Context, keys []string, resp intake.Response, topic string, msg *message.Message) (intake.Response, bool, error) {
+// records them with resp, records rec (when not nil) in the cross-reference
+// and publishes msg on topic, in one transaction. When any key has been seen
+// it changes nothing and returns the response stored with it.
+func (s *SQLite) AcceptOnce(ctx context.Context, keys []string, resp intake.Response, topic string, msg *message.Message, rec *intake.Record) (intake.Response, bool, error) {
+	return s.acceptOnce(ctx, keys, resp, topic, msg, func(conn *sqlite.Conn) error {
+		if rec == nil {
+			return nil
+		}
+		return insertReferral(conn, rec, ts(time.Time{}))
+	})
+}
+
+// acceptOnce is AcceptOnce with extra writes (run after the keys are found
+// new, before the message is published) in the same transaction.
+func (s *SQLite) acceptOnce(ctx context.Context, keys []string, resp intake.Response, topic string, msg *message.Message, extra func(*sqlite.Conn) error) (intake.Response, bool, error) {
 	if err := s.EnsureTopics(topic); err != nil {
 		return intake.Response{}, false, err
 	}
@@ -280,10 +295,12 @@ func (s *SQLite) AcceptOnce(ctx context.Context, keys []string, resp intake.Resp
 				return fmt.Errorf("store: record idempotency key: %w", err)
 			}
 		}
-		if err := s.publisher.Publish(topic, msg); err != nil {
-			return fmt.Errorf("store: publish to %s: %w", topic, err)
+		if extra != nil {
+			if err := extra(conn); err != nil {
+				return err
+			}
 		}
-		return nil
+		return s.publishOnce(topic, msg)
 	})
 	if err != nil {
 		return intake.Response{}, false, err
@@ -314,6 +331,12 @@ func (s *SQLite) Commit(ctx context.Context, b Batch) error {
 			}
 		}
 		if err := appendDisclosures(conn, b.Disclosures); err != nil {
+			return err
+		}
+		if err := applyRefUpdates(conn, b.Refs); err != nil {
+			return err
+		}
+		if err := applyParking(conn, b); err != nil {
 			return err
 		}
 		for _, h := range b.Holds {

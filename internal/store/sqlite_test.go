@@ -25,13 +25,13 @@ func TestAcceptOnceDeduplicatesByAnyKey(t *testing.T) {
 	defer s.Close()
 
 	first := intake.Response{Status: 200, ContentType: "application/fhir+json", Body: []byte(`{"first":true}`)}
-	got, dup, err := s.AcceptOnce(ctx, []string{"request:a", "message:m"}, first, "topic.x", message.NewMessage("1", []byte("one")))
+	got, dup, err := s.AcceptOnce(ctx, []string{"request:a", "message:m"}, first, "topic.x", message.NewMessage("1", []byte("one")), nil)
 	if err != nil || dup || string(got.Body) != `{"first":true}` {
 		t.Fatalf("first accept = %s, %v, %v", got.Body, dup, err)
 	}
 	// A different request id but the same message id is the same message.
 	second := intake.Response{Status: 200, Body: []byte(`{"second":true}`)}
-	got, dup, err = s.AcceptOnce(ctx, []string{"request:b", "message:m"}, second, "topic.x", message.NewMessage("2", []byte("two")))
+	got, dup, err = s.AcceptOnce(ctx, []string{"request:b", "message:m"}, second, "topic.x", message.NewMessage("2", []byte("two")), nil)
 	if err != nil || !dup || string(got.Body) != `{"first":true}` || got.ContentType != "application/fhir+json" {
 		t.Fatalf("repeat accept = %s, %v, %v; want the first response", got.Body, dup, err)
 	}
@@ -39,7 +39,7 @@ func TestAcceptOnceDeduplicatesByAnyKey(t *testing.T) {
 		t.Fatalf("pending = %d, %v; want exactly one message published", n, err)
 	}
 	// "request:b" must not have been recorded by the duplicate.
-	_, dup, err = s.AcceptOnce(ctx, []string{"request:b"}, second, "topic.x", message.NewMessage("3", []byte("three")))
+	_, dup, err = s.AcceptOnce(ctx, []string{"request:b"}, second, "topic.x", message.NewMessage("3", []byte("three")), nil)
 	if err != nil || dup {
 		t.Fatalf("request:b = dup %v, %v; a duplicate must record nothing", dup, err)
 	}

@@ -98,4 +98,11 @@ type Batch struct {
 	Holds       []Hold
 	DeadLetters []DeadLetter
 	Delivered   []Delivered
+	// Refs are what the step learnt about referrals' references.
+	Refs []RefUpdate
+	// Park, Reschedule and Unpark move deliveries in and out of the parked
+	// lanes (parked.go).
+	Park       []Parked
+	Reschedule []Reschedule
+	Unpark     []int64
 }

@@ -1,0 +1,321 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+
+	"github.com/iceshub/iceshub/internal/intake"
+	"github.com/iceshub/iceshub/internal/model"
+)
+
+// The cross-reference: one row per accepted referral linking the NHS
+// ServiceRequest, the provider's order reference, the NHS Task and each
+// council's case references, so that an event from any partner finds its
+// referral. The row also keeps the full canonical referral, which return
+// flows cut per recipient long after its referral.received message has been
+// purged, and the order status the events have moved it to.
+const referralsSchema = `
+CREATE TABLE IF NOT EXISTS referrals (
+	referral_id        TEXT NOT NULL PRIMARY KEY,
+	service_request_id TEXT NOT NULL,
+	requester_ods      TEXT NOT NULL,
+	council            TEXT NOT NULL DEFAULT '',
+	order_reference    TEXT NOT NULL DEFAULT '',
+	order_sent_to      TEXT NOT NULL DEFAULT '',
+	task_id            TEXT NOT NULL DEFAULT '',
+	status             TEXT NOT NULL,
+	record             BLOB NOT NULL,
+	created_at         TEXT NOT NULL,
+	updated_at         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS referrals_service_request ON referrals(service_request_id);
+CREATE INDEX IF NOT EXISTS referrals_order ON referrals(order_reference);
+-- A council's case references: the case the hub opened for an order, a
+-- safeguarding case, and complaint cases the council raised.
+CREATE TABLE IF NOT EXISTS case_refs (
+	council        TEXT NOT NULL,
+	case_reference TEXT NOT NULL,
+	referral_id    TEXT NOT NULL,
+	purpose        TEXT NOT NULL,
+	at             TEXT NOT NULL,
+	PRIMARY KEY (council, case_reference)
+);
+CREATE INDEX IF NOT EXISTS case_refs_referral ON case_refs(referral_id);
+CREATE INDEX IF NOT EXISTS case_refs_reference ON case_refs(case_reference);
+-- Events refused at the edge (unknown reference, impossible transition,
+-- not the sender's): kept for operators, never applied.
+CREATE TABLE IF NOT EXISTS rejected_events (
+	id            INTEGER PRIMARY KEY AUTOINCREMENT,
+	at            TEXT NOT NULL,
+	sender        TEXT NOT NULL,
+	kind          TEXT NOT NULL,
+	sender_event  TEXT NOT NULL,
+	referral_id   TEXT NOT NULL,
+	reason        TEXT NOT NULL
+);
+`
+
+// Case purposes recorded in case_refs.
+const (
+	CaseForOrder        = "order"
+	CaseForSafeguarding = "safeguarding"
+	CaseForComplaint    = "complaint"
+)
+
+// RefUpdate records what a step learnt about a referral's references, as
+// part of a Batch. Empty fields change nothing.
+type RefUpdate struct {
+	ReferralID string
+	// Council is the council of the person's area, chosen at fan-out.
+	Council string
+	// OrderReference and OrderSentTo: the provider accepted the order.
+	OrderReference string
+	OrderSentTo    string
+	// TaskID is the id of the NHS Task the hub keeps for the referral.
+	TaskID string
+	// Case is a council's new case reference.
+	Case *CaseRef
+}
+
+// CaseRef is one council case about a referral.
+type CaseRef struct {
+	Council   string
+	Reference string
+	// Purpose is CaseForOrder, CaseForSafeguarding or CaseForComplaint.
+	Purpose string
+}
+
+var (
+	_ intake.Store      = (*SQLite)(nil)
+	_ intake.EventStore = (*SQLite)(nil)
+)
+
+// insertReferral records a newly accepted referral in the cross-reference.
+func insertReferral(conn *sqlite.Conn, rec *intake.Record, now string) error {
+	body, err := json.Marshal(rec.Referral)
+	if err != nil {
+		return fmt.Errorf("store: encode referral record: %w", err)
+	}
+	status := rec.Status
+	if status == "" {
+		status = model.StatusOrdered
+	}
+	if err := sqlitex.Execute(conn, `INSERT INTO referrals
+		(referral_id, service_request_id, requester_ods, status, record, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, &sqlitex.ExecOptions{Args: []any{
+		rec.Referral.ID, rec.Referral.Source.ServiceRequestID, rec.Referral.Requester.OrganisationODS, string(status), body, now, now,
+	}}); err != nil {
+		return fmt.Errorf("store: record referral: %w", err)
+	}
+	return nil
+}
+
+// applyRefUpdates writes what a batch learnt about references.
+func applyRefUpdates(conn *sqlite.Conn, ups []RefUpdate) error {
+	now := ts(time.Time{})
+	for _, u := range ups {
+		for col, v := range map[string]string{"council": u.Council, "order_reference": u.OrderReference, "order_sent_to": u.OrderSentTo, "task_id": u.TaskID} {
+			if v == "" {
+				continue
+			}
+			if err := sqlitex.Execute(conn, `UPDATE referrals SET `+col+` = ?, updated_at = ? WHERE referral_id = ?`,
+				&sqlitex.ExecOptions{Args: []any{v, now, u.ReferralID}}); err != nil {
+				return fmt.Errorf("store: update %s of referral: %w", col, err)
+			}
+		}
+		if c := u.Case; c != nil && c.Reference != "" {
+			if err := sqlitex.Execute(conn, `INSERT INTO case_refs (council, case_reference, referral_id, purpose, at)
+				VALUES (?, ?, ?, ?, ?) ON CONFLICT(council, case_reference) DO NOTHING`,
+				&sqlitex.ExecOptions{Args: []any{c.Council, c.Reference, u.ReferralID, c.Purpose, now}}); err != nil {
+				return fmt.Errorf("store: record case reference: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// ErrAmbiguous is returned when a reference names more than one referral.
+var ErrAmbiguous = errors.New("store: the reference names more than one referral")
+
+// FindReferral implements intake.EventStore: the record of the referral l
+// names, with its references. For a case or complaint reference without a
+// council, the reference must be unique across councils (ErrAmbiguous).
+func (s *SQLite) FindReferral(ctx context.Context, l intake.Lookup) (intake.Record, bool, error) {
+	id := l.ReferralID
+	var err error
+	switch {
+	case id != "":
+	case l.ServiceRequestID != "":
+		id, err = s.oneID(ctx, `SELECT referral_id FROM referrals WHERE service_request_id = ?`, l.ServiceRequestID)
+	case l.OrderReference != "":
+		id, err = s.oneID(ctx, `SELECT referral_id FROM referrals WHERE order_reference = ?`, l.OrderReference)
+	case l.CaseReference != "" || l.ComplaintReference != "":
+		ref := l.CaseReference
+		if ref == "" {
+			ref = l.ComplaintReference
+		}
+		if l.Council != "" {
+			id, err = s.oneID(ctx, `SELECT referral_id FROM case_refs WHERE case_reference = ? AND council = ?`, ref, l.Council)
+		} else {
+			id, err = s.oneID(ctx, `SELECT referral_id FROM case_refs WHERE case_reference = ?`, ref)
+		}
+	}
+	if err != nil || id == "" {
+		return intake.Record{}, false, err
+	}
+	return s.referralRecord(ctx, id)
+}
+
+// oneID returns the single distinct referral id query finds, "" for none.
+func (s *SQLite) oneID(ctx context.Context, query string, args ...any) (string, error) {
+	ids := map[string]bool{}
+	var id string
+	if err := s.read(ctx, query, args, func(st *sqlite.Stmt) error {
+		id = st.ColumnText(0)
+		ids[id] = true
+		return nil
+	}); err != nil {
+		return "", err
+	}
+	if len(ids) > 1 {
+		return "", ErrAmbiguous
+	}
+	return id, nil
+}
+
+func (s *SQLite) referralRecord(ctx context.Context, id string) (intake.Record, bool, error) {
+	var rec intake.Record
+	var body []byte
+	found := false
+	err := s.read(ctx, `SELECT service_request_id, requester_ods, council, order_reference, order_sent_to, task_id, status, record
+		FROM referrals WHERE referral_id = ?`, []any{id}, func(st *sqlite.Stmt) error {
+		found = true
+		rec.Refs = model.References{
+			ServiceRequestID: st.ColumnText(0), RequesterODS: st.ColumnText(1), Council: st.ColumnText(2),
+			OrderReference: st.ColumnText(3), TaskID: st.ColumnText(5),
+		}
+		rec.OrderSentTo = st.ColumnText(4)
+		rec.Status = model.OrderStatus(st.ColumnText(6))
+		body = make([]byte, st.ColumnLen(7))
+		st.ColumnBytes(7, body)
+		return nil
+	})
+	if err != nil || !found {
+		return intake.Record{}, false, err
+	}
+	if err := json.Unmarshal(body, &rec.Referral); err != nil {
+		return intake.Record{}, false, fmt.Errorf("store: decode referral record %s: %w", id, err)
+	}
+	if rec.Refs.Council != "" {
+		if rec.Refs.CaseReference, err = s.caseRef(ctx, id, rec.Refs.Council); err != nil {
+			return intake.Record{}, false, err
+		}
+	}
+	return rec, true, nil
+}
+
+// CaseReference returns the council's case about the order of a referral,
+// or "" when the council has none (yet).
+func (s *SQLite) caseRef(ctx context.Context, referralID, council string) (string, error) {
+	var ref string
+	err := s.read(ctx, `SELECT case_reference FROM case_refs WHERE referral_id = ? AND council = ? AND purpose = ? ORDER BY at LIMIT 1`,
+		[]any{referralID, council, CaseForOrder}, func(st *sqlite.Stmt) error {
+			ref = st.ColumnText(0)
+			return nil
+		})
+	return ref, err
+}
+
+// References returns the references of a referral as a recipient should
+// see them: the council's case reference is the recipient's own (empty for
+// a recipient that is not a council with a case).
+func (s *SQLite) References(ctx context.Context, referralID, recipient string) (model.References, error) {
+	rec, found, err := s.referralRecord(ctx, referralID)
+	if err != nil || !found {
+		return model.References{}, err
+	}
+	refs := rec.Refs
+	refs.CaseReference = ""
+	if recipient != "" {
+		if refs.CaseReference, err = s.caseRef(ctx, referralID, recipient); err != nil {
+			return model.References{}, err
+		}
+	}
+	return refs, nil
+}
+
+// AcceptEventOnce implements intake.EventStore.
+func (s *SQLite) AcceptEventOnce(ctx context.Context, c intake.EventCommit) (intake.Response, bool, error) {
+	return s.acceptOnce(ctx, c.Keys, c.Response, c.Topic, c.Message, func(conn *sqlite.Conn) error {
+		now := ts(time.Time{})
+		if c.Change.To != "" {
+			if err := sqlitex.Execute(conn, `UPDATE referrals SET status = ?, updated_at = ? WHERE referral_id = ? AND status = ?`,
+				&sqlitex.ExecOptions{Args: []any{string(c.Change.To), now, c.Change.ReferralID, string(orOrdered(c.Change.From))}}); err != nil {
+				return fmt.Errorf("store: change status: %w", err)
+			}
+			if conn.Changes() != 1 {
+				return intake.ErrConflict
+			}
+		}
+		if c.Amended != nil {
+			body, err := json.Marshal(c.Amended)
+			if err != nil {
+				return fmt.Errorf("store: encode amended referral: %w", err)
+			}
+			if err := sqlitex.Execute(conn, `UPDATE referrals SET record = ?, requester_ods = ?, updated_at = ? WHERE referral_id = ?`,
+				&sqlitex.ExecOptions{Args: []any{body, c.Amended.Requester.OrganisationODS, now, c.Change.ReferralID}}); err != nil {
+				return fmt.Errorf("store: record amended referral: %w", err)
+			}
+		}
+		if c.Case != nil {
+			return applyRefUpdates(conn, []RefUpdate{{ReferralID: c.Change.ReferralID, Case: &CaseRef{
+				Council: c.Case.Council, Reference: c.Case.Reference, Purpose: c.Case.Purpose}}})
+		}
+		return nil
+	})
+}
+
+func orOrdered(s model.OrderStatus) model.OrderStatus {
+	if s == "" {
+		return model.StatusOrdered
+	}
+	return s
+}
+
+// RecordRejection implements intake.EventStore.
+func (s *SQLite) RecordRejection(ctx context.Context, r intake.Rejection) error {
+	return s.withTx(ctx, func(conn *sqlite.Conn) error {
+		if err := sqlitex.Execute(conn, `INSERT INTO rejected_events (at, sender, kind, sender_event, referral_id, reason) VALUES (?, ?, ?, ?, ?, ?)`,
+			&sqlitex.ExecOptions{Args: []any{ts(r.At), r.From, r.Kind, r.FromEventID, r.ReferralID, r.Reason}}); err != nil {
+			return fmt.Errorf("store: record rejected event: %w", err)
+		}
+		return nil
+	})
+}
+
+// Rejections returns the refused events, oldest first.
+func (s *SQLite) Rejections(ctx context.Context) ([]intake.Rejection, error) {
+	var out []intake.Rejection
+	err := s.read(ctx, `SELECT at, sender, kind, sender_event, referral_id, reason FROM rejected_events ORDER BY id`, nil, func(st *sqlite.Stmt) error {
+		out = append(out, intake.Rejection{At: parseTS(st.ColumnText(0)), From: st.ColumnText(1), Kind: st.ColumnText(2),
+			FromEventID: st.ColumnText(3), ReferralID: st.ColumnText(4), Reason: st.ColumnText(5)})
+		return nil
+	})
+	return out, err
+}
+
+// publishOnce is the message part of acceptOnce, kept apart so the
+// transaction body reads as: keys, extra writes, message.
+func (s *SQLite) publishOnce(topic string, msg *message.Message) error {
+	if err := s.publisher.Publish(topic, msg); err != nil {
+		return fmt.Errorf("store: publish to %s: %w", topic, err)
+	}
+	return nil
+}

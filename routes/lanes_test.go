@@ -1,0 +1,123 @@
+package routes_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/delivery"
+	"github.com/iceshub/iceshub/internal/intake"
+	"github.com/iceshub/iceshub/internal/model"
+)
+
+// selectivePartner fails every call about the referrals in down, and records
+// the order in which it accepted copies.
+type selectivePartner struct {
+	mu    sync.Mutex
+	down  map[string]bool
+	got   []model.Delivery
+	tries map[string]int
+}
+
+func (p *selectivePartner) Send(_ context.Context, d model.Delivery) (model.Receipt, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.tries[d.Referral.ID]++
+	if p.down[d.Referral.ID] {
+		return model.Receipt{}, &delivery.Error{Partner: "provider", StatusCode: 503, Err: errors.New("unavailable")}
+	}
+	p.got = append(p.got, d)
+	return model.Receipt{PartnerReference: "ORD-" + d.Referral.ID + "-" + string(d.Kind), StatusCode: 201}, nil
+}
+
+func (p *selectivePartner) setDown(id string, down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down[id] = down
+}
+
+func (p *selectivePartner) received() []model.Delivery {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]model.Delivery(nil), p.got...)
+}
+
+func (p *selectivePartner) triesFor(id string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tries[id]
+}
+
+// A cancellation that arrives while its order is still failing waits behind
+// the order in the referral's lane: the provider sees the order first, with
+// its order reference known to the cancellation, and a referral accepted
+// later is delivered meanwhile.
+func TestCancellationNeverOvertakesItsOrder(t *testing.T) {
+	provider := &selectivePartner{down: map[string]bool{"lane-a": true}, tries: map[string]int{}}
+	table := append([]config.Route(nil), testRoutes...)
+	table = append(table, config.Route{Message: string(model.KindCancellation), To: "provider", Purpose: "stop the order", LawfulBasis: "Art 6(1)(e)",
+		Fields: []string{"event.reason"}})
+	e := startWithSenders(t, table, provider, &fakePartner{})
+
+	e.accept(t, referral("lane-a", "CH1 4AA"))
+	waitFor(t, "the order to fail at least twice", func() bool { return provider.triesFor("lane-a") >= 2 })
+
+	events, err := intake.NewEvents(e.store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := events.AcceptEvent(context.Background(), intake.EventSubmission{
+		Keys:  []string{"nhs:cancel-a"},
+		Event: model.Event{Kind: model.KindCancellation, From: "nhs", Status: model.StatusCancelled, Reason: model.Coded{Code: "no-longer-required"}, OccurredAt: time.Now()},
+		Find:  intake.Lookup{ReferralID: "lane-a"}, Response: intake.Response{Status: 200},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.accept(t, referral("lane-b", "CH1 4AB"))
+	waitFor(t, "the unrelated referral delivered meanwhile", func() bool {
+		for _, d := range provider.received() {
+			if d.Referral.ID == "lane-b" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, d := range provider.received() {
+		if d.Referral.ID == "lane-a" {
+			t.Fatalf("lane-a's %s was delivered while its order was failing", d.Kind)
+		}
+	}
+
+	provider.setDown("lane-a", false)
+	waitFor(t, "order and cancellation delivered", func() bool { return len(provider.received()) == 3 })
+	var laneA []model.Delivery
+	for _, d := range provider.received() {
+		if d.Referral.ID == "lane-a" {
+			laneA = append(laneA, d)
+		}
+	}
+	if len(laneA) != 2 || laneA[0].Kind != model.KindReferral || laneA[1].Kind != model.KindCancellation {
+		t.Fatalf("lane-a deliveries in order %v, want referral then cancellation", kinds(laneA))
+	}
+	if got := laneA[1].Refs.OrderReference; got != "ORD-lane-a-referral" {
+		t.Errorf("the cancellation carried order reference %q, want the one the order got", got)
+	}
+	if laneA[1].Referral.Event == nil || laneA[1].Referral.Event.Reason.Code != "no-longer-required" || laneA[1].Referral.Person.NHSNumber != "" {
+		t.Errorf("cancellation copy not cut by its route: %+v", laneA[1].Referral)
+	}
+	waitFor(t, "no parked deliveries left", func() bool {
+		ps, _ := e.store.ParkedDeliveries(context.Background())
+		return len(ps) == 0
+	})
+}
+
+func kinds(ds []model.Delivery) []model.Kind {
+	var out []model.Kind
+	for _, d := range ds {
+		out = append(out, d.Kind)
+	}
+	return out
+}

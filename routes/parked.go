@@ -1,0 +1,169 @@
+package routes
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/iceshub/iceshub/internal/store"
+)
+
+// Park is how long a delivery that failed transiently waits before each
+// further attempt, and for how long the hub keeps trying before it
+// dead-letters the delivery for a person to decide. Waits double from First
+// up to Max, with jitter so that a partner coming back is not hit by every
+// parked delivery at once.
+type Park struct {
+	First   time.Duration
+	Max     time.Duration
+	Horizon time.Duration
+	// Poll is how often an idle partner's parked lanes are looked at.
+	Poll time.Duration
+}
+
+// DefaultPark is used for Config.Park fields left zero: partners have
+// maintenance windows and weekend outages, so the horizon is three days.
+var DefaultPark = Park{First: 2 * time.Second, Max: 5 * time.Minute, Horizon: 72 * time.Hour, Poll: 200 * time.Millisecond}
+
+func (p Park) withDefaults() Park {
+	if p.First <= 0 {
+		p.First = DefaultPark.First
+	}
+	if p.Max <= 0 {
+		p.Max = DefaultPark.Max
+	}
+	if p.Horizon <= 0 {
+		p.Horizon = DefaultPark.Horizon
+	}
+	if p.Poll <= 0 {
+		p.Poll = DefaultPark.Poll
+	}
+	return p
+}
+
+// wait returns how long to wait after the n-th failed attempt: First
+// doubled n-1 times, at most Max, less up to a fifth at random.
+func (p Park) wait(n int, _ error) time.Duration {
+	w := p.First
+	for i := 1; i < n && w < p.Max; i++ {
+		w *= 2
+	}
+	w = min(w, p.Max)
+	return w - time.Duration(rand.Int64N(int64(w)/5+1))
+}
+
+// TopicParked names the stream of one partner's parked deliveries that are
+// due; it is not a store topic but what parkedSubscriber serves.
+func TopicParked(partnerID string) string { return "parked." + partnerID }
+
+// parkedStore is what the parked lanes need from storage.
+type parkedStore interface {
+	DueParked(ctx context.Context, partner string, now time.Time, limit int) ([]store.Parked, error)
+}
+
+// parkedSubscriber offers a partner's due parked deliveries, first of each
+// lane only, as messages to the partner's delivery handler, one at a time:
+// it waits for each to be acknowledged (delivered, rescheduled or
+// dead-lettered, all by the handler's own commit) before looking again, so
+// that the next copy of a lane is offered only after the one before it was
+// settled. The router closes it with the handler.
+type parkedSubscriber struct {
+	store   parkedStore
+	partner string
+	poll    time.Duration
+	now     func() time.Time
+	log     *slog.Logger
+
+	closing   chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+var _ message.Subscriber = (*parkedSubscriber)(nil)
+
+func newParkedSubscriber(st parkedStore, partner string, poll time.Duration, now func() time.Time, log *slog.Logger) *parkedSubscriber {
+	return &parkedSubscriber{store: st, partner: partner, poll: poll, now: now, log: log, closing: make(chan struct{})}
+}
+
+// Subscribe starts offering due parked deliveries on the returned channel
+// until ctx ends or Close is called; the topic is ignored.
+func (s *parkedSubscriber) Subscribe(ctx context.Context, _ string) (<-chan *message.Message, error) {
+	out := make(chan *message.Message)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(out)
+		for {
+			due, err := s.store.DueParked(ctx, s.partner, s.now(), 16)
+			if err != nil && !errors.Is(err, store.ErrClosed) && ctx.Err() == nil {
+				s.log.Error("could not read parked deliveries", "partner", s.partner, "error", err)
+			}
+			for _, p := range due {
+				if !s.offer(ctx, out, p) {
+					return
+				}
+			}
+			if len(due) > 0 {
+				continue
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.closing:
+				return
+			case <-time.After(s.poll):
+			}
+		}
+	}()
+	return out, nil
+}
+
+// offer sends one parked delivery and waits until it is settled; false means
+// stop.
+func (s *parkedSubscriber) offer(ctx context.Context, out chan<- *message.Message, p store.Parked) bool {
+	msg := message.NewMessage(p.IdempotencyKey, p.Payload)
+	msg.Metadata.Set(metaParkedID, strconv.FormatInt(p.ID, 10))
+	msg.Metadata.Set(metaAttempts, strconv.Itoa(p.Attempts))
+	msg.Metadata.Set(metaFirstFailed, strconv.FormatInt(p.FirstFailed.UnixMilli(), 10))
+	msgCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	msg.SetContext(msgCtx)
+	select {
+	case out <- msg:
+	case <-ctx.Done():
+		return false
+	case <-s.closing:
+		return false
+	}
+	select {
+	case <-msg.Acked():
+	case <-msg.Nacked():
+		// A store failure: the row is unchanged and is read again after a
+		// pause rather than at once.
+		select {
+		case <-time.After(s.poll):
+		case <-ctx.Done():
+			return false
+		case <-s.closing:
+			return false
+		}
+	case <-ctx.Done():
+		return false
+	case <-s.closing:
+		return false
+	}
+	return true
+}
+
+// Close stops offering and waits for the offering goroutine to end.
+func (s *parkedSubscriber) Close() error {
+	s.closeOnce.Do(func() { close(s.closing) })
+	s.wg.Wait()
+	return nil
+}
