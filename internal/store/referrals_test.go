@@ -150,3 +150,35 @@ func TestParkedLanesOfferOnlyTheirHead(t *testing.T) {
 		t.Fatalf("after a1 is settled due = %+v, want a2 next", due)
 	}
 }
+
+// A closed order's record goes at the payload cutoff; an open one stays.
+func TestPurgeClosedReferralsKeepsOpenOrders(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir())
+	defer s.Close()
+	acceptReferral(t, s, "open", "sr-open")
+	acceptReferral(t, s, "closed", "sr-closed")
+	if err := s.Commit(ctx, Batch{Refs: []RefUpdate{{ReferralID: "closed", Case: &CaseRef{Council: "c", Reference: "CASE-9", Purpose: CaseForOrder}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AcceptEventOnce(ctx, intake.EventCommit{Keys: []string{"x"}, Topic: "event.received", Message: message.NewMessage("x", []byte("{}")),
+		Change: intake.StatusChange{ReferralID: "closed", From: model.StatusOrdered, To: model.StatusCancelled}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.PurgeClosedReferrals(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("before the cutoff: purged %d, %v", n, err)
+	}
+	n, err := s.PurgeClosedReferrals(ctx, time.Now().Add(time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("purged %d, %v; want 1", n, err)
+	}
+	if _, found, _ := s.FindReferral(ctx, intake.Lookup{ServiceRequestID: "sr-closed"}); found {
+		t.Error("the closed referral is still recorded")
+	}
+	if _, found, _ := s.FindReferral(ctx, intake.Lookup{CaseReference: "CASE-9", Council: "c"}); found {
+		t.Error("the closed referral's case reference is still recorded")
+	}
+	if _, found, _ := s.FindReferral(ctx, intake.Lookup{ServiceRequestID: "sr-open"}); !found {
+		t.Error("the open referral was purged")
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"zombiezen.com/go/sqlite"
+
+	"github.com/iceshub/iceshub/internal/model"
 	"zombiezen.com/go/sqlite/sqlitex"
 )
 
@@ -27,6 +29,11 @@ import (
 //     the cutoff a resent request is taken as new.
 //   - The disclosure record is kept for years after a person's last
 //     activity (PruneInactiveSubjects).
+//   - The referral record (the full referral and its cross-references) is
+//     what return flows are cut from, so it stays while the order is open;
+//     once the order is closed (collected or cancelled) and nothing about it
+//     waits in a parked lane, PurgeClosedReferrals deletes it at the same
+//     age as messages. Events arriving later are refused as unknown.
 //   - Held messages and dead letters are kept whatever their age: they wait
 //     for a person to resolve them, and nothing records a resolution yet.
 
@@ -48,7 +55,10 @@ type RetentionReport struct {
 	// none are absent).
 	Messages        map[string]int `json:"messages"`
 	IdempotencyKeys int            `json:"idempotencyKeys"`
-	Disclosures     int            `json:"disclosures"`
+	// Referrals counts the referral records (full record and
+	// cross-references) of closed orders deleted.
+	Referrals   int `json:"referrals"`
+	Disclosures int `json:"disclosures"`
 }
 
 // MessageCount is the total of Messages.
@@ -72,6 +82,9 @@ func (s *SQLite) ApplyRetention(ctx context.Context, p RetentionPolicy) (Retenti
 		}
 		rep.Messages = msgs
 		if rep.IdempotencyKeys, err = s.PurgeIdempotency(ctx, p.MessagesBefore); err != nil {
+			return rep, err
+		}
+		if rep.Referrals, err = s.PurgeClosedReferrals(ctx, p.MessagesBefore); err != nil {
 			return rep, err
 		}
 	}
@@ -187,6 +200,38 @@ func (s *SQLite) PurgeIdempotency(ctx context.Context, cutoff time.Time) (int, e
 		for _, k := range old {
 			if err := sqlitex.Execute(conn, `DELETE FROM idempotency WHERE key = ?`, &sqlitex.ExecOptions{Args: []any{k}}); err != nil {
 				return fmt.Errorf("store: delete idempotency record: %w", err)
+			}
+		}
+		n = len(old)
+		return nil
+	})
+	return n, err
+}
+
+// PurgeClosedReferrals deletes the records and case references of referrals
+// whose order is closed (a terminal status) and whose record last changed
+// before cutoff, unless a delivery about them is still parked. It returns
+// how many referrals it deleted.
+func (s *SQLite) PurgeClosedReferrals(ctx context.Context, cutoff time.Time) (int, error) {
+	n := 0
+	err := s.withTx(ctx, func(conn *sqlite.Conn) error {
+		var old []string
+		if err := sqlitex.Execute(conn, `SELECT r.referral_id, r.updated_at FROM referrals r
+			WHERE r.status IN (?, ?) AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.referral_id = r.referral_id)`, &sqlitex.ExecOptions{
+			Args: []any{string(model.StatusCollected), string(model.StatusCancelled)},
+			ResultFunc: func(st *sqlite.Stmt) error {
+				if t := parseTS(st.ColumnText(1)); !t.IsZero() && t.Before(cutoff) {
+					old = append(old, st.ColumnText(0))
+				}
+				return nil
+			}}); err != nil {
+			return fmt.Errorf("store: find closed referrals: %w", err)
+		}
+		for _, id := range old {
+			for _, q := range []string{`DELETE FROM case_refs WHERE referral_id = ?`, `DELETE FROM referrals WHERE referral_id = ?`} {
+				if err := sqlitex.Execute(conn, q, &sqlitex.ExecOptions{Args: []any{id}}); err != nil {
+					return fmt.Errorf("store: delete closed referral: %w", err)
+				}
 			}
 		}
 		n = len(old)
