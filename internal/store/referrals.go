@@ -153,7 +153,9 @@ func (s *SQLite) FindReferral(ctx context.Context, l intake.Lookup) (intake.Reco
 	switch {
 	case id != "":
 	case l.ServiceRequestID != "":
-		id, err = s.oneID(ctx, `SELECT referral_id FROM referrals WHERE service_request_id = ?`, l.ServiceRequestID)
+		// A ServiceRequest sent again as new (not as an amendment) makes a
+		// second referral; events about it concern the latest.
+		id, err = s.oneID(ctx, `SELECT referral_id FROM referrals WHERE service_request_id = ? ORDER BY rowid DESC LIMIT 1`, l.ServiceRequestID)
 	case l.OrderReference != "":
 		id, err = s.oneID(ctx, `SELECT referral_id FROM referrals WHERE order_reference = ?`, l.OrderReference)
 	case l.CaseReference != "" || l.ComplaintReference != "":
