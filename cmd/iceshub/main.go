@@ -10,6 +10,7 @@
 //	iceshub check [--config FILE] [--fields]
 //	iceshub policy explain [--config FILE] [--format markdown|csv]
 //	iceshub retention run [--config FILE] [--data DIR] [--now RFC3339]
+//	iceshub bench [--scenario steady|outage] [--duration D] [--rate N] [--json]
 package main
 
 import (
@@ -47,6 +48,10 @@ Usage:
   iceshub retention run [--config FILE] [--data DIR] [--now RFC3339]
         delete what the retention settings no longer allow the hub to keep
         (serve does this every retention.interval) and print the counts
+  iceshub bench [--scenario steady|outage] [--duration 10s] [--rate N] [--senders 8] [--json]
+        run this binary's hub on a temporary embedded store against partner
+        stand-ins, drive it with referral bundles over HTTP, report
+        throughput, latency, CPU, memory and database size
 
 Run 'iceshub COMMAND -h' for a command's flags.
 `
@@ -80,6 +85,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdPolicy(args[1:], stdout, stderr)
 	case "retention":
 		err = cmdRetention(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = cmdBench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,566 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/uuid"
+
+	fhiradapter "github.com/iceshub/iceshub/adapters/fhir"
+	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/store"
+)
+
+// benchOptions are the flags of `iceshub bench`.
+type benchOptions struct {
+	scenario    string
+	duration    time.Duration
+	rate        float64
+	senders     int
+	outage      time.Duration
+	drain       time.Duration
+	fixtures    string
+	jsonOut     bool
+	hubBinary   string
+	keep        bool
+	sampleEvery time.Duration
+}
+
+// BenchReport is what `iceshub bench --json` prints.
+type BenchReport struct {
+	Scenario        string             `json:"scenario"`
+	Machine         string             `json:"machine"`
+	Senders         int                `json:"senders"`
+	OfferedRate     float64            `json:"offeredRate"` // 0: as fast as possible
+	SendSeconds     float64            `json:"sendSeconds"`
+	Accepted        int64              `json:"accepted"`
+	Refused         int64              `json:"refused"`
+	Errors          int64              `json:"errors"`
+	AcceptedPerSec  float64            `json:"acceptedPerSec"`
+	DeliveredPerSec map[string]float64 `json:"deliveredPerSec"`
+	Delivered       map[string]int64   `json:"delivered"`
+	Undelivered     int64              `json:"undelivered"`
+	// EndToEnd is from the sender's 200 to the last recipient's receipt.
+	EndToEnd Percentiles `json:"endToEndMs"`
+	// Sender is the sender's request latency.
+	Sender Percentiles `json:"senderMs"`
+	// DrainPerSec is the delivery rate to the provider after an outage
+	// ended (scenario outage).
+	DrainPerSec float64 `json:"drainPerSec,omitempty"`
+	// IntakeDuringOutagePerSec is the accepted rate while the provider was
+	// down and its deliveries piled up (scenario outage).
+	IntakeDuringOutagePerSec float64 `json:"intakeDuringOutagePerSec,omitempty"`
+	HubCPUSeconds            float64 `json:"hubCpuSeconds"`
+	HubPeakRSSMB             float64 `json:"hubPeakRssMb"`
+	// HubRSSSamplesMB is the hub's RSS over the run, one per sample
+	// interval, to show whether memory is flat.
+	HubRSSSamplesMB []float64 `json:"hubRssSamplesMb"`
+	DatabaseMB      float64   `json:"databaseMb"`
+}
+
+// Percentiles of a latency distribution, in milliseconds.
+type Percentiles struct {
+	N   int     `json:"n"`
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+func percentiles(ds []time.Duration) Percentiles {
+	if len(ds) == 0 {
+		return Percentiles{}
+	}
+	slices.Sort(ds)
+	at := func(q float64) float64 {
+		i := int(q * float64(len(ds)-1))
+		return float64(ds[i].Microseconds()) / 1000
+	}
+	return Percentiles{N: len(ds), P50: at(0.50), P95: at(0.95), P99: at(0.99), Max: float64(ds[len(ds)-1].Microseconds()) / 1000}
+}
+
+// cmdBench measures the whole hub: the real binary serving on the embedded
+// store, partner stand-ins answering at once, and a load generator posting
+// realistic referral bundles over loopback HTTP.
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o benchOptions
+	fs.StringVar(&o.scenario, "scenario", "steady", "steady: constant load; outage: the provider is down for --outage in the middle of the run, then the backlog drains")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send")
+	fs.Float64Var(&o.rate, "rate", 0, "offered referrals per second across all senders (0: as fast as the hub answers)")
+	fs.IntVar(&o.senders, "senders", 8, "concurrent senders")
+	fs.DurationVar(&o.outage, "outage", 5*time.Second, "scenario outage: how long the provider is down")
+	fs.DurationVar(&o.drain, "drain", 2*time.Minute, "how long to wait after sending for every delivery")
+	fs.StringVar(&o.fixtures, "fixtures", filepath.Join("testdata", "fhir"), "directory holding referral-1-line.json, referral-3-lines.json and referral-20-lines.json")
+	fs.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
+	fs.StringVar(&o.hubBinary, "hub", "", "the iceshub binary to run (default: this one)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory")
+	fs.DurationVar(&o.sampleEvery, "sample", time.Second, "how often to sample the hub's memory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if o.senders < 1 || o.duration <= 0 || o.rate < 0 {
+		return fmt.Errorf("%w: --senders must be at least 1, --duration positive, --rate not negative", errUsage)
+	}
+	if o.scenario != "steady" && o.scenario != "outage" {
+		return fmt.Errorf("%w: --scenario %q: want steady or outage", errUsage, o.scenario)
+	}
+	rep, err := runBench(ctx, o, stderr)
+	if err != nil {
+		return err
+	}
+	if o.jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return printBench(stdout, rep)
+}
+
+// benchBundles are the referral bundles the load generator sends, with
+// weights: mostly one or three lines, sometimes twenty.
+type benchBundle struct {
+	body   []byte
+	weight int
+}
+
+var uuidPattern = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+
+// fresh returns b with every UUID in it replaced by a new one (the same old
+// UUID by the same new one), so that each request is a distinct referral
+// with distinct message, bundle and ServiceRequest ids.
+func fresh(b []byte) []byte {
+	seen := map[string][]byte{}
+	return uuidPattern.ReplaceAllFunc(b, func(old []byte) []byte {
+		if n, ok := seen[string(old)]; ok {
+			return n
+		}
+		n := []byte(uuid.NewString())
+		seen[string(old)] = n
+		return n
+	})
+}
+
+func loadBenchBundles(dir string) ([]benchBundle, error) {
+	var out []benchBundle
+	for _, f := range []struct {
+		name   string
+		weight int
+	}{{"referral-1-line.json", 6}, {"referral-3-lines.json", 3}, {"referral-20-lines.json", 1}} {
+		b, err := os.ReadFile(filepath.Join(dir, f.name))
+		if err != nil {
+			return nil, fmt.Errorf("bench fixtures (run from the repository root or pass --fixtures): %w", err)
+		}
+		out = append(out, benchBundle{body: b, weight: f.weight})
+	}
+	return out, nil
+}
+
+func pick(bs []benchBundle, r *rand.Rand) []byte {
+	total := 0
+	for _, b := range bs {
+		total += b.weight
+	}
+	n := r.IntN(total)
+	for _, b := range bs {
+		if n < b.weight {
+			return b.body
+		}
+		n -= b.weight
+	}
+	return bs[0].body
+}
+
+func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchReport, error) {
+	bundles, err := loadBenchBundles(o.fixtures)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "iceshub-bench-")
+	if err != nil {
+		return nil, err
+	}
+	if o.keep {
+		fmt.Fprintf(stderr, "bench: directory %s kept\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+
+	stands := newStandIns()
+	defer stands.close()
+	cfgPath := filepath.Join(dir, "iceshub.yaml")
+	if err := writeBenchConfig(cfgPath, stands); err != nil {
+		return nil, err
+	}
+	hub, err := startHubProcess(ctx, o.hubBinary, cfgPath, filepath.Join(dir, "data"), filepath.Join(dir, "hub.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer hub.stop()
+
+	rep := &BenchReport{Scenario: o.scenario, Machine: machine(), Senders: o.senders, OfferedRate: o.rate,
+		Delivered: map[string]int64{}, DeliveredPerSec: map[string]float64{}}
+	var (
+		accepted, refused, failures atomic.Int64
+		mu                          sync.Mutex
+		senderLat                   []time.Duration
+		acceptedAt                  = map[string]time.Time{}
+	)
+	memDone := make(chan struct{})
+	var memSamples []float64
+	go func() {
+		defer close(memDone)
+		t := time.NewTicker(o.sampleEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				if rss, _, err := procMemory(hub.pid()); err == nil {
+					memSamples = append(memSamples, rss)
+				}
+			case <-hub.exited:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	// Pacing: with a rate, one ticket per interval shared by all senders.
+	var tickets <-chan time.Time
+	if o.rate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / o.rate))
+		defer t.Stop()
+		tickets = t.C
+	}
+	sendCtx, stopSending := context.WithTimeout(ctx, o.duration)
+	defer stopSending()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.senders * 2}, Timeout: 30 * time.Second}
+
+	started := time.Now()
+	var outageStart, outageEnd time.Time
+	var acceptedAtOutageStart, acceptedAtOutageEnd int64
+	if o.scenario == "outage" {
+		go func() {
+			select {
+			case <-time.After(o.duration / 4):
+			case <-sendCtx.Done():
+				return
+			}
+			mu.Lock()
+			outageStart, acceptedAtOutageStart = time.Now(), accepted.Load()
+			mu.Unlock()
+			stands.setDown("provider", true)
+			select {
+			case <-time.After(o.outage):
+			case <-ctx.Done():
+			}
+			mu.Lock()
+			outageEnd, acceptedAtOutageEnd = time.Now(), accepted.Load()
+			mu.Unlock()
+			stands.setDown("provider", false)
+		}()
+	}
+
+	var wg sync.WaitGroup
+	for i := 0; i < o.senders; i++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(seed, 7))
+			for {
+				if tickets != nil {
+					select {
+					case <-tickets:
+					case <-sendCtx.Done():
+						return
+					}
+				} else if sendCtx.Err() != nil {
+					return
+				}
+				body := fresh(pick(bundles, r))
+				corr := uuid.NewString()
+				t0 := time.Now()
+				status, err := postReferral(ctx, client, hub.base, body, corr)
+				lat := time.Since(t0)
+				switch {
+				case err != nil:
+					failures.Add(1)
+				case status == http.StatusOK:
+					accepted.Add(1)
+					mu.Lock()
+					senderLat = append(senderLat, lat)
+					acceptedAt[corr] = time.Now()
+					mu.Unlock()
+				default:
+					refused.Add(1)
+				}
+			}
+		}(uint64(i) + 1)
+	}
+	wg.Wait()
+	sendDone := time.Now()
+	rep.SendSeconds = sendDone.Sub(started).Seconds()
+
+	// Wait until every accepted referral reached provider and council.
+	deadline := time.Now().Add(o.drain)
+	for {
+		mu.Lock()
+		pending := stands.missing(acceptedAt, "provider", "council")
+		mu.Unlock()
+		if pending == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			rep.Undelivered = int64(pending)
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cpu, err := procCPU(hub.pid())
+	if err == nil {
+		rep.HubCPUSeconds = cpu
+	}
+	if _, peak, err := procMemory(hub.pid()); err == nil {
+		rep.HubPeakRSSMB = peak
+	}
+	hub.stop()
+	<-memDone
+	rep.HubRSSSamplesMB = memSamples
+	rep.DatabaseMB = fileMB(filepath.Join(dir, "data", store.FileName)) + fileMB(filepath.Join(dir, "data", store.FileName+"-wal"))
+
+	rep.Accepted, rep.Refused, rep.Errors = accepted.Load(), refused.Load(), failures.Load()
+	rep.AcceptedPerSec = float64(rep.Accepted) / rep.SendSeconds
+	rep.Sender = percentiles(senderLat)
+	var e2e []time.Duration
+	for corr, at := range acceptedAt {
+		if last, ok := stands.lastReceipt(corr, "provider", "council"); ok {
+			e2e = append(e2e, last.Sub(at))
+		}
+	}
+	rep.EndToEnd = percentiles(e2e)
+	for _, p := range []string{"provider", "council", "nhs"} {
+		n, first, last := stands.count(p)
+		rep.Delivered[p] = n
+		if span := last.Sub(first).Seconds(); n > 1 && span > 0 {
+			rep.DeliveredPerSec[p] = float64(n) / span
+		}
+	}
+	if o.scenario == "outage" && !outageEnd.IsZero() {
+		if d := outageEnd.Sub(outageStart).Seconds(); d > 0 {
+			rep.IntakeDuringOutagePerSec = float64(acceptedAtOutageEnd-acceptedAtOutageStart) / d
+		}
+		rep.DrainPerSec = stands.rateAfter("provider", outageEnd)
+	}
+	if rep.Accepted == 0 {
+		return rep, fmt.Errorf("bench: the hub accepted nothing (%d refused, %d errors); see %s", rep.Refused, rep.Errors, hub.logPath)
+	}
+	return rep, nil
+}
+
+func postReferral(ctx context.Context, c *http.Client, base string, body []byte, corr string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/fhir/$process-message", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", fhiradapter.ContentType)
+	req.Header.Set("X-Request-ID", uuid.NewString())
+	req.Header.Set("X-Correlation-ID", corr)
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// writeBenchConfig writes the built-in configuration with every partner
+// pointed at its stand-in.
+func writeBenchConfig(path string, s *standIns) error {
+	cfg, err := config.Default()
+	if err != nil {
+		return err
+	}
+	b := config.DefaultYAML()
+	for _, p := range cfg.Partners {
+		url, ok := s.urls[p.Kind]
+		if !ok {
+			return fmt.Errorf("bench has no stand-in for partner kind %q", p.Kind)
+		}
+		b = bytes.ReplaceAll(b, []byte("base_url: "+p.BaseURL), []byte("base_url: "+url))
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+// hubProcess is the hub under test, a child process.
+type hubProcess struct {
+	cmd     *exec.Cmd
+	base    string
+	logPath string
+	exited  chan struct{}
+	once    sync.Once
+}
+
+func startHubProcess(ctx context.Context, binary, cfgPath, dataDir, logPath string) (*hubProcess, error) {
+	if binary == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("bench: find own binary: %w", err)
+		}
+		binary = self
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(binary, "serve", "--config", cfgPath, "--addr", addr, "--data", dataDir, "--log-format", "json")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("bench: start hub: %w", err)
+	}
+	h := &hubProcess{cmd: cmd, base: "http://" + addr, logPath: logPath, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); logFile.Close(); close(h.exited) }()
+	if err := waitReady(ctx, h.base, 20*time.Second); err != nil {
+		h.stop()
+		return nil, fmt.Errorf("bench: %w (log: %s)", err, logPath)
+	}
+	return h, nil
+}
+
+func (h *hubProcess) pid() int { return h.cmd.Process.Pid }
+
+// stop ends the hub with SIGTERM and waits for it.
+func (h *hubProcess) stop() {
+	h.once.Do(func() {
+		_ = h.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-h.exited:
+		case <-time.After(30 * time.Second):
+			_ = h.cmd.Process.Kill()
+			<-h.exited
+		}
+	})
+}
+
+// procCPU returns the user and system CPU seconds of a process.
+func procCPU(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("bench: unreadable /proc stat")
+	}
+	f := strings.Fields(string(b[i+2:]))
+	if len(f) < 13 {
+		return 0, errors.New("bench: short /proc stat")
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100, nil // USER_HZ is 100 on Linux
+}
+
+// procMemory returns a process's resident set and its peak, in MB.
+func procMemory(pid int) (rss, peak float64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseFloat(fields[1], 64)
+		switch fields[0] {
+		case "VmRSS:":
+			rss = kb / 1024
+		case "VmHWM:":
+			peak = kb / 1024
+		}
+	}
+	return rss, peak, sc.Err()
+}
+
+func fileMB(path string) float64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return float64(st.Size()) / (1 << 20)
+}
+
+func machine() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	model := ""
+	cores := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "model name") && model == "" {
+			if i := strings.IndexByte(line, ':'); i >= 0 {
+				model = strings.TrimSpace(line[i+1:])
+			}
+		}
+		if strings.HasPrefix(line, "processor") {
+			cores++
+		}
+	}
+	return fmt.Sprintf("%s, %d cores", model, cores)
+}
+
+func printBench(w io.Writer, r *BenchReport) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "scenario\t%s\t(%d senders, offered %s)\n", r.Scenario, r.Senders, offered(r.OfferedRate))
+	fmt.Fprintf(tw, "machine\t%s\t\n", r.Machine)
+	fmt.Fprintf(tw, "accepted\t%d in %.1fs\t%.0f/s (refused %d, errors %d)\n", r.Accepted, r.SendSeconds, r.AcceptedPerSec, r.Refused, r.Errors)
+	for _, p := range []string{"provider", "council", "nhs"} {
+		fmt.Fprintf(tw, "delivered to %s\t%d\t%.0f/s\n", p, r.Delivered[p], r.DeliveredPerSec[p])
+	}
+	fmt.Fprintf(tw, "undelivered after drain\t%d\t\n", r.Undelivered)
+	fmt.Fprintf(tw, "end to end (ms)\tp50 %.1f  p95 %.1f  p99 %.1f  max %.1f\t(accept -> last of provider and council)\n", r.EndToEnd.P50, r.EndToEnd.P95, r.EndToEnd.P99, r.EndToEnd.Max)
+	fmt.Fprintf(tw, "sender latency (ms)\tp50 %.1f  p95 %.1f  p99 %.1f  max %.1f\t\n", r.Sender.P50, r.Sender.P95, r.Sender.P99, r.Sender.Max)
+	if r.Scenario == "outage" {
+		fmt.Fprintf(tw, "intake while provider down\t%.0f/s\t\n", r.IntakeDuringOutagePerSec)
+		fmt.Fprintf(tw, "provider drain after outage\t%.0f/s\t\n", r.DrainPerSec)
+	}
+	fmt.Fprintf(tw, "hub CPU\t%.1fs\t(%.2f cores busy)\n", r.HubCPUSeconds, r.HubCPUSeconds/max(r.SendSeconds, 1e-9))
+	fmt.Fprintf(tw, "hub peak RSS\t%.0f MB\t\n", r.HubPeakRSSMB)
+	fmt.Fprintf(tw, "database\t%.1f MB\t\n", r.DatabaseMB)
+	return tw.Flush()
+}
+
+func offered(rate float64) string {
+	if rate == 0 {
+		return "as fast as possible"
+	}
+	return fmt.Sprintf("%.0f/s", rate)
+}

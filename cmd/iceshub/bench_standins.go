@@ -1,0 +1,147 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"sync"
+	"time"
+)
+
+// standIns are partner stand-ins for the bench: one HTTP server per partner
+// kind that accepts whatever the hub sends at once and records, per
+// correlation id, when it arrived. Unlike the simulators they keep no
+// bodies, so that they cost the machine as little as possible.
+type standIns struct {
+	servers []*httptest.Server
+	// urls by partner kind: provider, council, nhs.
+	urls map[string]string
+
+	mu    sync.Mutex
+	down  map[string]bool
+	seen  map[string]map[string]bool      // kind -> idempotency key
+	byCor map[string]map[string]time.Time // kind -> correlation id -> last receipt
+	times map[string][]time.Time          // kind -> receipt times
+	n     int
+}
+
+func newStandIns() *standIns {
+	s := &standIns{urls: map[string]string{}, down: map[string]bool{}, seen: map[string]map[string]bool{},
+		byCor: map[string]map[string]time.Time{}, times: map[string][]time.Time{}}
+	for _, kind := range []string{"provider", "council", "nhs"} {
+		s.seen[kind], s.byCor[kind] = map[string]bool{}, map[string]time.Time{}
+		srv := httptest.NewServer(s.handler(kind))
+		s.servers = append(s.servers, srv)
+		s.urls[kind] = srv.URL
+	}
+	return s
+}
+
+func (s *standIns) handler(kind string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		now := time.Now()
+		s.mu.Lock()
+		if s.down[kind] {
+			s.mu.Unlock()
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, `{"code":"unavailable","message":"down for the bench"}`, http.StatusServiceUnavailable)
+			return
+		}
+		key := r.Header.Get("Idempotency-Key")
+		if !s.seen[kind][key] {
+			s.seen[kind][key] = true
+			s.times[kind] = append(s.times[kind], now)
+		}
+		if c := r.Header.Get("X-Correlation-ID"); c != "" {
+			s.byCor[kind][c] = now
+		}
+		s.n++
+		n := s.n
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		switch kind {
+		case "provider":
+			fmt.Fprintf(w, `{"orderReference":"ORD-%d","status":"accepted"}`, n)
+		case "council":
+			fmt.Fprintf(w, `{"caseReference":"CASE-%d","status":"open"}`, n)
+		default:
+			w.Header().Set("Content-Type", "application/fhir+json")
+			fmt.Fprintf(w, `{"resourceType":"Task","id":"t-%d","status":"received","intent":"order"}`, n)
+		}
+	})
+}
+
+func (s *standIns) setDown(kind string, down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.down[kind] = down
+}
+
+// missing counts the correlation ids of accepted not yet seen by every kind.
+func (s *standIns) missing(accepted map[string]time.Time, kinds ...string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range accepted {
+		for _, k := range kinds {
+			if _, ok := s.byCor[k][c]; !ok {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+// lastReceipt returns when the last of kinds received correlation id c.
+func (s *standIns) lastReceipt(c string, kinds ...string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var last time.Time
+	for _, k := range kinds {
+		t, ok := s.byCor[k][c]
+		if !ok {
+			return time.Time{}, false
+		}
+		if t.After(last) {
+			last = t
+		}
+	}
+	return last, true
+}
+
+// count returns how many distinct deliveries kind received, and when the
+// first and last arrived.
+func (s *standIns) count(kind string) (int64, time.Time, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := s.times[kind]
+	if len(ts) == 0 {
+		return 0, time.Time{}, time.Time{}
+	}
+	return int64(len(ts)), ts[0], ts[len(ts)-1]
+}
+
+// rateAfter is the delivery rate of kind from since to its last delivery.
+func (s *standIns) rateAfter(kind string, since time.Time) float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ts := append([]time.Time(nil), s.times[kind]...)
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+	i := sort.Search(len(ts), func(i int) bool { return !ts[i].Before(since) })
+	after := ts[i:]
+	if len(after) < 2 {
+		return 0
+	}
+	return float64(len(after)) / after[len(after)-1].Sub(since).Seconds()
+}
+
+func (s *standIns) close() {
+	for _, srv := range s.servers {
+		srv.Close()
+	}
+}
