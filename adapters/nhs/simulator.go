@@ -81,7 +81,7 @@ type SimStats struct {
 }
 
 // Simulator is an in-memory FHIR R4 endpoint of a requesting organisation,
-// implementing what the hub sends to one (README.md): PUT /Task/{id}
+// implementing what the hub sends to one (openapi.yaml): PUT /Task/{id}
 // (update as create) and POST /Communication. It is an http.Handler; mount
 // it at the endpoint's base URL, with the prefix stripped.
 //

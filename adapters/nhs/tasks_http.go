@@ -7,7 +7,7 @@
 // Communication, POST {base}/Communication, made idempotent by
 // If-None-Exist, Idempotency-Key and X-Request-ID. Retries and the circuit
 // breaker come from internal/delivery; the resources from mappings/fhir
-// (TaskFor, CommunicationFor). README.md beside this file is the contract.
+// (TaskFor, CommunicationFor). openapi.yaml beside this file is the contract.
 //
 // Simulator implements the same contract in memory for the demo and tests.
 package nhs

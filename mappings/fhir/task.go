@@ -32,7 +32,7 @@ import (
 )
 
 // Identifier and code systems the hub writes in the resources it emits. The
-// example.org ones are the hub's own conventions (adapters/nhs/README.md).
+// example.org ones are the hub's own conventions (adapters/nhs/openapi.yaml).
 const (
 	// ReferralIDSystem identifies a referral by the hub's referral id
 	// (Task.identifier, and logical references to the ServiceRequest and
