@@ -108,11 +108,20 @@ type Request struct {
 	CorrelationID string
 	// ContentType defaults to application/json when Body is not empty.
 	ContentType string
+	// Header holds further headers the partner's contract asks for (FHIR's
+	// X-Request-ID and If-None-Exist, an Accept other than
+	// application/json). It cannot replace Idempotency-Key,
+	// X-Correlation-ID, Authorization, User-Agent or Content-Type, which Do
+	// sets from the fields above and the configuration. Values must not
+	// carry personal data.
+	Header http.Header
 }
 
 // Response is a partner's 2xx answer.
 type Response struct {
 	StatusCode int
+	// Header is the answer's headers (a FHIR server's Location and ETag).
+	Header http.Header
 	// Body is the answer, at most Config.MaxResponseBytes of it.
 	Body []byte
 	// Truncated reports that the answer was longer than
@@ -320,7 +329,7 @@ func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 	if (req.Method == http.MethodPost || req.Method == http.MethodPatch) && req.IdempotencyKey == "" {
 		return Response{}, &Error{Partner: c.partner, Permanent: true, Err: fmt.Errorf("%w: %s without an idempotency key", ErrInvalidRequest, req.Method)}
 	}
-	if strings.ContainsAny(req.IdempotencyKey+req.CorrelationID+req.ContentType, "\r\n") {
+	if strings.ContainsAny(req.IdempotencyKey+req.CorrelationID+req.ContentType, "\r\n") || headerBreaks(req.Header) {
 		return Response{}, &Error{Partner: c.partner, Permanent: true, Err: fmt.Errorf("%w: header value holds a line break", ErrInvalidRequest)}
 	}
 	if err := ctx.Err(); err != nil {
@@ -353,6 +362,9 @@ func (c *Client) attempt(ctx context.Context, req Request, cl *call) (Response, 
 	}
 	h := r.Header
 	h.Set("Accept", "application/json")
+	for name, values := range req.Header {
+		h[http.CanonicalHeaderKey(name)] = append([]string(nil), values...)
+	}
 	h.Set("User-Agent", c.userAgent)
 	if req.IdempotencyKey != "" {
 		h.Set("Idempotency-Key", req.IdempotencyKey)
@@ -406,13 +418,28 @@ func (c *Client) attempt(ctx context.Context, req Request, cl *call) (Response, 
 
 // read reads at most maxBody bytes of the answer.
 func (c *Client) read(resp *http.Response) (Response, error) {
-	out := Response{StatusCode: resp.StatusCode}
+	out := Response{StatusCode: resp.StatusCode, Header: resp.Header}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	if int64(len(b)) > c.maxBody {
 		b, out.Truncated = b[:c.maxBody], true
 	}
 	out.Body = b
 	return out, err
+}
+
+// headerBreaks reports whether a header name or value holds a line break.
+func headerBreaks(h http.Header) bool {
+	for name, values := range h {
+		if strings.ContainsAny(name, "\r\n") {
+			return true
+		}
+		for _, v := range values {
+			if strings.ContainsAny(v, "\r\n") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // logRetry logs one failed attempt that is about to be retried.

@@ -695,3 +695,56 @@ func TestNewChecksItsConfig(t *testing.T) {
 		t.Error("New accepted a nil logger")
 	}
 }
+
+func TestExtraHeadersAndAnswerHeaders(t *testing.T) {
+	var got http.Header
+	var mu sync.Mutex
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = r.Header.Clone()
+		mu.Unlock()
+		w.Header().Set("Location", "https://fhir.example/Task/t1/_history/2")
+		w.WriteHeader(http.StatusCreated)
+	}))
+	c, _ := newClient(t, fastConfig(srv.URL))
+	resp, err := c.Do(context.Background(), delivery.Request{
+		Method: http.MethodPut, Path: "/Task/t1", Body: []byte(`{}`), IdempotencyKey: "key-1",
+		ContentType: "application/fhir+json",
+		Header: http.Header{
+			"Accept":          {"application/fhir+json"},
+			"X-Request-ID":    {"0b6c2a4e-0000-4000-8000-000000000001"},
+			"Idempotency-Key": {"must-not-win"},
+			"Authorization":   {"Bearer must-not-win"},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for name, want := range map[string]string{
+		"Accept": "application/fhir+json", "X-Request-Id": "0b6c2a4e-0000-4000-8000-000000000001",
+		"Idempotency-Key": "key-1", "Authorization": "Bearer s3cret-token", "Content-Type": "application/fhir+json",
+	} {
+		if v := got.Get(name); v != want {
+			t.Errorf("%s = %q, want %q", name, v, want)
+		}
+	}
+	if loc := resp.Header.Get("Location"); loc != "https://fhir.example/Task/t1/_history/2" {
+		t.Errorf("answer Location = %q", loc)
+	}
+}
+
+func TestHeaderWithLineBreakIsRefusedLocally(t *testing.T) {
+	rec := &recorder{script: []func(http.ResponseWriter){status(201, `{}`)}}
+	srv := serve(t, rec)
+	c, _ := newClient(t, fastConfig(srv.URL))
+	_, err := c.Do(context.Background(), delivery.Request{Path: "/x", Body: []byte(`{}`), IdempotencyKey: "k",
+		Header: http.Header{"X-Request-ID": {"a\r\nInjected: yes"}}})
+	if !delivery.IsPermanent(err) || !errors.Is(err, delivery.ErrInvalidRequest) {
+		t.Fatalf("err = %v, want permanent ErrInvalidRequest", err)
+	}
+	if n := len(rec.seen()); n != 0 {
+		t.Errorf("requests = %d, want 0", n)
+	}
+}
