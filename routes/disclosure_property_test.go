@@ -13,6 +13,7 @@ import (
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/nhsnumber"
 	crmmap "github.com/iceshub/iceshub/mappings/crm"
+	fhirmap "github.com/iceshub/iceshub/mappings/fhir"
 	providermap "github.com/iceshub/iceshub/mappings/provider"
 )
 
@@ -139,8 +140,58 @@ func genReferral(rng *rand.Rand, n int) markedReferral {
 	group("clinical.weight", nil, c.Weight.Code.Display, `"bodyWeight":{"value":`+weight)
 	group("clinical.observations", nil, c.Observations[0].Code.Display, c.Observations[0].Value)
 	group("clinical.notes", nil, c.Notes...)
+	r.Event = &model.Event{ID: "evt-" + fmt.Sprint(n), ReferralID: r.ID, From: "someone", OccurredAt: r.ReceivedAt, Status: model.StatusFailedDelivery,
+		ScheduledDate: mk(), Reason: model.Coded{Code: mk(), Display: mk()}, Description: mk(),
+		Complaint: &model.Complaint{Reference: "CMP-" + fmt.Sprint(n), Council: "council-a", Category: mk(), Summary: mk(), ContactAllowed: true,
+			Contact: []model.ContactPoint{{System: "phone", Value: mk()}}, Reply: mk()}}
+	ev := r.Event
+	group("event.scheduledDate", nil, ev.ScheduledDate)
+	group("event.reason", nil, ev.Reason.Code, ev.Reason.Display)
+	group("event.description", nil, ev.Description)
+	group("complaint.category", nil, ev.Complaint.Category)
+	group("complaint.summary", nil, ev.Complaint.Summary)
+	group("complaint.contact", nil, ev.Complaint.Contact[0].Value)
+	group("complaint.reply", nil, ev.Complaint.Reply)
 	m.ref = r
 	return m
+}
+
+// encodeFor returns what the recipient of route r would be sent for d: the
+// partner's own wire payload, from the hub's outbound mappings.
+func encodeFor(t *testing.T, cfg *config.Config, r config.Route, d model.Delivery) any {
+	t.Helper()
+	partnerKind := config.KindCouncil
+	switch r.To {
+	case config.RecipientRequester:
+		partnerKind = config.KindNHS
+	case config.RecipientCouncil:
+	default:
+		p, ok := cfg.PartnerByID(r.To)
+		if !ok {
+			t.Fatalf("route to unknown partner %q", r.To)
+		}
+		partnerKind = p.Kind
+	}
+	var (
+		out any
+		err error
+	)
+	switch {
+	case partnerKind == config.KindNHS && d.Kind == model.KindSafeguarding:
+		out, err = fhirmap.CommunicationFor(d, fhirmap.EmitOptions{Provider: "provider"})
+	case partnerKind == config.KindNHS:
+		out, err = fhirmap.TaskFor(d, fhirmap.EmitOptions{Provider: "provider"})
+	case partnerKind == config.KindCouncil && d.Kind == model.KindReferral:
+		out, err = crmmap.CaseUpdate(d)
+	case partnerKind == config.KindProvider && d.Kind == model.KindReferral:
+		out, err = providermap.Order(d)
+	default:
+		t.Fatalf("no outbound mapping known to this test for %s messages to a %s", d.Kind, partnerKind)
+	}
+	if err != nil {
+		t.Fatalf("%s -> %s: %v", d.Kind, r.To, err)
+	}
+	return out
 }
 
 // TestRecipientPayloadHoldsOnlyWhatItsPolicyAllows generates referrals with
@@ -184,22 +235,23 @@ func TestRecipientPayloadHoldsOnlyWhatItsPolicyAllows(t *testing.T) {
 				for _, rule := range route.Rules() {
 					as[rule.Field] = rule.As
 				}
-				cut, err := minimise.Apply(&m.ref, route.Rules(), minimise.Options{Now: now, PseudonymKey: route.PseudonymKey()})
+				kind := model.Kind(route.Message)
+				full := m.ref
+				if kind == model.KindReferral {
+					full.Event = nil
+				} else {
+					ev := *m.ref.Event
+					ev.Kind = kind
+					full.Event = &ev
+				}
+				cut, err := minimise.Apply(&full, route.Rules(), minimise.Options{Now: now, PseudonymKey: route.PseudonymKey()})
 				if err != nil {
 					t.Fatal(err)
 				}
-				d := model.Delivery{Kind: model.KindReferral, Recipient: route.To, IdempotencyKey: "key", Fields: route.Disclosed(),
-					Purpose: route.Purpose, LawfulBasis: route.LawfulBasis, Referral: cut}
-				var payload any
-				if route.To == config.RecipientCouncil {
-					payload, err = crmmap.CaseUpdate(d)
-				} else {
-					payload, err = providermap.Order(d)
-				}
-				if err != nil {
-					t.Fatalf("%s -> %s: %v", cfg.Source, route.To, err)
-				}
-				b, err := json.Marshal(payload)
+				d := model.Delivery{Kind: kind, Recipient: route.To, IdempotencyKey: "key", Fields: route.Disclosed(),
+					Purpose: route.Purpose, LawfulBasis: route.LawfulBasis, Referral: cut,
+					Refs: model.References{OrderReference: "ORD-1", CaseReference: "CASE-1", ServiceRequestID: "sr-1"}}
+				b, err := json.Marshal(encodeFor(t, cfg, route, d))
 				if err != nil {
 					t.Fatal(err)
 				}

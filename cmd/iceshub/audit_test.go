@@ -40,7 +40,7 @@ func TestAuditSubjectAndVerifyAfterDemoTraffic(t *testing.T) {
 			t.Fatalf("%s: %d %v\n%s", f, status, err, answer)
 		}
 		id := referralIDFrom(answer)
-		waitOutcomes(t, h, id, 2)
+		waitOutcomes(t, h, id, 3)
 		if filepath.Base(f) == "referral-3-lines.json" {
 			target = id
 		}
@@ -54,7 +54,7 @@ func TestAuditSubjectAndVerifyAfterDemoTraffic(t *testing.T) {
 
 	// The subject column holds a keyed hash, never an NHS number.
 	ds, err := h.store.Disclosures(ctx, target)
-	if err != nil || len(ds) != 2 {
+	if err != nil || len(ds) != 3 {
 		t.Fatalf("disclosures of %s = %v, %v", target, ds, err)
 	}
 	for _, d := range ds {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/iceshub/iceshub/adapters/crm"
 	fhiradapter "github.com/iceshub/iceshub/adapters/fhir"
+	"github.com/iceshub/iceshub/adapters/nhs"
 	"github.com/iceshub/iceshub/adapters/provider"
 	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/delivery/partnersim"
@@ -279,6 +280,7 @@ func indent(b []byte) string {
 type demoPartners struct {
 	provider *provider.Simulator
 	councils map[string]*crm.Simulator
+	nhs      *nhs.Simulator
 	servers  []*httptest.Server
 	urls     map[string]string
 }
@@ -295,12 +297,19 @@ func newDemoPartners() *demoPartners {
 		d.servers = append(d.servers, srv)
 		d.urls[id] = srv.URL
 	}
+	d.nhs = nhs.NewSimulator()
+	srv = httptest.NewServer(d.nhs)
+	d.servers = append(d.servers, srv)
+	d.urls["nhs-trust"] = srv.URL
 	return d
 }
 
 func (d *demoPartners) what(id string) string {
-	if id == "provider" {
+	switch {
+	case id == "provider":
 		return "a new equipment order"
+	case id == "nhs-trust":
+		return "the referral's FHIR Task, at the requester's endpoint"
 	}
 	return "a case for the order, in the council's CRM"
 }
@@ -316,6 +325,20 @@ func (d *demoPartners) close() {
 func (d *demoPartners) received(id, key string) ([]byte, bool) {
 	if id == "provider" {
 		return firstCreated(d.provider.Received(), key)
+	}
+	if id == "nhs-trust" {
+		for _, r := range d.nhs.Received() {
+			if r.Header.IdempotencyKey != key || r.Status >= 300 {
+				continue
+			}
+			var v any = r.Task
+			if r.Communication != nil {
+				v = r.Communication
+			}
+			b, err := json.Marshal(v)
+			return b, err == nil
+		}
+		return nil, false
 	}
 	sim, ok := d.councils[id]
 	if !ok {

@@ -121,7 +121,7 @@ func TestEndToEndEachPartnerGetsOnlyItsFields(t *testing.T) {
 		t.Fatalf("POST = %d, %v\n%s", status, err, answer)
 	}
 	id := referralIDFrom(answer)
-	ds := waitOutcomes(t, h, id, 2)
+	ds := waitOutcomes(t, h, id, 3)
 	for _, d := range ds {
 		if d.Outcome != store.OutcomeSent {
 			t.Fatalf("outcome %+v", d)
@@ -207,16 +207,17 @@ func TestBaRSExamples(t *testing.T) {
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("999 example with a valid NHS number: %d %v\n%s", status, err, answer)
 	}
-	// Its LS10 address is outside both councils: held for review, never dropped.
-	ds := waitOutcomes(t, h, referralIDFrom(answer), 2)
-	var held int
+	// Its LS10 address is outside both councils, and its requester has no
+	// NHS endpoint configured: both copies held for review, never dropped.
+	ds := waitOutcomes(t, h, referralIDFrom(answer), 3)
+	held := map[string]bool{}
 	for _, d := range ds {
 		if d.Outcome == store.OutcomeWithheld {
-			held++
+			held[d.Recipient] = true
 		}
 	}
-	if held != 1 {
-		t.Errorf("outcomes %+v; want the council copy held", ds)
+	if len(held) != 2 || !held["council"] || !held["requester"] {
+		t.Errorf("outcomes %+v; want the council and requester copies held", ds)
 	}
 }
 
@@ -231,7 +232,7 @@ func TestDemoRunsAndLogsNoPersonalData(t *testing.T) {
 		t.Fatalf("demo exited %d\nstdout:\n%s\nlogs:\n%s", code, stdout.String(), logs.String())
 	}
 	out := stdout.String()
-	for _, want := range []string{"5 referrals accepted", "9 copies delivered", "1 held for review", "HTTP 422", "Bundle.entry[2].resource.identifier[0].value"} {
+	for _, want := range []string{"5 referrals accepted", "14 copies delivered", "1 held for review", "HTTP 422", "Bundle.entry[2].resource.identifier[0].value"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/iceshub/iceshub/adapters/crm"
 	fhiradapter "github.com/iceshub/iceshub/adapters/fhir"
+	"github.com/iceshub/iceshub/adapters/nhs"
 	"github.com/iceshub/iceshub/adapters/provider"
 	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/delivery"
@@ -73,6 +74,12 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 
 	senders := map[string]routes.Sender{}
 	ids := make([]string, 0, len(cfg.Partners))
+	providerID := ""
+	for _, p := range cfg.Partners {
+		if p.Kind == config.KindProvider {
+			providerID = p.ID
+		}
+	}
 	for _, p := range cfg.Partners {
 		dc := delivery.Config{
 			Partner:  p.ID,
@@ -87,6 +94,8 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 			s, err = provider.New(provider.Config{ID: p.ID, Delivery: dc}, logger)
 		case config.KindCouncil:
 			s, err = crm.New(crm.Config{ID: p.ID, Delivery: dc}, logger)
+		case config.KindNHS:
+			s, err = nhs.New(nhs.Config{ID: p.ID, Provider: providerID, Delivery: dc}, logger)
 		default:
 			err = fmt.Errorf("partner %q: unknown kind %q", p.ID, p.Kind)
 		}
