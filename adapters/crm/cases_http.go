@@ -1,11 +1,16 @@
 // Package crm is the hub's edge to the councils' case systems (Firmstep-style
 // CRMs).
 //
-// Outbound, a Client creates cases through the council case API the hub
-// defines (openapi.yaml beside this file): POST {base}/cases, with retries
+// Outbound, a Client creates cases (equipment orders, urgent safeguarding
+// concerns) and adds notes to them (order status, equipment issues,
+// collections, cancellations, replies to complaints) through the council
+// case API the hub defines (openapi.yaml beside this file), with retries
 // and a circuit breaker from internal/delivery. Each council is a separate
 // Client with its own configuration, token and breaker, so one council's
 // outage never holds up another's.
+//
+// Inbound, an EventsHandler receives the councils' events (complaints,
+// collection requests) at the hub's POST /crm/{council}/events.
 //
 // Simulator implements the same contract in memory for the demo and tests.
 package crm
@@ -25,8 +30,8 @@ import (
 )
 
 // CasesPath is the path, under the council's base URL, of the case
-// endpoint.
-const CasesPath = "/cases"
+// endpoint; notes are under it (mapping.NotesPath).
+const CasesPath = mapping.CasesPath
 
 // Config configures a Client for one council.
 type Config struct {
@@ -78,16 +83,23 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 // ID returns the council's partner id.
 func (c *Client) ID() string { return c.id }
 
-// Send creates the council's case for the copy in d and returns the
-// council's case reference. The request carries Idempotency-Key
-// d.IdempotencyKey on every attempt, so a resent case is recognised, never
-// created twice.
+// Send delivers the copy in d to the council, by its kind: the case for a
+// new equipment order (POST /cases), an urgent safeguarding case of its own
+// type (POST /cases), or a note (POST /cases/{caseReference}/notes) on the
+// council's order case (order status, equipment issue, collection,
+// cancellation) or on its complaint case (the provider's reply). For a new
+// case the receipt holds the new case's reference: the order case's for a
+// referral, the safeguarding case's (never the order case's) for a concern;
+// for a note, the council's note id. Every request carries Idempotency-Key
+// d.IdempotencyKey on every attempt, so a resent copy is recognised, never
+// recorded twice, and the NHS sender's X-Correlation-ID.
 //
 // Errors are *delivery.Error. Permanent: d is addressed to another partner,
 // of a kind the case contract cannot carry, or cannot be mapped (a clinical
-// field, say), or the council refused the case (4xx). Transient: the council
-// could not be reached, failed (5xx, 429), its breaker is open, ctx ended,
-// or it accepted the case (2xx) but its answer could not be read (wrapping
+// field, say, or no case reference for a note: the order case was never
+// created), or the council refused it (4xx). Transient: the council could
+// not be reached, failed (5xx, 429), its breaker is open, ctx ended, or it
+// created a case (2xx) but its answer could not be read (wrapping
 // delivery.ErrUnreadableAnswer): resending with the same key fetches the
 // answer again and creates nothing new.
 func (c *Client) Send(ctx context.Context, d model.Delivery) (model.Receipt, error) {
@@ -95,17 +107,17 @@ func (c *Client) Send(ctx context.Context, d model.Delivery) (model.Receipt, err
 		return model.Receipt{}, &delivery.Error{Partner: c.id, Permanent: true,
 			Err: fmt.Errorf("copy addressed to %q, not to this council", d.Recipient)}
 	}
-	cs, err := mapping.CaseUpdate(d)
+	req, err := mapping.Outbound(d)
 	if err != nil {
 		return model.Receipt{}, &delivery.Error{Partner: c.id, Permanent: true, Err: err}
 	}
-	body, err := json.Marshal(cs)
+	body, err := json.Marshal(req.Body)
 	if err != nil {
-		return model.Receipt{}, &delivery.Error{Partner: c.id, Permanent: true, Err: fmt.Errorf("encode case: %w", err)}
+		return model.Receipt{}, &delivery.Error{Partner: c.id, Permanent: true, Err: fmt.Errorf("encode %s: %w", d.Kind, err)}
 	}
 	resp, err := c.http.Do(ctx, delivery.Request{
 		Method:         http.MethodPost,
-		Path:           CasesPath,
+		Path:           req.Path,
 		Body:           body,
 		IdempotencyKey: d.IdempotencyKey,
 		CorrelationID:  d.Referral.Source.CorrelationID,
@@ -113,6 +125,12 @@ func (c *Client) Send(ctx context.Context, d model.Delivery) (model.Receipt, err
 	})
 	if err != nil {
 		return model.Receipt{StatusCode: resp.StatusCode}, err
+	}
+	if !req.CreatesCase {
+		n := mapping.DecodeNoteAdded(resp.Body)
+		c.log.Debug("note added", "kind", d.Kind, "referral_id", d.Referral.ID, "idempotency_key", d.IdempotencyKey,
+			"status", resp.StatusCode, "repeat", resp.StatusCode == http.StatusOK)
+		return model.Receipt{PartnerReference: n.NoteID, StatusCode: resp.StatusCode}, nil
 	}
 	created, err := mapping.DecodeCaseCreated(resp.Body)
 	if err != nil {
@@ -123,7 +141,7 @@ func (c *Client) Send(ctx context.Context, d model.Delivery) (model.Receipt, err
 			Err: fmt.Errorf("%w: %w", delivery.ErrUnreadableAnswer, err),
 		}
 	}
-	c.log.Debug("case created", "referral_id", d.Referral.ID, "idempotency_key", d.IdempotencyKey,
+	c.log.Debug("case created", "kind", d.Kind, "referral_id", d.Referral.ID, "idempotency_key", d.IdempotencyKey,
 		"case_reference", created.CaseReference, "status", resp.StatusCode, "repeat", resp.StatusCode == http.StatusOK)
 	return model.Receipt{PartnerReference: created.CaseReference, StatusCode: resp.StatusCode}, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/iceshub/iceshub/adapters/provider"
 	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/mappings/inbound"
 	mapping "github.com/iceshub/iceshub/mappings/provider"
 )
 
@@ -168,11 +169,17 @@ func TestOpenAPIDescribesTheOrderTheHubSends(t *testing.T) {
 	if !strings.HasPrefix(d.OpenAPI, "3.0.") {
 		t.Errorf("openapi = %q, want 3.0.x", d.OpenAPI)
 	}
-	if len(d.Paths) != 1 || d.Paths[provider.OrdersPath]["post"] == nil {
-		t.Fatalf("paths = %v, want exactly POST %s", d.Paths, provider.OrdersPath)
+	paths := []string{mapping.OrdersPath, mapping.CancellationPath, mapping.AmendmentsPath, mapping.CollectionsPath, mapping.ComplaintsPath}
+	if len(d.Paths) != len(paths) {
+		t.Errorf("paths = %v, want %v", d.Paths, paths)
 	}
-	if d.Webhooks["orderEvent"]["post"]["x-status"] != "planned" {
-		t.Errorf("the webhook is not marked planned")
+	for _, p := range paths {
+		if d.Paths[p]["post"] == nil {
+			t.Errorf("POST %s is not documented", p)
+		}
+	}
+	if w := d.Webhooks["providerEvent"]["post"]; w["x-status"] != "implemented" || w["x-path"] != provider.EventsPath {
+		t.Errorf("the webhook is not documented as implemented at %s: %v", provider.EventsPath, w)
 	}
 	order, err := mapping.Order(fullDelivery())
 	if err != nil {
@@ -197,4 +204,52 @@ func TestOpenAPIDescribesTheSimulatorsAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.conform(t, &schema{Ref: "#/components/schemas/Error"}, v, "error", false)
+}
+
+// TestOpenAPIDescribesTheChangesTheHubSends checks every new request body,
+// fully populated, against its schema, both ways.
+func TestOpenAPIDescribesTheChangesTheHubSends(t *testing.T) {
+	d := loadDoc(t)
+	at := time.Date(2025, 3, 10, 14, 30, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		schema string
+		kind   model.Kind
+		event  *model.Event
+	}{
+		{"OrderRequest", model.KindAmendment, &model.Event{Kind: model.KindAmendment, OccurredAt: at}},
+		{"CancellationRequest", model.KindCancellation, &model.Event{Kind: model.KindCancellation, From: "nhs", OccurredAt: at,
+			Reason: model.Coded{Code: "entered-in-error", Display: "Sent in error"}}},
+		{"CollectionRequest", model.KindCollection, &model.Event{Kind: model.KindCollection, From: "council-cwac", OccurredAt: at,
+			Reason: model.Coded{Code: "died", Display: "Died"}, Description: "After the funeral"}},
+		{"ComplaintRequest", model.KindComplaint, &model.Event{Kind: model.KindComplaint, From: "council-cwac", OccurredAt: at,
+			Complaint: &model.Complaint{Reference: "COMP-1", Council: "council-cwac", Category: "late-delivery", Summary: "Late",
+				ContactAllowed: true, Contact: []model.ContactPoint{{System: "phone", Value: "01632 960123", Use: "home"}}}}},
+	} {
+		del := fullDelivery()
+		del.Kind, del.Fields, del.Referral.Event = tc.kind, mapping.FieldsFor(tc.kind), tc.event
+		del.Refs.OrderReference = "ORD-000001"
+		req, err := mapping.Outbound(del)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.kind, err)
+		}
+		d.conform(t, &schema{Ref: "#/components/schemas/" + tc.schema}, toJSON(t, req.Body), tc.schema, true)
+	}
+	d.conform(t, &schema{Ref: "#/components/schemas/Acknowledgement"},
+		toJSON(t, mapping.Acknowledgement{Reference: "CAN-000001", Status: "received"}), "Acknowledgement", true)
+}
+
+// TestOpenAPIDescribesTheEventsTheHubReceives checks the webhook's body and
+// answer against the Go types, both ways, and that every event type the
+// hub parses is documented.
+func TestOpenAPIDescribesTheEventsTheHubReceives(t *testing.T) {
+	d := loadDoc(t)
+	full := mapping.Event{EventID: "e", Type: mapping.EventOrderFailedDelivery, OrderReference: "ORD-1", OccurredAt: "2025-03-10T14:30:00Z",
+		ScheduledDate: "2025-03-11", Reason: &mapping.Reason{Code: "no-access", Text: "t"}, IssueType: "unsafe", Description: "d",
+		Category: "neglect", ComplaintReference: "COMP-1", Reply: "r"}
+	d.conform(t, &schema{Ref: "#/components/schemas/ProviderEvent"}, toJSON(t, full), "ProviderEvent", true)
+	if got, want := d.Components.Schemas["ProviderEvent"].Properties["type"].Enum, mapping.EventTypes(); !slices.Equal(got, want) {
+		t.Errorf("documented event types %v, parsed %v", got, want)
+	}
+	d.conform(t, &schema{Ref: "#/components/schemas/EventAccepted"},
+		toJSON(t, inbound.Accepted{EventID: "e", ReferralID: "r", Status: "accepted"}), "EventAccepted", true)
 }

@@ -1,9 +1,14 @@
 // Package provider is the hub's edge to the equipment provider's platform.
 //
-// Outbound, a Client sends new equipment orders to the provider order API
-// the hub defines (openapi.yaml beside this file): POST {base}/orders, with
-// retries and a circuit breaker from internal/delivery. The provider is
-// swappable by configuration: any provider implementing openapi.yaml works.
+// Outbound, a Client sends new equipment orders, amendments, cancellations,
+// collection requests and complaints to the provider order API the hub
+// defines (openapi.yaml beside this file), with retries and a circuit
+// breaker from internal/delivery. The provider is swappable by
+// configuration: any provider implementing openapi.yaml works.
+//
+// Inbound, an EventsHandler receives the provider's events (order status,
+// equipment issues, safeguarding concerns, replies to complaints) at the
+// hub's POST /provider/events.
 //
 // Simulator implements the same contract in memory for the demo and tests.
 package provider
@@ -23,8 +28,9 @@ import (
 )
 
 // OrdersPath is the path, under the partner's base URL, of the order
-// endpoint.
-const OrdersPath = "/orders"
+// endpoint. The other endpoints are under it (mapping.CancellationPath and
+// the like) and at mapping.ComplaintsPath.
+const OrdersPath = mapping.OrdersPath
 
 // Config configures a Client.
 type Config struct {
@@ -75,15 +81,22 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 // ID returns the partner id.
 func (c *Client) ID() string { return c.id }
 
-// Send places the order in d with the provider and returns the provider's
-// order reference. The request carries Idempotency-Key d.IdempotencyKey on
-// every attempt, so a resent order is recognised, never placed twice.
+// Send delivers the copy in d to the provider, by its kind: a new order
+// (POST /orders, returning the provider's order reference), an amendment, a
+// cancellation or a collection of the order d.Refs.OrderReference names
+// (POST /orders/{orderReference}/amendments|cancellation|collections), or a
+// complaint to investigate (POST /complaints); for those the receipt holds
+// the provider's reference of what it recorded, never an order reference.
+// Every request carries Idempotency-Key d.IdempotencyKey on every attempt,
+// so a resent copy is recognised, never acted on twice, and the NHS sender's
+// X-Correlation-ID.
 //
 // Errors are *delivery.Error. Permanent: d is addressed to another partner,
-// of a kind the order contract cannot carry, or cannot be mapped, or the
-// provider refused the order (4xx). Transient: the provider could not be
-// reached, failed (5xx, 429), its breaker is open, ctx ended, or it accepted
-// the order (2xx) but its answer could not be read (wrapping
+// of a kind the provider contract cannot carry, or cannot be mapped (no
+// order reference: the order never reached the provider), or the provider
+// refused it (4xx). Transient: the provider could not be reached, failed
+// (5xx, 429), its breaker is open, ctx ended, or it accepted a new order
+// (2xx) but its answer could not be read (wrapping
 // delivery.ErrUnreadableAnswer): resending with the same key fetches the
 // answer again and creates nothing new.
 func (c *Client) Send(ctx context.Context, d model.Delivery) (model.Receipt, error) {
@@ -91,17 +104,17 @@ func (c *Client) Send(ctx context.Context, d model.Delivery) (model.Receipt, err
 		return model.Receipt{}, &delivery.Error{Partner: c.id, Permanent: true,
 			Err: fmt.Errorf("copy addressed to %q, not to this provider", d.Recipient)}
 	}
-	order, err := mapping.Order(d)
+	req, err := mapping.Outbound(d)
 	if err != nil {
 		return model.Receipt{}, &delivery.Error{Partner: c.id, Permanent: true, Err: err}
 	}
-	body, err := json.Marshal(order)
+	body, err := json.Marshal(req.Body)
 	if err != nil {
-		return model.Receipt{}, &delivery.Error{Partner: c.id, Permanent: true, Err: fmt.Errorf("encode order: %w", err)}
+		return model.Receipt{}, &delivery.Error{Partner: c.id, Permanent: true, Err: fmt.Errorf("encode %s: %w", d.Kind, err)}
 	}
 	resp, err := c.http.Do(ctx, delivery.Request{
 		Method:         http.MethodPost,
-		Path:           OrdersPath,
+		Path:           req.Path,
 		Body:           body,
 		IdempotencyKey: d.IdempotencyKey,
 		CorrelationID:  d.Referral.Source.CorrelationID,
@@ -109,6 +122,12 @@ func (c *Client) Send(ctx context.Context, d model.Delivery) (model.Receipt, err
 	})
 	if err != nil {
 		return model.Receipt{StatusCode: resp.StatusCode}, err
+	}
+	if d.Kind != model.KindReferral {
+		ack := mapping.DecodeAcknowledgement(resp.Body)
+		c.log.Debug("provider acknowledged", "kind", d.Kind, "referral_id", d.Referral.ID, "idempotency_key", d.IdempotencyKey,
+			"order_reference", d.Refs.OrderReference, "status", resp.StatusCode, "repeat", resp.StatusCode == http.StatusOK)
+		return model.Receipt{PartnerReference: ack.Reference, StatusCode: resp.StatusCode}, nil
 	}
 	accepted, err := mapping.DecodeOrderAccepted(resp.Body)
 	if err != nil {

@@ -241,7 +241,7 @@ func TestCopiesThatCannotBeSentAreRefusedLocally(t *testing.T) {
 	e := newEnv(t, nil)
 	for name, mutate := range map[string]func(*model.Delivery){
 		"another recipient": func(d *model.Delivery) { d.Recipient = "council-cwac" },
-		"unknown kind":      func(d *model.Delivery) { d.Kind = "complaint" },
+		"unknown kind":      func(d *model.Delivery) { d.Kind = model.KindSafeguarding },
 		"unknown field":     func(d *model.Delivery) { d.Fields = append(d.Fields, "person.religion") },
 		"no idempotency":    func(d *model.Delivery) { d.IdempotencyKey = "" },
 	} {
@@ -254,7 +254,7 @@ func TestCopiesThatCannotBeSentAreRefusedLocally(t *testing.T) {
 	if n := e.sim.Stats().Requests; n != 0 {
 		t.Errorf("%d requests reached the provider", n)
 	}
-	_, err := e.client.Send(context.Background(), model.Delivery{Kind: "complaint", Recipient: "provider"})
+	_, err := e.client.Send(context.Background(), model.Delivery{Kind: model.KindOrderStatus, Recipient: "provider"})
 	if !errors.Is(err, mapping.ErrUnsupportedKind) {
 		t.Errorf("err = %v, want ErrUnsupportedKind", err)
 	}

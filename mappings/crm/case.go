@@ -56,6 +56,13 @@ const (
 	FieldEquipmentLineCount        = "equipmentLineCount" // decimal
 	FieldEquipmentSummary          = "equipmentSummary"   // "quantity x description", semicolon-separated
 	FieldReferralReceivedAt        = "referralReceivedAt" // RFC 3339, UTC
+
+	// Fields of a safeguarding case, beside the person's.
+	FieldSafeguardingCategory     = "safeguardingCategory"     // a code such as self-neglect, when the provider gave one
+	FieldSafeguardingCategoryText = "safeguardingCategoryText" // the provider's words for it
+	FieldConcernRaisedAt          = "concernRaisedAt"          // RFC 3339, UTC
+	FieldReportedBy               = "reportedBy"               // partner id of who raised it
+	FieldOrderReference           = "orderReference"           // the provider's order reference
 )
 
 // CaseFieldNames returns every named field a case may hold, sorted.
@@ -65,6 +72,7 @@ func CaseFieldNames() []string {
 		FieldAddress, FieldPostcode, FieldPersonContacts, FieldRequesterOrganisationODS, FieldRequesterOrganisationName,
 		FieldRequesterPractitioner, FieldRequesterContacts, FieldPriority, FieldDeliverySetting, FieldDeliverySettingName,
 		FieldAccessNotes, FieldEquipmentLineCount, FieldEquipmentSummary, FieldReferralReceivedAt,
+		FieldSafeguardingCategory, FieldSafeguardingCategoryText, FieldConcernRaisedAt, FieldReportedBy, FieldOrderReference,
 	}
 	slices.Sort(names)
 	return names
@@ -78,6 +86,12 @@ type CreateCaseRequest struct {
 	ExternalReference string `json:"externalReference"`
 	Status            string `json:"status"`
 	Title             string `json:"title"`
+	// Priority is "urgent" for a case that must be looked at the same day
+	// (a safeguarding concern); absent for a routine one.
+	Priority string `json:"priority,omitempty"`
+	// RelatedReference is the council's reference of a case this one is
+	// about: the equipment order case of a safeguarding concern.
+	RelatedReference string `json:"relatedReference,omitempty"`
 	// CorrelationID is the NHS sender's X-Correlation-ID, carried through.
 	CorrelationID string `json:"correlationId,omitempty"`
 	// Fields are the case's named fields (see the Field constants).
@@ -132,17 +146,30 @@ func CaseUpdate(d model.Delivery) (CreateCaseRequest, error) {
 	if strings.TrimSpace(r.ID) == "" {
 		return CreateCaseRequest{}, fmt.Errorf("%w: no referral id", ErrInvalidCopy)
 	}
-	if r.Clinical.Weight != nil || len(r.Clinical.Reasons)+len(r.Clinical.Conditions)+len(r.Clinical.Observations)+len(r.Clinical.Notes) > 0 {
-		// Fields above should have caught it; the copy is the truth.
-		return CreateCaseRequest{}, fmt.Errorf("%w: clinical", ErrFieldNotCarried)
+	if err := notCarried(r, false); err != nil {
+		return CreateCaseRequest{}, err
 	}
 
-	f := map[string]string{}
-	set := func(name, value string) {
-		if v := strings.TrimSpace(value); v != "" {
-			f[name] = v
-		}
+	f := referralFields(r)
+	c := CreateCaseRequest{
+		CaseType:          CaseTypeEquipmentOrder,
+		ExternalReference: r.ID,
+		Status:            StatusOrderPlaced,
+		Title:             TitleEquipmentOrder,
+		CorrelationID:     r.Source.CorrelationID,
+		Notes:             []Note{{Text: NoteOrderPlaced}},
 	}
+	if len(f) > 0 {
+		c.Fields = f
+	}
+	return c, nil
+}
+
+// referralFields maps what a copy holds of the referral to named case
+// fields.
+func referralFields(r model.Referral) map[string]string {
+	f := map[string]string{}
+	set := setter(f)
 	p := r.Person
 	set(FieldNHSNumber, p.NHSNumber)
 	if strings.TrimSpace(p.Pseudonym) != "" {
@@ -188,21 +215,38 @@ func CaseUpdate(d model.Delivery) (CreateCaseRequest, error) {
 		set(FieldEquipmentSummary, strings.Join(lines, "; "))
 	}
 	if !r.ReceivedAt.IsZero() {
-		set(FieldReferralReceivedAt, r.ReceivedAt.UTC().Format("2006-01-02T15:04:05Z07:00"))
+		set(FieldReferralReceivedAt, r.ReceivedAt.UTC().Format(timeFormat))
 	}
 
-	c := CreateCaseRequest{
-		CaseType:          CaseTypeEquipmentOrder,
-		ExternalReference: r.ID,
-		Status:            StatusOrderPlaced,
-		Title:             TitleEquipmentOrder,
-		CorrelationID:     r.Source.CorrelationID,
-		Notes:             []Note{{Text: NoteOrderPlaced}},
+	return f
+}
+
+// setter returns a function that sets a named field, trimmed, when it is
+// not empty.
+func setter(f map[string]string) func(name, value string) {
+	return func(name, value string) {
+		if v := strings.TrimSpace(value); v != "" {
+			f[name] = v
+		}
 	}
-	if len(f) > 0 {
-		c.Fields = f
+}
+
+// notCarried refuses a copy that holds what no case carries, whatever its
+// Fields say: the copy is the truth. Clinical details never go on a council
+// case; an event's free text only on a safeguarding case (withEvent).
+func notCarried(r model.Referral, withEvent bool) error {
+	if r.Clinical.Weight != nil || len(r.Clinical.Reasons)+len(r.Clinical.Conditions)+len(r.Clinical.Observations)+len(r.Clinical.Notes) > 0 {
+		return fmt.Errorf("%w: clinical", ErrFieldNotCarried)
 	}
-	return c, nil
+	if e := r.Event; e != nil {
+		if c := e.Complaint; c != nil && (c.Category != "" || c.Summary != "" || len(c.Contact) > 0 || (!withEvent && c.Reply != "")) {
+			return fmt.Errorf("%w: complaint", ErrFieldNotCarried)
+		}
+		if !withEvent && (e.Description != "" || e.Reason != (model.Coded{}) || e.ScheduledDate != "") {
+			return fmt.Errorf("%w: event", ErrFieldNotCarried)
+		}
+	}
+	return nil
 }
 
 func contacts(in []model.ContactPoint) string {

@@ -46,3 +46,28 @@ func DecodeOrderAccepted(body []byte) (OrderAccepted, error) {
 	}
 	return a, nil
 }
+
+// Acknowledgement is the provider's answer to a cancellation, amendment,
+// collection or complaint (201 for a new one, 200 for a repeated
+// Idempotency-Key).
+type Acknowledgement struct {
+	// Reference is the provider's reference for what it recorded (its
+	// cancellation, amendment, collection or complaint case); never an
+	// order reference.
+	Reference string `json:"reference"`
+	// Status is "received".
+	Status string `json:"status"`
+}
+
+// DecodeAcknowledgement reads the provider's answer to a cancellation,
+// amendment, collection or complaint. The hub needs nothing from it to
+// carry on, so it is lenient: an answer it cannot read, or whose reference
+// is not a short token, gives an Acknowledgement without Reference, never
+// an error.
+func DecodeAcknowledgement(body []byte) Acknowledgement {
+	var a Acknowledgement
+	if err := json.Unmarshal(body, &a); err != nil || !referencePattern.MatchString(a.Reference) {
+		return Acknowledgement{}
+	}
+	return a
+}

@@ -197,11 +197,15 @@ func Order(d model.Delivery) (OrderRequest, error) {
 	if d.Kind != model.KindReferral {
 		return OrderRequest{}, fmt.Errorf("%w %q", ErrUnsupportedKind, d.Kind)
 	}
-	for _, label := range d.Fields {
-		if f, _ := model.ParseFieldLabel(label); !slices.Contains(carried, f) {
-			return OrderRequest{}, fmt.Errorf("%w: %s", ErrFieldNotCarried, f)
-		}
+	if err := checkFields(d.Fields, carried); err != nil {
+		return OrderRequest{}, err
 	}
+	return order(d)
+}
+
+// order maps the referral in d, whose kind and fields were checked, to an
+// order: a new one or an amendment.
+func order(d model.Delivery) (OrderRequest, error) {
 	r := d.Referral
 	if strings.TrimSpace(r.ID) == "" {
 		return OrderRequest{}, fmt.Errorf("%w: no referral id", ErrInvalidCopy)
@@ -221,7 +225,7 @@ func Order(d model.Delivery) (OrderRequest, error) {
 		Requester:      requester(r.Requester),
 	}
 	if !r.ReceivedAt.IsZero() {
-		o.ReceivedAt = r.ReceivedAt.UTC().Format("2006-01-02T15:04:05Z07:00")
+		o.ReceivedAt = r.ReceivedAt.UTC().Format(timeFormat)
 	}
 	if w := r.Clinical.Weight; w != nil {
 		v, err := number(w.Value)

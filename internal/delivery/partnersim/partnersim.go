@@ -1,14 +1,21 @@
 // Package partnersim is the common core of the partner simulators
 // (adapters/provider.Simulator, adapters/crm.Simulator): an in-memory
-// implementation of one "create" endpoint of a partner API that the hub
+// implementation of the "create" endpoints of a partner API that the hub
 // defines, used by the demo and by tests.
 //
-// A Sim checks what the contract requires of every request (bearer token,
-// JSON content type, Idempotency-Key, a body that decodes strictly into the
-// contract's type and passes its validation), records every request it
-// receives, de-duplicates by Idempotency-Key (a repeated key with the same
-// body gets the original answer and creates nothing; with a different body
-// it gets 409), and can be told to fail. It is safe for concurrent use.
+// A Sim implements one endpoint. It checks what the contract requires of
+// every request (bearer token, JSON content type, Idempotency-Key, a body
+// that decodes strictly into the contract's type and passes its validation),
+// records every request it receives, de-duplicates by Idempotency-Key (a
+// repeated key with the same body gets the original answer and creates
+// nothing; with a different body it gets 409), and can be told to fail.
+//
+// The Sims of one simulated partner share a Partner (NewOn): its bearer
+// token, its injected failures (FailNext, SetFailure, FailWhen), the
+// references it created (Known) and one journal of every request, numbered
+// in the order answered (Journal), so a test can see that an order reached
+// the provider before its cancellation. Everything is safe for concurrent
+// use.
 package partnersim
 
 import (
@@ -47,7 +54,9 @@ type ErrorBody struct {
 
 // Contract describes the endpoint a Sim implements.
 type Contract[T any] struct {
-	// Path is the endpoint's path, such as "/orders".
+	// Path is the endpoint's path, such as "/orders", or a pattern whose
+	// {name} segments match any one non-empty segment, such as
+	// "/orders/{ref}/cancellation" (see Params).
 	Path string
 	// InvalidCode is the error code of a body that fails Validate, such as
 	// "invalid-order".
@@ -59,6 +68,18 @@ type Contract[T any] struct {
 	Reference func(n int) string
 	// Answer returns the body of a success answer for a record.
 	Answer func(reference string) any
+	// Check, when not nil, is asked after Validate whether the partner can
+	// act on the request at all, with the values of the path's {name}
+	// segments: a note for a case it never created, say. A non-nil Refusal
+	// is answered and nothing is created.
+	Check func(params map[string]string, body *T) *Refusal
+}
+
+// Refusal is an answer Contract.Check gives instead of creating a record.
+type Refusal struct {
+	Status  int
+	Code    string
+	Message string
 }
 
 // Header is what a Sim records of a request's headers.
@@ -72,6 +93,9 @@ type Header struct {
 
 // Received is one request a Sim received and what it answered.
 type Received[T any] struct {
+	// Seq numbers the requests of one Partner, across its Sims, in the order
+	// they were answered, from 1.
+	Seq    int
 	At     time.Time
 	Method string
 	Path   string
@@ -112,65 +136,67 @@ type record struct {
 }
 
 // Sim is a simulated partner endpoint. Its zero value is not usable; call
-// New.
+// New or NewOn.
+//
+// Its lock is taken before its Partner's, never after: a Partner calls into
+// no Sim.
 type Sim[T any] struct {
 	c Contract[T]
+	p *Partner
 
-	mu                 sync.Mutex
-	token              string
-	failNext           int
-	failNextStatus     int
-	failNextRetryAfter string
-	failAlways         int
-	n                  int
-	byKey              map[string]record
-	received           []Received[T]
-	stats              Stats
+	mu       sync.Mutex
+	n        int
+	byKey    map[string]record
+	received []Received[T]
+	stats    Stats
 }
 
-// New returns a Sim implementing c. It panics if c lacks a function or a
-// path: contracts are fixed at compile time by the adapters.
-func New[T any](c Contract[T]) *Sim[T] {
-	if c.Path == "" || c.Validate == nil || c.Reference == nil || c.Answer == nil {
+// New returns a Sim implementing c on a Partner of its own. It panics if c
+// lacks a function or a path: contracts are fixed at compile time by the
+// adapters.
+func New[T any](c Contract[T]) *Sim[T] { return NewOn(NewPartner(), c) }
+
+// NewOn returns a Sim implementing c as one endpoint of p: it shares p's
+// token, injected failures, references and journal with p's other Sims. It
+// panics if p is nil or c lacks a function or a path.
+func NewOn[T any](p *Partner, c Contract[T]) *Sim[T] {
+	if p == nil || c.Path == "" || c.Validate == nil || c.Reference == nil || c.Answer == nil {
 		panic("partnersim: incomplete contract")
 	}
 	if c.InvalidCode == "" {
 		c.InvalidCode = "invalid-request"
 	}
-	return &Sim[T]{c: c, byKey: map[string]record{}}
+	return &Sim[T]{c: c, p: p, byKey: map[string]record{}}
 }
 
-// RequireToken makes the Sim refuse (401) any request whose Authorization
-// is not "Bearer <token>". An empty token requires none, but an
-// Authorization header that is present must still be a bearer token.
-func (s *Sim[T]) RequireToken(token string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.token = token
+// Partner returns the Partner the Sim is an endpoint of.
+func (s *Sim[T]) Partner() *Partner { return s.p }
+
+// Matches reports whether path (as escaped in the request URL) is this
+// Sim's endpoint.
+func (s *Sim[T]) Matches(path string) bool {
+	_, ok := Params(s.c.Path, path)
+	return ok
 }
 
-// FailNext makes the next n requests fail with status, sending Retry-After:
-// retryAfter when it is not empty. The failing requests are recorded but
-// create nothing.
-func (s *Sim[T]) FailNext(n, status int, retryAfter string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failNext, s.failNextStatus, s.failNextRetryAfter = n, status, retryAfter
-}
+// RequireToken is s.Partner().RequireToken: it applies to every endpoint of
+// the partner.
+func (s *Sim[T]) RequireToken(token string) { s.p.RequireToken(token) }
 
-// SetFailure makes every request fail with status until ClearFailure.
-func (s *Sim[T]) SetFailure(status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failAlways = status
-}
+// FailNext is s.Partner().FailNext: it applies to every endpoint of the
+// partner.
+func (s *Sim[T]) FailNext(n, status int, retryAfter string) { s.p.FailNext(n, status, retryAfter) }
 
-// ClearFailure ends SetFailure and cancels what is left of FailNext.
-func (s *Sim[T]) ClearFailure() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.failAlways, s.failNext = 0, 0
-}
+// SetFailure is s.Partner().SetFailure: it applies to every endpoint of the
+// partner.
+func (s *Sim[T]) SetFailure(status int) { s.p.SetFailure(status) }
+
+// FailWhen is s.Partner().FailWhen: it applies to every endpoint of the
+// partner.
+func (s *Sim[T]) FailWhen(f FailFunc) { s.p.FailWhen(f) }
+
+// ClearFailure is s.Partner().ClearFailure.
+func (s *Sim[T]) ClearFailure() { s.p.ClearFailure() }
 
 // Received returns every request received, in the order answered. The
 // records' bodies are shared with the Sim: treat them as read-only.
@@ -204,7 +230,7 @@ func (s *Sim[T]) Stats() Stats {
 // ServeHTTP implements the endpoint.
 func (s *Sim[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := Received[T]{
-		At: time.Now(), Method: r.Method, Path: r.URL.Path,
+		At: time.Now(), Method: r.Method, Path: r.URL.EscapedPath(),
 		Header: Header{
 			Authorization:  r.Header.Get("Authorization"),
 			IdempotencyKey: r.Header.Get("Idempotency-Key"),
@@ -239,7 +265,7 @@ func (s *Sim[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	s.stats.Requests++
 
-	if status, retryAfter, ok := s.injectedFailure(); ok {
+	if status, retryAfter, ok := s.p.injectedFailure(rec.Path, rec.Header.IdempotencyKey, raw); ok {
 		s.stats.Failed++
 		if retryAfter != "" {
 			w.Header().Set("Retry-After", retryAfter)
@@ -248,8 +274,9 @@ func (s *Sim[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	params, matched := Params(s.c.Path, rec.Path)
 	switch {
-	case r.URL.Path != s.c.Path:
+	case !matched:
 		s.refuse(w, &rec, http.StatusNotFound, "not-found", "no such endpoint", nil)
 		return
 	case r.Method != http.MethodPost:
@@ -257,7 +284,7 @@ func (s *Sim[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, &rec, http.StatusMethodNotAllowed, "method-not-allowed", "use POST", nil)
 		return
 	}
-	if msg, ok := s.authorised(rec.Header.Authorization); !ok {
+	if msg, ok := s.p.authorised(rec.Header.Authorization); !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="partner"`)
 		s.refuse(w, &rec, http.StatusUnauthorized, "unauthorised", msg, nil)
 		return
@@ -290,6 +317,12 @@ func (s *Sim[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, &rec, http.StatusUnprocessableEntity, s.c.InvalidCode, "the request breaks the contract", problems)
 		return
 	}
+	if s.c.Check != nil {
+		if no := s.c.Check(params, &rec.Body); no != nil {
+			s.refuse(w, &rec, no.Status, no.Code, no.Message, nil)
+			return
+		}
+	}
 
 	canonical, err := json.Marshal(rec.Body)
 	if err != nil {
@@ -311,37 +344,10 @@ func (s *Sim[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.n++
 	ref := s.c.Reference(s.n)
 	s.byKey[key] = record{reference: ref, fingerprint: fp}
+	s.p.created(ref)
 	s.stats.Created++
 	rec.Reference = ref
 	s.answer(w, &rec, http.StatusCreated, s.c.Answer(ref))
-}
-
-// injectedFailure consumes one injected failure, if any. s.mu is held.
-func (s *Sim[T]) injectedFailure() (status int, retryAfter string, ok bool) {
-	if s.failNext > 0 {
-		s.failNext--
-		return s.failNextStatus, s.failNextRetryAfter, true
-	}
-	if s.failAlways != 0 {
-		return s.failAlways, "", true
-	}
-	return 0, "", false
-}
-
-func (s *Sim[T]) authorised(h string) (string, bool) {
-	if s.token == "" {
-		if h == "" || strings.HasPrefix(h, "Bearer ") {
-			return "", true
-		}
-		return "Authorization must be a bearer token", false
-	}
-	if h == "" {
-		return "send Authorization: Bearer <token>", false
-	}
-	if h != "Bearer "+s.token {
-		return "the bearer token is not valid", false
-	}
-	return "", true
 }
 
 func (s *Sim[T]) refuse(w http.ResponseWriter, rec *Received[T], status int, code, msg string, problems []Problem) {
@@ -353,9 +359,14 @@ func (s *Sim[T]) answerError(w http.ResponseWriter, rec *Received[T], status int
 	s.answer(w, rec, status, ErrorBody{Code: code, Message: msg, Problems: problems})
 }
 
-// answer writes body as JSON and records the request. s.mu is held.
+// answer writes body as JSON and records the request, in the Sim and in
+// the Partner's journal. s.mu is held.
 func (s *Sim[T]) answer(w http.ResponseWriter, rec *Received[T], status int, body any) {
 	rec.Status = status
+	rec.Seq = s.p.journal(Entry{
+		At: rec.At, Method: rec.Method, Path: rec.Path, Header: rec.Header, Status: status,
+		Reference: rec.Reference, Repeat: rec.Repeat, Body: s.rawBody(rec),
+	})
 	s.received = append(s.received, *rec)
 	b, err := json.Marshal(body)
 	if err != nil {
@@ -364,6 +375,19 @@ func (s *Sim[T]) answer(w http.ResponseWriter, rec *Received[T], status int, bod
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// rawBody is the decoded body re-encoded for the journal, nil when the
+// request's body did not decode.
+func (s *Sim[T]) rawBody(rec *Received[T]) json.RawMessage {
+	if !rec.Decoded {
+		return nil
+	}
+	b, err := json.Marshal(rec.Body)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 var errTrailing = errors.New("trailing data after the JSON value")
