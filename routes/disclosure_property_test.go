@@ -181,10 +181,10 @@ func encodeFor(t *testing.T, cfg *config.Config, r config.Route, d model.Deliver
 		out, err = fhirmap.CommunicationFor(d, fhirmap.EmitOptions{Provider: "provider"})
 	case partnerKind == config.KindNHS:
 		out, err = fhirmap.TaskFor(d, fhirmap.EmitOptions{Provider: "provider"})
-	case partnerKind == config.KindCouncil && d.Kind == model.KindReferral:
-		out, err = crmmap.CaseUpdate(d)
-	case partnerKind == config.KindProvider && d.Kind == model.KindReferral:
-		out, err = providermap.Order(d)
+	case partnerKind == config.KindCouncil:
+		out, err = crmmap.Outbound(d)
+	case partnerKind == config.KindProvider:
+		out, err = providermap.Outbound(d)
 	default:
 		t.Fatalf("no outbound mapping known to this test for %s messages to a %s", d.Kind, partnerKind)
 	}
@@ -248,7 +248,11 @@ func TestRecipientPayloadHoldsOnlyWhatItsPolicyAllows(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				d := model.Delivery{Kind: kind, Recipient: route.To, IdempotencyKey: "key", Fields: route.Disclosed(),
+				recipient := route.To
+				if recipient == config.RecipientCouncil {
+					recipient = "council-a" // the generated complaint's council
+				}
+				d := model.Delivery{Kind: kind, Recipient: recipient, IdempotencyKey: "key", Fields: route.Disclosed(),
 					Purpose: route.Purpose, LawfulBasis: route.LawfulBasis, Referral: cut,
 					Refs: model.References{OrderReference: "ORD-1", CaseReference: "CASE-1", ServiceRequestID: "sr-1"}}
 				b, err := json.Marshal(encodeFor(t, cfg, route, d))

@@ -68,7 +68,7 @@ func TestAuditSubjectAndVerifyAfterDemoTraffic(t *testing.T) {
 		t.Fatalf("audit subject exited %d: %s", code, errs.String())
 	}
 	text := out.String()
-	for _, want := range []string{"999 000 0026", "Art 12(3)", "reply due by", "2 disclosure record entries",
+	for _, want := range []string{"999 000 0026", "Art 12(3)", "reply due by", "3 disclosure record entries",
 		"provider", "council-ceast", target, "Disclosure record verified intact"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("subject report lacks %q:\n%s", want, text)
@@ -90,8 +90,8 @@ func TestAuditSubjectAndVerifyAfterDemoTraffic(t *testing.T) {
 		}
 		recipients[d.Recipient] = true
 	}
-	if len(rep.Disclosures) != 2 || !recipients["provider"] || !recipients["council-ceast"] {
-		t.Errorf("recipients %v; want provider and council-ceast", recipients)
+	if len(rep.Disclosures) != 3 || !recipients["provider"] || !recipients["council-ceast"] || !recipients["nhs-trust"] {
+		t.Errorf("recipients %v; want provider, council-ceast and nhs-trust", recipients)
 	}
 	if rep.ReplyDueBy != "2026-02-28" || !rep.RecordIntegrity.OK {
 		t.Errorf("report header %+v", rep)

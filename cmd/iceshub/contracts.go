@@ -21,13 +21,9 @@ import (
 func contractFields(partnerKind string, msg model.Kind) []string {
 	switch partnerKind {
 	case config.KindProvider:
-		if msg == model.KindReferral {
-			return providermap.Fields()
-		}
+		return providermap.FieldsFor(msg)
 	case config.KindCouncil:
-		if msg == model.KindReferral {
-			return crmmap.Fields()
-		}
+		return crmmap.FieldsFor(msg)
 	case config.KindNHS:
 		if slices.Contains(fhirmap.EmittedKinds(), msg) {
 			return fhirmap.FieldsFor(msg)

@@ -140,6 +140,24 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	if err != nil {
 		return nil, err
 	}
+	events, err := intake.NewEvents(st, nil)
+	if err != nil {
+		return nil, err
+	}
+	var councilIDs []string
+	for _, p := range cfg.Partners {
+		if p.Kind == config.KindCouncil {
+			councilIDs = append(councilIDs, p.ID)
+		}
+	}
+	providerEvents, err := provider.NewEventsHandler(provider.EventsConfig{PartnerID: providerID}, events, logger)
+	if err != nil {
+		return nil, err
+	}
+	councilEvents, err := crm.NewEventsHandler(crm.EventsConfig{Councils: councilIDs}, events, logger)
+	if err != nil {
+		return nil, err
+	}
 	h := &hub{cfg: cfg, log: logger, store: st, router: router, retentionDelay: opts.retentionDelay}
 	if h.retentionDelay <= 0 {
 		h.retentionDelay = time.Minute
@@ -148,6 +166,10 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	mux := http.NewServeMux()
 	mux.Handle("/fhir", fhirHandler)
 	mux.Handle("/fhir/", fhirHandler)
+	if providerID != "" {
+		mux.Handle("POST "+provider.EventsPath, providerEvents)
+	}
+	mux.Handle(crm.EventsPattern, councilEvents)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))

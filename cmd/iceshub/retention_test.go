@@ -34,10 +34,10 @@ func TestRetentionRunOnDemoTraffic(t *testing.T) {
 		if err != nil || status != http.StatusOK {
 			t.Fatalf("%s: %d %v\n%s", f, status, err, answer)
 		}
-		entries += len(waitOutcomes(t, h, referralIDFrom(answer), 2))
+		entries += len(waitOutcomes(t, h, referralIDFrom(answer), 3))
 	}
 	// Wait until every message is acknowledged.
-	topics := append([]string{intake.TopicReferralReceived}, routes.Topics([]string{"provider", "council-cwac", "council-ceast"})...)
+	topics := append([]string{intake.TopicReferralReceived}, routes.Topics([]string{"provider", "council-cwac", "council-ceast", "nhs-trust"})...)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var pending int64
@@ -84,7 +84,7 @@ func TestRetentionRunOnDemoTraffic(t *testing.T) {
 	}
 	out := retention(time.Now().AddDate(0, 0, 31))
 	c := counts(out)
-	if c[0] < len(files)+2*len(files)-1 || c[1] < len(files) || c[2] != 0 {
+	if c[0] < len(files)+3*len(files)-1 || c[1] < len(files) || c[2] != 0 {
 		t.Errorf("after 31 days removed %v, want every delivered message (%d referrals) and idempotency record, no disclosures:\n%s", c, len(files), out)
 	}
 	if !strings.Contains(out, "from "+intake.TopicReferralReceived) || !strings.Contains(out, "held messages and dead letters") {
