@@ -10,6 +10,8 @@
 //	iceshub check [--config FILE] [--fields]
 //	iceshub policy explain [--config FILE] [--format markdown|csv]
 //	iceshub retention run [--config FILE] [--data DIR] [--now RFC3339]
+//	iceshub dlq list [--json] [--all] | show ID | replay ID... | discard ID... --reason TEXT
+//	iceshub held list [--json]
 package main
 
 import (
@@ -47,6 +49,17 @@ Usage:
   iceshub retention run [--config FILE] [--data DIR] [--now RFC3339]
         delete what the retention settings no longer allow the hub to keep
         (serve does this every retention.interval) and print the counts
+  iceshub dlq list [--json] [--all] [--data DIR | --config FILE]
+        list the dead letters waiting for a person (--all: replayed and
+        discarded ones too)
+  iceshub dlq show ID [--data DIR | --config FILE]
+        print one dead letter, the partner's answer and the delivery it carried
+  iceshub dlq replay ID... [--by NAME] [--reason TEXT] [--data DIR | --config FILE]
+        queue each delivery again for its partner, same idempotency key
+  iceshub dlq discard ID... --reason TEXT [--by NAME] [--data DIR | --config FILE]
+        record that each will not be delivered, and why (nothing is deleted)
+  iceshub held list [--json] [--data DIR | --config FILE]
+        list the messages held for review
 
 Run 'iceshub COMMAND -h' for a command's flags.
 `
@@ -80,6 +93,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdPolicy(args[1:], stdout, stderr)
 	case "retention":
 		err = cmdRetention(ctx, args[1:], stdout, stderr)
+	case "dlq":
+		err = cmdDLQ(ctx, args[1:], stdout, stderr)
+	case "held":
+		err = cmdHeld(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
