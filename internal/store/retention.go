@@ -27,8 +27,10 @@ import (
 //     the cutoff a resent request is taken as new.
 //   - The disclosure record is kept for years after a person's last
 //     activity (PruneInactiveSubjects).
-//   - Held messages and dead letters are kept whatever their age: they wait
-//     for a person to resolve them, and nothing records a resolution yet.
+//   - Held messages and dead letters are kept whatever their age: held ones
+//     wait for a person, and a dead letter stays as the evidence of what a
+//     partner refused even after it is replayed or discarded (the decision
+//     is recorded beside it, deadletters.go).
 
 // RetentionPolicy says what ApplyRetention may delete.
 type RetentionPolicy struct {
