@@ -35,6 +35,8 @@ type hub struct {
 	store  *store.SQLite
 	router *message.Router
 	server *http.Server
+	// ops holds metrics, draining and the admin API (ops.go).
+	ops *ops
 
 	retentionDelay time.Duration
 }
@@ -46,6 +48,11 @@ type hubOptions struct {
 	// retentionDelay is how long after start retention first runs; zero
 	// means a minute.
 	retentionDelay time.Duration
+	// tuneDelivery, when set, adjusts each partner's delivery client
+	// (breaker and retry waits) before it is built.
+	tuneDelivery func(*delivery.Config)
+	// adminToken overrides the environment's ICESHUB_ADMIN_TOKEN.
+	adminToken string
 }
 
 // newHub builds a hub from cfg. Nothing runs until run is called.
@@ -72,6 +79,7 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 		}
 	}()
 
+	o := newOps(logger, st)
 	senders := map[string]routes.Sender{}
 	ids := make([]string, 0, len(cfg.Partners))
 	providerID := ""
@@ -88,6 +96,9 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 			Timeout:  p.Timeout,
 			RetryMax: p.RetryMax,
 		}
+		if opts.tuneDelivery != nil {
+			opts.tuneDelivery(&dc)
+		}
 		var s routes.Sender
 		switch p.Kind {
 		case config.KindProvider:
@@ -102,7 +113,7 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 		if err != nil {
 			return nil, fmt.Errorf("partner %q: %w", p.ID, err)
 		}
-		senders[p.ID] = s
+		senders[p.ID] = o.sender(p.ID, s)
 		ids = append(ids, p.ID)
 	}
 	sort.Strings(ids)
@@ -127,12 +138,13 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 		Senders:      senders,
 		Retry:        opts.retry,
 		CloseTimeout: cfg.Server.ShutdownTimeout,
-	}, st, st.NewSubscriber, logger)
+	}, st, o.subscribers(st.NewSubscriber), logger)
 	if err != nil {
 		return nil, err
 	}
+	o.instrumentRouter(router)
 
-	accept, err := intake.New(st)
+	accept, err := intake.New(o.intakeStore(st))
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +152,7 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	if err != nil {
 		return nil, err
 	}
-	events, err := intake.NewEvents(st, nil)
+	events, err := intake.NewEvents(o.eventStore(st), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +170,7 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	if err != nil {
 		return nil, err
 	}
-	h := &hub{cfg: cfg, log: logger, store: st, router: router, retentionDelay: opts.retentionDelay}
+	h := &hub{cfg: cfg, log: logger, store: st, router: router, ops: o, retentionDelay: opts.retentionDelay}
 	if h.retentionDelay <= 0 {
 		h.retentionDelay = time.Minute
 	}
@@ -175,8 +187,13 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", h.ready)
+	adminToken := opts.adminToken
+	if adminToken == "" {
+		adminToken = os.Getenv(adminTokenEnv)
+	}
+	o.mount(mux, adminToken, newDLQActions(st))
 	h.server = &http.Server{
-		Handler:           mux,
+		Handler:           o.handler(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -204,24 +221,40 @@ func loadSubjectKey(dataDir string, create bool, logger *slog.Logger) (subject.K
 	return k, nil
 }
 
-// ready answers 200 once the router runs and the store answers.
+// ready answers readiness: the hub is not draining, its configuration is
+// loaded, the router runs, and the store takes a durable write (a real
+// write, not a read: a full disk or a read-only file must fail it).
 func (h *hub) ready(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if !h.router.IsRunning() {
-		http.Error(w, "router not running", http.StatusServiceUnavailable)
+	notReady := func(what string) { http.Error(w, "not ready: "+what, http.StatusServiceUnavailable) }
+	switch {
+	case h.ops.draining.Load():
+		notReady("shutting down")
+		return
+	case h.cfg == nil || len(h.cfg.Partners) == 0:
+		notReady("no configuration loaded")
+		return
+	case !h.router.IsRunning():
+		notReady("router not running")
 		return
 	}
-	if _, err := h.store.Pending(r.Context(), routes.TopicDeliver("readiness")); err != nil {
-		http.Error(w, "store not answering", http.StatusServiceUnavailable)
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := h.store.Probe(ctx); err != nil {
+		h.log.Warn("readiness: store not writable", "error", err)
+		notReady("store not writable")
 		return
 	}
-	_, _ = w.Write([]byte("ready\n"))
+	_, _ = w.Write([]byte("ready: config loaded, router running, store writable\n"))
 }
 
-// run starts the router, then serves HTTP on ln until ctx ends; then it stops
-// taking requests, lets in-flight work finish within the shutdown timeout,
-// and closes the store. Referrals accepted before the stop are on disk and
-// are delivered by the next run.
+// run starts the router, then serves HTTP on ln until ctx ends; then it
+// drains: intake answers 503 with Retry-After (the listener stays open, so
+// senders are told to come back rather than refused a connection),
+// readiness fails, deliveries in flight finish (send and record) and the
+// queues stop taking new work, all within the shutdown timeout; then the
+// HTTP server finishes the requests it has and the store closes. Messages
+// accepted before the stop are on disk and are delivered by the next run.
 func (h *hub) run(ctx context.Context, ln net.Listener) error {
 	routerCtx, stopRouter := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRouter()
@@ -261,12 +294,15 @@ func (h *hub) run(ctx context.Context, ln net.Listener) error {
 
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), h.cfg.Server.ShutdownTimeout)
 	defer cancel()
-	if err := h.server.Shutdown(shutdownCtx); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
-	}
+	endDrain := h.ops.beginDrain(h.cfg.Server.ShutdownTimeout)
+	defer endDrain()
 	if err := h.router.Close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("router close: %w", err))
 	}
+	if err := h.server.Shutdown(shutdownCtx); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
+	}
+	endDrain()
 	stopRouter()
 	stopRetention()
 	<-retentionDone

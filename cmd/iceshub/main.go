@@ -11,6 +11,8 @@
 //	iceshub policy explain [--config FILE] [--format markdown|csv]
 //	iceshub retention run [--config FILE] [--data DIR] [--now RFC3339]
 //	iceshub bench [--scenario steady|outage] [--duration D] [--rate N] [--json]
+//	iceshub dlq list [--json] [--all] | show ID | replay ID... | discard ID... --reason TEXT
+//	iceshub held list [--json]
 package main
 
 import (
@@ -52,6 +54,17 @@ Usage:
         run this binary's hub on a temporary embedded store against partner
         stand-ins, drive it with referral bundles over HTTP, report
         throughput, latency, CPU, memory and database size
+  iceshub dlq list [--json] [--all] [--data DIR | --config FILE]
+        list the dead letters waiting for a person (--all: replayed and
+        discarded ones too)
+  iceshub dlq show ID [--data DIR | --config FILE]
+        print one dead letter, the partner's answer and the delivery it carried
+  iceshub dlq replay ID... [--by NAME] [--reason TEXT] [--data DIR | --config FILE]
+        queue each delivery again for its partner, same idempotency key
+  iceshub dlq discard ID... --reason TEXT [--by NAME] [--data DIR | --config FILE]
+        record that each will not be delivered, and why (nothing is deleted)
+  iceshub held list [--json] [--data DIR | --config FILE]
+        list the messages held for review
 
 Run 'iceshub COMMAND -h' for a command's flags.
 `
@@ -87,6 +100,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdRetention(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = cmdBench(ctx, args[1:], stdout, stderr)
+	case "dlq":
+		err = cmdDLQ(ctx, args[1:], stdout, stderr)
+	case "held":
+		err = cmdHeld(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

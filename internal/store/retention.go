@@ -34,8 +34,10 @@ import (
 //     once the order is closed (collected or cancelled) and nothing about it
 //     waits in a parked lane, PurgeClosedReferrals deletes it at the same
 //     age as messages. Events arriving later are refused as unknown.
-//   - Held messages and dead letters are kept whatever their age: they wait
-//     for a person to resolve them, and nothing records a resolution yet.
+//   - Held messages and dead letters are kept whatever their age: held ones
+//     wait for a person, and a dead letter stays as the evidence of what a
+//     partner refused even after it is replayed or discarded (the decision
+//     is recorded beside it, deadletters.go).
 
 // RetentionPolicy says what ApplyRetention may delete.
 type RetentionPolicy struct {

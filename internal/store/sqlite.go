@@ -177,6 +177,15 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 	error           TEXT NOT NULL,
 	payload         BLOB
 );
+-- What a person decided about a dead letter (deadletters.go): at most one
+-- decision each, and the dead letter itself is never changed or deleted.
+CREATE TABLE IF NOT EXISTS dead_letter_resolutions (
+	dead_letter_id INTEGER NOT NULL PRIMARY KEY REFERENCES dead_letters(id),
+	action         TEXT NOT NULL,
+	decided_by     TEXT NOT NULL,
+	at             TEXT NOT NULL,
+	reason         TEXT NOT NULL
+);
 `
 
 var topicPattern = regexp.MustCompile(`^[A-Za-z0-9\-\:\._]+$`)
@@ -400,22 +409,8 @@ func (s *SQLite) Disclosures(ctx context.Context, referralID string) ([]Disclosu
 // Held returns the messages held for review, oldest first, without payloads.
 func (s *SQLite) Held(ctx context.Context) ([]Hold, error) {
 	var out []Hold
-	err := s.read(ctx, `SELECT at, referral_id, kind, route, reason FROM held ORDER BY id`, nil, func(st *sqlite.Stmt) error {
-		out = append(out, Hold{At: parseTS(st.ColumnText(0)), ReferralID: st.ColumnText(1), Kind: st.ColumnText(2), Route: st.ColumnText(3), Reason: st.ColumnText(4)})
-		return nil
-	})
-	return out, err
-}
-
-// DeadLetters returns the dead letters, oldest first, without payloads.
-func (s *SQLite) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
-	var out []DeadLetter
-	err := s.read(ctx, `SELECT at, recipient, kind, referral_id, idempotency_key, status_code, partner_answer, error
-		FROM dead_letters ORDER BY id`, nil, func(st *sqlite.Stmt) error {
-		out = append(out, DeadLetter{
-			At: parseTS(st.ColumnText(0)), Recipient: st.ColumnText(1), Kind: st.ColumnText(2), ReferralID: st.ColumnText(3),
-			IdempotencyKey: st.ColumnText(4), StatusCode: st.ColumnInt(5), PartnerAnswer: st.ColumnText(6), Error: st.ColumnText(7),
-		})
+	err := s.read(ctx, `SELECT at, referral_id, kind, route, reason, id FROM held ORDER BY id`, nil, func(st *sqlite.Stmt) error {
+		out = append(out, Hold{At: parseTS(st.ColumnText(0)), ReferralID: st.ColumnText(1), Kind: st.ColumnText(2), Route: st.ColumnText(3), Reason: st.ColumnText(4), ID: st.ColumnInt64(5)})
 		return nil
 	})
 	return out, err

@@ -53,6 +53,8 @@ type Disclosure struct {
 
 // Hold is a message no route could place, kept for a person to review.
 type Hold struct {
+	// ID is the hold's number, set when it is read back; Commit assigns it.
+	ID         int64     `json:"id,omitempty"`
 	At         time.Time `json:"at"`
 	ReferralID string    `json:"referralId"`
 	Kind       string    `json:"kind"`
@@ -66,6 +68,10 @@ type Hold struct {
 // DeadLetter is a delivery that will never succeed as it stands: the partner
 // refused it permanently.
 type DeadLetter struct {
+	// ID is the dead letter's number, set when it is read back; Commit
+	// assigns it. Operators name dead letters by it (dlq show, replay,
+	// discard).
+	ID             int64     `json:"id,omitempty"`
 	At             time.Time `json:"at"`
 	Recipient      string    `json:"recipient"`
 	Kind           string    `json:"kind"`
@@ -77,6 +83,9 @@ type DeadLetter struct {
 	Error         string `json:"error"`
 	// Payload is the delivery message, for replay.
 	Payload []byte `json:"-"`
+	// Resolution is what a person decided about it, nil while it is open.
+	// Set when it is read back; Commit ignores it.
+	Resolution *Resolution `json:"resolution,omitempty"`
 }
 
 // Delivered is the receipt of a delivery a partner accepted.

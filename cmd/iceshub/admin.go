@@ -1,0 +1,219 @@
+package main
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/iceshub/iceshub/internal/delivery/partnersim"
+	"github.com/iceshub/iceshub/internal/store"
+)
+
+// adminTokenEnv names the environment variable holding the admin API's
+// bearer token. Without it the admin API is not served at all.
+const adminTokenEnv = "ICESHUB_ADMIN_TOKEN"
+
+// adminMaxBody bounds an admin request body: a reason and a name.
+const adminMaxBody = 16 << 10
+
+// mountAdmin adds the admin API to mux, every route behind the bearer
+// token:
+//
+//	GET  /admin/dlq                  open dead letters (?all=true: every one)
+//	GET  /admin/dlq/{id}             one dead letter with the delivery it carried
+//	POST /admin/dlq/{id}/replay      {"by": "...", "reason": "..."} both optional
+//	POST /admin/dlq/{id}/discard     {"by": "...", "reason": "..."} reason required
+//	GET  /admin/held                 messages held for review
+//
+// Errors use the JSON error body of the partner contracts.
+func mountAdmin(mux *http.ServeMux, token string, dlq *dlqActions, logger *slog.Logger) {
+	a := &admin{want: sha256.Sum256([]byte(token)), dlq: dlq, log: logger.With("component", "admin")}
+	mux.Handle("GET /admin/dlq", a.auth(a.list))
+	mux.Handle("GET /admin/dlq/{id}", a.auth(a.show))
+	mux.Handle("POST /admin/dlq/{id}/replay", a.auth(a.replay))
+	mux.Handle("POST /admin/dlq/{id}/discard", a.auth(a.discard))
+	mux.Handle("GET /admin/held", a.auth(a.held))
+	// Anything else under /admin/ is a 404 in the same format, and still
+	// needs the token, so that the API's shape is not disclosed.
+	mux.Handle("/admin/", a.auth(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSONError(w, http.StatusNotFound, "not-found", "no such admin endpoint", nil)
+	}))
+}
+
+type admin struct {
+	want [sha256.Size]byte
+	dlq  *dlqActions
+	log  *slog.Logger
+}
+
+// auth checks "Authorization: Bearer <token>". Both sides are hashed first so
+// that the comparison takes the same time whatever the length of what was
+// sent.
+func (a *admin) auth(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(got))
+		if !ok || subtle.ConstantTimeCompare(sum[:], a.want[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="iceshub-admin"`)
+			writeJSONError(w, http.StatusUnauthorized, "unauthorised", "a valid admin bearer token is required",
+				[]partnersim.Problem{{Field: "Authorization", Message: "missing or wrong bearer token"}})
+			return
+		}
+		next(w, r)
+	})
+}
+
+func (a *admin) list(w http.ResponseWriter, r *http.Request) {
+	dls, err := a.dlq.store.DeadLetters(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	all := r.URL.Query().Get("all") == "true"
+	views := []deadLetterView{}
+	for _, d := range dls {
+		if all || d.Resolution == nil {
+			views = append(views, deadLetterView{DeadLetter: d, State: stateOf(d)})
+		}
+	}
+	writeJSONOK(w, map[string]any{"deadLetters": views})
+}
+
+func (a *admin) show(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	d, err := a.dlq.store.DeadLetter(r.Context(), id)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSONOK(w, viewOf(d))
+}
+
+// decision is the body of a replay or discard.
+type decision struct {
+	By     string `json:"by"`
+	Reason string `json:"reason"`
+}
+
+func (a *admin) replay(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	dec, ok := readDecision(w, r)
+	if !ok {
+		return
+	}
+	d, err := a.dlq.replay(r.Context(), id, operatorOf(dec), dec.Reason)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.log.Info("dead letter replayed", "dead_letter_id", id, "partner", d.Recipient, "kind", d.Kind, "idempotency_key", d.IdempotencyKey)
+	writeJSONOK(w, map[string]any{"id": id, "state": store.ActionReplayed, "partner": d.Recipient, "kind": d.Kind, "idempotencyKey": d.IdempotencyKey})
+}
+
+func (a *admin) discard(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	dec, ok := readDecision(w, r)
+	if !ok {
+		return
+	}
+	if strings.TrimSpace(dec.Reason) == "" {
+		writeJSONError(w, http.StatusBadRequest, "invalid-request", "a discard needs a reason",
+			[]partnersim.Problem{{Field: "reason", Message: "required"}})
+		return
+	}
+	if err := a.dlq.discard(r.Context(), id, operatorOf(dec), dec.Reason); err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.log.Info("dead letter discarded", "dead_letter_id", id)
+	writeJSONOK(w, map[string]any{"id": id, "state": store.ActionDiscarded})
+}
+
+func (a *admin) held(w http.ResponseWriter, r *http.Request) {
+	held, err := a.dlq.store.Held(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if held == nil {
+		held = []store.Hold{}
+	}
+	writeJSONOK(w, map[string]any{"held": held})
+}
+
+// operatorOf is who a decision is recorded as: the admin API, and the name
+// the caller gave, which the shared token cannot prove.
+func operatorOf(d decision) string {
+	if n := strings.TrimSpace(d.By); n != "" {
+		return "admin-api:" + oneLine(n, 100)
+	}
+	return "admin-api"
+}
+
+func (a *admin) fail(w http.ResponseWriter, err error) {
+	status, code := dlqStatus(err)
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		a.log.Error("admin request failed", "error", err)
+		msg = "the hub could not complete the request"
+	}
+	writeJSONError(w, status, code, msg, nil)
+}
+
+func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeJSONError(w, http.StatusBadRequest, "invalid-request", "the dead letter id must be a positive number",
+			[]partnersim.Problem{{Field: "id", Message: "must be a positive number"}})
+		return 0, false
+	}
+	return id, true
+}
+
+// readDecision reads an optional JSON body {by, reason}; an empty body is
+// an empty decision.
+func readDecision(w http.ResponseWriter, r *http.Request) (decision, bool) {
+	var d decision
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, adminMaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeJSONError(w, http.StatusRequestEntityTooLarge, "too-large", "the request body is too large", nil)
+		} else {
+			writeJSONError(w, http.StatusBadRequest, "invalid-request", "the request body could not be read", nil)
+		}
+		return d, false
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return d, true
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		writeJSONError(w, http.StatusBadRequest, "invalid-request", "the body must be a JSON object with optional by and reason strings",
+			[]partnersim.Problem{{Field: "body", Message: "not a JSON object of by and reason"}})
+		return d, false
+	}
+	return d, true
+}
+
+func writeJSONOK(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(v)
+}

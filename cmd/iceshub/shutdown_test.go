@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/routes"
+)
+
+// TestShutdownDrains stops the hub (as SIGTERM does) while a delivery to
+// the provider is in flight: intake answers 503 with Retry-After and an
+// OperationOutcome instead of refusing connections, readiness fails while
+// health holds, and the in-flight delivery finishes, receipt and disclosure
+// recorded, before the hub exits.
+func TestShutdownDrains(t *testing.T) {
+	entered := make(chan struct{}, 16)
+	release := make(chan struct{})
+	hold := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			entered <- struct{}{}
+			<-release
+			next.ServeHTTP(w, r)
+		})
+	}
+	o := startOpsHub(t, opsHubConfig{wrap: map[string]func(http.Handler) http.Handler{"provider": hold}})
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	template := referralTemplate(t)
+	id := o.send(t, template)
+	<-entered // the provider has the request; the hub waits for its answer
+
+	stopped := make(chan error, 1)
+	go func() { stopped <- o.stop() }()
+
+	var refusal *http.Response
+	var body []byte
+	eventually(t, "intake to answer 503 while draining", func() bool {
+		resp, err := http.Post(o.base+"/fhir/$process-message", "application/fhir+json", strings.NewReader(string(template)))
+		if err != nil {
+			t.Fatalf("intake refused the connection while draining: %v", err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			return false
+		}
+		refusal = resp
+		body = make([]byte, 4096)
+		n, _ := resp.Body.Read(body)
+		body = body[:n]
+		return true
+	})
+	if ra := refusal.Header.Get("Retry-After"); ra == "" || ra == "0" {
+		t.Errorf("503 while draining has Retry-After %q", ra)
+	}
+	var oo struct {
+		ResourceType string `json:"resourceType"`
+		Issue        []struct{ Severity, Code string }
+	}
+	if err := json.Unmarshal(body, &oo); err != nil || oo.ResourceType != "OperationOutcome" || len(oo.Issue) != 1 || oo.Issue[0].Code != "transient" {
+		t.Errorf("503 body = %s (%v), want an OperationOutcome with a transient issue", body, err)
+	}
+	if got := refusal.Header.Get("Content-Type"); got != "application/fhir+json" {
+		t.Errorf("503 Content-Type = %q", got)
+	}
+	for path, want := range map[string]int{"/readyz": http.StatusServiceUnavailable, "/healthz": http.StatusOK} {
+		resp, err := http.Get(o.base + path)
+		if err != nil {
+			t.Fatalf("%s while draining: %v", path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s while draining = %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	select {
+	case err := <-stopped:
+		t.Fatalf("the hub stopped (%v) with a delivery in flight", err)
+	default:
+	}
+
+	close(release) // the provider answers
+	if err := <-stopped; err != nil {
+		t.Fatalf("hub stopped with error: %v", err)
+	}
+	if got := o.sims.provider.Stats().Created; got != 1 {
+		t.Fatalf("provider created %d orders, want the in-flight one", got)
+	}
+	st, err := store.Open(store.Options{DataDir: o.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	key := routes.IdempotencyKey(id, "provider", model.KindReferral)
+	if ok, err := st.WasDelivered(context.Background(), key); err != nil || !ok {
+		t.Errorf("the in-flight delivery's receipt was not recorded before exit (%v, %v)", ok, err)
+	}
+	ds, err := st.Disclosures(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := 0
+	for _, d := range ds {
+		if d.Recipient == "provider" && d.Outcome == store.OutcomeSent {
+			sent++
+		}
+	}
+	if sent != 1 {
+		t.Errorf("provider disclosures recorded sent: %d, want 1: %+v", sent, ds)
+	}
+}
+
+// TestReadinessNeedsAWritableStore: /readyz names its checks when ready, and
+// fails, while /healthz holds, once the store cannot take a write.
+func TestReadinessNeedsAWritableStore(t *testing.T) {
+	o := startOpsHub(t, opsHubConfig{})
+	get := func(path string) (int, string) {
+		resp, err := http.Get(o.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/readyz"); code != http.StatusOK || !strings.Contains(body, "store writable") {
+		t.Fatalf("/readyz = %d %q", code, body)
+	}
+	if err := o.hub.store.Close(); err != nil { // the store fails under the running hub
+		t.Fatal(err)
+	}
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "store not writable") {
+		t.Errorf("/readyz with the store gone = %d %q, want 503 naming the store", code, body)
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz = %d, want 200: the process is up", code)
+	}
+}
