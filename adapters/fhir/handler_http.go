@@ -14,8 +14,10 @@
 // Every error is an OperationOutcome (application/fhir+json) whose issues
 // carry severity, code, diagnostics and a FHIRPath expression: 400 for a
 // body that is not a Bundle or a bad header, 404, 405, 413, 415, 422 for a
-// Bundle the hub cannot accept, 503 with Retry-After when the hub could not
-// store an acceptable referral, and 500 only for a fault of the hub itself.
+// Bundle the hub cannot accept (or a change to a referral it does not
+// hold), 403 and 409 for a change the referral does not allow, 503 with
+// Retry-After when the hub could not store an acceptable referral or
+// change, and 500 only for a fault of the hub itself.
 // Bad input never causes a 5xx.
 //
 // Logs hold ids, outcomes and counts; never a payload, name, NHS number,
