@@ -46,6 +46,8 @@ const (
 	issueTooLong   fhirmap.IssueType = "too-long"
 	issueTransient fhirmap.IssueType = "transient"
 	issueException fhirmap.IssueType = "exception"
+	issueConflict  fhirmap.IssueType = "conflict"
+	issueForbidden fhirmap.IssueType = "forbidden"
 )
 
 // asError maps any error to an *httpError: a *fhirmap.ValidationError to 400 or

@@ -5,11 +5,19 @@
 // Acceptor that stores it durably, and only then answers 200. It serves the
 // CapabilityStatement at GET /fhir/metadata.
 //
+// The same endpoints take what the NHS asks of a referral the hub holds
+// (flows F2 and F8): a cancellation, a collection request, and an
+// amendment (an active referral whose ServiceRequest id the hub already
+// holds). These are events, handed to Config.Events once Config.Finder has
+// told the edge what the hub holds; see event_http.go.
+//
 // Every error is an OperationOutcome (application/fhir+json) whose issues
 // carry severity, code, diagnostics and a FHIRPath expression: 400 for a
 // body that is not a Bundle or a bad header, 404, 405, 413, 415, 422 for a
-// Bundle the hub cannot accept, 503 with Retry-After when the hub could not
-// store an acceptable referral, and 500 only for a fault of the hub itself.
+// Bundle the hub cannot accept (or a change to a referral it does not
+// hold), 403 and 409 for a change the referral does not allow, 503 with
+// Retry-After when the hub could not store an acceptable referral or
+// change, and 500 only for a fault of the hub itself.
 // Bad input never causes a 5xx.
 //
 // Logs hold ids, outcomes and counts; never a payload, name, NHS number,
@@ -63,8 +71,9 @@ const ContentType = "application/fhir+json"
 
 // ReferralIDSystem is the identifier system of the hub's referral id. A
 // success answer carries the id as Bundle.identifier with this system (and
-// in the text of its OperationOutcome); partners and the NHS quote it.
-const ReferralIDSystem = "https://example.org/ices/Id/referral"
+// in the text of its OperationOutcome); partners and the NHS quote it, as
+// a collection request may in ServiceRequest.basedOn.identifier.
+const ReferralIDSystem = fhirmap.ReferralIDSystem
 
 // Config configures a Handler. The zero value is usable.
 type Config struct {
@@ -84,6 +93,14 @@ type Config struct {
 	// endpoint of response messages. Empty means the base is derived from
 	// the request's Host.
 	BaseURL string
+	// Finder tells the edge which referrals the hub holds, so that an
+	// active referral whose ServiceRequest id it holds is taken as an
+	// amendment. Nil means every active referral is a new one.
+	Finder ReferralFinder
+	// Events takes cancellations, collection requests and amendments. Nil
+	// means they are refused, 422 not-supported; referrals are taken
+	// either way.
+	Events EventAcceptor
 }
 
 // Handler is the FHIR edge. It is safe for concurrent use.
@@ -194,6 +211,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type request struct {
 	start                 time.Time
 	route                 string
+	kind                  model.Kind
 	correlationID         string
 	requestID, referralID string
 	duplicate             bool
@@ -266,6 +284,10 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, route string, r
 		return err
 	}
 	rec.issues = parsed.Issues
+	rec.kind = parsed.Kind
+	if parsed.Change != nil {
+		return h.submitEvent(w, r, route, rec, requestID, &parsed)
+	}
 
 	ref := parsed.Referral
 	ref.ID = h.cfg.NewID()
@@ -273,25 +295,46 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, route string, r
 	ref.Source.CorrelationID = rec.correlationID
 	rec.referralID = ref.ID
 
+	// A referral whose ServiceRequest the hub holds already is an
+	// amendment, unless it says what the stored one says: then it is a
+	// resend, which the idempotency keys make a duplicate.
+	if h.cfg.Finder != nil && ref.Source.ServiceRequestID != "" {
+		stored, found, err := h.cfg.Finder.FindReferral(r.Context(), intake.Lookup{ServiceRequestID: ref.Source.ServiceRequestID})
+		if err != nil {
+			return h.unavailable("referral", err)
+		}
+		if found && fingerprint(&stored.Referral) != fingerprint(&ref) {
+			rec.kind = model.KindAmendment
+			return h.submitAmendment(w, r, route, rec, requestID, &parsed, ref, stored)
+		}
+	}
+
 	keys, keyIssues := idempotencyKeys(requestID, &parsed, &ref)
 	issues := append(parsed.Issues, keyIssues...)
-	var answer []byte
-	if route == routeProcessMessage {
-		answer = h.messageResponse(r, &parsed, &ref, issues)
-	} else {
-		answer = h.transactionResponse(&parsed, &ref, issues)
-	}
+	a := answer{referralID: ref.ID, received: ref.ReceivedAt, summary: "referral accepted; the hub's referral id is " + ref.ID, created: true}
 	out, err := h.accept.AcceptReferral(r.Context(), intake.Submission{
 		Keys:     keys,
 		Referral: ref,
-		Response: intake.Response{Status: http.StatusOK, ContentType: ContentType, Body: answer},
+		Response: intake.Response{Status: http.StatusOK, ContentType: ContentType, Body: h.answer(r, route, &parsed, a, issues)},
 	})
 	if err != nil {
-		e := errorf(http.StatusServiceUnavailable, issueTransient, "Bundle", "the hub could not store the referral; nothing was accepted: send the same request again later")
-		e.RetryAfter = int(h.cfg.RetryAfter.Round(time.Second) / time.Second)
-		e.Err = err
-		return e
+		return h.unavailable("referral", err)
 	}
+	return h.reply(w, rec, out)
+}
+
+// unavailable is the answer when the hub could not store what was sent
+// (what: "referral", "cancellation", ...): 503 with Retry-After.
+func (h *Handler) unavailable(what string, err error) *httpError {
+	e := errorf(http.StatusServiceUnavailable, issueTransient, "Bundle", "the hub could not store the %s; nothing was accepted: send the same request again later", what)
+	e.RetryAfter = int(h.cfg.RetryAfter.Round(time.Second) / time.Second)
+	e.Err = err
+	return e
+}
+
+// reply writes the answer an acceptor returned: the submission's own, or
+// the stored one for a duplicate.
+func (h *Handler) reply(w http.ResponseWriter, rec *request, out intake.Outcome) error {
 	resp := out.Response
 	if resp.Status == 0 || len(resp.Body) == 0 {
 		return asError(fmt.Errorf("acceptor returned an empty response (duplicate %v)", out.Duplicate))
@@ -373,7 +416,14 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 //   - otherwise "referral:<new referral id>": no duplicate detection, since
 //     guessing would risk dropping a second, genuine order.
 func idempotencyKeys(requestID string, p *fhirmap.Parsed, ref *model.Referral) ([]string, []fhirmap.Issue) {
-	fp := fingerprint(ref)
+	return keysFor(requestID, p, fingerprint(ref), "referral:"+ref.ID, "referral")
+}
+
+// keysFor returns the idempotency keys of a request as idempotencyKeys
+// describes, with fp the fingerprint of what it says, fallback the key used
+// when there is none the sender chose, and what the kind of message.
+func keysFor(requestID string, p *fhirmap.Parsed, fp, fallback, what string) ([]string, []fhirmap.Issue) {
+	ref := &p.Referral
 	var keys []string
 	if requestID != "" {
 		keys = append(keys, "request:"+requestID+"#"+fp)
@@ -387,9 +437,9 @@ func idempotencyKeys(requestID string, p *fhirmap.Parsed, ref *model.Referral) (
 	if len(keys) > 0 {
 		return keys, nil
 	}
-	return []string{"referral:" + ref.ID}, []fhirmap.Issue{{
+	return []string{fallback}, []fhirmap.Issue{{
 		Severity: fhirmap.SeverityInformation, Code: fhirmap.IssueInformational, Expression: "Bundle.id",
-		Diagnostics: "the request has no X-Request-ID and the Bundle no id, so a repeat of it would be taken as a new referral",
+		Diagnostics: "the request has no X-Request-ID and the Bundle no id, so a repeat of it would be taken as a new " + what,
 	}}
 }
 
@@ -408,28 +458,55 @@ func fingerprint(ref *model.Referral) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// answer is what a success answer says.
+type answer struct {
+	// referralID is the hub's referral id, or intake.ReferralIDPlaceholder
+	// for an event, whose referral the acceptor finds.
+	referralID string
+	received   time.Time
+	// summary is the diagnostics of the information issue that opens the
+	// OperationOutcome.
+	summary string
+	// created is true when the ServiceRequest made something new (a
+	// referral, a collection request): "201 Created" in a
+	// transaction-response; false for a change to the referral ("200 OK").
+	created bool
+	// location is the transaction-response location of the
+	// ServiceRequest; empty means ServiceRequest/<referralID>.
+	location string
+}
+
+// answer builds the success answer to a request on route: a response
+// message or a transaction-response.
+func (h *Handler) answer(r *http.Request, route string, p *fhirmap.Parsed, a answer, issues []fhirmap.Issue) []byte {
+	if route == routeProcessMessage {
+		return h.messageResponse(r, p, a, issues)
+	}
+	return h.transactionResponse(p, a, issues)
+}
+
 // messageResponse builds the response message for an accepted message: a
 // MessageHeader whose response names the request's MessageHeader, code ok,
 // the request's eventCoding, and whose focus is an OperationOutcome that
 // gives the hub's referral id and any warnings. The referral id is also
 // the response Bundle's identifier (system ReferralIDSystem).
-func (h *Handler) messageResponse(r *http.Request, p *fhirmap.Parsed, ref *model.Referral, issues []fhirmap.Issue) []byte {
+func (h *Handler) messageResponse(r *http.Request, p *fhirmap.Parsed, a answer, issues []fhirmap.Issue) []byte {
 	mhID, ooID := h.cfg.NewID(), h.cfg.NewID()
-	oo := acceptedOutcome(ooID, ref.ID, issues)
+	oo := acceptedOutcome(ooID, a.summary, issues)
 	mh := messageHeader{
 		ResourceType: "MessageHeader",
 		ID:           mhID,
 		EventCoding:  coding{System: p.Event.System, Code: p.Event.Code, Display: p.Event.Display},
 		Source:       messageSource{Name: "iceshub", Software: "iceshub", Endpoint: h.baseURL(r) + "/$process-message"},
-		Response:     &messageResponse{Identifier: ref.Source.MessageID, Code: "ok"},
+		Response:     &messageResponse{Identifier: p.Referral.Source.MessageID, Code: "ok"},
 		Focus:        []reference{{Reference: "urn:uuid:" + ooID}},
 	}
 	return marshal(bundle{
 		ResourceType: "Bundle",
 		ID:           h.cfg.NewID(),
-		Identifier:   &identifier{System: ReferralIDSystem, Value: ref.ID},
+		Identifier:   &identifier{System: ReferralIDSystem, Value: a.referralID},
 		Type:         "message",
-		Timestamp:    instant(ref.ReceivedAt),
+		Timestamp:    instant(a.received),
 		Entry: []bundleEntry{
 			{FullURL: "urn:uuid:" + mhID, Resource: mh},
 			{FullURL: "urn:uuid:" + ooID, Resource: oo},
@@ -441,21 +518,26 @@ func (h *Handler) messageResponse(r *http.Request, p *fhirmap.Parsed, ref *model
 // one entry per request entry, in order, each "201 Created" with a
 // location. The ServiceRequest's location is ServiceRequest/<referral id>
 // and its entry carries the OperationOutcome; a PUT entry's location is its
-// request URL; any other entry gets Type/<new id>.
-func (h *Handler) transactionResponse(p *fhirmap.Parsed, ref *model.Referral, issues []fhirmap.Issue) []byte {
+// request URL; any other entry gets Type/<new id>. For a change to a
+// referral (a cancellation, an amendment) the ServiceRequest's entry is
+// "200 OK".
+func (h *Handler) transactionResponse(p *fhirmap.Parsed, a answer, issues []fhirmap.Issue) []byte {
 	b := bundle{
 		ResourceType: "Bundle",
 		ID:           h.cfg.NewID(),
-		Identifier:   &identifier{System: ReferralIDSystem, Value: ref.ID},
+		Identifier:   &identifier{System: ReferralIDSystem, Value: a.referralID},
 		Type:         p.BundleType + "-response",
-		Timestamp:    instant(ref.ReceivedAt),
+		Timestamp:    instant(a.received),
 	}
 	for _, e := range p.Entries {
-		resp := &entryResponse{Status: "201 Created", LastModified: instant(ref.ReceivedAt)}
+		resp := &entryResponse{Status: "201 Created", LastModified: instant(a.received)}
 		switch {
 		case e.Referral:
-			resp.Location = "ServiceRequest/" + ref.ID
-			resp.Outcome = acceptedOutcome("", ref.ID, issues)
+			resp.Location = nonEmpty(a.location, "ServiceRequest/"+a.referralID)
+			resp.Outcome = acceptedOutcome("", a.summary, issues)
+			if !a.created {
+				resp.Status = "200 OK"
+			}
 		case e.Method == "PUT":
 			resp.Location = e.URL
 		default:
@@ -467,12 +549,20 @@ func (h *Handler) transactionResponse(p *fhirmap.Parsed, ref *model.Referral, is
 }
 
 // acceptedOutcome is the OperationOutcome of a success: one information
-// issue naming the referral id, then the issues the hub tolerated.
-func acceptedOutcome(id, referralID string, issues []fhirmap.Issue) *operationOutcome {
+// issue whose diagnostics is summary (naming the referral id), then the
+// issues the hub tolerated.
+func acceptedOutcome(id, summary string, issues []fhirmap.Issue) *operationOutcome {
 	return issuesOutcome(id, append([]fhirmap.Issue{{
 		Severity: fhirmap.SeverityInformation, Code: fhirmap.IssueInformational, Expression: "Bundle",
-		Diagnostics: "referral accepted; the hub's referral id is " + referralID,
+		Diagnostics: summary,
 	}}, issues...))
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // baseURL is Config.BaseURL, or the base the request was sent to.
@@ -524,6 +614,9 @@ func (h *Handler) logRequest(rec *request, status int) {
 	if rec.referralID != "" && status == http.StatusOK {
 		attrs = append(attrs, "referral_id", rec.referralID)
 	}
+	if rec.kind != "" {
+		attrs = append(attrs, "kind", string(rec.kind))
+	}
 	if rec.route == routeProcessMessage || rec.route == routeTransaction {
 		attrs = append(attrs, "duplicate", rec.duplicate, "issue_errors", errs, "issue_warnings", warnings)
 	}
@@ -542,9 +635,13 @@ func (h *Handler) logRequest(rec *request, status int) {
 			}
 		}
 	case status == http.StatusOK && rec.route != routeMetadata:
-		msg = "fhir referral accepted"
+		what := "referral"
+		if rec.kind != "" {
+			what = string(rec.kind)
+		}
+		msg = "fhir " + what + " accepted"
 		if rec.duplicate {
-			msg = "fhir referral repeated: stored answer returned"
+			msg = "fhir " + what + " repeated: stored answer returned"
 		}
 	}
 	h.log.Log(context.Background(), level, msg, attrs...)

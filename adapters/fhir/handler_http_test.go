@@ -21,6 +21,7 @@ import (
 
 	fhiradapter "github.com/iceshub/iceshub/adapters/fhir"
 	"github.com/iceshub/iceshub/internal/intake"
+	fhirmap "github.com/iceshub/iceshub/mappings/fhir"
 )
 
 const testdata = "../../testdata/fhir"
@@ -624,7 +625,7 @@ func TestMetadata(t *testing.T) {
 			t.Errorf("resource %s not described", want)
 		}
 	}
-	for _, phrase := range []string{"Tolerant", "Strict", "bare id", "quantity", "X-Request-ID"} {
+	for _, phrase := range []string{"Tolerant", "Strict", "bare id", "quantity", "X-Request-ID", "revoked or entered-in-error", "amendment", fhirmap.RequestKindSystem, fhirmap.CollectionReasonSystem, fhirmap.CancellationReasonExtension, "409 business-rule"} {
 		if !strings.Contains(rest.Documentation, phrase) {
 			t.Errorf("documentation does not mention %q", phrase)
 		}

@@ -42,6 +42,7 @@ func (e *entry) res(path ...string) string {
 // resolution.
 type bundle struct {
 	id, typ   string
+	timestamp string // Bundle.timestamp as sent; read only for events
 	entries   []*entry
 	byFullURL map[string]*entry
 	byTypeID  map[string][]*entry
@@ -95,6 +96,9 @@ func readBundle(body []byte, is *issues) (*bundle, bool) {
 	} else {
 		b.typ = t
 	}
+	// Bundle.timestamp is read without complaint here: only an event uses
+	// it (as the time it happened), and checks it there.
+	b.timestamp, _ = jsonString(top["timestamp"])
 	raws, _ := optArray(top, "entry", "Bundle.entry", is)
 	for i, raw := range raws {
 		e := &entry{index: i, expr: fmt.Sprintf("Bundle.entry[%d]", i)}

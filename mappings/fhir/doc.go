@@ -1,5 +1,6 @@
 // Package fhir maps FHIR R4 referral bundles, as NHS systems send them, to
-// the canonical model.Referral. It is pure: no I/O, no logging, no clock.
+// the canonical model.Referral, and cancellations and collection requests
+// to the model.Event they ask for. It is pure: no I/O, no logging, no clock.
 //
 // ParseMessage reads a message Bundle (as for $process-message) and
 // ParseTransaction a transaction or batch Bundle. Both check what the
@@ -33,6 +34,16 @@
 //     meaning cannot be ignored safely.
 //   - Identifier systems of NHS numbers and ODS codes are compared without
 //     regard to case, since senders write ".../id/ods-organization-code".
+//
+// The bundle's ServiceRequest also says what kind of message it is
+// (Parsed.Kind): an active one is a referral (or, when the hub already
+// holds its id, an amendment, which the caller decides, with the same
+// checks); one whose status is revoked or entered-in-error is a
+// cancellation of the referral with that ServiceRequest id; one coded
+// RequestKindSystem collection is a collection request for the referral
+// its basedOn names. A cancellation or collection request needs only the
+// ServiceRequest and the Patient it is for, whose NHS number, when given,
+// must be valid: the referral it names was checked when it came.
 //
 // Diagnostics never quote a value from the bundle, so an issue can be
 // logged and returned without disclosing personal data.

@@ -7,10 +7,13 @@ import (
 	"testing"
 )
 
-// FuzzParse feeds arbitrary bytes to both parsers, seeded with every fixture.
-// Whatever the input, a parser must return either a referral or a
-// *ValidationError that says whether it is unparseable (400) or invalid
-// (422), with at least one error issue: never panic, never another error.
+// FuzzParse feeds arbitrary bytes to both parsers, seeded with every fixture
+// (referrals, amendments, cancellations and collection requests).
+// Whatever the input, a parser must return either a referral, a
+// cancellation or a collection request that names the referral it is
+// about, or a *ValidationError that says whether it is unparseable (400) or
+// invalid (422), with at least one error issue: never panic, never another
+// error.
 func FuzzParse(f *testing.F) {
 	for _, pattern := range []string{"*.json", "bars/*.json", "invalid/*.json"} {
 		files, _ := filepath.Glob(filepath.Join("../../testdata/fhir", pattern))
@@ -24,10 +27,27 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(`{"resourceType":"Bundle","type":"message","entry":[{}]}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"PUT","url":"ServiceRequest/a"},"resource":{"resourceType":"ServiceRequest","id":"a","status":"revoked","intent":"order","subject":{"reference":"Patient/p"}}},{"request":{"method":"PUT","url":"Patient/p"},"resource":{"resourceType":"Patient","id":"p"}}]}`))
+	f.Add([]byte(`{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"POST","url":"ServiceRequest"},"resource":{"resourceType":"ServiceRequest","status":"active","intent":"order","code":{"coding":[{"system":"` + RequestKindSystem + `","code":"collection"}]},"basedOn":[{"reference":"ServiceRequest/a"}],"reasonCode":[{"coding":[{"system":"` + CollectionReasonSystem + `","code":"died"}]}],"subject":{"reference":"Patient/p"}}},{"request":{"method":"PUT","url":"Patient/p"},"resource":{"resourceType":"Patient","id":"p"}}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, parse := range []func([]byte) (Parsed, error){ParseMessage, ParseTransaction} {
-			_, err := parse(body)
+			p, err := parse(body)
 			if err == nil {
+				switch p.Kind {
+				case "referral":
+					if p.Change != nil {
+						t.Fatalf("a referral with an event: %+v", p.Change)
+					}
+				case "cancellation", "collection":
+					if p.Change == nil || p.Change.Kind != p.Kind || p.Change.Status == "" {
+						t.Fatalf("%s without its event: %+v", p.Kind, p.Change)
+					}
+					if p.Target.ServiceRequestID == "" && p.Target.ReferralID == "" {
+						t.Fatalf("%s that names no referral", p.Kind)
+					}
+				default:
+					t.Fatalf("accepted with kind %q", p.Kind)
+				}
 				continue
 			}
 			var ve *ValidationError

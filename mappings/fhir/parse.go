@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
 
@@ -32,6 +33,62 @@ type Parsed struct {
 	// but can do without, unknown resource types, and the like. It never
 	// holds an error.
 	Issues []Issue
+
+	// Kind is what the bundle asks of the hub: model.KindReferral for an
+	// active ServiceRequest (a new referral, or an amendment when the hub
+	// already holds a referral with that ServiceRequest id, which only the
+	// caller can tell), model.KindCancellation for a ServiceRequest whose
+	// status is revoked or entered-in-error, model.KindCollection for a
+	// ServiceRequest coded as a collection request (RequestKindSystem).
+	Kind model.Kind
+	// Change is, for a cancellation or a collection request, the event it
+	// asks for: Kind, Status, Reason and Description are set; the ids and
+	// times are the caller's. Nil for a referral. For these kinds only
+	// Referral.Source of Referral is filled in.
+	Change *model.Event
+	// Target names the referral the bundle is about.
+	Target Target
+	// Paths gives the FHIRPath of the elements a caller may refuse the
+	// bundle at after parsing (an unknown ServiceRequest, another
+	// person's NHS number).
+	Paths Paths
+	// Timestamp is Bundle.timestamp; zero when absent or not an instant.
+	Timestamp time.Time
+}
+
+// Target names the referral a bundle is about, as the hub recorded it.
+type Target struct {
+	// ServiceRequestID is the ServiceRequest id exactly as a referral
+	// records it in model.Source.ServiceRequestID: the logical id, else the
+	// entry's fullUrl. For a referral or a cancellation it is the bundle's
+	// own ServiceRequest; for a collection request, the one its basedOn
+	// names. Empty when the collection request names the referral by
+	// ReferralID instead.
+	ServiceRequestID string `json:"serviceRequestId,omitempty"`
+	// ReferralID is the hub's referral id, when a collection request names
+	// it (ServiceRequest.basedOn.identifier, system ReferralIDSystem).
+	ReferralID string `json:"referralId,omitempty"`
+	// NHSNumber is the Patient's NHS number, when the bundle gives one.
+	NHSNumber string `json:"nhsNumber,omitempty"`
+}
+
+// Paths are FHIRPath expressions, counted from the Bundle, of elements of
+// the bundle's ServiceRequest and Patient; empty when not in the bundle.
+type Paths struct {
+	// ServiceRequest is the ServiceRequest resource.
+	ServiceRequest string
+	// ID is where the ServiceRequest's id was read: its id, else its
+	// entry's fullUrl.
+	ID string
+	// Status is ServiceRequest.status.
+	Status string
+	// Code is ServiceRequest.code.
+	Code string
+	// BasedOn is the ServiceRequest.basedOn of a collection request.
+	BasedOn string
+	// NHSNumber is the Patient identifier value the NHS number was read
+	// from.
+	NHSNumber string
 }
 
 // Entry is one entry of a transaction or batch Bundle.
@@ -82,9 +139,24 @@ func parse(body []byte, message bool) (Parsed, error) {
 	} else {
 		sr = p.transaction(&out)
 	}
+	out.Kind = model.KindReferral
 	if sr != nil {
-		p.referral(sr, &out.Referral)
+		out.Paths = Paths{ServiceRequest: sr.res(), ID: sr.res("id"), Status: sr.res("status"), Code: sr.res("code")}
+		if sr.id == "" {
+			out.Paths.ID = sr.expr + ".fullUrl"
+		}
+		switch out.Kind = p.requestKind(sr); out.Kind {
+		case model.KindCancellation:
+			p.cancellation(sr, &out)
+		case model.KindCollection:
+			p.collection(sr, &out)
+		default:
+			p.referral(sr, &out.Referral)
+			out.Target = Target{ServiceRequestID: out.Referral.Source.ServiceRequestID, NHSNumber: out.Referral.Person.NHSNumber}
+		}
+		out.Paths.NHSNumber = p.nhsAt
 	}
+	out.Timestamp = p.timestamp(out.Change != nil)
 	p.unknownTypes()
 	if is.hasErrors() {
 		return Parsed{}, &ValidationError{Kind: ErrInvalid, Issues: byEntry(is.sorted())}
@@ -121,6 +193,7 @@ type parser struct {
 	b     *bundle
 	is    *issues
 	cache map[*entry]any // decoded resources, so each is checked once
+	nhsAt string         // where the Patient's NHS number was read
 }
 
 // decoded decodes e as a T, once.

@@ -75,12 +75,14 @@ func barsFixed(t *testing.T, name string) []byte {
 // diff.
 func TestGolden(t *testing.T) {
 	cases := map[string][]byte{}
-	files, err := filepath.Glob(filepath.Join(testdata, "referral-*.json"))
-	if err != nil || len(files) < 5 {
-		t.Fatalf("sample referrals: %v %v", files, err)
-	}
-	for _, f := range files {
-		cases[strings.TrimSuffix(filepath.Base(f), ".json")] = read(t, filepath.Base(f))
+	for _, pattern := range []string{"referral-*.json", "amendment-*.json", "cancellation-*.json", "collection-*.json"} {
+		files, err := filepath.Glob(filepath.Join(testdata, pattern))
+		if err != nil || len(files) == 0 || (pattern == "referral-*.json" && len(files) < 5) {
+			t.Fatalf("samples %s: %v %v", pattern, files, err)
+		}
+		for _, f := range files {
+			cases[strings.TrimSuffix(filepath.Base(f), ".json")] = read(t, filepath.Base(f))
+		}
 	}
 	cases["bars-999-fixed"] = barsFixed(t, "999-to-cas-service-request.json")
 	cases["bars-111-fixed"] = barsFixed(t, "111-to-ed-service-request.json")
@@ -95,9 +97,29 @@ func TestGolden(t *testing.T) {
 			if r.ID != "" || !r.ReceivedAt.IsZero() || r.Source.CorrelationID != "" {
 				t.Errorf("the mapping must leave id, receivedAt and correlation id to the caller: %q %v %q", r.ID, r.ReceivedAt, r.Source.CorrelationID)
 			}
-			r.ID = uuid.NewSHA1(uuid.NameSpaceURL, []byte("https://example.org/iceshub/golden/"+name)).String()
-			r.ReceivedAt = time.Date(2025, 6, 2, 9, 30, 0, 0, time.UTC)
-			got, err := json.MarshalIndent(r, "", "  ")
+			var v any = r
+			if p.Change != nil {
+				// A cancellation or collection request: the event it asks
+				// for and the referral it names, as the edge hands them on.
+				if p.Change.ID != "" || p.Change.ReferralID != "" || !p.Change.OccurredAt.IsZero() {
+					t.Errorf("the mapping must leave the event's ids and times to the caller: %+v", p.Change)
+				}
+				v = struct {
+					Kind      model.Kind     `json:"kind"`
+					Target    fhirmap.Target `json:"target"`
+					Source    model.Source   `json:"source"`
+					Timestamp time.Time      `json:"timestamp"`
+					Event     *model.Event   `json:"event"`
+				}{p.Kind, p.Target, r.Source, p.Timestamp, p.Change}
+			} else {
+				if p.Kind != model.KindReferral {
+					t.Errorf("kind %q without an event", p.Kind)
+				}
+				r.ID = uuid.NewSHA1(uuid.NameSpaceURL, []byte("https://example.org/iceshub/golden/"+name)).String()
+				r.ReceivedAt = time.Date(2025, 6, 2, 9, 30, 0, 0, time.UTC)
+				v = r
+			}
+			got, err := json.MarshalIndent(v, "", "  ")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -65,7 +65,7 @@ func (p *parser) referral(sr *entry, ref *model.Referral) {
 	ref.Source.ServiceRequestID = nonEmpty(sr.id, sr.fullURL)
 
 	if st, ok := code(sr, "status", true, p.is); ok && st != "active" {
-		p.is.errorf(IssueBusinessRule, sr.res("status"), "the hub accepts new referrals only: ServiceRequest.status must be active")
+		p.is.errorf(IssueBusinessRule, sr.res("status"), "ServiceRequest.status must be active for a referral or an amendment, or revoked or entered-in-error for a cancellation")
 	}
 	code(sr, "intent", true, p.is)
 	ref.Priority = model.PriorityRoutine
@@ -122,33 +122,7 @@ func (p *parser) person(e *entry) model.Person {
 	var out model.Person
 
 	// NHS number: required, checked, one only.
-	found := false
-	for i, id := range pt.Identifier {
-		if !strings.EqualFold(deref(id.System), nhsnumber.System) {
-			continue
-		}
-		expr := e.res(fmt.Sprintf("identifier[%d]", i), "value")
-		n := nhsnumber.Normalise(deref(id.Value))
-		if n == "" {
-			p.is.errorf(IssueRequired, expr, "the NHS number identifier has no value")
-			continue
-		}
-		if err := nhsnumber.Check(n); err != nil {
-			// nhsnumber's errors name the fault, never the number.
-			p.is.errorf(IssueValue, expr, "%s", err.Error())
-			continue
-		}
-		found = true
-		switch {
-		case out.NHSNumber == "":
-			out.NHSNumber = n
-		case out.NHSNumber != n:
-			p.is.errorf(IssueBusinessRule, expr, "the Patient has two different NHS numbers")
-		}
-	}
-	if !found && !p.is.failedAt(e.res("identifier")) && out.NHSNumber == "" && !p.anyErrorUnder(e.res("identifier")) {
-		p.is.errorf(IssueRequired, e.res("identifier"), "the Patient has no NHS number (an identifier with system %s)", nhsnumber.System)
-	}
+	out.NHSNumber = p.nhsNumber(e, pt, true)
 
 	if i, ok := pickName(pt.Name); ok {
 		n := pt.Name[i]
@@ -197,6 +171,42 @@ func (p *parser) person(e *entry) model.Person {
 	}
 	out.Telecom = contacts(pt.Telecom, true)
 	return out
+}
+
+// nhsNumber reads the NHS number of the Patient pt in e: every identifier
+// in the NHS number system must hold a valid number, and the same one.
+// Without any, it is an error when required. It records in p.nhsAt where
+// the number was read, for refusals made after parsing.
+func (p *parser) nhsNumber(e *entry, pt *r4.Patient, required bool) string {
+	nhs := ""
+	found := false
+	for i, id := range pt.Identifier {
+		if !strings.EqualFold(deref(id.System), nhsnumber.System) {
+			continue
+		}
+		expr := e.res(fmt.Sprintf("identifier[%d]", i), "value")
+		n := nhsnumber.Normalise(deref(id.Value))
+		if n == "" {
+			p.is.errorf(IssueRequired, expr, "the NHS number identifier has no value")
+			continue
+		}
+		if err := nhsnumber.Check(n); err != nil {
+			// nhsnumber's errors name the fault, never the number.
+			p.is.errorf(IssueValue, expr, "%s", err.Error())
+			continue
+		}
+		found = true
+		switch {
+		case nhs == "":
+			nhs, p.nhsAt = n, expr
+		case nhs != n:
+			p.is.errorf(IssueBusinessRule, expr, "the Patient has two different NHS numbers")
+		}
+	}
+	if required && !found && !p.is.failedAt(e.res("identifier")) && !p.anyErrorUnder(e.res("identifier")) {
+		p.is.errorf(IssueRequired, e.res("identifier"), "the Patient has no NHS number (an identifier with system %s)", nhsnumber.System)
+	}
+	return nhs
 }
 
 // anyErrorUnder reports whether an error was reported at expr or inside it.
