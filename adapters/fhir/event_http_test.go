@@ -106,7 +106,7 @@ func (m *memStore) seen(keys []string) (intake.Response, bool) {
 	return intake.Response{}, false
 }
 
-func (m *memStore) AcceptOnce(_ context.Context, keys []string, resp intake.Response, _ string, msg *message.Message) (intake.Response, bool, error) {
+func (m *memStore) AcceptOnce(_ context.Context, keys []string, resp intake.Response, _ string, msg *message.Message, _ *intake.Record) (intake.Response, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.acceptErr != nil {
@@ -126,7 +126,15 @@ func (m *memStore) AcceptOnce(_ context.Context, keys []string, resp intake.Resp
 	return resp, false, nil
 }
 
-func (m *memStore) AcceptEventOnce(_ context.Context, keys []string, resp intake.Response, _ string, msg *message.Message, change intake.StatusChange, amended *model.Referral) (intake.Response, bool, error) {
+func (m *memStore) StoredResponse(_ context.Context, keys []string) (intake.Response, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.seen(keys)
+	return r, ok, nil
+}
+
+func (m *memStore) AcceptEventOnce(_ context.Context, c intake.EventCommit) (intake.Response, bool, error) {
+	keys, resp, msg, change, amended := c.Keys, c.Response, c.Message, c.Change, c.Amended
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.acceptErr != nil {

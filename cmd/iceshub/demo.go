@@ -88,7 +88,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		p.TokenEnv = "" // the simulators take no credentials
 	}
 
-	h, err := newHub(cfg, logger, hubOptions{retry: routes.Retry{MaxRetries: 3, InitialInterval: 50 * time.Millisecond, MaxInterval: time.Second}})
+	h, err := newHub(cfg, logger, hubOptions{retry: routes.Retry{MaxRetries: 3, InitialInterval: 50 * time.Millisecond, MaxInterval: time.Second},
+		park: routes.Park{First: 100 * time.Millisecond, Max: time.Second, Poll: 20 * time.Millisecond}})
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,8 @@ func startTestHub(t testing.TB, logs io.Writer) (string, *hub, *demoPartners) {
 		cfg.Partners[i].TokenEnv = ""
 	}
 	logger := slog.New(logging.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	h, err := newHub(cfg, logger, hubOptions{retry: routes.Retry{MaxRetries: 2, InitialInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond}})
+	h, err := newHub(cfg, logger, hubOptions{retry: routes.Retry{MaxRetries: 2, InitialInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond},
+		park: routes.Park{First: 20 * time.Millisecond, Max: 200 * time.Millisecond, Poll: 10 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}

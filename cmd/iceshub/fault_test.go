@@ -48,11 +48,12 @@ func TestProviderOutageDeliversEverythingOnce(t *testing.T) {
 	if v := m[series("iceshub_delivery_failures_total", "class", "transient", "kind", "referral", "partner", "provider")]; v < 1 {
 		t.Errorf("transient failures to the provider = %v, want some", v)
 	}
-	if v := m[series("iceshub_queue_depth", "topic", routes.TopicDeliver("provider"))]; v < 1 {
-		t.Errorf("provider queue depth = %v during the outage, want the waiting referrals", v)
+	// The failing copies left the provider's queue for its parked lanes.
+	if v := m[series("iceshub_queue_depth", "topic", routes.TopicParked("provider"))]; v < 1 {
+		t.Errorf("provider parked depth = %v during the outage, want the waiting referrals", v)
 	}
-	if v := m[series("iceshub_queue_oldest_pending_age_seconds", "topic", routes.TopicDeliver("provider"))]; v <= 0 {
-		t.Errorf("oldest pending age on the provider's queue = %v during the outage, want > 0", v)
+	if v := m[series("iceshub_queue_oldest_pending_age_seconds", "topic", routes.TopicParked("provider"))]; v <= 0 {
+		t.Errorf("oldest parked age for the provider = %v during the outage, want > 0", v)
 	}
 
 	prov.ClearFailure() // the provider recovers

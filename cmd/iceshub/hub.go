@@ -45,6 +45,8 @@ type hub struct {
 type hubOptions struct {
 	// retry overrides the routes' transient retry schedule.
 	retry routes.Retry
+	// park overrides how parked deliveries are attempted again.
+	park routes.Park
 	// retentionDelay is how long after start retention first runs; zero
 	// means a minute.
 	retentionDelay time.Duration
@@ -137,6 +139,7 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 		SubjectKey:   subjects,
 		Senders:      senders,
 		Retry:        opts.retry,
+		Park:         opts.park,
 		CloseTimeout: cfg.Server.ShutdownTimeout,
 	}, st, o.subscribers(st.NewSubscriber), logger)
 	if err != nil {
@@ -148,11 +151,11 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	if err != nil {
 		return nil, err
 	}
-	fhirHandler, err := fhiradapter.New(fhiradapter.Config{MaxBodyBytes: cfg.Server.MaxBodyBytes}, accept, logger)
+	events, err := intake.NewEvents(o.eventStore(st), nil)
 	if err != nil {
 		return nil, err
 	}
-	events, err := intake.NewEvents(o.eventStore(st), nil)
+	fhirHandler, err := fhiradapter.New(fhiradapter.Config{MaxBodyBytes: cfg.Server.MaxBodyBytes, Finder: st, Events: events}, accept, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -75,6 +75,7 @@ func startOpsHub(t *testing.T, c opsHubConfig) *opsHub {
 	logger := slog.New(logging.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	h, err := newHub(cfg, logger, hubOptions{
 		retry: routes.Retry{MaxRetries: 2, InitialInterval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond},
+		park:  routes.Park{First: 20 * time.Millisecond, Max: 100 * time.Millisecond, Poll: 10 * time.Millisecond},
 		tuneDelivery: func(dc *delivery.Config) {
 			dc.RetryMax = 1
 			dc.RetryWaitMin = 2 * time.Millisecond

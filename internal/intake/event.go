@@ -120,6 +120,9 @@ type EventStore interface {
 	AcceptEventOnce(ctx context.Context, c EventCommit) (Response, bool, error)
 	// RecordRejection keeps a refused event for operators.
 	RecordRejection(ctx context.Context, r Rejection) error
+	// StoredResponse returns the answer stored with the first of keys seen
+	// before, if any.
+	StoredResponse(ctx context.Context, keys []string) (Response, bool, error)
 }
 
 // EventCommit is everything AcceptEventOnce writes together.
@@ -196,6 +199,13 @@ func (e *Events) AcceptEvent(ctx context.Context, sub EventSubmission) (Outcome,
 }
 
 func (e *Events) accept(ctx context.Context, sub EventSubmission) (Outcome, error) {
+	// A resent event gets its first answer even when it would no longer
+	// apply (a second cancellation of a cancelled order).
+	if first, seen, err := e.store.StoredResponse(ctx, sub.Keys); err != nil {
+		return Outcome{}, fmt.Errorf("intake: look up idempotency keys: %w", err)
+	} else if seen {
+		return Outcome{Response: first, Duplicate: true}, nil
+	}
 	ev := sub.Event
 	rec, found, err := e.store.FindReferral(ctx, sub.Find)
 	if err != nil {

@@ -43,6 +43,14 @@ func (s *SQLite) Queues(ctx context.Context) ([]QueueStat, error) {
 		}
 		out = append(out, q)
 	}
+	// Parked deliveries wait too: each partner's parked lanes are reported
+	// as the queue "parked.<partner>", oldest by when it first failed.
+	if err := s.read(ctx, `SELECT partner, COUNT(*), MIN(first_failed_at) FROM parked GROUP BY partner ORDER BY partner`, nil, func(st *sqlite.Stmt) error {
+		out = append(out, QueueStat{Topic: "parked." + st.ColumnText(0), Pending: st.ColumnInt64(1), OldestPending: time.UnixMilli(st.ColumnInt64(2))})
+		return nil
+	}); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

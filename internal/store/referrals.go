@@ -291,6 +291,27 @@ func orOrdered(s model.OrderStatus) model.OrderStatus {
 	return s
 }
 
+// StoredResponse implements intake.EventStore.
+func (s *SQLite) StoredResponse(ctx context.Context, keys []string) (intake.Response, bool, error) {
+	for _, k := range keys {
+		var stored []byte
+		if err := s.read(ctx, `SELECT response FROM idempotency WHERE key = ?`, []any{k}, func(st *sqlite.Stmt) error {
+			stored = []byte(st.ColumnText(0))
+			return nil
+		}); err != nil {
+			return intake.Response{}, false, err
+		}
+		if stored != nil {
+			var first intake.Response
+			if err := json.Unmarshal(stored, &first); err != nil {
+				return intake.Response{}, false, fmt.Errorf("store: decode stored response: %w", err)
+			}
+			return first, true, nil
+		}
+	}
+	return intake.Response{}, false, nil
+}
+
 // RecordRejection implements intake.EventStore.
 func (s *SQLite) RecordRejection(ctx context.Context, r intake.Rejection) error {
 	return s.withTx(ctx, func(conn *sqlite.Conn) error {

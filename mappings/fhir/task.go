@@ -34,10 +34,6 @@ import (
 // Identifier and code systems the hub writes in the resources it emits. The
 // example.org ones are the hub's own conventions (adapters/nhs/openapi.yaml).
 const (
-	// ReferralIDSystem identifies a referral by the hub's referral id
-	// (Task.identifier, and logical references to the ServiceRequest and
-	// the Task).
-	ReferralIDSystem = "https://example.org/ices/Id/referral"
 	// PartnerIDSystem identifies a partner organisation of the hub by its
 	// partner id in the hub's configuration (the provider as Task.owner).
 	PartnerIDSystem = "https://example.org/ices/Id/partner"
@@ -48,14 +44,14 @@ const (
 	// OrderStatusSystem codes Task.businessStatus: the model's order
 	// statuses and BusinessStatusEquipmentIssue.
 	OrderStatusSystem = "https://example.org/ices/CodeSystem/order-status"
-	// FailedDeliveryReasonSystem, EquipmentIssueSystem,
-	// CancellationReasonSystem and CollectionReasonSystem code
+	// FailedDeliveryReasonSystem and EquipmentIssueSystem (with
+	// CancellationReasonSystem and CollectionReasonSystem, event.go) code
 	// Task.statusReason and Communication.reasonCode when the partner that
-	// reported the reason sent a bare code without a system.
+	// reported the reason sent a bare code without a system. ReferralIDSystem
+	// (event.go) is also Task.identifier's, and that of logical references
+	// to the ServiceRequest and the Task.
 	FailedDeliveryReasonSystem = "https://example.org/ices/CodeSystem/failed-delivery-reason"
 	EquipmentIssueSystem       = "https://example.org/ices/CodeSystem/equipment-issue"
-	CancellationReasonSystem   = "https://example.org/ices/CodeSystem/cancellation-reason"
-	CollectionReasonSystem     = "https://example.org/ices/CodeSystem/collection-reason"
 	StatusReasonSystem         = "https://example.org/ices/CodeSystem/status-reason"
 	SafeguardingReasonSystem   = "https://example.org/ices/CodeSystem/safeguarding-reason"
 	// CommunicationCategorySystem is HL7's communication-category; the hub
