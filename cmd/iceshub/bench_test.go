@@ -13,7 +13,7 @@ import (
 // 3-line referral over loopback HTTP until the hub has committed it durably
 // and answered, while the router delivers earlier ones to simulated partners.
 func BenchmarkAcceptReferralOverHTTP(b *testing.B) {
-	base, _, _ := startTestHub(b, io.Discard)
+	base, _, sims := startTestHub(b, io.Discard)
 	template := mustRead(b, "../../testdata/fhir/referral-3-lines.json")
 	const headerID = "8c9a8eab-aedc-5087-9533-41455fb980d2"
 	if !bytes.Contains(template, []byte(headerID)) {
@@ -25,6 +25,9 @@ func BenchmarkAcceptReferralOverHTTP(b *testing.B) {
 		req, _ := http.NewRequest(http.MethodPost, base+"/fhir/$process-message", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/fhir+json")
 		req.Header.Set("X-Request-ID", uuid.NewString())
+		if err := sims.creds.authorise(req); err != nil {
+			b.Fatal(err)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			b.Fatal(err)

@@ -10,6 +10,7 @@
 //	iceshub check [--config FILE] [--fields]
 //	iceshub policy explain [--config FILE] [--format markdown|csv]
 //	iceshub retention run [--config FILE] [--data DIR] [--now RFC3339]
+//	iceshub keys rotate [--config FILE] [--data DIR] [--new-key]
 package main
 
 import (
@@ -29,7 +30,7 @@ import (
 const usage = `iceshub: the ICES integration hub
 
 Usage:
-  iceshub serve [--config FILE] [--addr HOST:PORT] [--data DIR]
+  iceshub serve [--config FILE] [--addr HOST:PORT] [--data DIR] [--insecure-dev]
         run the hub (built-in default configuration when --config is absent)
   iceshub demo [--referrals DIR] [--keep]
         run the hub with simulated partners on a temporary embedded store,
@@ -47,6 +48,9 @@ Usage:
   iceshub retention run [--config FILE] [--data DIR] [--now RFC3339]
         delete what the retention settings no longer allow the hub to keep
         (serve does this every retention.interval) and print the counts
+  iceshub keys rotate [--config FILE] [--data DIR] [--new-key] [--batch N]
+        re-encrypt every stored payload under the active data key (with
+        --new-key, first make a new key the active one) and print the counts
 
 Run 'iceshub COMMAND -h' for a command's flags.
 `
@@ -80,6 +84,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdPolicy(args[1:], stdout, stderr)
 	case "retention":
 		err = cmdRetention(ctx, args[1:], stdout, stderr)
+	case "keys":
+		err = cmdKeys(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
