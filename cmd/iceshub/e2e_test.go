@@ -44,6 +44,13 @@ func (s *syncBuffer) String() string {
 // partners, on a temporary store, and returns its base URL.
 func startTestHub(t testing.TB, logs io.Writer) (string, *hub, *demoPartners) {
 	t.Helper()
+	return startHubWith(t, logs, nil)
+}
+
+// startHubWith is startTestHub with the configuration changed by mutate
+// (when not nil) after the demo credentials are added.
+func startHubWith(t testing.TB, logs io.Writer, mutate func(*config.Config)) (string, *hub, *demoPartners) {
+	t.Helper()
 	sims := newDemoPartners()
 	t.Cleanup(sims.close)
 	cfg, err := config.Default()
@@ -61,6 +68,9 @@ func startTestHub(t testing.TB, logs io.Writer) (string, *hub, *demoPartners) {
 		t.Fatal(err)
 	}
 	sims.creds = creds
+	if mutate != nil {
+		mutate(cfg)
+	}
 	logger := slog.New(logging.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	h, err := newHub(cfg, logger, hubOptions{retry: routes.Retry{MaxRetries: 2, InitialInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond}})
 	if err != nil {
