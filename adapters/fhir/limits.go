@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/iceshub/iceshub/internal/jsonlimit"
-
 	fhirmap "github.com/iceshub/iceshub/mappings/fhir"
 )
 
