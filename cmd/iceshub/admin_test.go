@@ -143,7 +143,7 @@ func TestAdminAPI(t *testing.T) {
 	}
 
 	// A referral no council covers is held; both views list it.
-	if status, answer, err := postBundle(t.Context(), o.base, mustRead(t, "../../testdata/fhir/referral-no-council.json")); err != nil || status != http.StatusOK {
+	if status, answer, err := o.sims.postBundle(t.Context(), o.base, mustRead(t, "../../testdata/fhir/referral-no-council.json")); err != nil || status != http.StatusOK {
 		t.Fatalf("POST = %d, %v\n%s", status, err, answer)
 	}
 	eventually(t, "a hold", func() bool {

@@ -27,7 +27,7 @@ import (
 func TestAuditSubjectAndVerifyAfterDemoTraffic(t *testing.T) {
 	t.Setenv(subject.EnvKey, "") // the key file the hub generates in its data directory
 	ctx := context.Background()
-	base, h, _ := startTestHub(t, io.Discard)
+	base, h, sims := startTestHub(t, io.Discard)
 	dir := h.cfg.Store.DataDir
 	files, _ := filepath.Glob("../../testdata/fhir/referral-*.json")
 	if len(files) < 2 {
@@ -35,7 +35,7 @@ func TestAuditSubjectAndVerifyAfterDemoTraffic(t *testing.T) {
 	}
 	var target string
 	for _, f := range files {
-		status, answer, err := postBundle(ctx, base, mustRead(t, f))
+		status, answer, err := sims.postBundle(ctx, base, mustRead(t, f))
 		if err != nil || status != http.StatusOK {
 			t.Fatalf("%s: %d %v\n%s", f, status, err, answer)
 		}

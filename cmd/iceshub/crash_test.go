@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
 	"github.com/iceshub/iceshub/adapters/crm"
@@ -48,12 +49,34 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 	defer ceastSrv.Close()
 
 	cfgPath := filepath.Join(dir, "iceshub.yaml")
+	// The sender is an NHS partner with an HS256 bearer token: serve takes
+	// no request without credentials.
+	secret := []byte(strings.Repeat("crash-test-secret-", 3))
+	secretFile := filepath.Join(dir, "nhs.secret")
+	if err := os.WriteFile(secretFile, secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := strings.NewReplacer(
 		"http://127.0.0.1:9101", provSrv.URL,
 		"http://127.0.0.1:9102", cwacSrv.URL,
 		"http://127.0.0.1:9103", ceastSrv.URL,
 		"poll_interval: 50ms", "poll_interval: 10ms",
+		"\npartners:\n", "\npartners:\n"+`  - id: nhs-crash
+    kind: nhs
+    base_url: https://fhir.crash.invalid
+    ods_codes: [X99CRSH]
+    inbound:
+      mode: jwt
+      jwt: {issuer: crash-test, audience: iceshub, algorithm: HS256, secret_file: `+secretFile+`}
+      rate: {per_second: 10000, burst: 10000}
+`,
 	).Replace(string(mustRead(t, "../../internal/config/default.yaml")))
+	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
+		Issuer: "crash-test", Audience: jwt.ClaimStrings{"iceshub"}, ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour)),
+	}).SignedString(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +127,7 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 		req.Header.Set("Content-Type", "application/fhir+json")
 		req.Header.Set("X-Request-ID", uuid.NewString())
 		req.Header.Set("X-Correlation-ID", corr)
+		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return err // the hub died under us: not acknowledged, so not promised

@@ -87,6 +87,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		p.BaseURL = url
 		p.TokenEnv = "" // the simulators take no credentials
 	}
+	// The hub takes no request without credentials: the demo brings its own.
+	if sims.creds, err = addDemoCredentials(cfg, data); err != nil {
+		return err
+	}
 
 	h, err := newHub(cfg, logger, hubOptions{retry: routes.Retry{MaxRetries: 3, InitialInterval: 50 * time.Millisecond, MaxInterval: time.Second},
 		park: routes.Park{First: 100 * time.Millisecond, Max: time.Second, Poll: 20 * time.Millisecond}})
@@ -120,7 +124,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-		status, answer, err := postBundle(ctx, base, body)
+		status, answer, err := sims.postBundle(ctx, base, body)
 		if err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}
@@ -191,7 +195,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return fmt.Errorf("bundle to refuse: %w", err)
 		}
-		status, answer, err := postBundle(ctx, base, body)
+		status, answer, err := sims.postBundle(ctx, base, body)
 		if err != nil {
 			return err
 		}
@@ -206,8 +210,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// postBundle sends a FHIR bundle to the endpoint its type calls for.
-func postBundle(ctx context.Context, base string, body []byte) (int, []byte, error) {
+// postBundle sends a FHIR bundle to the endpoint its type calls for, with the
+// demo NHS partner's bearer token.
+func (d *demoPartners) postBundle(ctx context.Context, base string, body []byte) (int, []byte, error) {
 	var head struct {
 		Type string `json:"type"`
 	}
@@ -223,6 +228,11 @@ func postBundle(ctx context.Context, base string, body []byte) (int, []byte, err
 	req.Header.Set("Content-Type", fhiradapter.ContentType)
 	req.Header.Set("X-Request-ID", uuid.NewString())
 	req.Header.Set("X-Correlation-ID", "demo-"+uuid.NewString()[:8])
+	if d.creds != nil {
+		if err := d.creds.authorise(req); err != nil {
+			return 0, nil, err
+		}
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("send to hub: %w", err)
@@ -284,6 +294,8 @@ type demoPartners struct {
 	nhs      *nhs.Simulator
 	servers  []*httptest.Server
 	urls     map[string]string
+	// creds sign the demo's requests to the hub (addDemoCredentials).
+	creds *demoCredentials
 }
 
 func newDemoPartners() *demoPartners {

@@ -44,6 +44,13 @@ func (s *syncBuffer) String() string {
 // partners, on a temporary store, and returns its base URL.
 func startTestHub(t testing.TB, logs io.Writer) (string, *hub, *demoPartners) {
 	t.Helper()
+	return startHubWith(t, logs, nil)
+}
+
+// startHubWith is startTestHub with the configuration changed by mutate
+// (when not nil) after the demo credentials are added.
+func startHubWith(t testing.TB, logs io.Writer, mutate func(*config.Config)) (string, *hub, *demoPartners) {
+	t.Helper()
 	sims := newDemoPartners()
 	t.Cleanup(sims.close)
 	cfg, err := config.Default()
@@ -55,6 +62,14 @@ func startTestHub(t testing.TB, logs io.Writer) (string, *hub, *demoPartners) {
 	for i := range cfg.Partners {
 		cfg.Partners[i].BaseURL = sims.urls[cfg.Partners[i].ID]
 		cfg.Partners[i].TokenEnv = ""
+	}
+	creds, err := addDemoCredentials(cfg, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sims.creds = creds
+	if mutate != nil {
+		mutate(cfg)
 	}
 	logger := slog.New(logging.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	h, err := newHub(cfg, logger, hubOptions{retry: routes.Retry{MaxRetries: 2, InitialInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond},
@@ -117,7 +132,7 @@ func readCanonical(t *testing.T, name string) model.Referral {
 // birth; the council gets identity and the order, and nothing clinical.
 func TestEndToEndEachPartnerGetsOnlyItsFields(t *testing.T) {
 	base, h, sims := startTestHub(t, io.Discard)
-	status, answer, err := postBundle(context.Background(), base, mustRead(t, "../../testdata/fhir/referral-3-lines.json"))
+	status, answer, err := sims.postBundle(context.Background(), base, mustRead(t, "../../testdata/fhir/referral-3-lines.json"))
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("POST = %d, %v\n%s", status, err, answer)
 	}
@@ -174,6 +189,9 @@ func TestEndToEndEachPartnerGetsOnlyItsFields(t *testing.T) {
 	// Sending the same request again creates nothing and answers the same.
 	again, _ := http.NewRequest(http.MethodPost, base+"/fhir/$process-message", bytes.NewReader(mustRead(t, "../../testdata/fhir/referral-3-lines.json")))
 	again.Header.Set("Content-Type", "application/fhir+json")
+	if err := sims.creds.authorise(again); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := http.DefaultClient.Do(again)
 	if err != nil {
 		t.Fatal(err)
@@ -189,13 +207,13 @@ func TestEndToEndEachPartnerGetsOnlyItsFields(t *testing.T) {
 // the check digit; the hub must refuse each with 422 pointing at it, and the
 // 999 example with a valid NHS number must be accepted. None may cause a 5xx.
 func TestBaRSExamples(t *testing.T) {
-	base, h, _ := startTestHub(t, io.Discard)
+	base, h, sims := startTestHub(t, io.Discard)
 	files, _ := filepath.Glob("../../testdata/fhir/bars/*.json")
 	if len(files) != 3 {
 		t.Fatalf("found %d BaRS examples, want 3", len(files))
 	}
 	for _, f := range files {
-		status, answer, err := postBundle(context.Background(), base, mustRead(t, f))
+		status, answer, err := sims.postBundle(context.Background(), base, mustRead(t, f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +222,7 @@ func TestBaRSExamples(t *testing.T) {
 		}
 	}
 	fixed := bytes.ReplaceAll(mustRead(t, "../../testdata/fhir/bars/999-to-cas-service-request.json"), []byte("3478526985"), []byte("9990000018"))
-	status, answer, err := postBundle(context.Background(), base, fixed)
+	status, answer, err := sims.postBundle(context.Background(), base, fixed)
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("999 example with a valid NHS number: %d %v\n%s", status, err, answer)
 	}

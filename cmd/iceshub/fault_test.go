@@ -266,7 +266,7 @@ func TestMetricsCountersMove(t *testing.T) {
 	body := bytes.ReplaceAll(template, []byte("{{header}}"), []byte("5d1c1a53-0000-4000-8000-000000000001"))
 	body = bytes.ReplaceAll(body, []byte("{{bundle}}"), []byte("5d1c1a53-0000-4000-8000-000000000002"))
 	for range 2 {
-		if status, answer, err := postBundle(context.Background(), o.base, body); err != nil || status != http.StatusOK {
+		if status, answer, err := o.sims.postBundle(context.Background(), o.base, body); err != nil || status != http.StatusOK {
 			t.Fatalf("POST = %d, %v\n%s", status, err, answer)
 		}
 	}

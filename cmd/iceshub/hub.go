@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	fhiradapter "github.com/iceshub/iceshub/adapters/fhir"
 	"github.com/iceshub/iceshub/adapters/nhs"
 	"github.com/iceshub/iceshub/adapters/provider"
+	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/delivery"
 	"github.com/iceshub/iceshub/internal/intake"
@@ -37,6 +39,9 @@ type hub struct {
 	server *http.Server
 	// ops holds metrics, draining and the admin API (ops.go).
 	ops *ops
+	// inbound counts the partner endpoints' decisions (accepted, refused
+	// and why), per partner; also published as the expvar iceshub_inbound.
+	inbound *auth.Counts
 
 	retentionDelay time.Duration
 }
@@ -66,11 +71,16 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	if err != nil {
 		return nil, err
 	}
+	dataKeys, err := loadDataKeys(cfg, true, logger)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(store.Options{
 		DataDir:      cfg.Store.DataDir,
 		PollInterval: cfg.Store.PollInterval,
 		Logger:       watermill.NewSlogLogger(logger.With("component", "watermill")),
 		SubjectKey:   subjects.Bytes(),
+		Keyring:      dataKeys,
 	})
 	if err != nil {
 		return nil, err
@@ -97,6 +107,15 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 			Token:    p.Token(),
 			Timeout:  p.Timeout,
 			RetryMax: p.RetryMax,
+		}
+		tlsOpts, err := outboundTLS(p)
+		if err != nil {
+			return nil, err
+		}
+		if tlsOpts != nil {
+			if dc.Transport, err = delivery.NewTransport(*tlsOpts); err != nil {
+				return nil, fmt.Errorf("partner %q: %w", p.ID, err)
+			}
 		}
 		if opts.tuneDelivery != nil {
 			opts.tuneDelivery(&dc)
@@ -173,23 +192,44 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	if err != nil {
 		return nil, err
 	}
-	h := &hub{cfg: cfg, log: logger, store: st, router: router, ops: o, retentionDelay: opts.retentionDelay}
+	counts := &auth.Counts{}
+	publishCounts(counts)
+	guard, err := newAuthenticator(cfg, counts, logger)
+	if err != nil {
+		return nil, err
+	}
+	tlsConfig, err := serverTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h := &hub{cfg: cfg, log: logger, store: st, router: router, ops: o, inbound: counts, retentionDelay: opts.retentionDelay}
 	if h.retentionDelay <= 0 {
 		h.retentionDelay = time.Minute
 	}
 
+	// Partner endpoints: authenticated, rate limited and authorised per
+	// partner (internal/auth) before any handler reads the body. The
+	// operator endpoints never accept partner credentials.
+	fhirEdge := guard.Wrap(auth.OfKind(config.KindNHS), fhirHandler, fhiradapter.WriteAuthError)
 	mux := http.NewServeMux()
-	mux.Handle("/fhir", fhirHandler)
-	mux.Handle("/fhir/", fhirHandler)
+	mux.Handle("/fhir", fhirEdge)
+	mux.Handle("/fhir/", fhirEdge)
+	// Webhooks: signed by the partner (HMAC), hardened (size, content
+	// type, JSON limits), and each council only for itself.
+	webhook := auth.Limits{MaxBodyBytes: 256 << 10}
 	if providerID != "" {
-		mux.Handle("POST "+provider.EventsPath, providerEvents)
+		mux.Handle("POST "+provider.EventsPath, guard.Wrap(auth.OfKind(config.KindProvider),
+			auth.Harden(webhook, providerEvents, auth.JSONError), auth.JSONError))
 	}
-	mux.Handle(crm.EventsPattern, councilEvents)
+	mux.Handle(crm.EventsPattern, guard.Wrap(auth.All(auth.OfKind(config.KindCouncil), auth.PathPartner("council")),
+		auth.Harden(webhook, councilEvents, auth.JSONError), auth.JSONError))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", h.ready)
+	// Slow clients (slow-loris) are cut off by the timeouts; headers are
+	// bounded by MaxHeaderBytes (431 beyond).
 	adminToken := opts.adminToken
 	if adminToken == "" {
 		adminToken = os.Getenv(adminTokenEnv)
@@ -197,11 +237,12 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	o.mount(mux, adminToken, newDLQActions(st))
 	h.server = &http.Server{
 		Handler:           o.handler(mux),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Server.ReadTimeout,
+		WriteTimeout:      cfg.Server.WriteTimeout,
+		IdleTimeout:       cfg.Server.IdleTimeout,
+		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
+		TLSConfig:         tlsConfig,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	return h, nil
@@ -279,6 +320,9 @@ func (h *hub) run(ctx context.Context, ln net.Listener) error {
 	}()
 	defer func() { stopRetention(); <-retentionDone }()
 
+	if h.server.TLSConfig != nil {
+		ln = tls.NewListener(ln, h.server.TLSConfig)
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- h.server.Serve(ln) }()
 	h.log.Info("iceshub serving", "addr", ln.Addr().String(), "data_dir", h.cfg.Store.DataDir, "partners", len(h.cfg.Partners), "routes", len(h.cfg.Routes))

@@ -13,6 +13,7 @@
 //	iceshub bench [--scenario steady|outage] [--duration D] [--rate N] [--json]
 //	iceshub dlq list [--json] [--all] | show ID | replay ID... | discard ID... --reason TEXT
 //	iceshub held list [--json]
+//	iceshub keys rotate [--config FILE] [--data DIR] [--new-key]
 package main
 
 import (
@@ -32,7 +33,7 @@ import (
 const usage = `iceshub: the ICES integration hub
 
 Usage:
-  iceshub serve [--config FILE] [--addr HOST:PORT] [--data DIR]
+  iceshub serve [--config FILE] [--addr HOST:PORT] [--data DIR] [--insecure-dev]
         run the hub (built-in default configuration when --config is absent)
   iceshub demo [--referrals DIR] [--keep]
         run the hub with simulated partners on a temporary embedded store,
@@ -65,6 +66,9 @@ Usage:
         record that each will not be delivered, and why (nothing is deleted)
   iceshub held list [--json] [--data DIR | --config FILE]
         list the messages held for review
+  iceshub keys rotate [--config FILE] [--data DIR] [--new-key] [--batch N]
+        re-encrypt every stored payload under the active data key (with
+        --new-key, first make a new key the active one) and print the counts
 
 Run 'iceshub COMMAND -h' for a command's flags.
 `
@@ -104,6 +108,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDLQ(ctx, args[1:], stdout, stderr)
 	case "held":
 		err = cmdHeld(ctx, args[1:], stdout, stderr)
+	case "keys":
+		err = cmdKeys(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -71,6 +71,11 @@ func startOpsHub(t *testing.T, c opsHubConfig) *opsHub {
 		cfg.Partners[i].BaseURL = sims.urls[cfg.Partners[i].ID]
 		cfg.Partners[i].TokenEnv = ""
 	}
+	creds, err := addDemoCredentials(cfg, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sims.creds = creds
 	logs := &syncBuffer{}
 	logger := slog.New(logging.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	h, err := newHub(cfg, logger, hubOptions{
@@ -139,7 +144,7 @@ func (o *opsHub) send(t *testing.T, template []byte) string {
 	t.Helper()
 	body := bytes.ReplaceAll(template, []byte("{{header}}"), []byte(uuid.NewString()))
 	body = bytes.ReplaceAll(body, []byte("{{bundle}}"), []byte(uuid.NewString()))
-	status, answer, err := postBundle(context.Background(), o.base, body)
+	status, answer, err := o.sims.postBundle(context.Background(), o.base, body)
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("POST referral = %d, %v\n%s", status, err, answer)
 	}

@@ -25,12 +25,12 @@ import (
 func TestRetentionRunOnDemoTraffic(t *testing.T) {
 	t.Setenv(subject.EnvKey, "")
 	ctx := context.Background()
-	base, h, _ := startTestHub(t, io.Discard)
+	base, h, sims := startTestHub(t, io.Discard)
 	dir := h.cfg.Store.DataDir
 	files, _ := filepath.Glob("../../testdata/fhir/referral-*.json")
 	entries := 0
 	for _, f := range files {
-		status, answer, err := postBundle(ctx, base, mustRead(t, f))
+		status, answer, err := sims.postBundle(ctx, base, mustRead(t, f))
 		if err != nil || status != http.StatusOK {
 			t.Fatalf("%s: %d %v\n%s", f, status, err, answer)
 		}

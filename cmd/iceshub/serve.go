@@ -18,6 +18,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	data := fs.String("data", "", "data directory (overrides store.data_dir)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	debug := fs.Bool("debug", false, "log at debug level")
+	insecureDev := fs.Bool("insecure-dev", false, "DEVELOPMENT ONLY: accept partner requests without credentials (logged loudly on every request); same as server.insecure_dev")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -41,6 +42,9 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if *data != "" {
 		cfg.Store.DataDir = *data
+	}
+	if *insecureDev {
+		cfg.Server.InsecureDev = true
 	}
 	h, err := newHub(cfg, logger, hubOptions{})
 	if err != nil {

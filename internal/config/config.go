@@ -70,7 +70,34 @@ type Server struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// ShutdownTimeout bounds how long in-flight work may take after SIGTERM.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout bound
+	// slow clients (http.Server): a client that sends its headers or body
+	// too slowly is cut off.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes limits the request line and headers together.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// TLS, when cert_file is set, serves HTTPS (and lets partners
+	// authenticate with client certificates).
+	TLS ServerTLS `yaml:"tls"`
+	// InsecureDev accepts partner requests without credentials, logging a
+	// warning for each. For development only; --insecure-dev sets it too.
+	InsecureDev bool `yaml:"insecure_dev"`
 }
+
+// ServerTLS is the hub's own certificate and the CA of client certificates.
+type ServerTLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile, when set, is the CA bundle client certificates must
+	// chain to (they must also be pinned to a partner).
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Enabled reports whether the server serves HTTPS.
+func (t ServerTLS) Enabled() bool { return t.CertFile != "" }
 
 // Store configures durable storage and messaging.
 type Store struct {
@@ -80,6 +107,9 @@ type Store struct {
 	DataDir string `yaml:"data_dir"`
 	// PollInterval is how often idle subscribers look for new messages.
 	PollInterval time.Duration `yaml:"poll_interval"`
+	// DataKeyFile is the file of the keys that encrypt stored payloads;
+	// empty means data_dir/data.key. ICESHUB_DATA_KEY, when set, wins.
+	DataKeyFile string `yaml:"data_key_file"`
 }
 
 // Retention configures what the hub deletes, and when (store.ApplyRetention).
@@ -114,8 +144,162 @@ type Partner struct {
 	// ODSCodes (nhs partners only) are the ODS codes of the organisations
 	// whose FHIR endpoint this is.
 	ODSCodes []string `yaml:"ods_codes"`
+	// Inbound is how the partner proves who it is when it calls the hub,
+	// and what it may call. Without it the partner cannot call the hub.
+	Inbound Inbound `yaml:"inbound"`
+	// TLS configures the hub's calls to the partner's https base_url.
+	TLS OutboundTLS `yaml:"tls"`
 
 	Line int `yaml:"-"`
+}
+
+// Inbound authentication modes (see internal/auth).
+const (
+	ModeNone = "none"
+	ModeMTLS = "mtls"
+	ModeJWT  = "jwt"
+	ModeHMAC = "hmac"
+)
+
+// Inbound configures how a partner authenticates to the hub.
+type Inbound struct {
+	// Mode is mtls, jwt, hmac or none (the default: the partner cannot
+	// call the hub).
+	Mode string      `yaml:"mode"`
+	MTLS InboundMTLS `yaml:"mtls"`
+	JWT  InboundJWT  `yaml:"jwt"`
+	HMAC InboundHMAC `yaml:"hmac"`
+	Rate Rate        `yaml:"rate"`
+	// Endpoints the partner may call, "METHOD /path" ("*" at the end for
+	// everything below, "{self}" for the partner's id). Default by kind:
+	// provider POST /provider/events; council POST /crm/{self}/events; nhs
+	// POST /fhir, POST /fhir/$process-message, GET /fhir/metadata.
+	Endpoints []string `yaml:"endpoints"`
+	// Messages are the kinds of message the partner may send. Default by
+	// kind: provider order-status, safeguarding, equipment-issue,
+	// complaint-reply; council complaint, collection; nhs referral,
+	// cancellation, amendment, collection.
+	Messages []string `yaml:"messages"`
+
+	Line int `yaml:"-"`
+}
+
+// InboundMTLS pins the partner's client certificates by SHA-256 fingerprint
+// (64 hex digits, colons allowed): of the whole certificate, or of its
+// public key (SubjectPublicKeyInfo), which survives re-issuing.
+type InboundMTLS struct {
+	CertSHA256 []string `yaml:"cert_sha256"`
+	SPKISHA256 []string `yaml:"spki_sha256"`
+}
+
+// InboundJWT checks the partner's bearer tokens.
+type InboundJWT struct {
+	Issuer   string `yaml:"issuer"`
+	Audience string `yaml:"audience"`
+	// Subject, when set, must be the token's sub.
+	Subject string `yaml:"subject"`
+	// Algorithm is RS256 or ES256 (KeyFile: PEM public keys) or HS256
+	// (SecretEnv or SecretFile). Nothing else, never "none".
+	Algorithm  string        `yaml:"algorithm"`
+	KeyFile    string        `yaml:"key_file"`
+	SecretEnv  string        `yaml:"secret_env"`
+	SecretFile string        `yaml:"secret_file"`
+	Skew       time.Duration `yaml:"skew"`
+}
+
+// InboundHMAC checks the partner's signed webhooks.
+type InboundHMAC struct {
+	SecretEnv    string        `yaml:"secret_env"`
+	SecretFile   string        `yaml:"secret_file"`
+	ReplayWindow time.Duration `yaml:"replay_window"`
+}
+
+// Rate limits a partner's requests.
+type Rate struct {
+	PerSecond float64 `yaml:"per_second"`
+	Burst     int     `yaml:"burst"`
+}
+
+// OutboundTLS configures TLS to a partner: verification is always on unless
+// InsecureSkipVerify, which only insecure_dev allows.
+type OutboundTLS struct {
+	// CAFile is the CA bundle that the partner's server certificate must
+	// chain to, instead of the system's roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the hub's client certificate, for partners
+	// that require mutual TLS.
+	CertFile   string `yaml:"cert_file"`
+	KeyFile    string `yaml:"key_file"`
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify turns verification off: development only.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+
+	Line int `yaml:"-"`
+}
+
+// DefaultEndpoints returns the endpoints a partner of kind may call when its
+// inbound block names none.
+func DefaultEndpoints(kind string) []string {
+	switch kind {
+	case KindProvider:
+		return []string{"POST /provider/events"}
+	case KindCouncil:
+		return []string{"POST /crm/{self}/events"}
+	case KindNHS:
+		return []string{"POST /fhir", "POST /fhir/$process-message", "GET /fhir/metadata"}
+	}
+	return nil
+}
+
+// DefaultMessages returns the kinds of message a partner of kind may send
+// when its inbound block names none.
+func DefaultMessages(kind string) []string {
+	switch kind {
+	case KindProvider:
+		return []string{"order-status", "safeguarding", "equipment-issue", "complaint-reply"}
+	case KindCouncil:
+		return []string{"complaint", "collection"}
+	case KindNHS:
+		return []string{"referral", "cancellation", "amendment", "collection"}
+	}
+	return nil
+}
+
+// InboundSecret returns the partner's inbound shared secret (HS256 or HMAC)
+// from its environment variable or file; nil when the mode needs none. A
+// secret file others may read is refused.
+func (p Partner) InboundSecret() ([]byte, error) {
+	env, file := "", ""
+	switch p.Inbound.Mode {
+	case ModeHMAC:
+		env, file = p.Inbound.HMAC.SecretEnv, p.Inbound.HMAC.SecretFile
+	case ModeJWT:
+		if p.Inbound.JWT.Algorithm != "HS256" {
+			return nil, nil
+		}
+		env, file = p.Inbound.JWT.SecretEnv, p.Inbound.JWT.SecretFile
+	default:
+		return nil, nil
+	}
+	if env != "" {
+		v := os.Getenv(env)
+		if v == "" {
+			return nil, fmt.Errorf("partner %q: set the environment variable %s to its inbound secret (at least 32 bytes)", p.ID, env)
+		}
+		return []byte(v), nil
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		return nil, fmt.Errorf("partner %q: inbound secret: %w", p.ID, err)
+	}
+	if fi.Mode().Perm()&0o007 != 0 {
+		return nil, fmt.Errorf("partner %q: inbound secret file %s has mode %04o: others must not read it (chmod 600)", p.ID, file, fi.Mode().Perm())
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("partner %q: inbound secret: %w", p.ID, err)
+	}
+	return bytes.TrimRight(b, "\r\n"), nil
 }
 
 // Token returns the partner's bearer token from its environment variable.
@@ -346,8 +530,18 @@ func recordLines(root *yaml.Node, c *Config) {
 		switch key.Value {
 		case "partners":
 			for j, n := range val.Content {
-				if j < len(c.Partners) {
-					c.Partners[j].Line = n.Line
+				if j >= len(c.Partners) {
+					break
+				}
+				p := &c.Partners[j]
+				p.Line = n.Line
+				for k := 0; k+1 < len(n.Content); k += 2 {
+					switch n.Content[k].Value {
+					case "inbound":
+						p.Inbound.Line = n.Content[k].Line
+					case "tls":
+						p.TLS.Line = n.Content[k].Line
+					}
 				}
 			}
 		case "routes":
@@ -382,6 +576,21 @@ func (c *Config) applyDefaults() {
 	if c.Server.ShutdownTimeout == 0 {
 		c.Server.ShutdownTimeout = 20 * time.Second
 	}
+	if c.Server.ReadHeaderTimeout == 0 {
+		c.Server.ReadHeaderTimeout = 10 * time.Second
+	}
+	if c.Server.ReadTimeout == 0 {
+		c.Server.ReadTimeout = 30 * time.Second
+	}
+	if c.Server.WriteTimeout == 0 {
+		c.Server.WriteTimeout = 30 * time.Second
+	}
+	if c.Server.IdleTimeout == 0 {
+		c.Server.IdleTimeout = 120 * time.Second
+	}
+	if c.Server.MaxHeaderBytes == 0 {
+		c.Server.MaxHeaderBytes = 64 << 10
+	}
 	if c.Store.Backend == "" {
 		c.Store.Backend = "sqlite"
 	}
@@ -411,6 +620,28 @@ func (c *Config) applyDefaults() {
 		}
 		if c.Partners[i].RetryMax == 0 {
 			c.Partners[i].RetryMax = 4
+		}
+		in := &c.Partners[i].Inbound
+		if in.Mode == "" {
+			in.Mode = ModeNone
+		}
+		if len(in.Endpoints) == 0 {
+			in.Endpoints = DefaultEndpoints(c.Partners[i].Kind)
+		}
+		if len(in.Messages) == 0 {
+			in.Messages = DefaultMessages(c.Partners[i].Kind)
+		}
+		if in.Mode == ModeHMAC && in.HMAC.ReplayWindow == 0 {
+			in.HMAC.ReplayWindow = 5 * time.Minute
+		}
+		if in.Mode == ModeJWT && in.JWT.Skew == 0 {
+			in.JWT.Skew = 30 * time.Second
+		}
+		if in.Rate.PerSecond == 0 {
+			in.Rate.PerSecond = 20
+		}
+		if in.Rate.Burst == 0 {
+			in.Rate.Burst = 40
 		}
 	}
 }
@@ -445,6 +676,7 @@ func (c *Config) Check() error {
 	if c.Server.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("%s: server.max_body_bytes %d is below 1024", c.Source, c.Server.MaxBodyBytes))
 	}
+	errs = append(errs, c.checkServer()...)
 	if c.Store.PollInterval < time.Millisecond {
 		errs = append(errs, fmt.Errorf("%s: store.poll_interval must be at least 1ms", c.Source))
 	}
@@ -511,6 +743,8 @@ func (c *Config) Check() error {
 		if p.RetryMax < 0 || p.Timeout < 0 {
 			errs = append(errs, fmt.Errorf("%s: partner %q: timeout and retry_max must not be negative", where, p.ID))
 		}
+		errs = append(errs, c.checkInbound(p, at)...)
+		errs = append(errs, c.checkOutboundTLS(p, at)...)
 	}
 	if providers > 1 {
 		errs = append(errs, fmt.Errorf("%s: %d providers configured; the service has one contracted provider at a time", c.Source, providers))
@@ -606,12 +840,19 @@ func (c *Config) Check() error {
 // give them the same transform, or one would undo the other.
 var overlapping = [][2]string{{"person.address", "person.postcode"}}
 
-// CheckSecrets reports every route that pseudonymises without its key in
-// the environment (or with a key shorter than minimise.MinPseudonymKeyBytes).
+// CheckSecrets reports every partner whose inbound secret (secret_env,
+// secret_file) cannot be read, and every route that pseudonymises without
+// its key in the environment (or with a key shorter than
+// minimise.MinPseudonymKeyBytes).
 // The hub calls it before it starts; Check does not, so that a file can be
 // checked where the secrets are not.
 func (c *Config) CheckSecrets() error {
 	var errs []error
+	for _, p := range c.Partners {
+		if _, err := p.InboundSecret(); err != nil {
+			errs = append(errs, fmt.Errorf("%s:%d: %w", c.Source, max(p.Inbound.Line, p.Line), err))
+		}
+	}
 	for _, r := range c.Routes {
 		if r.Pseudonymises() && len(r.PseudonymKey()) < minimise.MinPseudonymKeyBytes {
 			errs = append(errs, fmt.Errorf("%s:%d: route %s -> %s pseudonymises the NHS number: set the environment variable %s to a secret key of at least %d bytes",

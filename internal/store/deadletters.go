@@ -71,7 +71,13 @@ func (s *SQLite) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
 	var out []DeadLetter
 	err := s.read(ctx, `SELECT `+deadLetterColumns+` FROM dead_letters d
 		LEFT JOIN dead_letter_resolutions r ON r.dead_letter_id = d.id ORDER BY d.id`, nil, func(st *sqlite.Stmt) error {
-		out = append(out, scanDeadLetter(st))
+		d := scanDeadLetter(st)
+		answer, err := s.openOptional([]byte(d.PartnerAnswer))
+		if err != nil {
+			return err
+		}
+		d.PartnerAnswer = string(answer)
+		out = append(out, d)
 		return nil
 	})
 	return out, err
@@ -86,8 +92,17 @@ func (s *SQLite) DeadLetter(ctx context.Context, id int64) (DeadLetter, error) {
 	err := s.read(ctx, `SELECT `+deadLetterColumns+`, d.payload FROM dead_letters d
 		LEFT JOIN dead_letter_resolutions r ON r.dead_letter_id = d.id WHERE d.id = ?`, []any{id}, func(st *sqlite.Stmt) error {
 		out, found = scanDeadLetter(st), true
-		out.Payload = make([]byte, st.ColumnLen(13))
-		st.ColumnBytes(13, out.Payload)
+		sealed := make([]byte, st.ColumnLen(13))
+		st.ColumnBytes(13, sealed)
+		var err error
+		if out.Payload, err = s.openOptional(sealed); err != nil {
+			return err
+		}
+		answer, err := s.openOptional([]byte(out.PartnerAnswer))
+		if err != nil {
+			return err
+		}
+		out.PartnerAnswer = string(answer)
 		return nil
 	})
 	if err != nil {

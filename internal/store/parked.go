@@ -66,13 +66,17 @@ type Reschedule struct {
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
-func applyParking(conn *sqlite.Conn, b Batch) error {
+func (s *SQLite) applyParking(conn *sqlite.Conn, b Batch) error {
 	for _, p := range b.Park {
+		payload, err := s.seal(p.Payload)
+		if err != nil {
+			return err
+		}
 		// ON CONFLICT: a copy offered again after a crash is parked once.
 		if err := sqlitex.Execute(conn, `INSERT INTO parked
 			(partner, lane, urgent, kind, referral_id, idempotency_key, payload, attempts, next_at, first_failed_at, last_error)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO NOTHING`, &sqlitex.ExecOptions{Args: []any{
-			p.Partner, p.Lane, boolInt(p.Urgent), p.Kind, p.ReferralID, p.IdempotencyKey, p.Payload, p.Attempts,
+			p.Partner, p.Lane, boolInt(p.Urgent), p.Kind, p.ReferralID, p.IdempotencyKey, payload, p.Attempts,
 			ms(p.NextAt), ms(p.FirstFailed), p.LastError,
 		}}); err != nil {
 			return fmt.Errorf("store: park delivery: %w", err)
@@ -120,7 +124,12 @@ func (s *SQLite) DueParked(ctx context.Context, partner string, now time.Time, l
 		WHERE p.partner = ? AND p.next_at <= ?
 		  AND p.id = (SELECT MIN(q.id) FROM parked q WHERE q.partner = p.partner AND q.lane = p.lane)
 		ORDER BY p.urgent DESC, p.next_at, p.id LIMIT ?`, []any{partner, ms(now), limit}, func(st *sqlite.Stmt) error {
-		out = append(out, scanParked(st))
+		p := scanParked(st)
+		var err error
+		if p.Payload, err = s.open(p.Payload); err != nil {
+			return fmt.Errorf("parked delivery %d: %w", p.ID, err)
+		}
+		out = append(out, p)
 		return nil
 	})
 	return out, err

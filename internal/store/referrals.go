@@ -98,10 +98,10 @@ var (
 )
 
 // insertReferral records a newly accepted referral in the cross-reference.
-func insertReferral(conn *sqlite.Conn, rec *intake.Record, now string) error {
-	body, err := json.Marshal(rec.Referral)
+func (s *SQLite) insertReferral(conn *sqlite.Conn, rec *intake.Record, now string) error {
+	body, err := s.sealJSON(rec.Referral)
 	if err != nil {
-		return fmt.Errorf("store: encode referral record: %w", err)
+		return fmt.Errorf("store: referral record: %w", err)
 	}
 	status := rec.Status
 	if status == "" {
@@ -139,6 +139,15 @@ func applyRefUpdates(conn *sqlite.Conn, ups []RefUpdate) error {
 		}
 	}
 	return nil
+}
+
+// sealJSON encodes v and seals it for storage.
+func (s *SQLite) sealJSON(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	return s.seal(b)
 }
 
 // ErrAmbiguous is returned when a reference names more than one referral.
@@ -196,7 +205,8 @@ func (s *SQLite) referralRecord(ctx context.Context, id string) (intake.Record, 
 	var rec intake.Record
 	var body []byte
 	found := false
-	err := s.read(ctx, `SELECT service_request_id, requester_ods, council, order_reference, order_sent_to, task_id, status, record
+	var err error
+	err = s.read(ctx, `SELECT service_request_id, requester_ods, council, order_reference, order_sent_to, task_id, status, record
 		FROM referrals WHERE referral_id = ?`, []any{id}, func(st *sqlite.Stmt) error {
 		found = true
 		rec.Refs = model.References{
@@ -211,6 +221,9 @@ func (s *SQLite) referralRecord(ctx context.Context, id string) (intake.Record, 
 	})
 	if err != nil || !found {
 		return intake.Record{}, false, err
+	}
+	if body, err = s.open(body); err != nil {
+		return intake.Record{}, false, fmt.Errorf("store: referral record %s: %w", id, err)
 	}
 	if err := json.Unmarshal(body, &rec.Referral); err != nil {
 		return intake.Record{}, false, fmt.Errorf("store: decode referral record %s: %w", id, err)
@@ -267,9 +280,9 @@ func (s *SQLite) AcceptEventOnce(ctx context.Context, c intake.EventCommit) (int
 			}
 		}
 		if c.Amended != nil {
-			body, err := json.Marshal(c.Amended)
+			body, err := s.sealJSON(c.Amended)
 			if err != nil {
-				return fmt.Errorf("store: encode amended referral: %w", err)
+				return fmt.Errorf("store: amended referral: %w", err)
 			}
 			if err := sqlitex.Execute(conn, `UPDATE referrals SET record = ?, requester_ods = ?, updated_at = ? WHERE referral_id = ?`,
 				&sqlitex.ExecOptions{Args: []any{body, c.Amended.Requester.OrganisationODS, now, c.Change.ReferralID}}); err != nil {

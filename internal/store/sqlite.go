@@ -17,6 +17,7 @@ import (
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 
+	"github.com/iceshub/iceshub/internal/crypt"
 	"github.com/iceshub/iceshub/internal/intake"
 )
 
@@ -39,6 +40,11 @@ type Options struct {
 	// cannot be found under another. Nil skips the check (tools that do not
 	// look people up, tests).
 	SubjectKey []byte
+	// Keyring seals what can hold personal data (see crypt.go). Nil means
+	// the keyring of the environment (crypt.EnvKey), else of the data
+	// directory's crypt.FileName, generated there when missing: the store
+	// never writes a payload in clear.
+	Keyring *crypt.Keyring
 }
 
 // SQLite is the embedded store: one SQLite file (pure Go, no cgo) in WAL mode
@@ -54,6 +60,7 @@ type SQLite struct {
 	publisher message.Publisher
 	topics    map[string]bool
 	closed    bool
+	keys      *crypt.Keyring
 }
 
 // Open opens (creating if needed) the store in opts.DataDir.
@@ -69,6 +76,10 @@ func Open(opts Options) (*SQLite, error) {
 	}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: create data directory: %w", err)
+	}
+	keys, err := loadKeyring(opts)
+	if err != nil {
+		return nil, err
 	}
 	path := filepath.Join(opts.DataDir, FileName)
 	conn, err := sqlite.OpenConn(path)
@@ -104,7 +115,9 @@ func Open(opts Options) (*SQLite, error) {
 		conn.Close()
 		return nil, fmt.Errorf("store: publisher: %w", err)
 	}
-	return &SQLite{path: path, opts: opts, conn: conn, publisher: pub, topics: map[string]bool{}}, nil
+	s := &SQLite{path: path, opts: opts, conn: conn, topics: map[string]bool{}, keys: keys}
+	s.publisher = sealingPublisher{next: pub, seal: s.seal}
+	return s, nil
 }
 
 const schema = `
@@ -230,12 +243,17 @@ func (s *SQLite) EnsureTopics(topics ...string) error {
 // is acknowledged, in order, so one topic is one ordered queue.
 func (s *SQLite) NewSubscriber() (message.Subscriber, error) {
 	noDeadline := time.Duration(0) // a delivery may retry for long; never redeliver it concurrently
-	return wmsqlitezombiezen.NewSubscriber(s.path, wmsqlitezombiezen.SubscriberOptions{
+	sub, err := wmsqlitezombiezen.NewSubscriber(s.path, wmsqlitezombiezen.SubscriberOptions{
 		PollInterval:     s.opts.PollInterval,
 		AckDeadline:      &noDeadline,
 		InitializeSchema: true,
 		Logger:           s.opts.Logger,
 	})
+	if err != nil {
+		return nil, err
+	}
+	// Payloads are sealed on disk; the routes read them opened.
+	return openingSubscriber{next: sub, open: s.open, log: s.opts.Logger}, nil
 }
 
 // ErrClosed is returned by operations on a closed store.
@@ -267,7 +285,7 @@ func (s *SQLite) AcceptOnce(ctx context.Context, keys []string, resp intake.Resp
 		if rec == nil {
 			return nil
 		}
-		return insertReferral(conn, rec, ts(time.Time{}))
+		return s.insertReferral(conn, rec, ts(time.Time{}))
 	})
 }
 
@@ -345,20 +363,32 @@ func (s *SQLite) Commit(ctx context.Context, b Batch) error {
 		if err := applyRefUpdates(conn, b.Refs); err != nil {
 			return err
 		}
-		if err := applyParking(conn, b); err != nil {
+		if err := s.applyParking(conn, b); err != nil {
 			return err
 		}
 		for _, h := range b.Holds {
+			payload, err := s.sealOptional(h.Payload)
+			if err != nil {
+				return err
+			}
 			if err := sqlitex.Execute(conn, `INSERT OR IGNORE INTO held (at, referral_id, kind, route, reason, payload) VALUES (?, ?, ?, ?, ?, ?)`,
-				&sqlitex.ExecOptions{Args: []any{ts(h.At), h.ReferralID, h.Kind, h.Route, h.Reason, h.Payload}}); err != nil {
+				&sqlitex.ExecOptions{Args: []any{ts(h.At), h.ReferralID, h.Kind, h.Route, h.Reason, payload}}); err != nil {
 				return fmt.Errorf("store: hold message: %w", err)
 			}
 		}
 		for _, d := range b.DeadLetters {
+			payload, err := s.sealOptional(d.Payload)
+			if err != nil {
+				return err
+			}
+			answer, err := s.sealOptional([]byte(d.PartnerAnswer))
+			if err != nil {
+				return err
+			}
 			if err := sqlitex.Execute(conn, `INSERT INTO dead_letters
 				(at, recipient, kind, referral_id, idempotency_key, status_code, partner_answer, error, payload)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, &sqlitex.ExecOptions{Args: []any{
-				ts(d.At), d.Recipient, d.Kind, d.ReferralID, d.IdempotencyKey, d.StatusCode, d.PartnerAnswer, d.Error, d.Payload,
+				ts(d.At), d.Recipient, d.Kind, d.ReferralID, d.IdempotencyKey, d.StatusCode, answer, d.Error, payload,
 			}}); err != nil {
 				return fmt.Errorf("store: record dead letter: %w", err)
 			}

@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/iceshub/iceshub/internal/auth"
+	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/intake"
+	"github.com/iceshub/iceshub/internal/store"
+)
+
+// outcomeCode returns the first issue code of an OperationOutcome.
+func outcomeCode(b []byte) string {
+	var oo struct {
+		ResourceType string
+		Issue        []struct{ Code string }
+	}
+	if json.Unmarshal(b, &oo) != nil || oo.ResourceType != "OperationOutcome" || len(oo.Issue) == 0 {
+		return ""
+	}
+	return oo.Issue[0].Code
+}
+
+// TestFHIREdgeRefusals sends what a penetration tester would to the running
+// hub: each is refused with its status and an OperationOutcome, and nothing
+// is stored.
+func TestFHIREdgeRefusals(t *testing.T) {
+	base, h, sims := startTestHub(t, io.Discard)
+	referral := mustRead(t, "../../testdata/fhir/referral-1-line.json")
+	post := func(body []byte, edit func(*http.Request)) (int, []byte, http.Header) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, base+"/fhir/$process-message", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/fhir+json")
+		req.Header.Set("X-Request-ID", uuid.NewString())
+		if edit != nil {
+			edit(req)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b, resp.Header
+	}
+	bearer := func(r *http.Request) {
+		if err := sims.creds.authorise(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	huge := append([]byte(`{"resourceType":"Bundle","type":"message","pad":"`), bytes.Repeat([]byte("x"), int(h.cfg.Server.MaxBodyBytes))...)
+	huge = append(huge, `"}`...)
+	bomb := []byte(strings.Repeat(`{"a":`, 1000) + "1" + strings.Repeat("}", 1000))
+	cases := []struct {
+		name   string
+		body   []byte
+		edit   func(*http.Request)
+		status int
+		code   string
+	}{
+		{"no credentials", referral, nil, 401, "login"},
+		{"wrong credentials", referral, func(r *http.Request) {
+			r.Header.Set("Authorization", "Bearer eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJodHRwczovL2lkcC5kZW1vLmljZXNodWIuaW52YWxpZCJ9.c2lnbmF0dXJl")
+		}, 401, "login"},
+		{"the provider's webhook credentials at the FHIR edge", referral, func(r *http.Request) {
+			if err := sims.creds.signWebhook(r, "provider", referral); err != nil {
+				t.Fatal(err)
+			}
+		}, 403, "forbidden"},
+		{"body over the limit", huge, bearer, 413, "too-long"},
+		{"deeply nested JSON bomb", bomb, bearer, 400, "structure"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, body, hdr := post(c.body, c.edit)
+			if status != c.status || outcomeCode(body) != c.code {
+				t.Fatalf("status %d, issue %q; want %d %q\n%s", status, outcomeCode(body), c.status, c.code, body)
+			}
+			if status == 401 && hdr.Get("WWW-Authenticate") == "" {
+				t.Fatal("401 without WWW-Authenticate")
+			}
+		})
+	}
+	if n, err := h.store.Pending(context.Background(), intake.TopicReferralReceived); err != nil || n != 0 {
+		t.Fatalf("%d referrals stored after refusals (%v)", n, err)
+	}
+	if h.inbound.Get(auth.UnknownPartner, auth.OutcomeUnauthenticated) != 2 || h.inbound.Get("provider", auth.OutcomeForbidden) != 1 {
+		t.Fatalf("refusals not counted: %s", h.inbound)
+	}
+	// The same referral with the NHS partner's token is accepted.
+	if status, body, _ := post(referral, bearer); status != http.StatusOK {
+		t.Fatalf("with credentials: %d\n%s", status, body)
+	}
+}
+
+// TestSlowLorisIsCutOff: a client that sends its headers a byte at a time,
+// or never finishes them, is disconnected by the read header timeout; one
+// that trickles its body by the read timeout. Neither is answered 2xx.
+func TestSlowLorisIsCutOff(t *testing.T) {
+	base, _, _ := startHubWith(t, io.Discard, func(c *config.Config) {
+		c.Server.ReadHeaderTimeout = 300 * time.Millisecond
+		c.Server.ReadTimeout = 600 * time.Millisecond
+	})
+	addr := strings.TrimPrefix(base, "http://")
+	for _, c := range []struct {
+		name string
+		head string
+	}{
+		{"headers never finished", "POST /fhir/$process-message HTTP/1.1\r\nHost: iceshub\r\nContent-Type: application/fhir+json\r\n"},
+		{"body trickled", "POST /fhir/$process-message HTTP/1.1\r\nHost: iceshub\r\nContent-Type: application/fhir+json\r\nContent-Length: 100000\r\n\r\n{"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := io.WriteString(conn, c.head); err != nil {
+				t.Fatal(err)
+			}
+			// Keep trickling one byte at a time; the server must close the
+			// connection long before the test's own deadline.
+			deadline := time.Now().Add(20 * time.Second)
+			closed := make(chan []byte, 1)
+			go func() {
+				b, _ := io.ReadAll(bufio.NewReader(conn))
+				closed <- b
+			}()
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case answer := <-closed:
+					if bytes.HasPrefix(answer, []byte("HTTP/1.1 2")) {
+						t.Fatalf("slow client answered %s", answer)
+					}
+					return
+				case <-tick.C:
+					if time.Now().After(deadline) {
+						t.Fatal("the server kept a slow client's connection open")
+					}
+					if _, err := conn.Write([]byte("x")); err != nil && !errors.Is(err, net.ErrClosed) {
+						// The server closed its end: the reader sees it next.
+						continue
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestDatabaseHoldsNoPersonalDataInClear sends every sample referral through
+// the hub (one held for review) and reads the raw database file and its
+// write-ahead log: no NHS number, name, postcode or address line of the test
+// people may be there in clear.
+func TestDatabaseHoldsNoPersonalDataInClear(t *testing.T) {
+	base, h, sims := startTestHub(t, io.Discard)
+	files, _ := filepath.Glob("../../testdata/fhir/referral-*.json")
+	if len(files) < 3 {
+		t.Fatalf("%d sample referrals", len(files))
+	}
+	var secrets []string
+	for _, f := range files {
+		status, answer, err := sims.postBundle(context.Background(), base, mustRead(t, f))
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("%s: %d %v", f, status, err)
+		}
+		waitOutcomes(t, h, referralIDFrom(answer), 2)
+	}
+	goldens, _ := filepath.Glob("../../testdata/fhir/golden/referral-*.json")
+	for _, g := range goldens {
+		r := readCanonical(t, filepath.Base(g))
+		secrets = append(secrets, r.Person.NHSNumber, r.Person.Name.Family, r.Person.Address.Postcode, r.Requester.PractitionerName)
+		secrets = append(secrets, r.Person.Name.Given...)
+		secrets = append(secrets, r.Person.Address.Lines...)
+	}
+	held, err := h.store.Held(context.Background())
+	if err != nil || len(held) == 0 {
+		t.Fatalf("no held message (%v): the scan would not cover held payloads", err)
+	}
+	raw := func() []byte {
+		var all []byte
+		for _, name := range []string{store.FileName, store.FileName + "-wal"} {
+			b, err := os.ReadFile(filepath.Join(h.cfg.Store.DataDir, name))
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			all = append(all, b...)
+		}
+		return all
+	}()
+	if len(raw) < 4096 {
+		t.Fatalf("raw database of %d bytes: nothing to scan", len(raw))
+	}
+	for _, s := range secrets {
+		if len(s) > 2 && bytes.Contains(raw, []byte(s)) {
+			t.Errorf("the database file holds %q in clear", s)
+		}
+	}
+	if m := regexp.MustCompile(`999\d{7}`).Find(raw); m != nil {
+		t.Errorf("the database file holds an NHS number in clear: %s", m)
+	}
+	// The key is kept apart from the database, and not readable by others.
+	fi, err := os.Stat(filepath.Join(h.cfg.Store.DataDir, "data.key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("data key file: %v %v", fi, err)
+	}
+}
+
+// TestKeysRotateCommand rotates a store's data key with the real command and
+// checks that a second run finds nothing to do.
+func TestKeysRotateCommand(t *testing.T) {
+	base, h, sims := startTestHub(t, io.Discard)
+	status, answer, err := sims.postBundle(context.Background(), base, mustRead(t, "../../testdata/fhir/referral-3-lines.json"))
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("%d %v", status, err)
+	}
+	waitOutcomes(t, h, referralIDFrom(answer), 2)
+	dir := h.cfg.Store.DataDir
+	var out, errOut bytes.Buffer
+	if code := run([]string{"keys", "rotate", "--data", dir, "--new-key", "--batch", "2"}, &out, &errOut); code != 0 {
+		t.Fatalf("keys rotate exited %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "new active data key") || strings.Contains(out.String(), " 0 rewritten") {
+		t.Fatalf("first rotation:\n%s", out.String())
+	}
+	out.Reset()
+	if code := run([]string{"keys", "rotate", "--data", dir}, &out, &errOut); code != 0 {
+		t.Fatalf("second keys rotate exited %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), ": 0 rewritten") {
+		t.Fatalf("second rotation rewrote values:\n%s", out.String())
+	}
+}

@@ -1,0 +1,267 @@
+// Package auth guards the hub's inbound HTTP endpoints: it authenticates the
+// partner calling (mutual TLS with a pinned client certificate, a signed JWT
+// bearer token, or an HMAC-SHA256 signed webhook), limits its rate, checks
+// that it may call this endpoint, and puts who it is in the request's
+// context (PartnerFrom) for the handler, which checks the kind of message
+// (MaySend) and whether the message is the partner's to send.
+//
+// Secure by default: a partner without inbound credentials cannot call the
+// hub at all; only an explicit insecure development mode lets requests
+// without credentials through, and it says so loudly on every request.
+//
+// Refusals are answered 401 (no or invalid credentials), 403 (authenticated
+// but not allowed here) or 429 (over the partner's rate, with Retry-After)
+// by an ErrorWriter the caller supplies, so that a FHIR endpoint answers an
+// OperationOutcome and a JSON endpoint {code, message}. Every refusal is
+// counted (Counter) and logged with the partner id, route, status and a
+// reason code: never a token, a signature, a key, a header value or a body.
+//
+// Partner credentials never grant access to the operator API: that has its
+// own credentials and does not use this package's identity.
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"expvar"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Modes of inbound authentication, as configured per partner.
+const (
+	// ModeNone: the partner has no inbound credentials and cannot call the
+	// hub (unless the hub runs in insecure development mode).
+	ModeNone = "none"
+	// ModeMTLS: the partner presents a TLS client certificate whose SHA-256
+	// fingerprint (of the certificate or of its public key) is pinned.
+	ModeMTLS = "mtls"
+	// ModeJWT: the partner sends "Authorization: Bearer <JWT>" signed with
+	// its configured key (RS256, ES256 or HS256).
+	ModeJWT = "jwt"
+	// ModeHMAC: the partner signs each request body with a shared secret
+	// (X-ICES-Timestamp, X-ICES-Signature).
+	ModeHMAC = "hmac"
+)
+
+// Partner is who is calling: the identity Wrap puts in the request context.
+type Partner struct {
+	// ID is the partner id of the configuration ("provider",
+	// "council-cwac"); InsecureDevID for an unauthenticated request let
+	// through in insecure development mode.
+	ID string
+	// Kind is the partner kind (provider, council, nhs); empty in insecure
+	// development mode.
+	Kind string
+	// Mode is how the partner proved who it is (ModeMTLS, ModeJWT,
+	// ModeHMAC), or ModeNone in insecure development mode.
+	Mode string
+	// Insecure is true when nobody was authenticated: the hub runs in
+	// insecure development mode and the request carried no credentials.
+	Insecure bool
+
+	messages []string
+}
+
+// InsecureDevID is the partner id of unauthenticated requests let through in
+// insecure development mode.
+const InsecureDevID = "insecure-dev"
+
+// MaySend reports whether the partner may send messages of kind (a model
+// kind: "order-status", "complaint", "referral"...). Handlers call it once
+// they have parsed the message and refuse with 403 when it is false. In
+// insecure development mode every kind is allowed.
+func (p Partner) MaySend(kind string) bool {
+	return p.Insecure || slices.Contains(p.messages, kind)
+}
+
+type partnerKey struct{}
+
+// WithPartner returns ctx carrying p. Wrap does this; tests of handlers use
+// it to stand in for Wrap.
+func WithPartner(ctx context.Context, p Partner) context.Context {
+	return context.WithValue(ctx, partnerKey{}, p)
+}
+
+// PartnerFrom returns the partner Wrap authenticated for this request, and
+// false when the request did not pass through Wrap.
+func PartnerFrom(ctx context.Context) (Partner, bool) {
+	p, ok := ctx.Value(partnerKey{}).(Partner)
+	return p, ok
+}
+
+// MaySend reports whether the partner of ctx may send messages of kind;
+// false when ctx holds no partner.
+func MaySend(ctx context.Context, kind string) bool {
+	p, ok := PartnerFrom(ctx)
+	return ok && p.MaySend(kind)
+}
+
+// Error is a refusal: the status to answer, a stable code and a message for
+// the caller. Neither ever holds a credential or personal data.
+type Error struct {
+	Status int
+	// Code is a stable machine-readable reason: unauthenticated, forbidden,
+	// rate_limited, payload_too_large, unsupported_media_type, invalid_json.
+	Code    string
+	Message string
+	// RetryAfter, when positive, is sent as Retry-After (whole seconds,
+	// rounded up).
+	RetryAfter time.Duration
+	// reason is the short reason logged and counted ("expired", "replay").
+	reason string
+}
+
+func (e *Error) Error() string {
+	return "auth: " + strconv.Itoa(e.Status) + " " + e.Code + ": " + e.Message
+}
+
+// Refusal codes.
+const (
+	CodeUnauthenticated      = "unauthenticated"
+	CodeForbidden            = "forbidden"
+	CodeRateLimited          = "rate_limited"
+	CodePayloadTooLarge      = "payload_too_large"
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	CodeInvalidJSON          = "invalid_json"
+)
+
+func refuse(status int, code, reason, message string) *Error {
+	return &Error{Status: status, Code: code, Message: message, reason: reason}
+}
+
+// ErrorWriter writes a refusal in the endpoint's own error format. Wrap sets
+// WWW-Authenticate (401) and Retry-After (429) before calling it.
+type ErrorWriter func(w http.ResponseWriter, r *http.Request, e *Error)
+
+// JSONError writes e as the JSON error body of the hub's JSON APIs:
+// {"code": ..., "message": ...}.
+func JSONError(w http.ResponseWriter, _ *http.Request, e *Error) {
+	setRetryAfter(w, e)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(e.Status)
+	b, _ := json.Marshal(struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	}{e.Code, e.Message})
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// setRetryAfter sets Retry-After from e, in whole seconds rounded up.
+func setRetryAfter(w http.ResponseWriter, e *Error) {
+	if e.RetryAfter > 0 {
+		secs := int((e.RetryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
+}
+
+// Counter counts inbound decisions. The operations side exports the counts
+// (Counts is an expvar.Var; a Prometheus counter fits the same interface).
+// It must be safe for concurrent use.
+type Counter interface {
+	// Inc adds one for partner (a configured id, InsecureDevID, or
+	// "unknown" when nobody was authenticated) and outcome: accepted,
+	// unauthenticated, forbidden, rate_limited, insecure_dev.
+	Inc(partner, outcome string)
+}
+
+// Outcomes counted.
+const (
+	OutcomeAccepted        = "accepted"
+	OutcomeUnauthenticated = "unauthenticated"
+	OutcomeForbidden       = "forbidden"
+	OutcomeRateLimited     = "rate_limited"
+	OutcomeInsecureDev     = "insecure_dev"
+)
+
+// UnknownPartner is counted for requests nobody could be authenticated for.
+const UnknownPartner = "unknown"
+
+// Counts is an in-memory Counter that is also an expvar.Var: its String is
+// a JSON object {"partner/outcome": count}. The zero value is ready to use
+// and it is safe for concurrent use.
+type Counts struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+var _ expvar.Var = (*Counts)(nil)
+
+// Inc implements Counter.
+func (c *Counts) Inc(partner, outcome string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]int64{}
+	}
+	c.m[partner+"/"+outcome]++
+}
+
+// Get returns the count of partner and outcome.
+func (c *Counts) Get(partner, outcome string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[partner+"/"+outcome]
+}
+
+// Snapshot returns a copy of every count, by "partner/outcome".
+func (c *Counts) Snapshot() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int64, len(c.m))
+	for k, v := range c.m {
+		out[k] = v
+	}
+	return out
+}
+
+// String implements expvar.Var.
+func (c *Counts) String() string {
+	snap := c.Snapshot()
+	keys := make([]string, 0, len(snap))
+	for k := range snap {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	ordered := make(map[string]int64, len(snap))
+	for _, k := range keys {
+		ordered[k] = snap[k]
+	}
+	b, _ := json.Marshal(ordered)
+	return string(b)
+}
+
+// Selector says whether an authenticated partner may call this request at
+// all, before the partner's own list of endpoints is consulted: the
+// endpoint's own rule (only NHS partners at /fhir; only the council named in
+// the path at /crm/{council}/events). Both must allow a request.
+type Selector func(r *http.Request, p Partner) bool
+
+// OfKind allows partners of the given kinds.
+func OfKind(kinds ...string) Selector {
+	return func(_ *http.Request, p Partner) bool { return slices.Contains(kinds, p.Kind) }
+}
+
+// PathPartner allows only the partner whose id is the request's path value
+// name (a {name} wildcard of the http.ServeMux pattern), so that a council
+// may post only to its own /crm/{council}/events.
+func PathPartner(name string) Selector {
+	return func(r *http.Request, p Partner) bool { return r.PathValue(name) != "" && r.PathValue(name) == p.ID }
+}
+
+// All allows a request only when every selector does.
+func All(sels ...Selector) Selector {
+	return func(r *http.Request, p Partner) bool {
+		for _, s := range sels {
+			if !s(r, p) {
+				return false
+			}
+		}
+		return true
+	}
+}

@@ -1,0 +1,86 @@
+// Package jsonlimit refuses JSON bombs before any parser sees them: a body
+// nested too deep or holding too many values costs one linear scan and no
+// allocation. Every inbound JSON edge (FHIR, webhooks) checks its body with
+// it first.
+package jsonlimit
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Defaults: a FHIR referral bundle nests about 12 deep and holds a few
+// thousand values; a webhook event much less. The limits leave ample room.
+const (
+	DefaultMaxDepth  = 64
+	DefaultMaxValues = 100_000
+)
+
+// Errors wrapped by Check's *Error.
+var (
+	ErrTooDeep       = errors.New("the JSON is nested too deep")
+	ErrTooManyValues = errors.New("the JSON holds too many values")
+)
+
+// Error is a body over a limit.
+type Error struct {
+	// Limit is the limit that was passed.
+	Limit int
+	// Err is ErrTooDeep or ErrTooManyValues.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if errors.Is(e.Err, ErrTooDeep) {
+		return fmt.Sprintf("the JSON is nested more than %d levels deep", e.Limit)
+	}
+	return fmt.Sprintf("the JSON holds more than %d values", e.Limit)
+}
+
+// Unwrap returns ErrTooDeep or ErrTooManyValues.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Check refuses a body nested deeper than maxDepth or holding more than
+// maxValues arrays, objects and array or object elements; a limit below 1
+// means its default. It does not validate JSON: the parser does that next.
+func Check(body []byte, maxDepth, maxValues int) error {
+	if maxDepth < 1 {
+		maxDepth = DefaultMaxDepth
+	}
+	if maxValues < 1 {
+		maxValues = DefaultMaxValues
+	}
+	depth, values := 0, 0
+	inString, escaped := false, false
+	for _, c := range body {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+			values++
+			if depth > maxDepth {
+				return &Error{Limit: maxDepth, Err: ErrTooDeep}
+			}
+		case '}', ']':
+			depth--
+		case ',':
+			values++
+		}
+		if values > maxValues {
+			return &Error{Limit: maxValues, Err: ErrTooManyValues}
+		}
+	}
+	return nil
+}
