@@ -210,9 +210,11 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 	stands := newStandIns()
 	defer stands.close()
 	cfgPath := filepath.Join(dir, "iceshub.yaml")
-	if err := writeBenchConfig(cfgPath, stands); err != nil {
+	creds, err := writeBenchConfig(cfgPath, dir, stands)
+	if err != nil {
 		return nil, err
 	}
+	tokens := &benchTokens{creds: creds}
 	hub, err := startHubProcess(ctx, o.hubBinary, cfgPath, filepath.Join(dir, "data"), filepath.Join(dir, "hub.log"))
 	if err != nil {
 		return nil, err
@@ -302,7 +304,7 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 				body := fresh(pick(bundles, r))
 				corr := uuid.NewString()
 				t0 := time.Now()
-				status, err := postReferral(ctx, client, hub.base, body, corr)
+				status, err := postReferral(ctx, client, hub.base, body, corr, tokens)
 				lat := time.Since(t0)
 				switch {
 				case err != nil:
@@ -376,7 +378,7 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 	return rep, nil
 }
 
-func postReferral(ctx context.Context, c *http.Client, base string, body []byte, corr string) (int, error) {
+func postReferral(ctx context.Context, c *http.Client, base string, body []byte, corr string, tokens *benchTokens) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/fhir/$process-message", bytes.NewReader(body))
 	if err != nil {
 		return 0, err
@@ -384,6 +386,11 @@ func postReferral(ctx context.Context, c *http.Client, base string, body []byte,
 	req.Header.Set("Content-Type", fhiradapter.ContentType)
 	req.Header.Set("X-Request-ID", uuid.NewString())
 	req.Header.Set("X-Correlation-ID", corr)
+	tok, err := tokens.get()
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err
@@ -394,21 +401,71 @@ func postReferral(ctx context.Context, c *http.Client, base string, body []byte,
 }
 
 // writeBenchConfig writes the built-in configuration with every partner
-// pointed at its stand-in.
-func writeBenchConfig(path string, s *standIns) error {
+// pointed at its stand-in and the NHS partner authenticating with a bearer
+// JWT, as in production, whose key it returns.
+func writeBenchConfig(path, dir string, s *standIns) (*demoCredentials, error) {
 	cfg, err := config.Default()
 	if err != nil {
-		return err
+		return nil, err
+	}
+	creds, err := addDemoCredentials(cfg, dir)
+	if err != nil {
+		return nil, err
+	}
+	nhsCfg, ok := cfg.PartnerByID(creds.nhsID)
+	if !ok {
+		return nil, errors.New("bench: the configuration has no nhs partner to send as")
 	}
 	b := config.DefaultYAML()
 	for _, p := range cfg.Partners {
 		url, ok := s.urls[p.Kind]
 		if !ok {
-			return fmt.Errorf("bench has no stand-in for partner kind %q", p.Kind)
+			return nil, fmt.Errorf("bench has no stand-in for partner kind %q", p.Kind)
 		}
 		b = bytes.ReplaceAll(b, []byte("base_url: "+p.BaseURL), []byte("base_url: "+url))
 	}
-	return os.WriteFile(path, b, 0o600)
+	j := nhsCfg.Inbound.JWT
+	inbound := fmt.Sprintf(`    inbound:
+      mode: jwt
+      jwt: {issuer: %q, audience: %q, algorithm: %s, key_file: %q}
+      rate: {per_second: 100000, burst: 100000}
+`, j.Issuer, j.Audience, j.Algorithm, j.KeyFile)
+	anchor := []byte("- id: " + creds.nhsID + "\n")
+	i := bytes.Index(b, anchor)
+	if i < 0 {
+		return nil, fmt.Errorf("bench: partner %q not found in the built-in configuration", creds.nhsID)
+	}
+	// Insert the block after the partner's last line (the next blank line).
+	end := bytes.Index(b[i:], []byte("\n\n"))
+	if end < 0 {
+		return nil, errors.New("bench: unexpected layout of the built-in configuration")
+	}
+	at := i + end + 1
+	b = append(b[:at:at], append([]byte(inbound), b[at:]...)...)
+	return creds, os.WriteFile(path, b, 0o600)
+}
+
+// benchTokens hands out the NHS partner's bearer token, renewed before it
+// expires, so that the senders measure the hub rather than signing.
+type benchTokens struct {
+	creds *demoCredentials
+	mu    sync.Mutex
+	tok   string
+	until time.Time
+}
+
+func (t *benchTokens) get() (string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if time.Now().Before(t.until) {
+		return t.tok, nil
+	}
+	tok, err := t.creds.bearer()
+	if err != nil {
+		return "", err
+	}
+	t.tok, t.until = tok, time.Now().Add(2*time.Minute)
+	return tok, nil
 }
 
 // hubProcess is the hub under test, a child process.
