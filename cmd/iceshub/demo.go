@@ -42,6 +42,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	keep := fs.Bool("keep", false, "keep the temporary data directory and print where it is")
 	verbose := fs.Bool("v", false, "show the hub's logs")
 	wait := fs.Duration("wait", time.Minute, "how long to wait for deliveries before giving up")
+	noJourney := fs.Bool("no-return", false, "skip the return journey (status updates, complaints, safeguarding, cancellations, collections)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -205,8 +206,22 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 
+	var returned int
+	if !*noJourney {
+		j, err := startJourney(ctx, h, base, *dir, sims, *wait)
+		if err != nil {
+			return fmt.Errorf("return journey: %w", err)
+		}
+		if returned, err = printJourney(ctx, stdout, j, *wait); err != nil {
+			return fmt.Errorf("return journey: %w", err)
+		}
+	}
+
 	fmt.Fprintf(stdout, "summary: %d referrals accepted, %d copies delivered, %d held for review; every accepted referral reached every recipient its routes name.\n",
 		len(accepted), delivered, held)
+	if !*noJourney {
+		fmt.Fprintf(stdout, "return journey: %d steps, %d messages delivered to partners.\n", len(journeySteps()), returned)
+	}
 	return nil
 }
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-var updatePolicy = flag.Bool("update", false, "rewrite the golden files under testdata/policy")
+var updatePolicy = flag.Bool("update", false, "rewrite the golden files under testdata/policy and testdata/e2e")
 
 // TestPolicyExplainDefaultGolden compares the data flow table of the built-in
 // configuration with testdata/policy/explain-default.{md,csv}. Run with

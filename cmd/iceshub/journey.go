@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/iceshub/iceshub/adapters/provider"
+	"github.com/iceshub/iceshub/internal/intake"
+	"github.com/iceshub/iceshub/internal/model"
+)
+
+// The return journey: what happens to two referrals after they are
+// ordered, one step per flow of the service (F2 to F8), played by the demo
+// and checked, payload by payload, by TestReturnFlowsEndToEnd. Referral A
+// (referral-1-line.json, Chester) is amended and then cancelled by the NHS;
+// referral B (referral-3-lines.json, Crewe) is scheduled, fails delivery,
+// is delivered, has an equipment issue and a safeguarding concern, a
+// complaint and its reply, and finally a collection.
+
+// journeyStep is one step of the return journey.
+type journeyStep struct {
+	// Slug names the step's golden file (testdata/e2e/<slug>.json).
+	Slug string
+	// Flow and What say what the step is, for people.
+	Flow, What string
+	// send makes the step's request to the hub.
+	send func(ctx context.Context, j *journey) (int, []byte, error)
+	// expect is how many requests each partner receives because of it.
+	expect map[string]int
+}
+
+// journey is the state of a return journey in progress.
+type journey struct {
+	base string
+	sims *demoPartners
+	// fixtures is the directory of the FHIR fixtures.
+	fixtures string
+	// a and b are the hub's ids of the two referrals; orderB and councilB
+	// the provider's order reference of B and the council of its area.
+	a, b             string
+	orderB, councilB string
+}
+
+// complaintRef is the council's reference of the complaint case in the
+// journey.
+const complaintRef = "COMP-2026-0042"
+
+func journeySteps() []journeyStep {
+	providerEvent := func(ev map[string]any) func(context.Context, *journey) (int, []byte, error) {
+		return func(ctx context.Context, j *journey) (int, []byte, error) {
+			ev["eventId"] = uuid.NewString()
+			ev["occurredAt"] = time.Now().UTC().Format(time.RFC3339)
+			if _, ok := ev["orderReference"]; !ok && ev["type"] != "complaint.reply" {
+				ev["orderReference"] = j.orderB
+			}
+			return j.sims.postWebhook(ctx, j.base+provider.EventsPath, "provider", ev)
+		}
+	}
+	councilEvent := func(event string, data map[string]any) func(context.Context, *journey) (int, []byte, error) {
+		return func(ctx context.Context, j *journey) (int, []byte, error) {
+			data["orderReference"] = j.orderB
+			body := map[string]any{"event": event, "timestamp": time.Now().UTC().Format(time.RFC3339), "data": data}
+			return j.sims.postWebhook(ctx, j.base+"/crm/"+j.councilB+"/events", j.councilB, body)
+		}
+	}
+	fhir := func(file string) func(context.Context, *journey) (int, []byte, error) {
+		return func(ctx context.Context, j *journey) (int, []byte, error) {
+			body, err := os.ReadFile(filepath.Join(j.fixtures, file))
+			if err != nil {
+				return 0, nil, err
+			}
+			return j.sims.postBundle(ctx, j.base, body)
+		}
+	}
+	return []journeyStep{
+		{Slug: "f2-amendment", Flow: "F2", What: "the NHS amends referral A (FHIR: the same ServiceRequest, changed)",
+			send: fhir("amendment-1-line.json"), expect: map[string]int{"provider": 1}},
+		{Slug: "f2-cancellation", Flow: "F2", What: "the NHS cancels referral A (FHIR: ServiceRequest revoked)",
+			send: fhir("cancellation-revoked.json"), expect: map[string]int{"provider": 1, "council-cwac": 1}},
+		{Slug: "f3-scheduled", Flow: "F3", What: "the provider books delivery of B",
+			send:   providerEvent(map[string]any{"type": "order.scheduled", "scheduledDate": "2026-12-01"}),
+			expect: map[string]int{"nhs-trust": 1, "council-ceast": 1}},
+		{Slug: "f3-failed-delivery", Flow: "F3", What: "delivery of B fails",
+			send:   providerEvent(map[string]any{"type": "order.failed-delivery", "reason": map[string]any{"code": "no-access", "text": "No answer at the door"}}),
+			expect: map[string]int{"nhs-trust": 1, "council-ceast": 1}},
+		{Slug: "f3-out-for-delivery", Flow: "F3", What: "B is out for delivery again",
+			send:   providerEvent(map[string]any{"type": "order.out-for-delivery"}),
+			expect: map[string]int{"nhs-trust": 1, "council-ceast": 1}},
+		{Slug: "f3-delivered", Flow: "F3", What: "B is delivered",
+			send:   providerEvent(map[string]any{"type": "order.delivered"}),
+			expect: map[string]int{"nhs-trust": 1, "council-ceast": 1}},
+		{Slug: "f5-equipment-issue", Flow: "F5", What: "the provider reports B's equipment unsafe",
+			send:   providerEvent(map[string]any{"type": "equipment.issue", "issueType": "unsafe", "description": "Bed rail does not lock; taken out of use"}),
+			expect: map[string]int{"nhs-trust": 1, "council-ceast": 1}},
+		{Slug: "f4-safeguarding", Flow: "F4", What: "the provider's driver raises a safeguarding concern about B's person",
+			send:   providerEvent(map[string]any{"type": "safeguarding.concern", "category": "self-neglect", "description": "No food in the house and the heating off"}),
+			expect: map[string]int{"council-ceast": 1, "nhs-trust": 1}},
+		{Slug: "f6-complaint", Flow: "F6", What: "the council raises a complaint about B's delivery",
+			send: councilEvent("complaint.created", map[string]any{"complaintReference": complaintRef, "category": "timeliness",
+				"summary": "Delivery missed twice without notice", "contactAllowed": true, "contact": map[string]any{"phone": "01632 960123"}}),
+			expect: map[string]int{"provider": 1}},
+		{Slug: "f7-complaint-reply", Flow: "F7", What: "the provider replies to the complaint",
+			send: func(ctx context.Context, j *journey) (int, []byte, error) {
+				// The council opened the complaint case itself.
+				j.sims.councils[j.councilB].KnowCase(complaintRef)
+				return providerEvent(map[string]any{"type": "complaint.reply", "complaintReference": complaintRef,
+					"reply": "Our van broke down; we have apologised and rebooked"})(ctx, j)
+			},
+			expect: map[string]int{"council-ceast": 1}},
+		{Slug: "f8-collection", Flow: "F8", What: "the council asks for B's equipment to be collected",
+			send:   councilEvent("collection.requested", map[string]any{"reason": model.CollectionMoved, "note": "Moved to a care home"}),
+			expect: map[string]int{"provider": 1}},
+	}
+}
+
+// startJourney sends referrals A and B, waits until every route of each has
+// an outcome, and learns B's order reference and council.
+func startJourney(ctx context.Context, h *hub, base, fixtures string, sims *demoPartners, within time.Duration) (*journey, error) {
+	j := &journey{base: base, sims: sims, fixtures: fixtures}
+	for _, f := range []struct {
+		file string
+		id   *string
+	}{{"referral-1-line.json", &j.a}, {"referral-3-lines.json", &j.b}} {
+		body, err := os.ReadFile(filepath.Join(fixtures, f.file))
+		if err != nil {
+			return nil, err
+		}
+		status, answer, err := sims.postBundle(ctx, base, body)
+		if err != nil {
+			return nil, err
+		}
+		if *f.id = referralIDFrom(answer); status != http.StatusOK || *f.id == "" {
+			return nil, fmt.Errorf("%s: the hub answered %d:\n%s", f.file, status, answer)
+		}
+	}
+	deadline := time.Now().Add(within)
+	for {
+		rec, found, err := h.store.FindReferral(ctx, intake.Lookup{ReferralID: j.b})
+		if err != nil {
+			return nil, err
+		}
+		ra, _, err := h.store.FindReferral(ctx, intake.Lookup{ReferralID: j.a})
+		if err != nil {
+			return nil, err
+		}
+		ordered := func(r intake.Record) bool {
+			return r.Refs.OrderReference != "" && r.Refs.CaseReference != "" && r.Refs.TaskID != ""
+		}
+		if found && ordered(rec) && ordered(ra) {
+			j.orderB, j.councilB = rec.Refs.OrderReference, rec.Refs.Council
+			return j, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("referrals A and B did not reach the provider, the council and the NHS endpoint within %s", within)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// received is one request a partner accepted.
+type received struct {
+	Method string          `json:"method"`
+	Path   string          `json:"path"`
+	Body   json.RawMessage `json:"body"`
+}
+
+// accepted returns every request each simulated partner accepted (created
+// something or changed something), in order.
+func (d *demoPartners) accepted() map[string][]received {
+	out := map[string][]received{}
+	add := func(id string, method, path string, status int, repeat bool, body any) {
+		if status >= 300 || repeat {
+			return
+		}
+		b, err := json.Marshal(body)
+		if err != nil {
+			return
+		}
+		out[id] = append(out[id], received{Method: method, Path: path, Body: b})
+	}
+	for _, e := range d.provider.Journal() {
+		add("provider", e.Method, e.Path, e.Status, e.Repeat, e.Body)
+	}
+	for id, sim := range d.councils {
+		for _, e := range sim.Journal() {
+			add(id, e.Method, e.Path, e.Status, e.Repeat, e.Body)
+		}
+	}
+	for _, r := range d.nhs.Received() {
+		var body any = r.Task
+		if r.Communication != nil {
+			body = r.Communication
+		}
+		add("nhs-trust", r.Method, r.Path, r.Status, r.Repeat, body)
+	}
+	return out
+}
+
+// play makes step's request and waits until every partner it expects to
+// hear has received that many new requests; it returns them.
+func (j *journey) play(ctx context.Context, step journeyStep, within time.Duration) (map[string][]received, error) {
+	before := j.sims.accepted()
+	status, answer, err := step.send(ctx, j)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", step.Slug, err)
+	}
+	if status < 200 || status >= 300 {
+		return nil, fmt.Errorf("%s: the hub answered %d:\n%s", step.Slug, status, answer)
+	}
+	deadline := time.Now().Add(within)
+	for {
+		now := j.sims.accepted()
+		got := map[string][]received{}
+		done := true
+		for id, n := range step.expect {
+			got[id] = now[id][len(before[id]):]
+			if len(got[id]) < n {
+				done = false
+			}
+		}
+		if done {
+			return got, nil
+		}
+		if time.Now().After(deadline) {
+			return got, fmt.Errorf("%s: partners received %v, want %v", step.Slug, counts(got), step.expect)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func counts(m map[string][]received) map[string]int {
+	out := map[string]int{}
+	for id, rs := range m {
+		out[id] = len(rs)
+	}
+	return out
+}
+
+// postWebhook signs body as partner and posts it to url.
+func (d *demoPartners) postWebhook(ctx context.Context, url, partner string, v any) (int, []byte, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return 0, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Correlation-ID", "demo-"+uuid.NewString()[:8])
+	if d.creds != nil {
+		if err := d.creds.signWebhook(req, partner, body); err != nil {
+			return 0, nil, err
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("send to hub: %w", err)
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, answer, err
+}
+
+// printJourney plays every step and prints what each partner received.
+func printJourney(ctx context.Context, w io.Writer, j *journey, within time.Duration) (int, error) {
+	fmt.Fprintf(w, "=== The return journey: referral A %s (Chester), referral B %s (Crewe, order %s)\n\n", j.a, j.b, j.orderB)
+	n := 0
+	for _, step := range journeySteps() {
+		got, err := j.play(ctx, step, within)
+		if err != nil {
+			return n, err
+		}
+		fmt.Fprintf(w, "=== %s: %s\n", step.Flow, step.What)
+		ids := make([]string, 0, len(got))
+		for id := range got {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			for _, r := range got[id] {
+				n++
+				fmt.Fprintf(w, "--- %s received %s %s\n%s\n", id, r.Method, r.Path, indent(r.Body))
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	return n, nil
+}
