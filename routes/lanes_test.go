@@ -11,6 +11,7 @@ import (
 	"github.com/iceshub/iceshub/internal/delivery"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/routes"
 )
 
 // selectivePartner fails every call about the referrals in down, and records
@@ -120,4 +121,78 @@ func kinds(ds []model.Delivery) []model.Kind {
 		out = append(out, d.Kind)
 	}
 	return out
+}
+
+// blockingPartner holds every routine copy until released, and takes urgent
+// ones at once.
+type blockingPartner struct {
+	release chan struct{}
+	mu      sync.Mutex
+	got     []model.Delivery
+}
+
+func (p *blockingPartner) Send(ctx context.Context, d model.Delivery) (model.Receipt, error) {
+	if !d.Kind.Urgent() {
+		select {
+		case <-p.release:
+		case <-ctx.Done():
+			return model.Receipt{}, ctx.Err()
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.got = append(p.got, d)
+	return model.Receipt{PartnerReference: "CASE-" + string(d.Kind), StatusCode: 201}, nil
+}
+
+func (p *blockingPartner) received() []model.Delivery {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]model.Delivery(nil), p.got...)
+}
+
+// A safeguarding concern reaches the council while a backlog of routine
+// updates for that council is still waiting in its queue.
+func TestSafeguardingNeverWaitsBehindRoutineTraffic(t *testing.T) {
+	council := &blockingPartner{release: make(chan struct{})}
+	table := append([]config.Route(nil), testRoutes...)
+	table = append(table,
+		config.Route{Message: string(model.KindOrderStatus), To: config.RecipientCouncil, Purpose: "case tracking", LawfulBasis: "Art 6(1)(e)",
+			Fields: []string{"event.scheduledDate"}},
+		config.Route{Message: string(model.KindSafeguarding), To: config.RecipientCouncil, Purpose: "safeguarding", LawfulBasis: "Art 6(1)(e)",
+			SpecialCategoryBasis: "Art 9(2)(g)", Fields: []string{"person.name", "event.description"}})
+	e := startWithSenders(t, table, &fakePartner{}, council)
+	defer close(council.release)
+	events, err := intake.NewEvents(e.store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(key, referralID string, ev model.Event) {
+		t.Helper()
+		ev.OccurredAt = time.Now()
+		if _, err := events.AcceptEvent(context.Background(), intake.EventSubmission{Keys: []string{key}, Event: ev,
+			Find: intake.Lookup{ReferralID: referralID}, Response: intake.Response{Status: 202}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Ten referrals, each with a status update: the council's queue backs up
+	// behind the first copy, which it holds.
+	for i := range 10 {
+		id := "backlog-" + string(rune('a'+i))
+		e.accept(t, referral(id, "CH1 4AA"))
+		send("status:"+id, id, model.Event{Kind: model.KindOrderStatus, From: "provider", Status: model.StatusScheduled, ScheduledDate: "2026-12-01"})
+	}
+	waitFor(t, "a routine backlog for the council", func() bool {
+		n, _ := e.store.Pending(context.Background(), routes.TopicDeliver("council-a"))
+		return n >= 10
+	})
+	send("concern", "backlog-c", model.Event{Kind: model.KindSafeguarding, From: "provider", Description: "concern"})
+	waitFor(t, "the safeguarding concern delivered", func() bool { return len(council.received()) == 1 })
+	got := council.received()[0]
+	if got.Kind != model.KindSafeguarding || got.Referral.Event.Description != "concern" {
+		t.Fatalf("first delivery to the council = %s %+v, want the safeguarding concern", got.Kind, got.Referral.Event)
+	}
+	if n, _ := e.store.Pending(context.Background(), routes.TopicDeliver("council-a")); n < 10 {
+		t.Errorf("only %d routine copies still waiting: the concern did not overtake a backlog", n)
+	}
 }

@@ -5,11 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/iceshub/iceshub/internal/delivery/partnersim"
 )
 
 var (
@@ -97,4 +102,72 @@ func equalCounts(a, b map[string]int) bool {
 		}
 	}
 	return true
+}
+
+// TestCancellationWaitsForItsFailingOrderEndToEnd: the provider refuses
+// referral A's order with 503 for a while; the NHS cancels A meanwhile and
+// sends referral B. B's order is delivered while A's is still failing; once
+// the provider recovers it receives A's order and only then A's
+// cancellation, quoting the order's reference.
+func TestCancellationWaitsForItsFailingOrderEndToEnd(t *testing.T) {
+	base, h, sims := startTestHub(t, io.Discard)
+	ctx := context.Background()
+	var failing atomic.Bool
+	failing.Store(true)
+	const nhsNumberA = "9990000018" // the person of referral-1-line.json
+	sims.provider.Partner().FailWhen(func(path, _ string, body []byte) (int, string, bool) {
+		return http.StatusServiceUnavailable, "1", failing.Load() && bytes.Contains(body, []byte(nhsNumberA))
+	})
+	post := func(file string) string {
+		t.Helper()
+		status, answer, err := sims.postBundle(ctx, base, mustRead(t, filepath.Join("../../testdata/fhir", file)))
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("%s: %d %v\n%s", file, status, err, answer)
+		}
+		return referralIDFrom(answer)
+	}
+	a := post("referral-1-line.json")
+	attemptsOnA := func() int {
+		n := 0
+		for _, e := range sims.provider.Journal() {
+			if e.Status == http.StatusServiceUnavailable {
+				n++
+			}
+		}
+		return n
+	}
+	eventually(t, "the provider to refuse A's order", func() bool { return attemptsOnA() >= 1 })
+	if cancelled := post("cancellation-revoked.json"); cancelled != a {
+		t.Fatalf("the cancellation answered referral %s, want %s", cancelled, a)
+	}
+	b := post("referral-3-lines.json")
+	journalFor := func(id string) []partnersim.Entry {
+		var out []partnersim.Entry
+		for _, e := range sims.provider.Journal() {
+			if e.Status < 300 && !e.Repeat && bytes.Contains(e.Body, []byte(id)) {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	eventually(t, "B's order while A's keeps failing", func() bool { return len(journalFor(b)) == 1 })
+	if got := journalFor(a); len(got) != 0 {
+		t.Fatalf("the provider accepted %d requests about A while refusing its order", len(got))
+	}
+	if attemptsOnA() < 2 {
+		t.Errorf("A's order was attempted %d times before B went through; want it still being retried", attemptsOnA())
+	}
+
+	failing.Store(false)
+	eventually(t, "A's order and cancellation", func() bool { return len(journalFor(a)) == 2 })
+	got := journalFor(a)
+	if got[0].Path != "/orders" || !strings.HasSuffix(got[1].Path, "/cancellation") || got[0].Seq > got[1].Seq {
+		t.Fatalf("A's requests in order: %s (seq %d), %s (seq %d); want the order, then its cancellation", got[0].Path, got[0].Seq, got[1].Path, got[1].Seq)
+	}
+	if want := "/orders/" + got[0].Reference + "/cancellation"; got[1].Path != want {
+		t.Errorf("cancellation sent to %s, want %s (the order's reference)", got[1].Path, want)
+	}
+	if ps, err := h.store.ParkedDeliveries(ctx); err != nil || len(ps) != 0 {
+		t.Errorf("parked after recovery: %+v, %v", ps, err)
+	}
 }
