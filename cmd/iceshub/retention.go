@@ -70,8 +70,8 @@ func cmdRetention(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintf(stdout, "removed %d messages in all, %d idempotency records, %d disclosure record entries\n",
 		rep.MessageCount(), rep.IdempotencyKeys, rep.Disclosures)
-	fmt.Fprintf(stdout, "removed %d records of closed orders\n", rep.Referrals)
-	fmt.Fprintln(stdout, "kept: messages not yet delivered, held messages and dead letters (until resolved), delivery receipts")
+	fmt.Fprintf(stdout, "removed %d records of closed orders, %d delivery receipts\n", rep.Referrals, rep.Receipts)
+	fmt.Fprintln(stdout, "kept: messages not yet delivered, records of open orders, held messages and dead letters")
 	return nil
 }
 
@@ -90,7 +90,7 @@ func (h *hub) retentionLoop(ctx context.Context, delay time.Duration) {
 		rep, err := h.store.ApplyRetention(ctx, retentionPolicy(h.cfg.Retention, started))
 		attrs := []any{
 			"messages_removed", rep.MessageCount(), "idempotency_removed", rep.IdempotencyKeys,
-			"disclosures_removed", rep.Disclosures, "referrals_removed", rep.Referrals, "ms", time.Since(started).Milliseconds(),
+			"disclosures_removed", rep.Disclosures, "referrals_removed", rep.Referrals, "receipts_removed", rep.Receipts, "ms", time.Since(started).Milliseconds(),
 		}
 		switch {
 		case ctx.Err() != nil:

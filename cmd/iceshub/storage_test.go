@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/iceshub/iceshub/adapters/provider"
+	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/store"
 )
 
@@ -21,8 +26,8 @@ import (
 // bounds are generous, so that they hold on any machine; what they catch is
 // growth with traffic.
 //
-// What retention keeps by design still grows, slowly: a delivery receipt
-// (about a quarter of a KiB, no payload) per delivery. The log shows it.
+// The record of an order still open is kept too, so each cycle's orders are
+// closed by the provider (order.cancelled) before retention runs.
 func TestStorageStaysBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a hundred and more referrals through the hub; skipped with -short")
@@ -40,8 +45,29 @@ func TestStorageStaysBounded(t *testing.T) {
 			ids = append(ids, o.send(t, template))
 		}
 		for _, id := range ids {
-			eventually(t, "both copies of a referral delivered", func() bool {
-				return len(o.outcomes(t, id)) == 2
+			eventually(t, "every copy of a referral delivered (provider, council, NHS endpoint)", func() bool {
+				return len(o.outcomes(t, id)) == 3
+			})
+		}
+		// The provider closes each order, as orders are closed in time, so
+		// that retention may remove the referral's record too; the status
+		// goes to the council and the NHS endpoint.
+		for _, id := range ids {
+			rec, found, err := o.hub.store.FindReferral(ctx, intake.Lookup{ReferralID: id})
+			if err != nil || !found {
+				t.Fatalf("referral %s: %v %v", id, found, err)
+			}
+			status, answer, err := o.sims.postWebhook(ctx, o.base+provider.EventsPath, "provider", map[string]any{
+				"eventId": uuid.NewString(), "type": "order.cancelled", "orderReference": rec.Refs.OrderReference,
+				"occurredAt": time.Now().UTC().Format(time.RFC3339)})
+			if err != nil || status != http.StatusAccepted {
+				t.Fatalf("order.cancelled: %d %v\n%s", status, err, answer)
+			}
+		}
+		for _, id := range ids {
+			eventually(t, "the closing status delivered", func() bool {
+				ds, err := o.hub.store.Disclosures(ctx, id)
+				return err == nil && len(ds) == 5
 			})
 		}
 		if _, err := o.hub.store.ApplyRetention(ctx, retentionPolicy(ret, time.Now().Add(periods))); err != nil {

@@ -42,7 +42,7 @@ var Allowed = map[string]bool{
 	"issue_errors": true, "issue_warnings": true, "partners": true, "routes": true,
 	"duration_ms": true, "ms": true, "timeout": true, "wait_time": true, "produced_messages_count": true,
 	// retention
-	"messages_removed": true, "idempotency_removed": true, "disclosures_removed": true, "referrals_removed": true,
+	"messages_removed": true, "idempotency_removed": true, "disclosures_removed": true, "referrals_removed": true, "receipts_removed": true,
 	"payload_days": true, "disclosure_years": true,
 }
 

@@ -34,6 +34,8 @@ import (
 //     once the order is closed (collected or cancelled) and nothing about it
 //     waits in a parked lane, PurgeClosedReferrals deletes it at the same
 //     age as messages. Events arriving later are refused as unknown.
+//   - Delivery receipts (ids only) go at the same age as messages: by then
+//     the copy they guard against sending twice is gone too.
 //   - Held messages and dead letters are kept whatever their age: held ones
 //     wait for a person, and a dead letter stays as the evidence of what a
 //     partner refused even after it is replayed or discarded (the decision
@@ -59,7 +61,9 @@ type RetentionReport struct {
 	IdempotencyKeys int            `json:"idempotencyKeys"`
 	// Referrals counts the referral records (full record and
 	// cross-references) of closed orders deleted.
-	Referrals   int `json:"referrals"`
+	Referrals int `json:"referrals"`
+	// Receipts counts the delivery receipts deleted.
+	Receipts    int `json:"receipts"`
 	Disclosures int `json:"disclosures"`
 }
 
@@ -87,6 +91,9 @@ func (s *SQLite) ApplyRetention(ctx context.Context, p RetentionPolicy) (Retenti
 			return rep, err
 		}
 		if rep.Referrals, err = s.PurgeClosedReferrals(ctx, p.MessagesBefore); err != nil {
+			return rep, err
+		}
+		if rep.Receipts, err = s.PurgeReceipts(ctx, p.MessagesBefore); err != nil {
 			return rep, err
 		}
 	}
@@ -202,6 +209,34 @@ func (s *SQLite) PurgeIdempotency(ctx context.Context, cutoff time.Time) (int, e
 		for _, k := range old {
 			if err := sqlitex.Execute(conn, `DELETE FROM idempotency WHERE key = ?`, &sqlitex.ExecOptions{Args: []any{k}}); err != nil {
 				return fmt.Errorf("store: delete idempotency record: %w", err)
+			}
+		}
+		n = len(old)
+		return nil
+	})
+	return n, err
+}
+
+// PurgeReceipts deletes the delivery receipts recorded before cutoff. A
+// receipt stops a copy offered again (after a crash) from being sent again;
+// by the cutoff the copy itself is deleted (PurgeMessages), so nothing can
+// offer it again. The partner's reference lives on in the cross-reference.
+func (s *SQLite) PurgeReceipts(ctx context.Context, cutoff time.Time) (int, error) {
+	n := 0
+	err := s.withTx(ctx, func(conn *sqlite.Conn) error {
+		var old []string
+		if err := sqlitex.Execute(conn, `SELECT idempotency_key, at FROM delivered`, &sqlitex.ExecOptions{
+			ResultFunc: func(st *sqlite.Stmt) error {
+				if t := parseTS(st.ColumnText(1)); !t.IsZero() && t.Before(cutoff) {
+					old = append(old, st.ColumnText(0))
+				}
+				return nil
+			}}); err != nil {
+			return fmt.Errorf("store: find old receipts: %w", err)
+		}
+		for _, k := range old {
+			if err := sqlitex.Execute(conn, `DELETE FROM delivered WHERE idempotency_key = ?`, &sqlitex.ExecOptions{Args: []any{k}}); err != nil {
+				return fmt.Errorf("store: delete receipt: %w", err)
 			}
 		}
 		n = len(old)
