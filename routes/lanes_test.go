@@ -3,6 +3,7 @@ package routes_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -195,4 +196,28 @@ func TestSafeguardingNeverWaitsBehindRoutineTraffic(t *testing.T) {
 	if n, _ := e.store.Pending(context.Background(), routes.TopicDeliver("council-a")); n < 10 {
 		t.Errorf("only %d routine copies still waiting: the concern did not overtake a backlog", n)
 	}
+}
+
+// A copy that keeps failing is tried until the horizon has passed since it
+// first failed, then dead-lettered for a person, never dropped.
+func TestParkedDeliveryGivesUpAtTheHorizon(t *testing.T) {
+	down := &selectivePartner{down: map[string]bool{"doomed": true}, tries: map[string]int{}}
+	e := startWithSendersPark(t, testRoutes, down, &fakePartner{},
+		routes.Park{First: time.Millisecond, Max: 2 * time.Millisecond, Horizon: 50 * time.Millisecond, Poll: 2 * time.Millisecond})
+	e.accept(t, referral("doomed", "CH1 4AA"))
+	waitFor(t, "a dead letter once the horizon passed", func() bool {
+		dl, _ := e.store.DeadLetters(context.Background())
+		return len(dl) == 1
+	})
+	dl, _ := e.store.DeadLetters(context.Background())
+	if dl[0].Recipient != "provider" || !strings.Contains(dl[0].Error, "gave up after") || dl[0].StatusCode != 503 {
+		t.Errorf("dead letter %+v", dl[0])
+	}
+	if n := down.triesFor("doomed"); n < 2 {
+		t.Errorf("tried %d times before giving up", n)
+	}
+	waitFor(t, "nothing left parked", func() bool {
+		ps, _ := e.store.ParkedDeliveries(context.Background())
+		return len(ps) == 0
+	})
 }

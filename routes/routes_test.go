@@ -75,6 +75,11 @@ func startWith(t *testing.T, routeTable []config.Route, provider, council *fakeP
 
 func startWithSenders(t *testing.T, routeTable []config.Route, provider, council routes.Sender) *env {
 	t.Helper()
+	return startWithSendersPark(t, routeTable, provider, council, routes.Park{First: time.Millisecond, Max: 5 * time.Millisecond, Poll: 5 * time.Millisecond})
+}
+
+func startWithSendersPark(t *testing.T, routeTable []config.Route, provider, council routes.Sender, park routes.Park) *env {
+	t.Helper()
 	st, err := store.Open(store.Options{DataDir: t.TempDir(), PollInterval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +99,7 @@ func startWithSenders(t *testing.T, routeTable []config.Route, provider, council
 		Senders:      map[string]routes.Sender{"provider": provider, "council-a": council},
 		PartnerKinds: map[string]string{"provider": config.KindProvider, "council-a": config.KindCouncil},
 		Retry:        routes.Retry{MaxRetries: 2, InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
-		Park:         routes.Park{First: time.Millisecond, Max: 5 * time.Millisecond, Poll: 5 * time.Millisecond},
+		Park:         park,
 	}, st, st.NewSubscriber, logger)
 	if err != nil {
 		t.Fatal(err)

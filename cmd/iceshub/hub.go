@@ -146,6 +146,12 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	if err != nil {
 		return nil, err
 	}
+	// The configured schedule of parked deliveries, unless a test or the
+	// demo sets its own.
+	park := opts.park
+	if park == (routes.Park{}) {
+		park = routes.Park{First: cfg.Delivery.RetryFirstWait, Max: cfg.Delivery.RetryMaxWait, Horizon: cfg.Delivery.RetryHorizon}
+	}
 	kinds := map[string]string{}
 	for _, p := range cfg.Partners {
 		kinds[p.ID] = p.Kind
@@ -158,7 +164,7 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 		SubjectKey:   subjects,
 		Senders:      senders,
 		Retry:        opts.retry,
-		Park:         opts.park,
+		Park:         park,
 		CloseTimeout: cfg.Server.ShutdownTimeout,
 	}, st, o.subscribers(st.NewSubscriber), logger)
 	if err != nil {

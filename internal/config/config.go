@@ -57,6 +57,8 @@ type Config struct {
 	Routes   []Route   `yaml:"routes"`
 	// Retention says how long the hub keeps what it stores.
 	Retention Retention `yaml:"retention"`
+	// Delivery says how long the hub keeps trying a partner that fails.
+	Delivery Delivery `yaml:"delivery"`
 
 	// Source names where the configuration came from, for messages.
 	Source string `yaml:"-"`
@@ -110,6 +112,18 @@ type Store struct {
 	// DataKeyFile is the file of the keys that encrypt stored payloads;
 	// empty means data_dir/data.key. ICESHUB_DATA_KEY, when set, wins.
 	DataKeyFile string `yaml:"data_key_file"`
+}
+
+// Delivery configures the attempts after a delivery failed transiently
+// (partner down, 429, 5xx): the copy is parked and tried again after
+// RetryFirstWait, the wait doubling up to RetryMaxWait, until RetryHorizon
+// has passed since it first failed; then it is dead-lettered for a person
+// to decide. Within each attempt, the partner's retry_max and Retry-After
+// apply.
+type Delivery struct {
+	RetryFirstWait time.Duration `yaml:"retry_first_wait"`
+	RetryMaxWait   time.Duration `yaml:"retry_max_wait"`
+	RetryHorizon   time.Duration `yaml:"retry_horizon"`
 }
 
 // Retention configures what the hub deletes, and when (store.ApplyRetention).
@@ -609,6 +623,15 @@ func (c *Config) applyDefaults() {
 	if c.Retention.Interval == 0 {
 		c.Retention.Interval = 24 * time.Hour
 	}
+	if c.Delivery.RetryFirstWait == 0 {
+		c.Delivery.RetryFirstWait = 2 * time.Second
+	}
+	if c.Delivery.RetryMaxWait == 0 {
+		c.Delivery.RetryMaxWait = 5 * time.Minute
+	}
+	if c.Delivery.RetryHorizon == 0 {
+		c.Delivery.RetryHorizon = 72 * time.Hour
+	}
 	for i := range c.Routes {
 		if c.Routes[i].PseudonymKeyEnv == "" {
 			c.Routes[i].PseudonymKeyEnv = c.Policy.PseudonymKeyEnv
@@ -685,6 +708,10 @@ func (c *Config) Check() error {
 	}
 	if c.Retention.Interval < time.Minute {
 		errs = append(errs, fmt.Errorf("%s: retention.interval must be at least 1m", c.Source))
+	}
+	if d := c.Delivery; d.RetryFirstWait < 0 || d.RetryMaxWait < d.RetryFirstWait || d.RetryHorizon < d.RetryMaxWait {
+		errs = append(errs, fmt.Errorf("%s: delivery: want 0 < retry_first_wait <= retry_max_wait <= retry_horizon (have %s, %s, %s)",
+			c.Source, d.RetryFirstWait, d.RetryMaxWait, d.RetryHorizon))
 	}
 	partners := map[string]Partner{}
 	councils := map[string][]string{}

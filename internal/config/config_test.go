@@ -92,6 +92,22 @@ func TestParseErrorsNameTheProblemAndLine(t *testing.T) {
 		{"missing basis", strings.Replace(base, "    lawful_basis: Art 6(1)(e)\n", "", 1), []string{"lawful_basis"}},
 		{"secret in file", strings.Replace(base, "kind: provider\n", "kind: provider\n    token_env: s3cr3t-token-value\n", 1), []string{"token_env"}},
 		{"council without area", strings.Replace(base, "    postcode_prefixes: [CH1]\n", "", 1), []string{`council "council-a" needs postcode_prefixes`}},
+		{"retry horizon shorter than a wait", base + "\ndelivery:\n  retry_max_wait: 10m\n  retry_horizon: 1m\n", []string{"retry_horizon", "10m0s", "1m0s"}},
+		{"nhs partner without ODS codes", strings.Replace(base, "partners:\n", "partners:\n  - id: trust\n    kind: nhs\n    base_url: http://127.0.0.1:3\n", 1), []string{`nhs partner "trust" needs ods_codes`}},
+		{"route to requester without nhs partner", base + `
+  - message: order-status
+    to: requester
+    purpose: status
+    lawful_basis: Art 6(1)(e)
+    fields: [event.reason]
+`, []string{`route to "requester" but no nhs partner`}},
+		{"unknown message kind", base + `
+  - message: gossip
+    to: council
+    purpose: status
+    lawful_basis: Art 6(1)(e)
+    fields: [event.reason]
+`, []string{`route message "gossip" is not a known kind`, "order-status"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
