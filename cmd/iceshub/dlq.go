@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/routes"
@@ -29,11 +30,19 @@ type dlqActions struct {
 	recut func(model.Delivery) (model.Delivery, error)
 }
 
-// newDLQActions returns the dead-letter actions on st.
-func newDLQActions(st *store.SQLite) *dlqActions {
-	// The recut hook (re-cut from the stored full referral with the
-	// current routes) is wired here once the routes offer it.
-	return &dlqActions{store: st}
+// newDLQActions returns the dead-letter actions on st. With cfg, a replay
+// is re-cut under cfg's routes (the current policy); without, the stored
+// copy is replayed as cut (its mapping still runs at send time).
+func newDLQActions(st *store.SQLite, cfg *config.Config) *dlqActions {
+	a := &dlqActions{store: st}
+	if cfg != nil {
+		kinds := map[string]string{}
+		for _, p := range cfg.Partners {
+			kinds[p.ID] = p.Kind
+		}
+		a.recut = routes.NewRecut(routes.RecutConfig{Routes: cfg.Routes, PartnerKinds: kinds}, st)
+	}
+	return a
 }
 
 // replay publishes dead letter id again on its partner's topic.
@@ -122,7 +131,17 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if args[0] == "discard" && strings.TrimSpace(*reason) == "" {
 			return fmt.Errorf("%w: dlq discard ID... --reason TEXT: a discard needs a reason", errUsage)
 		}
-		acts := newDLQActions(st)
+		// Replays follow the policy of the configuration named; with only
+		// --data the hub's configuration is unknown here.
+		var cfg *config.Config
+		if *sf.config != "" {
+			if cfg, err = loadConfig(*sf.config); err != nil {
+				return err
+			}
+		} else if args[0] == "replay" {
+			fmt.Fprintln(stdout, "note: no --config: replaying the copies as they were cut; give --config to apply the current routes' fields")
+		}
+		acts := newDLQActions(st, cfg)
 		var failed int
 		for _, id := range ids {
 			var err error
