@@ -44,6 +44,7 @@ type benchOptions struct {
 	hubBinary   string
 	keep        bool
 	sampleEvery time.Duration
+	profile     string
 }
 
 // BenchReport is what `iceshub bench --json` prints.
@@ -117,6 +118,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.hubBinary, "hub", "", "the iceshub binary to run (default: this one)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory")
 	fs.DurationVar(&o.sampleEvery, "sample", time.Second, "how often to sample the hub's memory")
+	fs.StringVar(&o.profile, "profile", "", "write the hub's CPU and allocation profiles (cpu.pprof, allocs.pprof) into this directory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -215,7 +217,14 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 		return nil, err
 	}
 	tokens := &benchTokens{creds: creds}
-	hub, err := startHubProcess(ctx, o.hubBinary, cfgPath, filepath.Join(dir, "data"), filepath.Join(dir, "hub.log"))
+	var extra []string
+	if o.profile != "" {
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			return nil, err
+		}
+		extra = []string{"--cpuprofile", filepath.Join(o.profile, "cpu.pprof"), "--memprofile", filepath.Join(o.profile, "allocs.pprof")}
+	}
+	hub, err := startHubProcess(ctx, o.hubBinary, cfgPath, filepath.Join(dir, "data"), filepath.Join(dir, "hub.log"), extra...)
 	if err != nil {
 		return nil, err
 	}
@@ -477,7 +486,7 @@ type hubProcess struct {
 	once    sync.Once
 }
 
-func startHubProcess(ctx context.Context, binary, cfgPath, dataDir, logPath string) (*hubProcess, error) {
+func startHubProcess(ctx context.Context, binary, cfgPath, dataDir, logPath string, extra ...string) (*hubProcess, error) {
 	if binary == "" {
 		self, err := os.Executable()
 		if err != nil {
@@ -495,7 +504,7 @@ func startHubProcess(ctx context.Context, binary, cfgPath, dataDir, logPath stri
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(binary, "serve", "--config", cfgPath, "--addr", addr, "--data", dataDir, "--log-format", "json")
+	cmd := exec.Command(binary, append([]string{"serve", "--config", cfgPath, "--addr", addr, "--data", dataDir, "--log-format", "json"}, extra...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		logFile.Close()

@@ -154,8 +154,19 @@ func TestCancellationWaitsForItsFailingOrderEndToEnd(t *testing.T) {
 	if got := journalFor(a); len(got) != 0 {
 		t.Fatalf("the provider accepted %d requests about A while refusing its order", len(got))
 	}
-	if attemptsOnA() < 2 {
-		t.Errorf("A's order was attempted %d times before B went through; want it still being retried", attemptsOnA())
+	// A's order and its cancellation wait, parked in A's lane, the order first.
+	parked, err := h.store.ParkedDeliveries(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var laneA []string
+	for _, p := range parked {
+		if p.ReferralID == a && p.Partner == "provider" {
+			laneA = append(laneA, p.Kind)
+		}
+	}
+	if len(laneA) == 0 || laneA[0] != "referral" {
+		t.Errorf("A's lane at the provider holds %v; want its order first", laneA)
 	}
 
 	failing.Store(false)

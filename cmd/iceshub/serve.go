@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"runtime/pprof"
 )
 
 // cmdServe runs the hub until SIGINT or SIGTERM.
@@ -18,6 +20,8 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	data := fs.String("data", "", "data directory (overrides store.data_dir)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	debug := fs.Bool("debug", false, "log at debug level")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file until the hub stops (for iceshub bench)")
+	memProfile := fs.String("memprofile", "", "write an allocation profile to this file when the hub stops")
 	insecureDev := fs.Bool("insecure-dev", false, "DEVELOPMENT ONLY: accept partner requests without credentials (logged loudly on every request); same as server.insecure_dev")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -46,6 +50,16 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if *insecureDev {
 		cfg.Server.InsecureDev = true
 	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if *memProfile != "" {
+		defer writeAllocProfile(*memProfile, logger)
+	}
 	h, err := newHub(cfg, logger, hubOptions{})
 	if err != nil {
 		return err
@@ -56,4 +70,29 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
 	}
 	return h.run(ctx, ln)
+}
+
+// startCPUProfile profiles the process into path until the returned stop.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// writeAllocProfile writes the allocation profile to path.
+func writeAllocProfile(path string, logger *slog.Logger) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		f.Close()
+	}
+	if err != nil {
+		logger.Error("could not write the allocation profile", "error", err)
+	}
 }

@@ -250,20 +250,19 @@ func (s *SQLite) caseRef(ctx context.Context, referralID, council string) (strin
 
 // References returns the references of a referral as a recipient should
 // see them: the council's case reference is the recipient's own (empty for
-// a recipient that is not a council with a case).
+// a recipient that is not a council with a case). It reads the reference
+// columns only, never the sealed record: it runs before every delivery.
 func (s *SQLite) References(ctx context.Context, referralID, recipient string) (model.References, error) {
-	rec, found, err := s.referralRecord(ctx, referralID)
-	if err != nil || !found {
-		return model.References{}, err
-	}
-	refs := rec.Refs
-	refs.CaseReference = ""
-	if recipient != "" {
-		if refs.CaseReference, err = s.caseRef(ctx, referralID, recipient); err != nil {
-			return model.References{}, err
-		}
-	}
-	return refs, nil
+	var refs model.References
+	err := s.read(ctx, `SELECT r.service_request_id, r.requester_ods, r.council, r.order_reference, r.task_id,
+			COALESCE((SELECT c.case_reference FROM case_refs c WHERE c.referral_id = r.referral_id AND c.council = ? AND c.purpose = ?
+				ORDER BY c.at LIMIT 1), '')
+		FROM referrals r WHERE r.referral_id = ?`, []any{recipient, CaseForOrder, referralID}, func(st *sqlite.Stmt) error {
+		refs = model.References{ServiceRequestID: st.ColumnText(0), RequesterODS: st.ColumnText(1), Council: st.ColumnText(2),
+			OrderReference: st.ColumnText(3), TaskID: st.ColumnText(4), CaseReference: st.ColumnText(5)}
+		return nil
+	})
+	return refs, err
 }
 
 // AcceptEventOnce implements intake.EventStore.
