@@ -55,12 +55,18 @@ type SQLite struct {
 	path string
 	opts Options
 
-	mu        sync.Mutex // guards conn, and so every write transaction
-	conn      *sqlite.Conn
-	publisher message.Publisher
-	topics    map[string]bool
-	closed    bool
-	keys      *crypt.Keyring
+	mu      sync.Mutex // guards conn, and so every write transaction
+	conn    *sqlite.Conn
+	readers *sqlitex.Pool
+
+	// Group commit (withTx): requests, and the committer's stop and end.
+	txs           chan *txRequest
+	stop, stopped chan struct{}
+	stopOnce      sync.Once
+	publisher     message.Publisher
+	topics        map[string]bool
+	closed        bool
+	keys          *crypt.Keyring
 }
 
 // Open opens (creating if needed) the store in opts.DataDir.
@@ -115,8 +121,17 @@ func Open(opts Options) (*SQLite, error) {
 		conn.Close()
 		return nil, fmt.Errorf("store: publisher: %w", err)
 	}
-	s := &SQLite{path: path, opts: opts, conn: conn, topics: map[string]bool{}, keys: keys}
+	// Readers: their own connections, so that reads never queue behind a
+	// write transaction's fsync on conn.
+	readers, err := sqlitex.NewPool(path, sqlitex.PoolOptions{PoolSize: 4})
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("store: reader connections: %w", err)
+	}
+	s := &SQLite{path: path, opts: opts, conn: conn, readers: readers, topics: map[string]bool{}, keys: keys,
+		txs: make(chan *txRequest), stop: make(chan struct{}), stopped: make(chan struct{})}
 	s.publisher = sealingPublisher{next: pub, seal: s.seal}
+	go s.committer(s.stop)
 	return s, nil
 }
 
@@ -259,20 +274,128 @@ func (s *SQLite) NewSubscriber() (message.Subscriber, error) {
 // ErrClosed is returned by operations on a closed store.
 var ErrClosed = errors.New("store: closed")
 
-// withTx runs fn inside one immediate transaction on the write connection.
-func (s *SQLite) withTx(ctx context.Context, fn func(conn *sqlite.Conn) error) (err error) {
+// withTx runs fn inside a write transaction on the write connection, and
+// returns once that transaction is durably committed (or fn's error, when
+// fn failed and nothing of it was written).
+//
+// Group commit: callers that arrive while a commit is being synced to disk
+// are run together in the next transaction, each inside a savepoint of its
+// own, so that one fsync makes a whole group durable. A caller's failure
+// rolls back its savepoint only; the others commit. This is what lets many
+// senders' referrals be acknowledged per fsync, without weakening the rule
+// that a referral is acknowledged only once it is on disk.
+func (s *SQLite) withTx(ctx context.Context, fn func(conn *sqlite.Conn) error) error {
+	req := &txRequest{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case s.txs <- req:
+	case <-s.stopped:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-req.done
+}
+
+// txRequest is one caller's part of a group commit.
+type txRequest struct {
+	ctx  context.Context
+	fn   func(conn *sqlite.Conn) error
+	done chan error
+}
+
+// maxGroup bounds how many callers share one transaction.
+const maxGroup = 128
+
+// committer runs group commits until stop is closed, then answers every
+// request still queued with ErrClosed.
+func (s *SQLite) committer(stop <-chan struct{}) {
+	defer close(s.stopped)
+	for {
+		var first *txRequest
+		select {
+		case first = <-s.txs:
+		case <-stop:
+			return
+		}
+		group := []*txRequest{first}
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case r := <-s.txs:
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(group)
+	}
+}
+
+// commitGroup runs group in one transaction, each request in a savepoint.
+func (s *SQLite) commitGroup(group []*txRequest) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	results := make([]error, len(group))
+	finish := func() {
+		for i, r := range group {
+			r.done <- results[i]
+		}
+	}
+	defer finish()
 	if s.closed {
-		return ErrClosed
+		for i := range results {
+			results[i] = ErrClosed
+		}
+		return
 	}
-	s.conn.SetInterrupt(ctx.Done())
-	defer s.conn.SetInterrupt(nil)
-	end, err := sqlitex.ImmediateTransaction(s.conn)
-	if err != nil {
-		return fmt.Errorf("store: begin: %w", err)
+	if err := sqlitex.Execute(s.conn, "BEGIN IMMEDIATE;", nil); err != nil {
+		for i := range results {
+			results[i] = fmt.Errorf("store: begin: %w", err)
+		}
+		return
 	}
-	defer end(&err)
+	ran := false
+	for i, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			results[i] = err
+			continue
+		}
+		results[i] = s.inSavepoint(r.fn)
+		ran = ran || results[i] == nil
+	}
+	if !ran {
+		_ = sqlitex.Execute(s.conn, "ROLLBACK;", nil)
+		return
+	}
+	if err := sqlitex.Execute(s.conn, "COMMIT;", nil); err != nil {
+		_ = sqlitex.Execute(s.conn, "ROLLBACK;", nil)
+		for i := range results {
+			if results[i] == nil {
+				results[i] = fmt.Errorf("store: commit: %w", err)
+			}
+		}
+	}
+}
+
+// inSavepoint runs fn in a savepoint of the open transaction, rolling it
+// back when fn fails or panics.
+func (s *SQLite) inSavepoint(fn func(conn *sqlite.Conn) error) (err error) {
+	if err := sqlitex.Execute(s.conn, "SAVEPOINT caller;", nil); err != nil {
+		return fmt.Errorf("store: savepoint: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: transaction panicked: %v", p)
+		}
+		if err != nil {
+			if rerr := sqlitex.Execute(s.conn, "ROLLBACK TO caller;", nil); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("store: roll back: %w", rerr))
+			}
+		}
+		if rerr := sqlitex.Execute(s.conn, "RELEASE caller;", nil); rerr != nil && err == nil {
+			err = fmt.Errorf("store: release savepoint: %w", rerr)
+		}
+	}()
 	return fn(s.conn)
 }
 
@@ -464,15 +587,21 @@ func (s *SQLite) Pending(ctx context.Context, topic string) (int64, error) {
 	return n, err
 }
 
+// read runs a query on a reader connection of its own, so that reads never
+// wait for a write transaction's fsync (WAL: a reader sees the last commit).
 func (s *SQLite) read(ctx context.Context, query string, args []any, row func(*sqlite.Stmt) error) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
 		return ErrClosed
 	}
-	s.conn.SetInterrupt(ctx.Done())
-	defer s.conn.SetInterrupt(nil)
-	if err := sqlitex.Execute(s.conn, query, &sqlitex.ExecOptions{Args: args, ResultFunc: row}); err != nil {
+	conn, err := s.readers.Take(ctx)
+	if err != nil {
+		return fmt.Errorf("store: reader: %w", err)
+	}
+	defer s.readers.Put(conn)
+	if err := sqlitex.Execute(conn, query, &sqlitex.ExecOptions{Args: args, ResultFunc: row}); err != nil {
 		return fmt.Errorf("store: query: %w", err)
 	}
 	return nil
@@ -483,6 +612,8 @@ func (s *SQLite) Path() string { return s.path }
 
 // Close closes the write connection. Subscribers must be closed first.
 func (s *SQLite) Close() error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	<-s.stopped
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -490,7 +621,7 @@ func (s *SQLite) Close() error {
 	}
 	s.closed = true
 	_ = s.publisher.Close()
-	return s.conn.Close()
+	return errors.Join(s.readers.Close(), s.conn.Close())
 }
 
 func ts(t time.Time) string {
