@@ -69,8 +69,15 @@ type BenchReport struct {
 	// ended (scenario outage).
 	DrainPerSec float64 `json:"drainPerSec,omitempty"`
 	// IntakeDuringOutagePerSec is the accepted rate while the provider was
-	// down and its deliveries piled up (scenario outage).
+	// down and its deliveries piled up (scenarios outage and backlog).
 	IntakeDuringOutagePerSec float64 `json:"intakeDuringOutagePerSec,omitempty"`
+	// IntakeFirstQuarterPerSec and IntakeLastQuarterPerSec are the accepted
+	// rates in the first and last quarter of the send (scenario backlog:
+	// does intake slow as the backlog grows?), and BacklogAtEnd the
+	// provider deliveries waiting when sending stopped.
+	IntakeFirstQuarterPerSec float64 `json:"intakeFirstQuarterPerSec,omitempty"`
+	IntakeLastQuarterPerSec  float64 `json:"intakeLastQuarterPerSec,omitempty"`
+	BacklogAtEnd             int64   `json:"backlogAtEnd,omitempty"`
 	HubCPUSeconds            float64 `json:"hubCpuSeconds"`
 	HubPeakRSSMB             float64 `json:"hubPeakRssMb"`
 	// HubRSSSamplesMB is the hub's RSS over the run, one per sample
@@ -107,7 +114,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o benchOptions
-	fs.StringVar(&o.scenario, "scenario", "steady", "steady: constant load; outage: the provider is down for --outage in the middle of the run, then the backlog drains")
+	fs.StringVar(&o.scenario, "scenario", "steady", "steady: constant load; outage: the provider is down for --outage in the middle of the run, then the backlog drains; backlog: the provider is down for the whole send, so its deliveries pile up, then they drain")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long to send")
 	fs.Float64Var(&o.rate, "rate", 0, "offered referrals per second across all senders (0: as fast as the hub answers)")
 	fs.IntVar(&o.senders, "senders", 8, "concurrent senders")
@@ -125,8 +132,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if o.senders < 1 || o.duration <= 0 || o.rate < 0 {
 		return fmt.Errorf("%w: --senders must be at least 1, --duration positive, --rate not negative", errUsage)
 	}
-	if o.scenario != "steady" && o.scenario != "outage" {
-		return fmt.Errorf("%w: --scenario %q: want steady or outage", errUsage, o.scenario)
+	if o.scenario != "steady" && o.scenario != "outage" && o.scenario != "backlog" {
+		return fmt.Errorf("%w: --scenario %q: want steady, outage or backlog", errUsage, o.scenario)
 	}
 	rep, err := runBench(ctx, o, stderr)
 	if err != nil {
@@ -272,6 +279,10 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 	started := time.Now()
 	var outageStart, outageEnd time.Time
 	var acceptedAtOutageStart, acceptedAtOutageEnd int64
+	if o.scenario == "backlog" {
+		stands.setDown("provider", true)
+		outageStart = started
+	}
 	if o.scenario == "outage" {
 		go func() {
 			select {
@@ -333,6 +344,24 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 	wg.Wait()
 	sendDone := time.Now()
 	rep.SendSeconds = sendDone.Sub(started).Seconds()
+	if o.scenario == "backlog" {
+		mu.Lock()
+		rep.BacklogAtEnd = int64(stands.missing(acceptedAt, "provider"))
+		q := sendDone.Sub(started) / 4
+		var first, last int
+		for _, at := range acceptedAt {
+			switch {
+			case at.Before(started.Add(q)):
+				first++
+			case !at.Before(sendDone.Add(-q)):
+				last++
+			}
+		}
+		mu.Unlock()
+		rep.IntakeFirstQuarterPerSec, rep.IntakeLastQuarterPerSec = float64(first)/q.Seconds(), float64(last)/q.Seconds()
+		outageEnd, acceptedAtOutageStart, acceptedAtOutageEnd = time.Now(), 0, accepted.Load()
+		stands.setDown("provider", false)
+	}
 
 	// Wait until every accepted referral reached provider and council.
 	deadline := time.Now().Add(o.drain)
@@ -375,7 +404,7 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 			rep.DeliveredPerSec[p] = float64(n) / span
 		}
 	}
-	if o.scenario == "outage" && !outageEnd.IsZero() {
+	if o.scenario != "steady" && !outageEnd.IsZero() {
 		if d := outageEnd.Sub(outageStart).Seconds(); d > 0 {
 			rep.IntakeDuringOutagePerSec = float64(acceptedAtOutageEnd-acceptedAtOutageStart) / d
 		}
@@ -614,9 +643,13 @@ func printBench(w io.Writer, r *BenchReport) error {
 	fmt.Fprintf(tw, "undelivered after drain\t%d\t\n", r.Undelivered)
 	fmt.Fprintf(tw, "end to end (ms)\tp50 %.1f  p95 %.1f  p99 %.1f  max %.1f\t(accept -> last of provider and council)\n", r.EndToEnd.P50, r.EndToEnd.P95, r.EndToEnd.P99, r.EndToEnd.Max)
 	fmt.Fprintf(tw, "sender latency (ms)\tp50 %.1f  p95 %.1f  p99 %.1f  max %.1f\t\n", r.Sender.P50, r.Sender.P95, r.Sender.P99, r.Sender.Max)
-	if r.Scenario == "outage" {
+	if r.Scenario != "steady" {
 		fmt.Fprintf(tw, "intake while provider down\t%.0f/s\t\n", r.IntakeDuringOutagePerSec)
 		fmt.Fprintf(tw, "provider drain after outage\t%.0f/s\t\n", r.DrainPerSec)
+	}
+	if r.Scenario == "backlog" {
+		fmt.Fprintf(tw, "intake first / last quarter\t%.0f/s / %.0f/s\t(backlog of %d provider deliveries at the end)\n",
+			r.IntakeFirstQuarterPerSec, r.IntakeLastQuarterPerSec, r.BacklogAtEnd)
 	}
 	fmt.Fprintf(tw, "hub CPU\t%.1fs\t(%.2f cores busy)\n", r.HubCPUSeconds, r.HubCPUSeconds/max(r.SendSeconds, 1e-9))
 	fmt.Fprintf(tw, "hub peak RSS\t%.0f MB\t\n", r.HubPeakRSSMB)

@@ -10,7 +10,7 @@ import (
 	"github.com/iceshub/iceshub/internal/intake"
 )
 
-func openTemp(t *testing.T, dir string) *SQLite {
+func openTemp(t testing.TB, dir string) *SQLite {
 	t.Helper()
 	s, err := Open(Options{DataDir: dir, PollInterval: 5 * time.Millisecond})
 	if err != nil {
