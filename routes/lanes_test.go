@@ -221,3 +221,19 @@ func TestParkedDeliveryGivesUpAtTheHorizon(t *testing.T) {
 		return len(ps) == 0
 	})
 }
+
+// A parked copy waits at least as long as the partner's Retry-After asked,
+// never beyond the horizon.
+func TestParkWaitHonoursRetryAfter(t *testing.T) {
+	p := routes.Park{First: time.Second, Max: 5 * time.Second, Horizon: time.Hour}
+	asked := &delivery.Error{StatusCode: 503, RetryAfter: 2 * time.Minute}
+	if got := routes.ParkWait(p, 1, asked); got != 2*time.Minute {
+		t.Errorf("wait after Retry-After 2m = %s", got)
+	}
+	if got := routes.ParkWait(p, 1, &delivery.Error{StatusCode: 503, RetryAfter: 48 * time.Hour}); got != time.Hour {
+		t.Errorf("wait after Retry-After 48h = %s, want the horizon", got)
+	}
+	if got := routes.ParkWait(p, 3, &delivery.Error{StatusCode: 503}); got > 4*time.Second || got < 3*time.Second {
+		t.Errorf("third wait without Retry-After = %s, want 4s less up to a fifth", got)
+	}
+}

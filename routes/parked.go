@@ -11,6 +11,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/iceshub/iceshub/internal/delivery"
 	"github.com/iceshub/iceshub/internal/store"
 )
 
@@ -48,14 +49,20 @@ func (p Park) withDefaults() Park {
 }
 
 // wait returns how long to wait after the n-th failed attempt: First
-// doubled n-1 times, at most Max, less up to a fifth at random.
-func (p Park) wait(n int, _ error) time.Duration {
+// doubled n-1 times, at most Max, less up to a fifth at random; or longer
+// when the partner's answer asked for longer (Retry-After), up to Horizon.
+func (p Park) wait(n int, err error) time.Duration {
 	w := p.First
 	for i := 1; i < n && w < p.Max; i++ {
 		w *= 2
 	}
 	w = min(w, p.Max)
-	return w - time.Duration(rand.Int64N(int64(w)/5+1))
+	w -= time.Duration(rand.Int64N(int64(w)/5 + 1))
+	var de *delivery.Error
+	if errors.As(err, &de) && de.RetryAfter > w {
+		w = min(de.RetryAfter, p.Horizon)
+	}
+	return w
 }
 
 // TopicParked names the stream of one partner's parked deliveries that are

@@ -412,8 +412,16 @@ func (c *Client) attempt(ctx context.Context, req Request, cl *call) (Response, 
 		Permanent:  c.permanent(out.StatusCode),
 		Body:       Snippet(out.Body),
 		Attempts:   cl.attempts,
+		RetryAfter: askedWait(out.Header),
 		Err:        fmt.Errorf("partner answered %d %s", out.StatusCode, http.StatusText(out.StatusCode)),
 	}
+}
+
+// askedWait is how long an answer's Retry-After asks the hub to wait, or
+// zero.
+func askedWait(h http.Header) time.Duration {
+	wait, _ := retryAfter(h.Get("Retry-After"), time.Now())
+	return wait
 }
 
 // read reads at most maxBody bytes of the answer.

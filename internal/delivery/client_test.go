@@ -748,3 +748,20 @@ func TestHeaderWithLineBreakIsRefusedLocally(t *testing.T) {
 		t.Errorf("requests = %d, want 0", n)
 	}
 }
+
+// A failure carries the partner's Retry-After, so that whoever tries again
+// later (the routes' parked lanes) waits as long as the partner asked.
+func TestErrorCarriesRetryAfter(t *testing.T) {
+	rec := &recorder{script: []func(http.ResponseWriter){
+		status(503, `{}`, "Retry-After", "120"),
+	}}
+	srv := serve(t, rec)
+	cfg := fastConfig(srv.URL)
+	cfg.RetryMax = -1
+	c, _ := newClient(t, cfg)
+	_, err := c.Do(context.Background(), order)
+	var de *delivery.Error
+	if !errors.As(err, &de) || de.Permanent || de.RetryAfter != 2*time.Minute {
+		t.Fatalf("err = %#v, want a transient error asking for 2m", err)
+	}
+}

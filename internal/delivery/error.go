@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -45,6 +46,10 @@ type Error struct {
 	// Attempts is how many HTTP attempts were made (0 when none was, as when
 	// the circuit breaker is open).
 	Attempts int
+	// RetryAfter is how long the partner asked the hub to wait (its last
+	// answer's Retry-After, in seconds or as an HTTP date); zero when it
+	// said nothing.
+	RetryAfter time.Duration
 	// Err is the underlying cause.
 	Err error
 }
