@@ -97,9 +97,11 @@ func TestStorageStaysBounded(t *testing.T) {
 		t.Errorf("database file grew from %d to %d bytes between %d and %d cycles (limit %d): retention does not keep it bounded",
 			dbN, db3N, n, 3*n, limit)
 	}
-	// The log is checkpointed into the file and reused; it must not grow
-	// with traffic either.
-	if limit := walN + walN/2 + 1<<20; wal3N > limit {
+	// The log is checkpointed into the file (retention truncates it) and
+	// reused; it must not grow with traffic either. A checkpoint that
+	// readers held up leaves it as large as journal_size_limit (8 MiB) and
+	// what came since, never more with more traffic.
+	if limit := max(walN+walN/2+1<<20, 12<<20); wal3N > int64(limit) {
 		t.Errorf("write-ahead log grew from %d to %d bytes (limit %d)", walN, wal3N, limit)
 	}
 	eventually(t, "every queue to be empty after the last cycle", func() bool {

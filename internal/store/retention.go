@@ -104,7 +104,23 @@ func (s *SQLite) ApplyRetention(ctx context.Context, p RetentionPolicy) (Retenti
 		}
 		rep.Disclosures = n
 	}
+	s.checkpoint(ctx)
 	return rep, nil
+}
+
+// checkpoint copies the write-ahead log into the database and truncates it,
+// so that the space retention freed is reused and the log does not grow
+// with traffic. Readers in the middle of a query can stop it short; it is
+// best effort, and SQLite's own checkpoints go on regardless.
+func (s *SQLite) checkpoint(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.conn.SetInterrupt(ctx.Done())
+	defer s.conn.SetInterrupt(nil)
+	_ = sqlitex.ExecuteTransient(s.conn, "PRAGMA wal_checkpoint(TRUNCATE);", nil)
 }
 
 // PurgeMessages deletes, from every topic, the messages created before

@@ -94,6 +94,12 @@ func Open(opts Options) (*SQLite, error) {
 	}
 	// synchronous=FULL: an acknowledged referral must survive power loss,
 	// not only a crash of the process.
+	// journal_size_limit: after a checkpoint has reset the write-ahead log,
+	// it is truncated to this size rather than kept at its largest.
+	if err := sqlitex.ExecuteTransient(conn, "PRAGMA journal_size_limit=8388608;", nil); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("store: set journal size limit in %s: %w", path, err)
+	}
 	if err := sqlitex.ExecuteTransient(conn, "PRAGMA synchronous=FULL;", nil); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("store: set synchronous in %s: %w", path, err)
