@@ -44,7 +44,7 @@ func (s *syncBuffer) String() string {
 
 // personalData are values from the fixtures that must never reach a log.
 var personalData = []string{"9990000018", "9990000026", "9990000034", "Testperson", "Examplename", "Robin", "CH2 1ZZ", "CW1 9ZZ",
-	"CH64 9ZZ", "1948-07-21", "01632", "Fictional Way", "Imaginary Lane", "Sam Sampleton", "@example.org", "Riser recliner"}
+	"CH64 9ZZ", "1948-07-21", "01632 960777", "Fictional Way", "Imaginary Lane", "Sam Sampleton", "@example.org", "Riser recliner"}
 
 type council struct {
 	sim    *crm.Simulator

@@ -44,7 +44,7 @@ func (s *syncBuffer) String() string {
 
 // personalData are values from the fixtures that must never reach a log.
 var personalData = []string{"9990000018", "9990000026", "9990000034", "Testperson", "Examplename", "CH2 1ZZ", "CW1 9ZZ", "CH64 9ZZ",
-	"07700", "01632", "Fictional Way", "Key safe", "112.5", "Profiling bed", "Jamie Placeholder", "@example.org"}
+	"07700 900123", "01632 960001", "Fictional Way", "Key safe", "112.5", "Profiling bed", "Jamie Placeholder", "@example.org"}
 
 type env struct {
 	sim    *provider.Simulator
