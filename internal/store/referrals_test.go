@@ -182,3 +182,26 @@ func TestPurgeClosedReferralsKeepsOpenOrders(t *testing.T) {
 		t.Error("the open referral was purged")
 	}
 }
+
+// Receipts go at the cutoff, and with them the memory that a copy was
+// delivered: by then the copy itself is gone too.
+func TestPurgeReceipts(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir())
+	defer s.Close()
+	if err := s.Commit(ctx, Batch{Delivered: []Delivered{{At: time.Now(), IdempotencyKey: "k1", Recipient: "provider", Kind: "referral", ReferralID: "r"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.PurgeReceipts(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Fatalf("before the cutoff: %d, %v", n, err)
+	}
+	if done, _ := s.WasDelivered(ctx, "k1"); !done {
+		t.Fatal("receipt missing before the cutoff")
+	}
+	if n, err := s.PurgeReceipts(ctx, time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("after the cutoff: %d, %v; want 1", n, err)
+	}
+	if done, _ := s.WasDelivered(ctx, "k1"); done {
+		t.Error("receipt kept after the cutoff")
+	}
+}

@@ -210,21 +210,32 @@ func purgeTopic(conn *sqlite.Conn, t string, cutoff time.Time) (int, error) {
 // PurgeIdempotency deletes the idempotency records created before cutoff
 // and returns how many it deleted.
 func (s *SQLite) PurgeIdempotency(ctx context.Context, cutoff time.Time) (int, error) {
+	return s.purgeOlder(ctx, "idempotency records", cutoff, `SELECT key, created_at FROM idempotency`, nil,
+		`DELETE FROM idempotency WHERE key = ?`)
+}
+
+// purgeOlder deletes, in one transaction, what query finds older than
+// cutoff: query selects a key and a timestamp (RFC 3339, compared as a
+// time, not as text), and each of deletes runs with the key. It returns how
+// many keys it deleted; what names them in errors.
+func (s *SQLite) purgeOlder(ctx context.Context, what string, cutoff time.Time, query string, args []any, deletes ...string) (int, error) {
 	n := 0
 	err := s.withTx(ctx, func(conn *sqlite.Conn) error {
 		var old []string
-		if err := sqlitex.Execute(conn, `SELECT key, created_at FROM idempotency`, &sqlitex.ExecOptions{
+		if err := sqlitex.Execute(conn, query, &sqlitex.ExecOptions{Args: args,
 			ResultFunc: func(st *sqlite.Stmt) error {
 				if t := parseTS(st.ColumnText(1)); !t.IsZero() && t.Before(cutoff) {
 					old = append(old, st.ColumnText(0))
 				}
 				return nil
 			}}); err != nil {
-			return fmt.Errorf("store: find old idempotency records: %w", err)
+			return fmt.Errorf("store: find old %s: %w", what, err)
 		}
 		for _, k := range old {
-			if err := sqlitex.Execute(conn, `DELETE FROM idempotency WHERE key = ?`, &sqlitex.ExecOptions{Args: []any{k}}); err != nil {
-				return fmt.Errorf("store: delete idempotency record: %w", err)
+			for _, d := range deletes {
+				if err := sqlitex.Execute(conn, d, &sqlitex.ExecOptions{Args: []any{k}}); err != nil {
+					return fmt.Errorf("store: delete old %s: %w", what, err)
+				}
 			}
 		}
 		n = len(old)
@@ -238,27 +249,8 @@ func (s *SQLite) PurgeIdempotency(ctx context.Context, cutoff time.Time) (int, e
 // by the cutoff the copy itself is deleted (PurgeMessages), so nothing can
 // offer it again. The partner's reference lives on in the cross-reference.
 func (s *SQLite) PurgeReceipts(ctx context.Context, cutoff time.Time) (int, error) {
-	n := 0
-	err := s.withTx(ctx, func(conn *sqlite.Conn) error {
-		var old []string
-		if err := sqlitex.Execute(conn, `SELECT idempotency_key, at FROM delivered`, &sqlitex.ExecOptions{
-			ResultFunc: func(st *sqlite.Stmt) error {
-				if t := parseTS(st.ColumnText(1)); !t.IsZero() && t.Before(cutoff) {
-					old = append(old, st.ColumnText(0))
-				}
-				return nil
-			}}); err != nil {
-			return fmt.Errorf("store: find old receipts: %w", err)
-		}
-		for _, k := range old {
-			if err := sqlitex.Execute(conn, `DELETE FROM delivered WHERE idempotency_key = ?`, &sqlitex.ExecOptions{Args: []any{k}}); err != nil {
-				return fmt.Errorf("store: delete receipt: %w", err)
-			}
-		}
-		n = len(old)
-		return nil
-	})
-	return n, err
+	return s.purgeOlder(ctx, "delivery receipts", cutoff, `SELECT idempotency_key, at FROM delivered`, nil,
+		`DELETE FROM delivered WHERE idempotency_key = ?`)
 }
 
 // PurgeClosedReferrals deletes the records and case references of referrals
@@ -266,31 +258,10 @@ func (s *SQLite) PurgeReceipts(ctx context.Context, cutoff time.Time) (int, erro
 // before cutoff, unless a delivery about them is still parked. It returns
 // how many referrals it deleted.
 func (s *SQLite) PurgeClosedReferrals(ctx context.Context, cutoff time.Time) (int, error) {
-	n := 0
-	err := s.withTx(ctx, func(conn *sqlite.Conn) error {
-		var old []string
-		if err := sqlitex.Execute(conn, `SELECT r.referral_id, r.updated_at FROM referrals r
-			WHERE r.status IN (?, ?) AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.referral_id = r.referral_id)`, &sqlitex.ExecOptions{
-			Args: []any{string(model.StatusCollected), string(model.StatusCancelled)},
-			ResultFunc: func(st *sqlite.Stmt) error {
-				if t := parseTS(st.ColumnText(1)); !t.IsZero() && t.Before(cutoff) {
-					old = append(old, st.ColumnText(0))
-				}
-				return nil
-			}}); err != nil {
-			return fmt.Errorf("store: find closed referrals: %w", err)
-		}
-		for _, id := range old {
-			for _, q := range []string{`DELETE FROM case_refs WHERE referral_id = ?`, `DELETE FROM referrals WHERE referral_id = ?`} {
-				if err := sqlitex.Execute(conn, q, &sqlitex.ExecOptions{Args: []any{id}}); err != nil {
-					return fmt.Errorf("store: delete closed referral: %w", err)
-				}
-			}
-		}
-		n = len(old)
-		return nil
-	})
-	return n, err
+	return s.purgeOlder(ctx, "records of closed orders", cutoff, `SELECT r.referral_id, r.updated_at FROM referrals r
+		WHERE r.status IN (?, ?) AND NOT EXISTS (SELECT 1 FROM parked p WHERE p.referral_id = r.referral_id)`,
+		[]any{string(model.StatusCollected), string(model.StatusCancelled)},
+		`DELETE FROM case_refs WHERE referral_id = ?`, `DELETE FROM referrals WHERE referral_id = ?`)
 }
 
 // PruneInactiveSubjects removes the disclosure entries of people whose
