@@ -60,39 +60,31 @@ func (d *deliver) handle(msg *message.Message) error {
 		return d.store.Commit(ctx, b)
 	}
 	parked := parkedOf(msg)
-	done, err := d.store.WasDelivered(ctx, del.IdempotencyKey)
+	lane := laneOf(del)
+	state, err := d.store.DeliveryState(ctx, del.IdempotencyKey, d.partner, lane, del.Referral.ID)
 	if err != nil {
 		return fmt.Errorf("deliver to %s: %w", d.partner, err)
 	}
-	if done {
+	if state.Delivered {
 		d.log.Info("delivery already made; skipped", "partner", d.partner, "referral_id", del.Referral.ID, "idempotency_key", del.IdempotencyKey)
 		if parked != nil {
 			return d.store.Commit(ctx, store.Batch{Unpark: []int64{parked.ID}})
 		}
 		return nil
 	}
-	lane := laneOf(del)
-	if parked == nil && !del.Kind.Urgent() {
-		busy, err := d.store.LaneBusy(ctx, d.partner, lane)
-		if err != nil {
-			return fmt.Errorf("deliver to %s: %w", d.partner, err)
-		}
-		if busy {
-			d.log.Info("delivery waits behind an earlier one about the same referral", "partner", d.partner, "referral_id", del.Referral.ID,
-				"kind", del.Kind, "idempotency_key", del.IdempotencyKey)
-			now := d.now()
-			return d.store.Commit(ctx, store.Batch{Park: []store.Parked{{
-				Partner: d.partner, Lane: lane, Kind: string(del.Kind), ReferralID: del.Referral.ID, IdempotencyKey: del.IdempotencyKey,
-				Payload: msg.Payload, NextAt: now, FirstFailed: now, LastError: "waiting behind an earlier delivery about the same referral",
-			}}})
-		}
+	// A copy from the queue waits behind a parked one about the same
+	// referral; one offered from the lane is its first; an urgent one
+	// never waits.
+	if parked == nil && !del.Kind.Urgent() && state.LaneBusy {
+		d.log.Info("delivery waits behind an earlier one about the same referral", "partner", d.partner, "referral_id", del.Referral.ID,
+			"kind", del.Kind, "idempotency_key", del.IdempotencyKey)
+		now := d.now()
+		return d.store.Commit(ctx, store.Batch{Park: []store.Parked{{
+			Partner: d.partner, Lane: lane, Kind: string(del.Kind), ReferralID: del.Referral.ID, IdempotencyKey: del.IdempotencyKey,
+			Payload: msg.Payload, NextAt: now, FirstFailed: now, LastError: "waiting behind an earlier delivery about the same referral",
+		}}})
 	}
-
-	refs, err := d.store.References(ctx, del.Referral.ID, d.partner)
-	if err != nil {
-		return fmt.Errorf("deliver to %s: references: %w", d.partner, err)
-	}
-	del.Refs = refs
+	del.Refs = state.Refs
 	started := d.now()
 	receipt, sendErr := d.sender.Send(ctx, del)
 	disclosure := store.Disclosure{

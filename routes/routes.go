@@ -51,15 +51,12 @@ type Sender interface {
 type Store interface {
 	// Commit writes a batch atomically.
 	Commit(ctx context.Context, b store.Batch) error
-	// WasDelivered reports whether a partner already accepted the delivery
-	// with this idempotency key.
-	WasDelivered(ctx context.Context, idempotencyKey string) (bool, error)
+	// DeliveryState says, in one read, whether a copy was delivered
+	// already, whether its lane holds a parked copy, and the referral's
+	// references as the partner sees them.
+	DeliveryState(ctx context.Context, idempotencyKey, partner, lane, referralID string) (store.DeliveryState, error)
 	// FindReferral returns the stored record of a referral.
 	FindReferral(ctx context.Context, l intake.Lookup) (intake.Record, bool, error)
-	// References returns a referral's references as recipient sees them.
-	References(ctx context.Context, referralID, recipient string) (model.References, error)
-	// LaneBusy reports whether a lane has a parked delivery.
-	LaneBusy(ctx context.Context, partner, lane string) (bool, error)
 	parkedStore
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 
@@ -121,13 +120,13 @@ func (s *SQLite) insertReferral(conn *sqlite.Conn, rec *intake.Record, now strin
 func applyRefUpdates(conn *sqlite.Conn, ups []RefUpdate) error {
 	now := ts(time.Time{})
 	for _, u := range ups {
-		for col, v := range map[string]string{"council": u.Council, "order_reference": u.OrderReference, "order_sent_to": u.OrderSentTo, "task_id": u.TaskID} {
-			if v == "" {
-				continue
-			}
-			if err := sqlitex.Execute(conn, `UPDATE referrals SET `+col+` = ?, updated_at = ? WHERE referral_id = ?`,
-				&sqlitex.ExecOptions{Args: []any{v, now, u.ReferralID}}); err != nil {
-				return fmt.Errorf("store: update %s of referral: %w", col, err)
+		if u.Council != "" || u.OrderReference != "" || u.OrderSentTo != "" || u.TaskID != "" {
+			// An empty value leaves its column as it is.
+			if err := sqlitex.Execute(conn, `UPDATE referrals SET
+				council = COALESCE(NULLIF(?, ''), council), order_reference = COALESCE(NULLIF(?, ''), order_reference),
+				order_sent_to = COALESCE(NULLIF(?, ''), order_sent_to), task_id = COALESCE(NULLIF(?, ''), task_id), updated_at = ?
+				WHERE referral_id = ?`, &sqlitex.ExecOptions{Args: []any{u.Council, u.OrderReference, u.OrderSentTo, u.TaskID, now, u.ReferralID}}); err != nil {
+				return fmt.Errorf("store: update references of referral: %w", err)
 			}
 		}
 		if c := u.Case; c != nil && c.Reference != "" {
@@ -250,19 +249,45 @@ func (s *SQLite) caseRef(ctx context.Context, referralID, council string) (strin
 
 // References returns the references of a referral as a recipient should
 // see them: the council's case reference is the recipient's own (empty for
-// a recipient that is not a council with a case). It reads the reference
-// columns only, never the sealed record: it runs before every delivery.
+// a recipient that is not a council with a case).
 func (s *SQLite) References(ctx context.Context, referralID, recipient string) (model.References, error) {
-	var refs model.References
-	err := s.read(ctx, `SELECT r.service_request_id, r.requester_ods, r.council, r.order_reference, r.task_id,
+	st, err := s.DeliveryState(ctx, "", recipient, "", referralID)
+	return st.Refs, err
+}
+
+// DeliveryState is what the delivery step must know before it sends a copy.
+type DeliveryState struct {
+	// Delivered: the partner already accepted a copy with this key.
+	Delivered bool
+	// LaneBusy: the lane has a parked copy, which this one must wait
+	// behind.
+	LaneBusy bool
+	// Refs are the referral's references as the recipient sees them.
+	Refs model.References
+}
+
+// DeliveryState answers, in one read, whether the copy with
+// idempotencyKey was delivered already, whether partner's lane holds a
+// parked copy, and the references of the referral as partner sees them. It
+// reads the reference columns only, never the sealed record: it runs before
+// every delivery.
+func (s *SQLite) DeliveryState(ctx context.Context, idempotencyKey, partner, lane, referralID string) (DeliveryState, error) {
+	var out DeliveryState
+	err := s.read(ctx, `SELECT
+			EXISTS(SELECT 1 FROM delivered WHERE idempotency_key = ?),
+			EXISTS(SELECT 1 FROM parked WHERE partner = ? AND lane = ?),
+			COALESCE(r.service_request_id, ''), COALESCE(r.requester_ods, ''), COALESCE(r.council, ''),
+			COALESCE(r.order_reference, ''), COALESCE(r.task_id, ''),
 			COALESCE((SELECT c.case_reference FROM case_refs c WHERE c.referral_id = r.referral_id AND c.council = ? AND c.purpose = ?
 				ORDER BY c.at LIMIT 1), '')
-		FROM referrals r WHERE r.referral_id = ?`, []any{recipient, CaseForOrder, referralID}, func(st *sqlite.Stmt) error {
-		refs = model.References{ServiceRequestID: st.ColumnText(0), RequesterODS: st.ColumnText(1), Council: st.ColumnText(2),
-			OrderReference: st.ColumnText(3), TaskID: st.ColumnText(4), CaseReference: st.ColumnText(5)}
-		return nil
-	})
-	return refs, err
+		FROM (SELECT 1) LEFT JOIN referrals r ON r.referral_id = ?`,
+		[]any{idempotencyKey, partner, lane, partner, CaseForOrder, referralID}, func(st *sqlite.Stmt) error {
+			out = DeliveryState{Delivered: st.ColumnBool(0), LaneBusy: st.ColumnBool(1), Refs: model.References{
+				ServiceRequestID: st.ColumnText(2), RequesterODS: st.ColumnText(3), Council: st.ColumnText(4),
+				OrderReference: st.ColumnText(5), TaskID: st.ColumnText(6), CaseReference: st.ColumnText(7)}}
+			return nil
+		})
+	return out, err
 }
 
 // AcceptEventOnce implements intake.EventStore.
@@ -344,13 +369,4 @@ func (s *SQLite) Rejections(ctx context.Context) ([]intake.Rejection, error) {
 		return nil
 	})
 	return out, err
-}
-
-// publishOnce is the message part of acceptOnce, kept apart so the
-// transaction body reads as: keys, extra writes, message.
-func (s *SQLite) publishOnce(topic string, msg *message.Message) error {
-	if err := s.publisher.Publish(topic, msg); err != nil {
-		return fmt.Errorf("store: publish to %s: %w", topic, err)
-	}
-	return nil
 }

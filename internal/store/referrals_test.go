@@ -205,3 +205,32 @@ func TestPurgeReceipts(t *testing.T) {
 		t.Error("receipt kept after the cutoff")
 	}
 }
+
+// The delivery step's one read: delivered already, lane busy, references.
+func TestDeliveryStateInOneRead(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir())
+	defer s.Close()
+	acceptReferral(t, s, "ref-1", "sr-1")
+	if err := s.Commit(ctx, Batch{
+		Refs: []RefUpdate{{ReferralID: "ref-1", OrderReference: "ORD-1", OrderSentTo: "provider"},
+			{ReferralID: "ref-1", Case: &CaseRef{Council: "council-a", Reference: "CASE-1", Purpose: CaseForOrder}}},
+		Delivered: []Delivered{{At: time.Now(), IdempotencyKey: "done", Recipient: "council-a", Kind: "referral", ReferralID: "ref-1"}},
+		Park: []Parked{{Partner: "provider", Lane: "ref-1", Kind: "referral", ReferralID: "ref-1", IdempotencyKey: "waiting",
+			Payload: []byte("{}"), NextAt: time.Now(), FirstFailed: time.Now()}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.DeliveryState(ctx, "done", "council-a", "ref-1", "ref-1")
+	if err != nil || !st.Delivered || st.LaneBusy || st.Refs.CaseReference != "CASE-1" || st.Refs.OrderReference != "ORD-1" {
+		t.Errorf("council's state = %+v, %v", st, err)
+	}
+	st, err = s.DeliveryState(ctx, "new", "provider", "ref-1", "ref-1")
+	if err != nil || st.Delivered || !st.LaneBusy || st.Refs.CaseReference != "" || st.Refs.ServiceRequestID != "sr-1" {
+		t.Errorf("provider's state = %+v, %v", st, err)
+	}
+	st, err = s.DeliveryState(ctx, "new", "provider", "other", "unknown")
+	if err != nil || st.Delivered || st.LaneBusy || st.Refs != (model.References{}) {
+		t.Errorf("unknown referral's state = %+v, %v", st, err)
+	}
+}

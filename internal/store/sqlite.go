@@ -456,7 +456,7 @@ func (s *SQLite) acceptOnce(ctx context.Context, keys []string, resp intake.Resp
 				return err
 			}
 		}
-		return s.publishOnce(topic, msg)
+		return s.publish(topic, msg)
 	})
 	if err != nil {
 		return intake.Response{}, false, err
@@ -482,8 +482,8 @@ func (s *SQLite) Commit(ctx context.Context, b Batch) error {
 	}
 	return s.withTx(ctx, func(conn *sqlite.Conn) error {
 		for _, m := range b.Messages {
-			if err := s.publisher.Publish(m.Topic, m.Message); err != nil {
-				return fmt.Errorf("store: publish to %s: %w", m.Topic, err)
+			if err := s.publish(m.Topic, m.Message); err != nil {
+				return err
 			}
 		}
 		if err := appendDisclosures(conn, b.Disclosures); err != nil {
@@ -640,4 +640,12 @@ func ts(t time.Time) string {
 func parseTS(s string) time.Time {
 	t, _ := time.Parse(time.RFC3339Nano, s)
 	return t
+}
+
+// publish publishes msg on topic inside the caller's transaction.
+func (s *SQLite) publish(topic string, msg *message.Message) error {
+	if err := s.publisher.Publish(topic, msg); err != nil {
+		return fmt.Errorf("store: publish to %s: %w", topic, err)
+	}
+	return nil
 }
