@@ -64,6 +64,16 @@ func (f storeFlags) dataDir() (string, error) {
 	return cfg.Store.DataDir, nil
 }
 
+// open opens the existing store the flags name, for tools that look up no
+// person (no subject key).
+func (f storeFlags) open() (*store.SQLite, error) {
+	dir, err := f.dataDir()
+	if err != nil {
+		return nil, err
+	}
+	return openExisting(dir, nil)
+}
+
 // openExisting opens the store in dir, refusing to create one where there
 // is none: an audit of an empty new store would answer "nothing shared".
 func openExisting(dir string, subjectKey []byte) (*store.SQLite, error) {
@@ -88,11 +98,7 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	dir, err := sf.dataDir()
-	if err != nil {
-		return err
-	}
-	st, err := openExisting(dir, nil)
+	st, err := sf.open()
 	if err != nil {
 		return err
 	}

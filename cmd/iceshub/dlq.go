@@ -105,11 +105,7 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	dir, err := sf.dataDir()
-	if err != nil {
-		return err
-	}
-	st, err := openExisting(dir, nil)
+	st, err := sf.open()
 	if err != nil {
 		return err
 	}
@@ -234,11 +230,7 @@ func cmdHeld(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	dir, err := sf.dataDir()
-	if err != nil {
-		return err
-	}
-	st, err := openExisting(dir, nil)
+	st, err := sf.open()
 	if err != nil {
 		return err
 	}
