@@ -61,14 +61,25 @@ func permissionHold(r config.Route, ref *model.Referral) string {
 	return ""
 }
 
-type fanout struct {
+// cutter cuts a message about a referral into each recipient's copy under
+// the routes.
+type cutter struct {
 	routes     []config.Route
 	councils   *postcode.Table
 	requesters map[string]string
 	subjects   subject.Key
-	store      Store
 	now        func() time.Time
 	log        *slog.Logger
+}
+
+func newCutter(cfg Config, logger *slog.Logger) *cutter {
+	return &cutter{routes: cfg.Routes, councils: cfg.Councils, requesters: cfg.Requesters, subjects: cfg.SubjectKey, now: cfg.Now, log: logger}
+}
+
+// fanout cuts the messages of the referral and event topics.
+type fanout struct {
+	*cutter
+	store Store
 }
 
 // handle cuts one accepted referral into each recipient's copy and commits
@@ -98,6 +109,7 @@ func (f *fanout) handle(msg *message.Message) error {
 	if err := f.store.Commit(msg.Context(), b); err != nil {
 		return fmt.Errorf("fan out referral %s: %w", ref.ID, err)
 	}
+	f.logHolds(b)
 	return nil
 }
 
@@ -137,6 +149,7 @@ func (f *fanout) handleEvent(msg *message.Message) error {
 	if err := f.store.Commit(ctx, b); err != nil {
 		return fmt.Errorf("fan out %s event %s: %w", ev.Kind, ev.ID, err)
 	}
+	f.logHolds(b)
 	return nil
 }
 
@@ -144,7 +157,7 @@ func (f *fanout) handleEvent(msg *message.Message) error {
 // full, a message of kind, to every recipient its routes name. keyID makes
 // the idempotency keys (the referral id, or the event id); council is the
 // council already chosen for the referral, if any.
-func (f *fanout) cut(full *model.Referral, kind model.Kind, keyID, council string, payload []byte) (store.Batch, error) {
+func (f *cutter) cut(full *model.Referral, kind model.Kind, keyID, council string, payload []byte) (store.Batch, error) {
 	var b store.Batch
 	sbj := f.subjects.Of(full.Person.NHSNumber)
 	hold := func(r config.Route, recipient, reason, detail string) {
@@ -162,7 +175,6 @@ func (f *fanout) cut(full *model.Referral, kind model.Kind, keyID, council strin
 		recipient, reason := f.recipient(r, full, council)
 		if reason != "" {
 			hold(r, r.To, reason, "held for review: ")
-			f.log.Warn("message held for review", "referral_id", full.ID, "kind", kind, "route", r.To, "reason", reason)
 			continue
 		}
 		if full.Event != nil && recipient == full.Event.From {
@@ -173,7 +185,6 @@ func (f *fanout) cut(full *model.Referral, kind model.Kind, keyID, council strin
 		}
 		if reason := permissionHold(r, full); reason != "" {
 			hold(r, recipient, reason, "withheld: ")
-			f.log.Warn("message withheld for want of permission", "referral_id", full.ID, "kind", kind, "route", recipient, "reason", reason)
 			continue
 		}
 		cut, err := minimise.Apply(full, r.Rules(), minimise.Options{Now: f.now(), PseudonymKey: r.PseudonymKey()})
@@ -201,11 +212,19 @@ func (f *fanout) cut(full *model.Referral, kind model.Kind, keyID, council strin
 	return b, nil
 }
 
+// logHolds logs, once b is committed, each copy held for review or
+// withheld for want of permission.
+func (f *cutter) logHolds(b store.Batch) {
+	for _, h := range b.Holds {
+		f.log.Warn("message held for review", "referral_id", h.ReferralID, "kind", h.Kind, "route", h.Route, "reason", h.Reason)
+	}
+}
+
 // recipient resolves a route's "to" for one message: a partner id as is;
 // "council", the council of the person's area (the complaint's council for a
 // complaint's reply); "requester", the NHS endpoint of the requesting
 // organisation. A non-empty reason says why no recipient could be found.
-func (f *fanout) recipient(r config.Route, full *model.Referral, council string) (string, string) {
+func (f *cutter) recipient(r config.Route, full *model.Referral, council string) (string, string) {
 	switch r.To {
 	case config.RecipientCouncil:
 		if ev := full.Event; ev != nil && ev.Complaint != nil && ev.Complaint.Council != "" {

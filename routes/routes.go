@@ -181,7 +181,7 @@ func New(cfg Config, st Store, newSub NewSubscriber, logger *slog.Logger) (*mess
 		}
 	}
 
-	fan := &fanout{routes: cfg.Routes, councils: cfg.Councils, requesters: cfg.Requesters, subjects: cfg.SubjectKey, store: st, now: cfg.Now, log: logger}
+	fan := &fanout{cutter: newCutter(cfg, logger), store: st}
 	for _, h := range []struct {
 		name, topic string
 		fn          message.NoPublishHandlerFunc

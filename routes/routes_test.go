@@ -55,8 +55,11 @@ var testRoutes = []config.Route{
 }
 
 type env struct {
-	store    *store.SQLite
-	intake   *intake.Service
+	store  *store.SQLite
+	intake *intake.Service
+	// viaTopic accepts referrals the way an earlier hub did: onto
+	// intake.TopicReferralReceived, for the router's fan-out handler.
+	viaTopic *intake.Service
 	provider *fakePartner
 	council  *fakePartner
 }
@@ -92,7 +95,7 @@ func startWithSendersPark(t *testing.T, routeTable []config.Route, provider, cou
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r, err := routes.New(routes.Config{
+	rc := routes.Config{
 		Routes:       routeTable,
 		Councils:     councils,
 		SubjectKey:   testSubjectKey,
@@ -100,7 +103,8 @@ func startWithSendersPark(t *testing.T, routeTable []config.Route, provider, cou
 		PartnerKinds: map[string]string{"provider": config.KindProvider, "council-a": config.KindCouncil},
 		Retry:        routes.Retry{MaxRetries: 2, InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
 		Park:         park,
-	}, st, st.NewSubscriber, logger)
+	}
+	r, err := routes.New(rc, st, st.NewSubscriber, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,11 +117,20 @@ func startWithSendersPark(t *testing.T, routeTable []config.Route, provider, cou
 		<-done
 		_ = st.Close()
 	})
-	svc, err := intake.New(st)
+	// As the hub does: referrals are cut as they are accepted.
+	fanOut, err := routes.FanOutOnAccept(rc, st, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{store: st, intake: svc}
+	svc, err := intake.New(fanOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaTopic, err := intake.New(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{store: st, intake: svc, viaTopic: viaTopic}
 }
 
 func referral(id, postcode string) model.Referral {

@@ -253,8 +253,10 @@ func TestMetricsCountersMove(t *testing.T) {
 	moved("iceshub_deliveries_delivered_total", 1, "kind", "referral", "partner", "council-cwac")
 	moved("iceshub_delivery_latency_seconds_count", 1, "partner", "provider")
 	moved("iceshub_http_requests_total", 1, "code", "200", "route", "/fhir/")
-	moved("iceshub_router_handler_execution_time_seconds_count", 1, "handler_name", "fanout", "success", "true")
-	moved("iceshub_router_subscriber_messages_received_total", 1, "acked", "acked", "handler_name", "fanout", "subscriber_name", "store")
+	// The referral is cut as it is accepted; the router's handlers are
+	// those of the partners' queues.
+	moved("iceshub_router_handler_execution_time_seconds_count", 1, "handler_name", routes.TopicDeliver("provider"), "success", "true")
+	moved("iceshub_router_subscriber_messages_received_total", 1, "acked", "acked", "handler_name", routes.TopicDeliver("provider"), "subscriber_name", "store")
 	if after[series("iceshub_store_up")] != 1 {
 		t.Error("iceshub_store_up is not 1")
 	}

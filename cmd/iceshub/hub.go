@@ -78,6 +78,7 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	st, err := store.Open(store.Options{
 		DataDir:      cfg.Store.DataDir,
 		PollInterval: cfg.Store.PollInterval,
+		InFlight:     cfg.Delivery.InFlight,
 		Logger:       watermill.NewSlogLogger(logger.With("component", "watermill")),
 		SubjectKey:   subjects.Bytes(),
 		Keyring:      dataKeys,
@@ -156,7 +157,7 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	for _, p := range cfg.Partners {
 		kinds[p.ID] = p.Kind
 	}
-	router, err := routes.New(routes.Config{
+	routesCfg := routes.Config{
 		Routes:       cfg.Routes,
 		Councils:     councils,
 		Requesters:   cfg.RequesterTable(),
@@ -166,13 +167,20 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 		Retry:        opts.retry,
 		Park:         park,
 		CloseTimeout: cfg.Server.ShutdownTimeout,
-	}, st, o.subscribers(st.NewSubscriber), logger)
+	}
+	router, err := routes.New(routesCfg, st, o.subscribers(st.NewSubscriber), logger)
 	if err != nil {
 		return nil, err
 	}
 	o.instrumentRouter(router)
 
-	accept, err := intake.New(o.intakeStore(st))
+	// New referrals are cut for their recipients as they are accepted, in
+	// the same transaction (routes.FanOutOnAccept).
+	fanOut, err := routes.FanOutOnAccept(routesCfg, st, logger)
+	if err != nil {
+		return nil, err
+	}
+	accept, err := intake.New(o.intakeStore(fanOut))
 	if err != nil {
 		return nil, err
 	}

@@ -124,6 +124,11 @@ type Delivery struct {
 	RetryFirstWait time.Duration `yaml:"retry_first_wait"`
 	RetryMaxWait   time.Duration `yaml:"retry_max_wait"`
 	RetryHorizon   time.Duration `yaml:"retry_horizon"`
+	// InFlight is how many messages of one queue (a partner's copies, the
+	// fan-out of referrals or events) are handled at once. Copies about the
+	// same referral always go one at a time, in order. Default 8; 1
+	// handles each queue strictly one message at a time.
+	InFlight int `yaml:"in_flight"`
 }
 
 // Retention configures what the hub deletes, and when (store.ApplyRetention).
@@ -623,6 +628,9 @@ func (c *Config) applyDefaults() {
 	if c.Retention.Interval == 0 {
 		c.Retention.Interval = 24 * time.Hour
 	}
+	if c.Delivery.InFlight == 0 {
+		c.Delivery.InFlight = 8
+	}
 	if c.Delivery.RetryFirstWait == 0 {
 		c.Delivery.RetryFirstWait = 2 * time.Second
 	}
@@ -708,6 +716,9 @@ func (c *Config) Check() error {
 	}
 	if c.Retention.Interval < time.Minute {
 		errs = append(errs, fmt.Errorf("%s: retention.interval must be at least 1m", c.Source))
+	}
+	if d := c.Delivery; d.InFlight < 1 || d.InFlight > 256 {
+		errs = append(errs, fmt.Errorf("%s: delivery.in_flight must be between 1 and 256, got %d", c.Source, d.InFlight))
 	}
 	if d := c.Delivery; d.RetryFirstWait < 0 || d.RetryMaxWait < d.RetryFirstWait || d.RetryHorizon < d.RetryMaxWait {
 		errs = append(errs, fmt.Errorf("%s: delivery: want 0 < retry_first_wait <= retry_max_wait <= retry_horizon (have %s, %s, %s)",

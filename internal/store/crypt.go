@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
@@ -119,53 +118,6 @@ func (p sealingPublisher) Publish(topic string, msgs ...*message.Message) error 
 }
 
 func (p sealingPublisher) Close() error { return p.next.Close() }
-
-// openingSubscriber opens each message's payload before handing it on, so
-// the routes see plaintext; acks and nacks reach the wrapped subscriber
-// unchanged because the message is the same.
-type openingSubscriber struct {
-	next message.Subscriber
-	open func([]byte) ([]byte, error)
-	log  watermill.LoggerAdapter
-}
-
-func (s openingSubscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
-	in, err := s.next.Subscribe(ctx, topic)
-	if err != nil {
-		return nil, err
-	}
-	out := make(chan *message.Message)
-	go func() {
-		defer close(out)
-		for msg := range in {
-			plain, err := s.open(msg.Payload)
-			if err != nil {
-				// The data key that sealed it is missing (or the row was
-				// changed). Nacking would offer it again at once, forever;
-				// skipping it would break the queue's order. The queue
-				// stops here until the key is restored and the hub
-				// restarted; the message is neither acked nor lost.
-				s.log.Error("stored message cannot be opened: this queue stops until the data key that sealed it is restored", err,
-					watermill.LogFields{"topic": topic, "message_uuid": msg.UUID})
-				for range in {
-				}
-				return
-			}
-			msg.Payload = plain
-			select {
-			case out <- msg:
-			case <-ctx.Done():
-				msg.Nack()
-				for range in {
-				}
-				return
-			}
-		}
-	}()
-	return out, nil
-}
-
-func (s openingSubscriber) Close() error { return s.next.Close() }
 
 // RotateCount is what RotateKeys did to one column.
 type RotateCount struct {

@@ -292,33 +292,45 @@ func (s *SQLite) DeliveryState(ctx context.Context, idempotencyKey, partner, lan
 
 // AcceptEventOnce implements intake.EventStore.
 func (s *SQLite) AcceptEventOnce(ctx context.Context, c intake.EventCommit) (intake.Response, bool, error) {
-	return s.acceptOnce(ctx, c.Keys, c.Response, c.Topic, c.Message, func(conn *sqlite.Conn) error {
-		now := ts(time.Time{})
-		if c.Change.To != "" {
-			if err := sqlitex.Execute(conn, `UPDATE referrals SET status = ?, updated_at = ? WHERE referral_id = ? AND status = ?`,
-				&sqlitex.ExecOptions{Args: []any{string(c.Change.To), now, c.Change.ReferralID, string(orOrdered(c.Change.From))}}); err != nil {
-				return fmt.Errorf("store: change status: %w", err)
-			}
-			if conn.Changes() != 1 {
-				return intake.ErrConflict
-			}
+	if err := s.EnsureTopics(c.Topic); err != nil {
+		return intake.Response{}, false, err
+	}
+	return s.acceptOnce(ctx, c.Keys, c.Response, func(conn *sqlite.Conn) error {
+		if err := s.eventChanges(conn, c); err != nil {
+			return err
 		}
-		if c.Amended != nil {
-			body, err := s.sealJSON(c.Amended)
-			if err != nil {
-				return fmt.Errorf("store: amended referral: %w", err)
-			}
-			if err := sqlitex.Execute(conn, `UPDATE referrals SET record = ?, requester_ods = ?, updated_at = ? WHERE referral_id = ?`,
-				&sqlitex.ExecOptions{Args: []any{body, c.Amended.Requester.OrganisationODS, now, c.Change.ReferralID}}); err != nil {
-				return fmt.Errorf("store: record amended referral: %w", err)
-			}
-		}
-		if c.Case != nil {
-			return applyRefUpdates(conn, []RefUpdate{{ReferralID: c.Change.ReferralID, Case: &CaseRef{
-				Council: c.Case.Council, Reference: c.Case.Reference, Purpose: c.Case.Purpose}}})
-		}
-		return nil
+		return s.publish(c.Topic, c.Message)
 	})
+}
+
+// eventChanges writes what an accepted event changes in the referral's
+// record: its status (compare and set), its amended content, a case.
+func (s *SQLite) eventChanges(conn *sqlite.Conn, c intake.EventCommit) error {
+	now := ts(time.Time{})
+	if c.Change.To != "" {
+		if err := sqlitex.Execute(conn, `UPDATE referrals SET status = ?, updated_at = ? WHERE referral_id = ? AND status = ?`,
+			&sqlitex.ExecOptions{Args: []any{string(c.Change.To), now, c.Change.ReferralID, string(orOrdered(c.Change.From))}}); err != nil {
+			return fmt.Errorf("store: change status: %w", err)
+		}
+		if conn.Changes() != 1 {
+			return intake.ErrConflict
+		}
+	}
+	if c.Amended != nil {
+		body, err := s.sealJSON(c.Amended)
+		if err != nil {
+			return fmt.Errorf("store: amended referral: %w", err)
+		}
+		if err := sqlitex.Execute(conn, `UPDATE referrals SET record = ?, requester_ods = ?, updated_at = ? WHERE referral_id = ?`,
+			&sqlitex.ExecOptions{Args: []any{body, c.Amended.Requester.OrganisationODS, now, c.Change.ReferralID}}); err != nil {
+			return fmt.Errorf("store: record amended referral: %w", err)
+		}
+	}
+	if c.Case != nil {
+		return applyRefUpdates(conn, []RefUpdate{{ReferralID: c.Change.ReferralID, Case: &CaseRef{
+			Council: c.Case.Council, Reference: c.Case.Reference, Purpose: c.Case.Purpose}}})
+	}
+	return nil
 }
 
 func orOrdered(s model.OrderStatus) model.OrderStatus {

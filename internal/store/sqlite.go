@@ -40,6 +40,10 @@ type Options struct {
 	// cannot be found under another. Nil skips the check (tools that do not
 	// look people up, tests).
 	SubjectKey []byte
+	// InFlight is how many messages of one topic a subscriber hands out at
+	// once (see NewSubscriber); never two about the same referral.
+	// Default 1.
+	InFlight int
 	// Keyring seals what can hold personal data (see crypt.go). Nil means
 	// the keyring of the environment (crypt.EnvKey), else of the data
 	// directory's crypt.FileName, generated there when missing: the store
@@ -67,6 +71,12 @@ type SQLite struct {
 	topics        map[string]bool
 	closed        bool
 	keys          *crypt.Keyring
+	// published holds the topics the transaction being committed
+	// published to (guarded by mu); after the commit their queues are
+	// woken (subscriber.go).
+	published map[string]bool
+	wakeMu    sync.Mutex
+	wakers    map[string][]chan struct{}
 }
 
 // Open opens (creating if needed) the store in opts.DataDir.
@@ -259,24 +269,6 @@ func (s *SQLite) EnsureTopics(topics ...string) error {
 	return nil
 }
 
-// NewSubscriber returns a subscriber reading this store's topics. Each
-// subscription has its own connection; a message is offered again until it
-// is acknowledged, in order, so one topic is one ordered queue.
-func (s *SQLite) NewSubscriber() (message.Subscriber, error) {
-	noDeadline := time.Duration(0) // a delivery may retry for long; never redeliver it concurrently
-	sub, err := wmsqlitezombiezen.NewSubscriber(s.path, wmsqlitezombiezen.SubscriberOptions{
-		PollInterval:     s.opts.PollInterval,
-		AckDeadline:      &noDeadline,
-		InitializeSchema: true,
-		Logger:           s.opts.Logger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	// Payloads are sealed on disk; the routes read them opened.
-	return openingSubscriber{next: sub, open: s.open, log: s.opts.Logger}, nil
-}
-
 // ErrClosed is returned by operations on a closed store.
 var ErrClosed = errors.New("store: closed")
 
@@ -361,6 +353,9 @@ func (s *SQLite) commitGroup(group []*txRequest) {
 		return
 	}
 	ran := false
+	published := map[string]bool{}
+	s.published = published
+	defer func() { s.published = nil }()
 	for i, r := range group {
 		if err := r.ctx.Err(); err != nil {
 			results[i] = err
@@ -380,7 +375,11 @@ func (s *SQLite) commitGroup(group []*txRequest) {
 				results[i] = fmt.Errorf("store: commit: %w", err)
 			}
 		}
+		return
 	}
+	// A topic whose savepoint was rolled back wakes its queue for nothing;
+	// that costs one read.
+	s.wake(published)
 }
 
 // inSavepoint runs fn in a savepoint of the open transaction, rolling it
@@ -410,20 +409,44 @@ func (s *SQLite) inSavepoint(fn func(conn *sqlite.Conn) error) (err error) {
 // and publishes msg on topic, in one transaction. When any key has been seen
 // it changes nothing and returns the response stored with it.
 func (s *SQLite) AcceptOnce(ctx context.Context, keys []string, resp intake.Response, topic string, msg *message.Message, rec *intake.Record) (intake.Response, bool, error) {
-	return s.acceptOnce(ctx, keys, resp, topic, msg, func(conn *sqlite.Conn) error {
-		if rec == nil {
-			return nil
-		}
-		return s.insertReferral(conn, rec, ts(time.Time{}))
-	})
-}
-
-// acceptOnce is AcceptOnce with extra writes (run after the keys are found
-// new, before the message is published) in the same transaction.
-func (s *SQLite) acceptOnce(ctx context.Context, keys []string, resp intake.Response, topic string, msg *message.Message, extra func(*sqlite.Conn) error) (intake.Response, bool, error) {
 	if err := s.EnsureTopics(topic); err != nil {
 		return intake.Response{}, false, err
 	}
+	return s.acceptOnce(ctx, keys, resp, func(conn *sqlite.Conn) error {
+		if rec != nil {
+			if err := s.insertReferral(conn, rec, ts(time.Time{})); err != nil {
+				return err
+			}
+		}
+		return s.publish(topic, msg)
+	})
+}
+
+// AcceptWithBatch is AcceptOnce for a new referral whose copies were cut
+// before it was stored (routes.FanOutOnAccept): when none of keys has been
+// seen, it records them with resp, records rec in the cross-reference and
+// writes b, all in one transaction, so that the referral and every
+// recipient's copy are durable together before the sender is answered.
+// When any key has been seen it changes nothing and returns the response
+// stored with it.
+func (s *SQLite) AcceptWithBatch(ctx context.Context, keys []string, resp intake.Response, rec *intake.Record, b Batch) (intake.Response, bool, error) {
+	if err := s.EnsureTopics(b.topics()...); err != nil {
+		return intake.Response{}, false, err
+	}
+	return s.acceptOnce(ctx, keys, resp, func(conn *sqlite.Conn) error {
+		if rec != nil {
+			if err := s.insertReferral(conn, rec, ts(time.Time{})); err != nil {
+				return err
+			}
+		}
+		return s.writeBatch(conn, b)
+	})
+}
+
+// acceptOnce records keys with resp and runs write, in one transaction,
+// when none of keys has been seen; otherwise it returns the response stored
+// with the first key seen and writes nothing.
+func (s *SQLite) acceptOnce(ctx context.Context, keys []string, resp intake.Response, write func(*sqlite.Conn) error) (intake.Response, bool, error) {
 	respJSON, err := json.Marshal(resp)
 	if err != nil {
 		return intake.Response{}, false, fmt.Errorf("store: encode response: %w", err)
@@ -451,12 +474,7 @@ func (s *SQLite) acceptOnce(ctx context.Context, keys []string, resp intake.Resp
 				return fmt.Errorf("store: record idempotency key: %w", err)
 			}
 		}
-		if extra != nil {
-			if err := extra(conn); err != nil {
-				return err
-			}
-		}
-		return s.publish(topic, msg)
+		return write(conn)
 	})
 	if err != nil {
 		return intake.Response{}, false, err
@@ -473,66 +491,74 @@ func (s *SQLite) acceptOnce(ctx context.Context, keys []string, resp intake.Resp
 
 // Commit writes everything in b in one transaction.
 func (s *SQLite) Commit(ctx context.Context, b Batch) error {
+	if err := s.EnsureTopics(b.topics()...); err != nil {
+		return err
+	}
+	return s.withTx(ctx, func(conn *sqlite.Conn) error { return s.writeBatch(conn, b) })
+}
+
+// topics returns the topics b publishes to.
+func (b Batch) topics() []string {
 	topics := make([]string, 0, len(b.Messages))
 	for _, m := range b.Messages {
 		topics = append(topics, m.Topic)
 	}
-	if err := s.EnsureTopics(topics...); err != nil {
+	return topics
+}
+
+// writeBatch writes b inside the caller's transaction.
+func (s *SQLite) writeBatch(conn *sqlite.Conn, b Batch) error {
+	for _, m := range b.Messages {
+		if err := s.publish(m.Topic, m.Message); err != nil {
+			return err
+		}
+	}
+	if err := appendDisclosures(conn, b.Disclosures); err != nil {
 		return err
 	}
-	return s.withTx(ctx, func(conn *sqlite.Conn) error {
-		for _, m := range b.Messages {
-			if err := s.publish(m.Topic, m.Message); err != nil {
-				return err
-			}
-		}
-		if err := appendDisclosures(conn, b.Disclosures); err != nil {
+	if err := applyRefUpdates(conn, b.Refs); err != nil {
+		return err
+	}
+	if err := s.applyParking(conn, b); err != nil {
+		return err
+	}
+	for _, h := range b.Holds {
+		payload, err := s.sealOptional(h.Payload)
+		if err != nil {
 			return err
 		}
-		if err := applyRefUpdates(conn, b.Refs); err != nil {
+		if err := sqlitex.Execute(conn, `INSERT OR IGNORE INTO held (at, referral_id, kind, route, reason, payload) VALUES (?, ?, ?, ?, ?, ?)`,
+			&sqlitex.ExecOptions{Args: []any{ts(h.At), h.ReferralID, h.Kind, h.Route, h.Reason, payload}}); err != nil {
+			return fmt.Errorf("store: hold message: %w", err)
+		}
+	}
+	for _, d := range b.DeadLetters {
+		payload, err := s.sealOptional(d.Payload)
+		if err != nil {
 			return err
 		}
-		if err := s.applyParking(conn, b); err != nil {
+		answer, err := s.sealOptional([]byte(d.PartnerAnswer))
+		if err != nil {
 			return err
 		}
-		for _, h := range b.Holds {
-			payload, err := s.sealOptional(h.Payload)
-			if err != nil {
-				return err
-			}
-			if err := sqlitex.Execute(conn, `INSERT OR IGNORE INTO held (at, referral_id, kind, route, reason, payload) VALUES (?, ?, ?, ?, ?, ?)`,
-				&sqlitex.ExecOptions{Args: []any{ts(h.At), h.ReferralID, h.Kind, h.Route, h.Reason, payload}}); err != nil {
-				return fmt.Errorf("store: hold message: %w", err)
-			}
+		if err := sqlitex.Execute(conn, `INSERT INTO dead_letters
+			(at, recipient, kind, referral_id, idempotency_key, status_code, partner_answer, error, payload)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, &sqlitex.ExecOptions{Args: []any{
+			ts(d.At), d.Recipient, d.Kind, d.ReferralID, d.IdempotencyKey, d.StatusCode, answer, d.Error, payload,
+		}}); err != nil {
+			return fmt.Errorf("store: record dead letter: %w", err)
 		}
-		for _, d := range b.DeadLetters {
-			payload, err := s.sealOptional(d.Payload)
-			if err != nil {
-				return err
-			}
-			answer, err := s.sealOptional([]byte(d.PartnerAnswer))
-			if err != nil {
-				return err
-			}
-			if err := sqlitex.Execute(conn, `INSERT INTO dead_letters
-				(at, recipient, kind, referral_id, idempotency_key, status_code, partner_answer, error, payload)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, &sqlitex.ExecOptions{Args: []any{
-				ts(d.At), d.Recipient, d.Kind, d.ReferralID, d.IdempotencyKey, d.StatusCode, answer, d.Error, payload,
-			}}); err != nil {
-				return fmt.Errorf("store: record dead letter: %w", err)
-			}
+	}
+	for _, d := range b.Delivered {
+		if err := sqlitex.Execute(conn, `INSERT INTO delivered
+			(idempotency_key, recipient, kind, referral_id, partner_reference, status_code, at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO NOTHING`, &sqlitex.ExecOptions{Args: []any{
+			d.IdempotencyKey, d.Recipient, d.Kind, d.ReferralID, d.PartnerReference, d.StatusCode, ts(d.At),
+		}}); err != nil {
+			return fmt.Errorf("store: record delivery: %w", err)
 		}
-		for _, d := range b.Delivered {
-			if err := sqlitex.Execute(conn, `INSERT INTO delivered
-				(idempotency_key, recipient, kind, referral_id, partner_reference, status_code, at)
-				VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO NOTHING`, &sqlitex.ExecOptions{Args: []any{
-				d.IdempotencyKey, d.Recipient, d.Kind, d.ReferralID, d.PartnerReference, d.StatusCode, ts(d.At),
-			}}); err != nil {
-				return fmt.Errorf("store: record delivery: %w", err)
-			}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // WasDelivered reports whether a delivery with this idempotency key has been
@@ -646,6 +672,9 @@ func parseTS(s string) time.Time {
 func (s *SQLite) publish(topic string, msg *message.Message) error {
 	if err := s.publisher.Publish(topic, msg); err != nil {
 		return fmt.Errorf("store: publish to %s: %w", topic, err)
+	}
+	if s.published != nil {
+		s.published[topic] = true
 	}
 	return nil
 }

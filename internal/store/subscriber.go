@@ -1,0 +1,430 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+
+	"github.com/iceshub/iceshub/internal/intake"
+)
+
+// consumerGroup is the row of a topic's offsets table the hub's queues use:
+// the name Watermill's SQLite subscriber gives it, so that a database
+// written by an earlier hub goes on from where it was.
+const consumerGroup = "default"
+
+// batchSize bounds how many messages a queue reads from disk at a time.
+const batchSize = 100
+
+// subscriber reads this store's topics as ordered queues (message.Subscriber).
+//
+// It is the hub's own, rather than Watermill's SQLite subscriber, for three
+// reasons the bench showed (README, Performance): Watermill's takes the
+// database's write lock on every poll of every topic, busy or idle, with an
+// fsync each time, which contends with intake's commits; it sleeps a poll
+// interval between batches even when a commit has just published; and it
+// hands out one message at a time. This one reads on the reader
+// connections (no write to look for work), is woken by the commit that
+// publishes to its topic, and lets up to Options.InFlight messages of a
+// topic be handled at once, never two about the same referral
+// (intake.MetaReferralID): copies about one referral keep their order.
+//
+// Acknowledgement is at least once: the offset of the last message handled
+// (every message before it handled too) is written in the next group
+// commit, without making the handler wait for it. After a crash the
+// messages handled since the last written offset are offered again; every
+// handler recognises a repeat (idempotency keys, delivery receipts).
+type subscriber struct {
+	s        *SQLite
+	inFlight int
+	poll     time.Duration
+	log      watermill.LoggerAdapter
+
+	mu     sync.Mutex
+	closed bool
+	cancel []context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewSubscriber returns a subscriber to this store's topics. A message is
+// offered until it is acknowledged; a nacked message is offered again after
+// the poll interval. Close ends every subscription; messages in flight then
+// are offered again by the next subscriber.
+func (s *SQLite) NewSubscriber() (message.Subscriber, error) {
+	return &subscriber{s: s, inFlight: s.opts.InFlight, poll: s.opts.PollInterval, log: s.opts.Logger}, nil
+}
+
+// Subscribe starts reading topic from the first message not yet
+// acknowledged.
+func (sub *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	if err := sub.s.EnsureTopics(topic); err != nil {
+		return nil, err
+	}
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.closed {
+		return nil, errors.New("store: subscriber closed")
+	}
+	offset, err := sub.s.startOffset(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	sub.cancel = append(sub.cancel, cancel)
+	q := &queue{
+		s: sub.s, topic: topic, read: offset, acked: offset, inFlight: max(sub.inFlight, 1), poll: sub.poll,
+		log: sub.log.With(watermill.LogFields{"topic": topic}), out: make(chan *message.Message),
+		results: make(chan result), busy: map[string]bool{}, done: map[int64]bool{},
+		wake: sub.s.wakeOn(topic), saved: offset, stale: true,
+	}
+	sub.wg.Add(1)
+	go func() {
+		defer sub.wg.Done()
+		defer sub.s.stopWaking(topic, q.wake)
+		q.run(ctx)
+	}()
+	return q.out, nil
+}
+
+// Close ends every subscription and waits for them to stop.
+func (sub *subscriber) Close() error {
+	sub.mu.Lock()
+	sub.closed = true
+	for _, c := range sub.cancel {
+		c()
+	}
+	sub.mu.Unlock()
+	sub.wg.Wait()
+	return nil
+}
+
+// startOffset returns the topic's acknowledged offset, creating its row.
+func (s *SQLite) startOffset(ctx context.Context, topic string) (int64, error) {
+	var offset int64
+	err := s.withTx(ctx, func(conn *sqlite.Conn) error {
+		if err := sqlitex.Execute(conn, `INSERT INTO 'watermill_offsets_`+topic+`' (consumer_group, offset_acked, locked_until)
+			VALUES (?, 0, 0) ON CONFLICT(consumer_group) DO NOTHING`, &sqlitex.ExecOptions{Args: []any{consumerGroup}}); err != nil {
+			return err
+		}
+		return sqlitex.Execute(conn, `SELECT offset_acked FROM 'watermill_offsets_`+topic+`' WHERE consumer_group = ?`,
+			&sqlitex.ExecOptions{Args: []any{consumerGroup}, ResultFunc: func(st *sqlite.Stmt) error {
+				offset = st.ColumnInt64(0)
+				return nil
+			}})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: start reading %s: %w", topic, err)
+	}
+	return offset, nil
+}
+
+// saveOffset records that every message of topic up to offset is handled.
+// It never moves the offset back.
+func (s *SQLite) saveOffset(ctx context.Context, topic string, offset int64) error {
+	return s.withTx(ctx, func(conn *sqlite.Conn) error {
+		return sqlitex.Execute(conn, `UPDATE 'watermill_offsets_`+topic+`' SET offset_acked = ?
+			WHERE consumer_group = ? AND offset_acked < ?`, &sqlitex.ExecOptions{Args: []any{offset, consumerGroup, offset}})
+	})
+}
+
+// stored is one message as read from a topic's table, still sealed.
+type stored struct {
+	offset   int64
+	uuid     string
+	payload  []byte
+	metadata message.Metadata
+}
+
+// readAfter returns up to limit messages of topic after offset, in order.
+func (s *SQLite) readAfter(ctx context.Context, topic string, offset int64, limit int) ([]stored, error) {
+	var out []stored
+	var decodeErr error
+	err := s.read(ctx, `SELECT "offset", uuid, payload, metadata FROM 'watermill_`+topic+`' WHERE "offset" > ? ORDER BY "offset" LIMIT ?`,
+		[]any{offset, limit}, func(st *sqlite.Stmt) error {
+			m := stored{offset: st.ColumnInt64(0), uuid: st.ColumnText(1)}
+			m.payload = make([]byte, st.ColumnLen(2))
+			st.ColumnBytes(2, m.payload)
+			meta := make([]byte, st.ColumnLen(3))
+			st.ColumnBytes(3, meta)
+			if err := json.Unmarshal(meta, &m.metadata); err != nil {
+				decodeErr = fmt.Errorf("store: metadata of message %d on %s: %w", m.offset, topic, err)
+				return decodeErr
+			}
+			out = append(out, m)
+			return nil
+		})
+	if decodeErr != nil {
+		return out, decodeErr
+	}
+	return out, err
+}
+
+// wakeOn returns a channel that receives a value after each commit that
+// published to topic (coalesced: one value stands for any number).
+func (s *SQLite) wakeOn(topic string) chan struct{} {
+	c := make(chan struct{}, 1)
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	if s.wakers == nil {
+		s.wakers = map[string][]chan struct{}{}
+	}
+	s.wakers[topic] = append(s.wakers[topic], c)
+	return c
+}
+
+func (s *SQLite) stopWaking(topic string, c chan struct{}) {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	list := s.wakers[topic]
+	for i, w := range list {
+		if w == c {
+			s.wakers[topic] = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+}
+
+// wake tells the queues of topics that a commit published to them.
+func (s *SQLite) wake(topics map[string]bool) {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	for t := range topics {
+		for _, c := range s.wakers[t] {
+			select {
+			case c <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// queue is one subscription: it reads a topic in order and hands messages
+// out, at most inFlight at once and one at a time per referral.
+type queue struct {
+	s        *SQLite
+	topic    string
+	inFlight int
+	poll     time.Duration
+	log      watermill.LoggerAdapter
+	out      chan *message.Message
+	wake     chan struct{}
+	results  chan result
+
+	// read is the offset of the last message read from disk; acked the
+	// offset up to which every message is handled; saved what the offsets
+	// table holds, or is being written.
+	read, acked, saved int64
+	// pending are read and not yet handed out, in order; handed counts
+	// those handed out and not yet acknowledged.
+	pending []item
+	offsets []int64 // of every message read and not yet acked, in order
+	handed  int
+	busy    map[string]bool // referral ids with a message in flight
+	done    map[int64]bool  // acked offsets not yet contiguous
+	saving  chan error      // the offset write in progress, or nil
+	blocked bool            // a payload could not be opened: stop here
+	// stale is true when the topic may hold messages not yet read: at
+	// start, after a commit published to it, after a poll interval (a
+	// message published by another process, such as `iceshub dlq
+	// replay`), and while the last read filled the batch.
+	stale bool
+}
+
+// item is one message of the queue with where it is in the topic.
+type item struct {
+	msg    *message.Message
+	offset int64
+	key    string // the referral it is about
+}
+
+// result is a handler's answer to one message.
+type result struct {
+	item
+	acked bool
+}
+
+func (q *queue) run(ctx context.Context) {
+	defer close(q.out)
+	defer q.finalSave()
+	idle := time.NewTimer(q.poll)
+	defer idle.Stop()
+	var again []item // nacked, to be offered again after a pause
+	var retry <-chan time.Time
+	for {
+		if q.stale && len(q.pending) < batchSize && !q.blocked {
+			if err := q.fill(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				q.log.Error("reading the queue failed; trying again", err, nil)
+			}
+		}
+		var out chan *message.Message
+		var next item
+		idx := -1
+		if len(again) > 0 && retry == nil {
+			next, idx, out = again[0], -2, q.out
+		} else if n, i := q.next(); i >= 0 {
+			next, idx, out = n, i, q.out
+		}
+		idle.Reset(q.poll)
+		select {
+		case <-ctx.Done():
+			return
+		case out <- next.msg:
+			if idx == -2 {
+				again = again[1:]
+			} else {
+				q.pending = append(q.pending[:idx:idx], q.pending[idx+1:]...)
+				q.handed++
+				q.busy[next.key] = true
+			}
+			go q.await(ctx, next)
+		case r := <-q.results:
+			if !r.acked {
+				// Offered again after a pause, still counted in flight,
+				// so that nothing about the same referral overtakes it.
+				m := message.NewMessage(r.msg.UUID, r.msg.Payload)
+				m.Metadata = r.msg.Metadata
+				m.SetContext(ctx)
+				r.msg = m
+				again = append(again, r.item)
+				retry = time.After(q.poll)
+				continue
+			}
+			q.handed--
+			delete(q.busy, r.key)
+			q.ackOffset(ctx, r.offset)
+		case <-retry:
+			retry = nil
+		case err := <-q.saving:
+			q.saving = nil
+			if err != nil && ctx.Err() == nil {
+				q.log.Error("recording the queue's position failed; messages since may be offered again after a restart", err, nil)
+			}
+			q.save(ctx)
+		case <-q.wake:
+			q.stale = true
+		case <-idle.C:
+			q.stale = true
+		}
+	}
+}
+
+// fill reads messages after the last one read.
+func (q *queue) fill(ctx context.Context) error {
+	limit := batchSize - len(q.pending)
+	rows, err := q.s.readAfter(ctx, q.topic, q.read, limit)
+	q.stale = err != nil || len(rows) == limit
+	for _, r := range rows {
+		plain, oerr := q.s.open(r.payload)
+		if oerr != nil {
+			// The data key that sealed it is missing (or the row was
+			// changed). Skipping it would break the queue's order and
+			// offering it again cannot help: the queue stops here until
+			// the key is restored and the hub restarted. Nothing is lost.
+			q.log.Error("stored message cannot be opened: this queue stops until the data key that sealed it is restored", oerr,
+				watermill.LogFields{"message_uuid": r.uuid})
+			q.blocked = true
+			return nil
+		}
+		m := message.NewMessage(r.uuid, plain)
+		m.Metadata = r.metadata
+		if m.Metadata == nil {
+			m.Metadata = message.Metadata{}
+		}
+		m.SetContext(ctx)
+		q.pending = append(q.pending, item{msg: m, offset: r.offset, key: m.Metadata.Get(intake.MetaReferralID)})
+		q.offsets = append(q.offsets, r.offset)
+		q.read = r.offset
+	}
+	return err
+}
+
+// next returns the first pending message that may be handed out now, and
+// its index, or -1: none while inFlight are out; not one whose referral
+// has a message in flight or an earlier one pending.
+func (q *queue) next() (item, int) {
+	if q.handed >= q.inFlight {
+		return item{}, -1
+	}
+	var waiting map[string]bool
+	for i, it := range q.pending {
+		if !q.busy[it.key] && !waiting[it.key] {
+			return it, i
+		}
+		if waiting == nil {
+			waiting = map[string]bool{}
+		}
+		waiting[it.key] = true
+	}
+	return item{}, -1
+}
+
+// await reports the handler's answer to it.
+func (q *queue) await(ctx context.Context, it item) {
+	r := result{item: it}
+	select {
+	case <-it.msg.Acked():
+		r.acked = true
+	case <-it.msg.Nacked():
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case q.results <- r:
+	case <-ctx.Done():
+	}
+}
+
+// ackOffset marks offset handled and moves the acknowledged offset over
+// every handled message at the head of the queue.
+func (q *queue) ackOffset(ctx context.Context, offset int64) {
+	q.done[offset] = true
+	for len(q.offsets) > 0 && q.done[q.offsets[0]] {
+		delete(q.done, q.offsets[0])
+		q.acked = q.offsets[0]
+		q.offsets = q.offsets[1:]
+	}
+	q.save(ctx)
+}
+
+// save writes the acknowledged offset when it moved and no write is in
+// progress; the write joins the next group commit, and the handlers never
+// wait for it.
+func (q *queue) save(ctx context.Context) {
+	if q.saving != nil || q.acked == q.saved {
+		return
+	}
+	q.saved = q.acked
+	done := make(chan error, 1)
+	q.saving = done
+	offset := q.acked
+	go func() { done <- q.s.saveOffset(ctx, q.topic, offset) }()
+}
+
+// finalSave writes the acknowledged offset as the queue stops, so that
+// the next start does not offer again what was handled.
+func (q *queue) finalSave() {
+	if q.saving != nil {
+		if err := <-q.saving; err != nil {
+			q.saved = -1 // cut short by the stop: write it again below
+		}
+	}
+	if q.acked == q.saved {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := q.s.saveOffset(ctx, q.topic, q.acked); err != nil && !errors.Is(err, ErrClosed) {
+		q.log.Error("recording the queue's position at stop failed; messages since may be offered again", err, nil)
+	}
+}
