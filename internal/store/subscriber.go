@@ -259,7 +259,9 @@ func (q *queue) run(ctx context.Context) {
 	var again []item // nacked, to be offered again after a pause
 	var retry <-chan time.Time
 	for {
-		if q.stale && len(q.pending) < batchSize && !q.blocked {
+		// Read again only once the pending messages run low, so that a
+		// busy queue reads in batches rather than after every commit.
+		if q.stale && len(q.pending) < q.lowWater() && !q.blocked {
 			if err := q.fill(ctx); err != nil {
 				if ctx.Err() != nil {
 					return
@@ -318,6 +320,9 @@ func (q *queue) run(ctx context.Context) {
 		}
 	}
 }
+
+// lowWater is how few pending messages make the queue read again.
+func (q *queue) lowWater() int { return min(max(2*q.inFlight, 16), batchSize) }
 
 // fill reads messages after the last one read.
 func (q *queue) fill(ctx context.Context) error {
