@@ -75,17 +75,23 @@ type parkedStore interface {
 }
 
 // parkedSubscriber offers a partner's due parked deliveries, first of each
-// lane only, as messages to the partner's delivery handler, one at a time:
-// it waits for each to be acknowledged (delivered, rescheduled or
-// dead-lettered, all by the handler's own commit) before looking again, so
-// that the next copy of a lane is offered only after the one before it was
-// settled. The router closes it with the handler.
+// lane only, as messages to the partner's delivery handler: up to inFlight
+// at once, each of a different lane (DueParked returns the first copy of
+// each lane). A lane's next copy becomes due only after the one before it
+// was settled (delivered, rescheduled or dead-lettered, all by the
+// handler's own commit, before it acknowledges). While the partner's
+// circuit breaker is open (down) nothing is offered: every attempt would
+// fail at once and only be rescheduled, which for a large backlog means a
+// commit per parked copy for nothing; once the breaker lets a probe
+// through, the first due copy is it. The router closes it with the handler.
 type parkedSubscriber struct {
-	store   parkedStore
-	partner string
-	poll    time.Duration
-	now     func() time.Time
-	log     *slog.Logger
+	store    parkedStore
+	partner  string
+	poll     time.Duration
+	inFlight int
+	down     func() bool
+	now      func() time.Time
+	log      *slog.Logger
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -94,8 +100,11 @@ type parkedSubscriber struct {
 
 var _ message.Subscriber = (*parkedSubscriber)(nil)
 
-func newParkedSubscriber(st parkedStore, partner string, poll time.Duration, now func() time.Time, log *slog.Logger) *parkedSubscriber {
-	return &parkedSubscriber{store: st, partner: partner, poll: poll, now: now, log: log, closing: make(chan struct{})}
+func newParkedSubscriber(st parkedStore, partner string, poll time.Duration, inFlight int, down func() bool, now func() time.Time, log *slog.Logger) *parkedSubscriber {
+	if down == nil {
+		down = func() bool { return false }
+	}
+	return &parkedSubscriber{store: st, partner: partner, poll: poll, inFlight: max(inFlight, 1), down: down, now: now, log: log, closing: make(chan struct{})}
 }
 
 // Subscribe starts offering due parked deliveries on the returned channel
@@ -106,65 +115,97 @@ func (s *parkedSubscriber) Subscribe(ctx context.Context, _ string) (<-chan *mes
 	go func() {
 		defer s.wg.Done()
 		defer close(out)
+		settled := make(chan settledCopy)
+		offered := map[int64]bool{} // parked ids in flight
+		var pause <-chan time.Time
 		for {
-			due, err := s.store.DueParked(ctx, s.partner, s.now(), 16)
-			if err != nil && !errors.Is(err, store.ErrClosed) && ctx.Err() == nil {
-				s.log.Error("could not read parked deliveries", "partner", s.partner, "error", err)
-			}
-			for _, p := range due {
-				if !s.offer(ctx, out, p) {
-					return
+			if pause == nil && len(offered) < s.inFlight && !s.down() {
+				due, err := s.store.DueParked(ctx, s.partner, s.now(), s.inFlight+len(offered))
+				if err != nil && !errors.Is(err, store.ErrClosed) && ctx.Err() == nil {
+					s.log.Error("could not read parked deliveries", "partner", s.partner, "error", err)
+				}
+				fresh := 0
+				for _, p := range due {
+					if offered[p.ID] || len(offered) >= s.inFlight {
+						continue
+					}
+					if !s.offer(ctx, out, p, settled) {
+						return
+					}
+					offered[p.ID] = true
+					fresh++
+				}
+				if fresh > 0 {
+					continue
 				}
 			}
-			if len(due) > 0 {
-				continue
+			var poll <-chan time.Time
+			if pause == nil {
+				poll = time.After(s.poll)
 			}
 			select {
 			case <-ctx.Done():
 				return
 			case <-s.closing:
 				return
-			case <-time.After(s.poll):
+			case c := <-settled:
+				delete(offered, c.id)
+				if !c.acked {
+					// A store failure: the row is unchanged and is read
+					// again after a pause rather than at once.
+					pause = time.After(s.poll)
+				}
+			case <-pause:
+				pause = nil
+			case <-poll:
 			}
 		}
 	}()
 	return out, nil
 }
 
-// offer sends one parked delivery and waits until it is settled; false means
-// stop.
-func (s *parkedSubscriber) offer(ctx context.Context, out chan<- *message.Message, p store.Parked) bool {
+// settledCopy says a parked copy offered was acknowledged, or nacked.
+type settledCopy struct {
+	id    int64
+	acked bool
+}
+
+// offer hands one parked delivery to the handler and reports on settled
+// when it is acknowledged or nacked; false means stop.
+func (s *parkedSubscriber) offer(ctx context.Context, out chan<- *message.Message, p store.Parked, settled chan<- settledCopy) bool {
 	msg := message.NewMessage(p.IdempotencyKey, p.Payload)
 	msg.Metadata.Set(metaParkedID, strconv.FormatInt(p.ID, 10))
 	msg.Metadata.Set(metaAttempts, strconv.Itoa(p.Attempts))
 	msg.Metadata.Set(metaFirstFailed, strconv.FormatInt(p.FirstFailed.UnixMilli(), 10))
 	msgCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	msg.SetContext(msgCtx)
 	select {
 	case out <- msg:
 	case <-ctx.Done():
+		cancel()
 		return false
 	case <-s.closing:
+		cancel()
 		return false
 	}
-	select {
-	case <-msg.Acked():
-	case <-msg.Nacked():
-		// A store failure: the row is unchanged and is read again after a
-		// pause rather than at once.
+	go func() {
+		defer cancel()
+		c := settledCopy{id: p.ID}
 		select {
-		case <-time.After(s.poll):
+		case <-msg.Acked():
+			c.acked = true
+		case <-msg.Nacked():
 		case <-ctx.Done():
-			return false
+			return
 		case <-s.closing:
-			return false
+			return
 		}
-	case <-ctx.Done():
-		return false
-	case <-s.closing:
-		return false
-	}
+		select {
+		case settled <- c:
+		case <-ctx.Done():
+		case <-s.closing:
+		}
+	}()
 	return true
 }
 

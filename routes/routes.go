@@ -100,6 +100,13 @@ type Config struct {
 	// SubjectKey hashes the NHS number into the subject of each disclosure
 	// entry; required.
 	SubjectKey subject.Key
+	// InFlight is how many parked copies of one partner (each of another
+	// referral) are attempted at once; default 1.
+	InFlight int
+	// Down, when set, reports whether a partner's circuit breaker is open:
+	// its parked copies then wait without an attempt until the breaker
+	// lets a probe through.
+	Down func(partner string) bool
 	// Senders holds one Sender per partner id.
 	Senders map[string]Sender
 	Retry   Retry
@@ -208,7 +215,11 @@ func New(cfg Config, st Store, newSub NewSubscriber, logger *slog.Logger) (*mess
 			}
 			router.AddConsumerHandler(topic, topic, sub, d.handle)
 		}
-		parked := newParkedSubscriber(st, id, cfg.Park.Poll, cfg.Now, logger)
+		var down func() bool
+		if cfg.Down != nil {
+			down = func() bool { return cfg.Down(id) }
+		}
+		parked := newParkedSubscriber(st, id, cfg.Park.Poll, cfg.InFlight, down, cfg.Now, logger)
 		subs = append(subs, parked)
 		router.AddConsumerHandler(TopicParked(id), TopicParked(id), parked, d.handle)
 	}

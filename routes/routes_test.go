@@ -83,6 +83,13 @@ func startWithSenders(t *testing.T, routeTable []config.Route, provider, council
 
 func startWithSendersPark(t *testing.T, routeTable []config.Route, provider, council routes.Sender, park routes.Park) *env {
 	t.Helper()
+	return startWithOptions(t, routeTable, provider, council, park, nil)
+}
+
+// startWithOptions is startWithSendersPark with the routes' configuration
+// adjusted by tune (when not nil) before the router is built.
+func startWithOptions(t *testing.T, routeTable []config.Route, provider, council routes.Sender, park routes.Park, tune func(*routes.Config)) *env {
+	t.Helper()
 	st, err := store.Open(store.Options{DataDir: t.TempDir(), PollInterval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +110,9 @@ func startWithSendersPark(t *testing.T, routeTable []config.Route, provider, cou
 		PartnerKinds: map[string]string{"provider": config.KindProvider, "council-a": config.KindCouncil},
 		Retry:        routes.Retry{MaxRetries: 2, InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
 		Park:         park,
+	}
+	if tune != nil {
+		tune(&rc)
 	}
 	r, err := routes.New(rc, st, st.NewSubscriber, logger)
 	if err != nil {

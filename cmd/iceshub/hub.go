@@ -167,6 +167,8 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 		Retry:        opts.retry,
 		Park:         park,
 		CloseTimeout: cfg.Server.ShutdownTimeout,
+		InFlight:     cfg.Delivery.InFlight,
+		Down:         o.breakerOpen,
 	}
 	router, err := routes.New(routesCfg, st, o.subscribers(st.NewSubscriber), logger)
 	if err != nil {

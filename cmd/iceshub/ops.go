@@ -57,6 +57,12 @@ func newOps(logger *slog.Logger, st *store.SQLite) *ops {
 	}
 }
 
+// breakerOpen reports whether a partner's circuit breaker is open.
+func (o *ops) breakerOpen(partner string) bool {
+	b, ok := o.breakers[partner]
+	return ok && b.BreakerState() == "open"
+}
+
 // sender instruments a partner's sender and remembers its circuit breaker
 // for /metrics.
 func (o *ops) sender(partner string, s routes.Sender) routes.Sender {
