@@ -55,11 +55,14 @@ func TestBenchSmoke(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	for _, scenario := range []string{"steady", "outage"} {
+	for _, scenario := range []string{"steady", "outage", "backlog"} {
 		t.Run(scenario, func(t *testing.T) {
 			var out, errs bytes.Buffer
 			args := []string{"bench", "--json", "--hub", bin, "--scenario", scenario, "--duration", "2s", "--outage", "500ms",
-				"--senders", "2", "--fixtures", "../../testdata/fhir", "--drain", "60s", "--sample", "200ms"}
+				"--senders", "2", "--fixtures", "../../testdata/fhir", "--drain", "90s", "--sample", "200ms"}
+			if scenario == "backlog" {
+				args = append(args, "--preload", "200")
+			}
 			if code := run(args, &out, &errs); code != 0 {
 				t.Fatalf("bench exit %d: %s", code, errs.String())
 			}
@@ -70,6 +73,9 @@ func TestBenchSmoke(t *testing.T) {
 			if rep.Accepted == 0 || rep.Undelivered != 0 || rep.Delivered["provider"] < rep.Accepted || rep.Delivered["council"] < rep.Accepted {
 				t.Errorf("accepted %d, delivered %v, undelivered %d: every accepted referral must reach provider and council",
 					rep.Accepted, rep.Delivered, rep.Undelivered)
+			}
+			if scenario == "backlog" && (rep.Preloaded != 200 || rep.BacklogAtEnd == 0) {
+				t.Errorf("backlog: preloaded %d, backlog at the end %d; want 200 preloaded and the send's copies pending", rep.Preloaded, rep.BacklogAtEnd)
 			}
 			if rep.EndToEnd.N != int(rep.Accepted) || rep.Sender.N != int(rep.Accepted) || rep.HubPeakRSSMB <= 0 || rep.DatabaseMB <= 0 {
 				t.Errorf("incomplete report: %+v", rep)
