@@ -115,6 +115,13 @@ func Open(opts Options) (*SQLite, error) {
 		conn.Close()
 		return nil, fmt.Errorf("store: set synchronous in %s: %w", path, err)
 	}
+	// The write connection's page cache holds the index pages that inserts
+	// touch at random (idempotency keys, referral ids), so that a commit
+	// does not first read them back from the file: 32 MiB.
+	if err := sqlitex.ExecuteTransient(conn, "PRAGMA cache_size=-32768;", nil); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("store: set cache size in %s: %w", path, err)
+	}
 	// Checkpoints run on a connection of their own (checkpoint.go), never
 	// inside a commit.
 	if err := sqlitex.ExecuteTransient(conn, "PRAGMA wal_autocheckpoint=0;", nil); err != nil {
