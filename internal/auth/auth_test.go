@@ -509,3 +509,29 @@ func TestReplayCacheIsBounded(t *testing.T) {
 		t.Fatalf("expired entries kept: %d", c.len())
 	}
 }
+
+// A token verified once is remembered for its next uses, but never past its
+// expiry: the clock moving beyond exp and the skew refuses it again.
+func TestRememberedTokenIsRefusedOnceExpired(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.token(t, jwt.SigningMethodES256, f.ecKey, goodClaims("https://idp.example.nhs.uk"))
+	for i := range 3 {
+		if got := f.do(f.bearer("/fhir", tok)); got.status != http.StatusAccepted {
+			t.Fatalf("use %d of a valid token: %d (%s)", i+1, got.status, got.code)
+		}
+	}
+	*f.clock = testNow.Add(5*time.Minute + DefaultSkew + time.Second)
+	if got := f.do(f.bearer("/fhir", tok)); got.status != http.StatusUnauthorized || f.fake.count() != 3 {
+		t.Fatalf("the remembered token after its expiry: %d, handler calls %d; want 401 and still 3", got.status, f.fake.count())
+	}
+	// A token that differs in its signature is not the one remembered.
+	last := "A"
+	if tok[len(tok)-3:len(tok)-2] == "A" {
+		last = "B"
+	}
+	forged := tok[:len(tok)-3] + last + tok[len(tok)-2:]
+	*f.clock = testNow
+	if got := f.do(f.bearer("/fhir", forged)); got.status != http.StatusUnauthorized || f.fake.count() != 3 {
+		t.Fatalf("a token altered after the remembered one was accepted: %d", got.status)
+	}
+}

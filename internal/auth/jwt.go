@@ -4,12 +4,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -125,7 +127,22 @@ type jwtPartner struct {
 	cfg    JWTConfig
 	parser *jwt.Parser
 	keys   jwt.VerificationKeySet
+	now    func() time.Time
+
+	// verified remembers tokens that passed every check, by their SHA-256,
+	// until they expire: a sender reuses its token for many requests, and
+	// an ES256 or RS256 signature check costs more than the rest of
+	// authentication together. Only the expiry can change a verified
+	// token's outcome (issuer, audience, subject and signature are fixed
+	// by its bytes, and nbf and iat had passed), so a remembered token is
+	// refused again from its exp on, without the skew allowance.
+	mu       sync.Mutex
+	verified map[[sha256.Size]byte]time.Time
 }
+
+// maxVerified bounds the tokens a partner's cache remembers; when full it
+// is emptied (a partner normally has one or two live tokens).
+const maxVerified = 1024
 
 func newJWTPartner(id string, c JWTConfig, now func() time.Time) (*jwtPartner, error) {
 	if err := c.check(); err != nil {
@@ -133,6 +150,9 @@ func newJWTPartner(id string, c JWTConfig, now func() time.Time) (*jwtPartner, e
 	}
 	if c.Skew == 0 {
 		c.Skew = DefaultSkew
+	}
+	if now == nil {
+		now = time.Now
 	}
 	opts := []jwt.ParserOption{
 		// One algorithm per partner: refuses "none" and algorithm confusion.
@@ -148,7 +168,7 @@ func newJWTPartner(id string, c JWTConfig, now func() time.Time) (*jwtPartner, e
 	if c.Subject != "" {
 		opts = append(opts, jwt.WithSubject(c.Subject))
 	}
-	p := &jwtPartner{id: id, cfg: c, parser: jwt.NewParser(opts...)}
+	p := &jwtPartner{id: id, cfg: c, parser: jwt.NewParser(opts...), now: now, verified: map[[sha256.Size]byte]time.Time{}}
 	for _, k := range c.Keys {
 		p.keys.Keys = append(p.keys.Keys, k)
 	}
@@ -157,7 +177,15 @@ func newJWTPartner(id string, c JWTConfig, now func() time.Time) (*jwtPartner, e
 
 // verify checks tok and returns a reason code when it is refused.
 func (p *jwtPartner) verify(tok string) (reason string, ok bool) {
-	_, err := p.parser.ParseWithClaims(tok, &jwt.RegisteredClaims{}, func(t *jwt.Token) (any, error) {
+	sum := sha256.Sum256([]byte(tok))
+	p.mu.Lock()
+	exp, seen := p.verified[sum]
+	p.mu.Unlock()
+	if seen && p.now().Before(exp) {
+		return "", true
+	}
+	claims := &jwt.RegisteredClaims{}
+	_, err := p.parser.ParseWithClaims(tok, claims, func(t *jwt.Token) (any, error) {
 		// WithValidMethods has checked the algorithm already; check the
 		// key family again so that a key can never serve another algorithm.
 		if t.Method.Alg() != p.cfg.Algorithm {
@@ -167,6 +195,14 @@ func (p *jwtPartner) verify(tok string) (reason string, ok bool) {
 	})
 	switch {
 	case err == nil:
+		if claims.ExpiresAt != nil {
+			p.mu.Lock()
+			if len(p.verified) >= maxVerified {
+				clear(p.verified)
+			}
+			p.verified[sum] = claims.ExpiresAt.Time
+			p.mu.Unlock()
+		}
 		return "", true
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return "token_expired", false
