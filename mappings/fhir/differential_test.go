@@ -132,7 +132,7 @@ func FuzzSameAsLegacy(f *testing.F) {
 // a decoder most easily differs.
 func TestSameAsLegacyMutated(t *testing.T) {
 	step := 1
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		step = 7
 	}
 	n := 0

@@ -1,7 +1,6 @@
 package fhir
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -65,7 +64,7 @@ var (
 // is an error.
 func (p *parser) requestKind(sr *entry) model.Kind {
 	var cc r4.CodeableConcept
-	if json.Unmarshal(sr.raw["code"], &cc) == nil {
+	if unmarshal(sr.raw.get("code"), &cc) {
 		for i, c := range cc.Coding {
 			if deref(c.System) != RequestKindSystem {
 				continue
@@ -79,7 +78,7 @@ func (p *parser) requestKind(sr *entry) model.Kind {
 			}
 		}
 	}
-	if st, _ := jsonString(sr.raw["status"]); st == "revoked" || st == "entered-in-error" {
+	if st, _ := sr.raw.get("status").str(); st == "revoked" || st == "entered-in-error" {
 		return model.KindCancellation
 	}
 	return model.KindReferral

@@ -130,6 +130,7 @@ func parse(body []byte, message bool) (Parsed, error) {
 	if notBundle {
 		return Parsed{}, &ValidationError{Kind: ErrNotBundle, Issues: is.sorted()}
 	}
+	defer b.t.release()
 	p := &parser{b: b, is: is, cache: map[*entry]any{}}
 	out := Parsed{BundleType: b.typ}
 	out.Referral.Source.BundleID = b.id
@@ -238,7 +239,7 @@ func (p *parser) message(out *Parsed) *entry {
 	}
 	e := p.b.entries[0]
 	switch {
-	case e.raw == nil:
+	case !e.raw.ok():
 		p.is.errorf(IssueRequired, e.expr+".resource", "the first entry of a message Bundle must hold a MessageHeader")
 		return nil
 	case e.resourceType == "":
@@ -330,7 +331,7 @@ func (p *parser) transaction(out *Parsed) *entry {
 		if e.url == "" && !p.is.failedAt(e.expr+".request.url") {
 			p.is.errorf(IssueRequired, e.expr+".request.url", "Bundle.entry.request.url is required")
 		}
-		if e.raw == nil && (e.method == "POST" || e.method == "PUT") {
+		if !e.raw.ok() && (e.method == "POST" || e.method == "PUT") {
 			p.is.errorf(IssueRequired, e.expr+".resource", "a %s entry needs a resource", e.method)
 		}
 		if e.method == "PUT" && e.url != "" && e.resourceType != "" {
@@ -415,7 +416,7 @@ func (p *parser) follow(ref *r4.Reference, expr, what string, required bool, typ
 		report(IssueNotFound, expr+".reference", "%s does not resolve to an entry of the Bundle (by fullUrl or Type/id)%s", what, ignored(required))
 		return nil
 	}
-	if t.raw == nil || t.resourceType == "" {
+	if !t.raw.ok() || t.resourceType == "" {
 		report(IssueNotFound, expr+".reference", "%s references an entry without a resource%s", what, ignored(required))
 		return nil
 	}

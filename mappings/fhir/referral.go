@@ -772,8 +772,8 @@ func (p *parser) isWeightFor(e *entry, patient *entry) bool {
 		Code    r4.CodeableConcept `json:"code"`
 		Subject *r4.Reference      `json:"subject"`
 	}
-	b, _ := json.Marshal(map[string]json.RawMessage{"code": e.raw["code"], "subject": e.raw["subject"]})
-	if json.Unmarshal(b, &peek) != nil || !isBodyWeight(peek.Code) {
+	codeOK := peekAt(e.raw.get("code"), &peek.Code)
+	if subjectOK := peekAt(e.raw.get("subject"), &peek.Subject); !codeOK || !subjectOK || !isBodyWeight(peek.Code) {
 		return false
 	}
 	if peek.Subject == nil {
