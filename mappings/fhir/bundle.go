@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -17,6 +17,7 @@ import (
 type entry struct {
 	index        int
 	expr         string // "Bundle.entry[3]"
+	resExpr      string // "Bundle.entry[3].resource"
 	fullURL      string
 	raw          val // the resource object; absent when the entry has none
 	resourceType string
@@ -27,7 +28,15 @@ type entry struct {
 
 // res returns the FHIRPath of the entry's resource, or of an element in it.
 func (e *entry) res(path ...string) string {
-	s := e.expr + ".resource"
+	switch len(path) {
+	case 0:
+		return e.resExpr
+	case 1:
+		if !strings.HasPrefix(path[0], "[") {
+			return e.resExpr + "." + path[0]
+		}
+	}
+	s := e.resExpr
 	for _, p := range path {
 		if strings.HasPrefix(p, "[") {
 			s += p
@@ -107,8 +116,10 @@ func readBundle(body []byte, is *issues) (*bundle, bool) {
 	b.timestamp, _ = top.get("timestamp").str()
 	entries, _ := optArray(top, "entry", "Bundle.entry", is)
 	b.entries = make([]*entry, 0, entries.len())
+	all := make([]entry, entries.len())
 	for i, obj := range entries.items() {
-		e := &entry{index: i, expr: "Bundle.entry[" + strconv.Itoa(i) + "]"}
+		e := &all[i]
+		e.index, e.expr, e.resExpr = i, entryExpr(i), resourceExpr(i)
 		b.entries = append(b.entries, e)
 		if obj.kind() != kindObject {
 			is.errorf(IssueStructure, e.expr, "Bundle.entry must be a JSON object")
@@ -132,6 +143,30 @@ func readBundle(body []byte, is *issues) (*bundle, bool) {
 	}
 	b.index(is)
 	return b, false
+}
+
+// The FHIRPaths of the first entries and their resources, so that a
+// typical bundle's are not built for every parse.
+var entryExprs, resourceExprs = func() (entries, resources [64]string) {
+	for i := range entries {
+		entries[i] = "Bundle.entry[" + strconv.Itoa(i) + "]"
+		resources[i] = entries[i] + ".resource"
+	}
+	return
+}()
+
+func entryExpr(i int) string {
+	if i < len(entryExprs) {
+		return entryExprs[i]
+	}
+	return "Bundle.entry[" + strconv.Itoa(i) + "]"
+}
+
+func resourceExpr(i int) string {
+	if i < len(resourceExprs) {
+		return resourceExprs[i]
+	}
+	return entryExpr(i) + ".resource"
 }
 
 // notJSON reports why body, which the tree would not read, is no JSON
@@ -158,11 +193,20 @@ func describeType(rt string) string {
 }
 
 // isResourceType reports whether s is the name of a FHIR R4 resource type.
-func isResourceType(s string) bool {
-	var rt r4.ResourceType
-	b, _ := json.Marshal(s)
-	return rt.UnmarshalJSON(b) == nil
-}
+func isResourceType(s string) bool { return resourceTypes()[s] }
+
+// resourceTypes is the set of the names r4.ResourceType decodes from.
+var resourceTypes = sync.OnceValue(func() map[string]bool {
+	names := map[string]bool{}
+	for rt := r4.ResourceType(0); ; rt++ {
+		name := rt.Code()
+		var back r4.ResourceType
+		if back.UnmarshalJSON([]byte(`"`+name+`"`)) != nil || back != rt {
+			return names
+		}
+		names[name] = true
+	}
+})
 
 // index builds the fullUrl and Type/id indexes. A fullUrl used by two
 // entries makes every reference to it ambiguous, so it is an error.
@@ -175,27 +219,16 @@ func (b *bundle) index(is *issues) {
 				b.byFullURL[e.fullURL] = e
 			}
 		}
-		keys := map[string]bool{}
+		typeID := ""
 		if e.resourceType != "" && e.id != "" {
-			keys[e.resourceType+"/"+e.id] = true
+			typeID = e.resourceType + "/" + e.id
+			b.byTypeID[typeID] = append(b.byTypeID[typeID], e)
 		}
-		if m := absoluteTypeID.FindStringSubmatch(e.fullURL); m != nil {
-			keys[m[1]] = true
-		}
-		for k := range keys {
+		if k, ok := absoluteTypeID(e.fullURL); ok && k != typeID {
 			b.byTypeID[k] = append(b.byTypeID[k], e)
 		}
 	}
 }
-
-var (
-	// relativeRef is a FHIR relative reference: Type/id, optionally with a
-	// version.
-	relativeRef = regexp.MustCompile(`^([A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64})(/_history/[A-Za-z0-9\-.]{1,64})?$`)
-	// absoluteTypeID finds Type/id at the end of an absolute fullUrl
-	// ("https://example.org/fhir/Patient/123").
-	absoluteTypeID = regexp.MustCompile(`^https?://.+/([A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64})$`)
-)
 
 // why says why a reference did not resolve.
 type why int
@@ -226,8 +259,8 @@ func (b *bundle) resolve(ref string) (*entry, why) {
 	if strings.Contains(ref, "?") {
 		return nil, conditional
 	}
-	if m := relativeRef.FindStringSubmatch(ref); m != nil {
-		switch es := b.byTypeID[m[1]]; len(es) {
+	if typeID, ok := relativeTypeID(ref); ok {
+		switch es := b.byTypeID[typeID]; len(es) {
 		case 0:
 		case 1:
 			return es[0], resolved

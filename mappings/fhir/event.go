@@ -257,7 +257,7 @@ func (p *parser) timestamp(event bool) time.Time {
 		return time.Time{}
 	}
 	t, err := time.Parse(time.RFC3339Nano, p.b.timestamp)
-	if err != nil || !fhirInstant.MatchString(p.b.timestamp) {
+	if err != nil || !isFHIRInstant(p.b.timestamp) {
 		if event {
 			p.is.warnf(IssueValue, "Bundle.timestamp", "Bundle.timestamp is not a FHIR instant; the time the hub received the message is used instead")
 		}
@@ -265,9 +265,6 @@ func (p *parser) timestamp(event bool) time.Time {
 	}
 	return t
 }
-
-// fhirInstant is the FHIR instant type: a full date and time with a zone.
-var fhirInstant = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$`)
 
 // noteText joins the texts of notes, one per line.
 func noteText(notes []r4.Annotation) string {

@@ -3,6 +3,7 @@ package fhir
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strconv"
 	"sync"
 	"unicode/utf8"
@@ -20,16 +21,32 @@ import (
 func decodeFast(obj val, dst any, keep []string) bool {
 	rv := reflect.ValueOf(dst).Elem()
 	pl := plans()[rv.Type()]
-	if pl == nil || pl.kind != planStruct || !obj.ok() {
+	if pl == nil || pl.kind != planStruct || obj.kind() != kindObject {
 		return false
 	}
-	for _, k := range keep {
-		v := obj.get(k)
-		if v.isNull() {
+	// One pass over the members, not a search for each element kept. A
+	// repeated member name, which a map would resolve to its last value,
+	// is left to encoding/json.
+	t := obj.t
+	var seen [maxFields / 64]uint64
+	for k := obj.n + 1; k < t.nodes[obj.n].next; k = t.nodes[k+1].next {
+		key := &t.nodes[k]
+		if key.escaped {
+			return false
+		}
+		name := t.body[key.start+1 : key.end-1]
+		if !slices.Contains(keep, string(name)) {
 			continue
 		}
-		f, ok := pl.fields[k]
-		if !ok || !decodeValue(v.t, v.n, rv.Field(f.index), f.plan) {
+		f, ok := pl.fields[string(name)]
+		if !ok || seen[f.bit/64]&(1<<(f.bit%64)) != 0 {
+			return false
+		}
+		seen[f.bit/64] |= 1 << (f.bit % 64)
+		if t.nodes[k+1].kind == kindNull {
+			continue
+		}
+		if !decodeValue(t, k+1, rv.Field(f.index), f.plan) {
 			return false
 		}
 	}
@@ -112,13 +129,18 @@ func decodeValue(t *tree, n int32, dst reflect.Value, pl *plan) bool {
 		if nd.kind != kindArray || !dst.IsNil() {
 			return false
 		}
-		s := reflect.MakeSlice(pl.typ, int(nd.count), int(nd.count))
+		if nd.count == 0 {
+			dst.Set(reflect.MakeSlice(pl.typ, 0, 0)) // encoding/json's empty, not nil, slice
+			return true
+		}
+		// Grow, unlike MakeSlice, does not put a slice header on the heap.
+		dst.Grow(int(nd.count))
+		dst.SetLen(int(nd.count))
 		for i, e := 0, n+1; e < nd.next; i, e = i+1, t.nodes[e].next {
-			if !decodeValue(t, e, s.Index(i), pl.elem) {
+			if !decodeValue(t, e, dst.Index(i), pl.elem) {
 				return false
 			}
 		}
-		dst.Set(s)
 		return true
 	case planStruct:
 		return decodeStruct(t, n, dst, pl)

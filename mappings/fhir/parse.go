@@ -227,8 +227,6 @@ var (
 	keepObservation      = []string{"id", "status", "code", "subject", "valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean", "valueInteger"}
 )
 
-var fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
-
 // message checks the message-specific parts of the bundle and returns the
 // entry of the referral's ServiceRequest, or nil.
 func (p *parser) message(out *Parsed) *entry {
@@ -258,7 +256,7 @@ func (p *parser) message(out *Parsed) *entry {
 	switch {
 	case id == "":
 		p.is.errorf(IssueRequired, e.res("id"), "MessageHeader.id is required (or a urn:uuid: fullUrl for the entry)")
-	case !fhirID.MatchString(id):
+	case !isID(id):
 		p.is.errorf(IssueValue, e.res("id"), "MessageHeader.id is not a valid FHIR id (1 to 64 letters, digits, '-' and '.')")
 	default:
 		out.Referral.Source.MessageID = id

@@ -220,7 +220,16 @@ func (s *scanner) str() bool {
 	s.i++
 	escaped := false
 	for s.i < len(s.b) {
-		c := s.b[s.i]
+		// Most bytes of a string need no look: skip them in a tight loop.
+		i, b := s.i, s.b
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
+		s.i = i
+		if i >= len(b) {
+			break
+		}
+		c := b[i]
 		switch {
 		case c == '"':
 			s.i++
@@ -258,6 +267,14 @@ func (s *scanner) str() bool {
 	}
 	return false
 }
+
+// plain marks the bytes that stand for themselves in a JSON string.
+var plain = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= 0x20 && c != '"' && c != '\\'
+	}
+	return
+}()
 
 func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
