@@ -19,8 +19,12 @@ var (
 // Normalise removes the spaces and hyphens people put in NHS numbers
 // ("943 476 5919").
 func Normalise(s string) string {
-	return strings.NewReplacer(" ", "", "-", "").Replace(strings.TrimSpace(s))
+	return separators.Replace(strings.TrimSpace(s))
 }
+
+// separators is built once: building a Replacer costs more than using it,
+// and every inbound referral is normalised.
+var separators = strings.NewReplacer(" ", "", "-", "")
 
 // Check reports whether s (already normalised) is a valid NHS number: ten
 // digits whose last is the modulus 11 check digit of the first nine, weighted

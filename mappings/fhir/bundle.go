@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	r4 "github.com/samply/golang-fhir-models/fhir-models/fhir"
@@ -17,8 +17,9 @@ import (
 type entry struct {
 	index        int
 	expr         string // "Bundle.entry[3]"
+	resExpr      string // "Bundle.entry[3].resource"
 	fullURL      string
-	raw          map[string]json.RawMessage // the resource object; nil when absent
+	raw          val // the resource object; absent when the entry has none
 	resourceType string
 	id           string
 	hasRequest   bool
@@ -27,7 +28,15 @@ type entry struct {
 
 // res returns the FHIRPath of the entry's resource, or of an element in it.
 func (e *entry) res(path ...string) string {
-	s := e.expr + ".resource"
+	switch len(path) {
+	case 0:
+		return e.resExpr
+	case 1:
+		if !strings.HasPrefix(path[0], "[") {
+			return e.resExpr + "." + path[0]
+		}
+	}
+	s := e.resExpr
 	for _, p := range path {
 		if strings.HasPrefix(p, "[") {
 			s += p
@@ -41,6 +50,7 @@ func (e *entry) res(path ...string) string {
 // bundle is a Bundle read from the raw JSON and indexed for reference
 // resolution.
 type bundle struct {
+	t         *tree
 	id, typ   string
 	timestamp string // Bundle.timestamp as sent; read only for events
 	entries   []*entry
@@ -51,7 +61,8 @@ type bundle struct {
 // readBundle reads the Bundle shell: resourceType, id, type and each
 // entry's fullUrl, resource, resourceType, id and request. It checks the
 // JSON types of exactly these elements, with precise expressions. The
-// second result is true when the body is not a Bundle at all.
+// second result is true when the body is not a Bundle at all. A Bundle's
+// tree belongs to the parse and is released by it.
 func readBundle(body []byte, is *issues) (*bundle, bool) {
 	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark some senders add
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -62,32 +73,36 @@ func readBundle(body []byte, is *issues) (*bundle, bool) {
 		is.add(SeverityFatal, IssueStructure, "Bundle", "the request body is not valid UTF-8")
 		return nil, true
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(body, &top); err != nil {
-		var syn *json.SyntaxError
-		switch {
-		case errors.As(err, &syn):
-			is.add(SeverityFatal, IssueStructure, "Bundle", "the request body is not valid JSON (syntax error at byte offset %d)", syn.Offset)
-		default:
-			is.add(SeverityFatal, IssueStructure, "Bundle", "the request body is not a JSON object; expected a FHIR Bundle")
-		}
+	t, ok := parseTree(body)
+	if !ok {
+		notJSON(body, is)
 		return nil, true
 	}
-	if top == nil {
+	top := val{t: t}
+	switch top.kind() {
+	case kindObject:
+	case kindNull:
+		t.release()
 		is.add(SeverityFatal, IssueStructure, "Bundle", "the request body is JSON null; expected a FHIR Bundle")
 		return nil, true
+	default:
+		t.release()
+		is.add(SeverityFatal, IssueStructure, "Bundle", "the request body is not a JSON object; expected a FHIR Bundle")
+		return nil, true
 	}
-	rt, ok := jsonString(top["resourceType"])
+	rt, ok := top.get("resourceType").str()
 	switch {
 	case !ok:
+		t.release()
 		is.add(SeverityFatal, IssueStructure, "Bundle.resourceType", "the JSON object has no resourceType string; expected a FHIR Bundle")
 		return nil, true
 	case rt != "Bundle":
+		t.release()
 		is.add(SeverityFatal, IssueStructure, "Bundle.resourceType", "expected a Bundle, got %s", describeType(rt))
 		return nil, true
 	}
 
-	b := &bundle{byFullURL: map[string]*entry{}, byTypeID: map[string][]*entry{}}
+	b := &bundle{t: t, byFullURL: map[string]*entry{}, byTypeID: map[string][]*entry{}}
 	b.id, _ = optString(top, "id", "Bundle.id", is)
 	if t, present := optString(top, "type", "Bundle.type", is); !present {
 		if !is.failedAt("Bundle.type") {
@@ -98,22 +113,21 @@ func readBundle(body []byte, is *issues) (*bundle, bool) {
 	}
 	// Bundle.timestamp is read without complaint here: only an event uses
 	// it (as the time it happened), and checks it there.
-	b.timestamp, _ = jsonString(top["timestamp"])
-	raws, _ := optArray(top, "entry", "Bundle.entry", is)
-	for i, raw := range raws {
-		e := &entry{index: i, expr: fmt.Sprintf("Bundle.entry[%d]", i)}
+	b.timestamp, _ = top.get("timestamp").str()
+	entries, _ := optArray(top, "entry", "Bundle.entry", is)
+	b.entries = make([]*entry, 0, entries.len())
+	all := make([]entry, entries.len())
+	for i, obj := range entries.items() {
+		e := &all[i]
+		e.index, e.expr, e.resExpr = i, entryExpr(i), resourceExpr(i)
 		b.entries = append(b.entries, e)
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(raw, &obj) != nil || obj == nil {
+		if obj.kind() != kindObject {
 			is.errorf(IssueStructure, e.expr, "Bundle.entry must be a JSON object")
 			continue
 		}
 		e.fullURL, _ = optString(obj, "fullUrl", e.expr+".fullUrl", is)
 		if res, present := optObject(obj, "resource", e.expr+".resource", is); present {
 			e.raw = res
-			if e.raw == nil {
-				e.raw = map[string]json.RawMessage{}
-			}
 			if t, ok := optString(res, "resourceType", e.res("resourceType"), is); ok && t != "" {
 				e.resourceType = t
 			} else if !is.failedAt(e.res("resourceType")) {
@@ -131,6 +145,44 @@ func readBundle(body []byte, is *issues) (*bundle, bool) {
 	return b, false
 }
 
+// The FHIRPaths of the first entries and their resources, so that a
+// typical bundle's are not built for every parse.
+var entryExprs, resourceExprs = func() (entries, resources [64]string) {
+	for i := range entries {
+		entries[i] = "Bundle.entry[" + strconv.Itoa(i) + "]"
+		resources[i] = entries[i] + ".resource"
+	}
+	return
+}()
+
+func entryExpr(i int) string {
+	if i < len(entryExprs) {
+		return entryExprs[i]
+	}
+	return "Bundle.entry[" + strconv.Itoa(i) + "]"
+}
+
+func resourceExpr(i int) string {
+	if i < len(resourceExprs) {
+		return resourceExprs[i]
+	}
+	return entryExpr(i) + ".resource"
+}
+
+// notJSON reports why body, which the tree would not read, is no JSON
+// object, in encoding/json's words: they give the offset of a syntax error.
+func notJSON(body []byte, is *issues) {
+	var top map[string]json.RawMessage
+	err := json.Unmarshal(body, &top)
+	var syn *json.SyntaxError
+	switch {
+	case errors.As(err, &syn):
+		is.add(SeverityFatal, IssueStructure, "Bundle", "the request body is not valid JSON (syntax error at byte offset %d)", syn.Offset)
+	default:
+		is.add(SeverityFatal, IssueStructure, "Bundle", "the request body is not a JSON object; expected a FHIR Bundle")
+	}
+}
+
 // describeType names a resourceType in a diagnostic without echoing a value
 // that is not a FHIR R4 resource type name.
 func describeType(rt string) string {
@@ -141,11 +193,20 @@ func describeType(rt string) string {
 }
 
 // isResourceType reports whether s is the name of a FHIR R4 resource type.
-func isResourceType(s string) bool {
-	var rt r4.ResourceType
-	b, _ := json.Marshal(s)
-	return rt.UnmarshalJSON(b) == nil
-}
+func isResourceType(s string) bool { return resourceTypes()[s] }
+
+// resourceTypes is the set of the names r4.ResourceType decodes from.
+var resourceTypes = sync.OnceValue(func() map[string]bool {
+	names := map[string]bool{}
+	for rt := r4.ResourceType(0); ; rt++ {
+		name := rt.Code()
+		var back r4.ResourceType
+		if back.UnmarshalJSON([]byte(`"`+name+`"`)) != nil || back != rt {
+			return names
+		}
+		names[name] = true
+	}
+})
 
 // index builds the fullUrl and Type/id indexes. A fullUrl used by two
 // entries makes every reference to it ambiguous, so it is an error.
@@ -158,27 +219,16 @@ func (b *bundle) index(is *issues) {
 				b.byFullURL[e.fullURL] = e
 			}
 		}
-		keys := map[string]bool{}
+		typeID := ""
 		if e.resourceType != "" && e.id != "" {
-			keys[e.resourceType+"/"+e.id] = true
+			typeID = e.resourceType + "/" + e.id
+			b.byTypeID[typeID] = append(b.byTypeID[typeID], e)
 		}
-		if m := absoluteTypeID.FindStringSubmatch(e.fullURL); m != nil {
-			keys[m[1]] = true
-		}
-		for k := range keys {
+		if k, ok := absoluteTypeID(e.fullURL); ok && k != typeID {
 			b.byTypeID[k] = append(b.byTypeID[k], e)
 		}
 	}
 }
-
-var (
-	// relativeRef is a FHIR relative reference: Type/id, optionally with a
-	// version.
-	relativeRef = regexp.MustCompile(`^([A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64})(/_history/[A-Za-z0-9\-.]{1,64})?$`)
-	// absoluteTypeID finds Type/id at the end of an absolute fullUrl
-	// ("https://example.org/fhir/Patient/123").
-	absoluteTypeID = regexp.MustCompile(`^https?://.+/([A-Z][A-Za-z]+/[A-Za-z0-9\-.]{1,64})$`)
-)
 
 // why says why a reference did not resolve.
 type why int
@@ -209,8 +259,8 @@ func (b *bundle) resolve(ref string) (*entry, why) {
 	if strings.Contains(ref, "?") {
 		return nil, conditional
 	}
-	if m := relativeRef.FindStringSubmatch(ref); m != nil {
-		switch es := b.byTypeID[m[1]]; len(es) {
+	if typeID, ok := relativeTypeID(ref); ok {
+		switch es := b.byTypeID[typeID]; len(es) {
 		case 0:
 		case 1:
 			return es[0], resolved
@@ -244,21 +294,15 @@ func jsonString(raw json.RawMessage) (string, bool) {
 	return s, true
 }
 
-// isNull reports whether raw is absent or JSON null. FHIR JSON has no nulls;
-// the hub reads one as an absent element.
-func isNull(raw json.RawMessage) bool {
-	return len(raw) == 0 || string(bytes.TrimSpace(raw)) == "null"
-}
-
 // optString reads an optional string element. The second result is true
 // when the element is present and a string; a value of another JSON type is
 // reported at expr.
-func optString(m map[string]json.RawMessage, key, expr string, is *issues) (string, bool) {
-	raw, ok := m[key]
-	if !ok || isNull(raw) {
+func optString(obj val, key, expr string, is *issues) (string, bool) {
+	v := obj.get(key)
+	if v.isNull() {
 		return "", false
 	}
-	s, ok := jsonString(raw)
+	s, ok := v.str()
 	if !ok {
 		is.errorf(IssueStructure, expr, "%s must be a JSON string", lastName(expr))
 		return "", false
@@ -267,31 +311,29 @@ func optString(m map[string]json.RawMessage, key, expr string, is *issues) (stri
 }
 
 // optObject reads an optional object element; see optString.
-func optObject(m map[string]json.RawMessage, key, expr string, is *issues) (map[string]json.RawMessage, bool) {
-	raw, ok := m[key]
-	if !ok || isNull(raw) {
-		return nil, false
+func optObject(obj val, key, expr string, is *issues) (val, bool) {
+	v := obj.get(key)
+	if v.isNull() {
+		return val{}, false
 	}
-	var obj map[string]json.RawMessage
-	if bytes.TrimSpace(raw)[0] != '{' || json.Unmarshal(raw, &obj) != nil {
+	if v.kind() != kindObject {
 		is.errorf(IssueStructure, expr, "%s must be a JSON object", lastName(expr))
-		return nil, false
+		return val{}, false
 	}
-	return obj, true
+	return v, true
 }
 
 // optArray reads an optional array element; see optString.
-func optArray(m map[string]json.RawMessage, key, expr string, is *issues) ([]json.RawMessage, bool) {
-	raw, ok := m[key]
-	if !ok || isNull(raw) {
-		return nil, false
+func optArray(obj val, key, expr string, is *issues) (val, bool) {
+	v := obj.get(key)
+	if v.isNull() {
+		return val{}, false
 	}
-	var arr []json.RawMessage
-	if bytes.TrimSpace(raw)[0] != '[' || json.Unmarshal(raw, &arr) != nil {
+	if v.kind() != kindArray {
 		is.errorf(IssueStructure, expr, "%s must be a JSON array", lastName(expr))
-		return nil, false
+		return val{}, false
 	}
-	return arr, true
+	return v, true
 }
 
 // lastName returns "Bundle.entry.resource" style naming of the last element

@@ -1,7 +1,6 @@
 package fhir
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 
@@ -70,8 +69,7 @@ func (p *parser) consentAbout(e *entry, patient *entry) bool {
 	var peek struct {
 		Patient *r4.Reference `json:"patient"`
 	}
-	b, _ := json.Marshal(map[string]json.RawMessage{"patient": e.raw["patient"]})
-	if err := json.Unmarshal(b, &peek); err != nil {
+	if !peekAt(e.raw.get("patient"), &peek.Patient) {
 		p.is.warnf(IssueStructure, e.res("patient"), "Consent.patient is not a Reference; the Consent was ignored")
 		return false
 	}
@@ -123,7 +121,7 @@ func (p *parser) consent(e *entry) *model.Permission {
 	switch {
 	case pt == "deny":
 		return perm
-	case pt == "permit" && prov["provision"] != nil && !isNull(prov["provision"]):
+	case pt == "permit" && !prov.get("provision").isNull():
 		p.is.warnf(IssueNotSupported, e.res("provision", "provision"), "the Consent permits with exceptions (nested provisions), which the hub does not interpret; it was not taken as express permission")
 		return nil
 	case pt == "permit":

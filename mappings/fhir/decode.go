@@ -20,11 +20,20 @@ import (
 // left at its zero value; the other elements are still decoded so that every
 // problem is found in one pass. decode returns the names of the elements
 // that failed.
+//
+// The elements are decoded straight from the bundle's tree when they hold
+// nothing unusual, which is nearly always; otherwise, or when one of them
+// is invalid, they are decoded again with encoding/json, whose results and
+// errors are the reference.
 func decode(e *entry, dst any, is *issues, keep ...string) map[string]bool {
+	if decodeFast(e.raw, dst, keep) {
+		return nil
+	}
+	reflect.ValueOf(dst).Elem().SetZero()
 	pruned := map[string]json.RawMessage{}
 	for _, k := range keep {
-		if v, ok := e.raw[k]; ok && !isNull(v) {
-			pruned[k] = v
+		if v := e.raw.get(k); !v.isNull() {
+			pruned[k] = v.raw()
 		}
 	}
 	b, _ := json.Marshal(pruned) // cannot fail: a map of valid raw JSON
@@ -198,6 +207,5 @@ func code(e *entry, key string, required bool, is *issues) (string, bool) {
 
 // has reports whether e's resource has a non-null element key.
 func has(e *entry, key string) bool {
-	v, ok := e.raw[key]
-	return ok && !isNull(v)
+	return !e.raw.get(key).isNull()
 }

@@ -1,7 +1,6 @@
 package fhir
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -65,7 +64,7 @@ var (
 // is an error.
 func (p *parser) requestKind(sr *entry) model.Kind {
 	var cc r4.CodeableConcept
-	if json.Unmarshal(sr.raw["code"], &cc) == nil {
+	if unmarshal(sr.raw.get("code"), &cc) {
 		for i, c := range cc.Coding {
 			if deref(c.System) != RequestKindSystem {
 				continue
@@ -79,7 +78,7 @@ func (p *parser) requestKind(sr *entry) model.Kind {
 			}
 		}
 	}
-	if st, _ := jsonString(sr.raw["status"]); st == "revoked" || st == "entered-in-error" {
+	if st, _ := sr.raw.get("status").str(); st == "revoked" || st == "entered-in-error" {
 		return model.KindCancellation
 	}
 	return model.KindReferral
@@ -258,7 +257,7 @@ func (p *parser) timestamp(event bool) time.Time {
 		return time.Time{}
 	}
 	t, err := time.Parse(time.RFC3339Nano, p.b.timestamp)
-	if err != nil || !fhirInstant.MatchString(p.b.timestamp) {
+	if err != nil || !isFHIRInstant(p.b.timestamp) {
 		if event {
 			p.is.warnf(IssueValue, "Bundle.timestamp", "Bundle.timestamp is not a FHIR instant; the time the hub received the message is used instead")
 		}
@@ -266,9 +265,6 @@ func (p *parser) timestamp(event bool) time.Time {
 	}
 	return t
 }
-
-// fhirInstant is the FHIR instant type: a full date and time with a zone.
-var fhirInstant = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$`)
 
 // noteText joins the texts of notes, one per line.
 func noteText(notes []r4.Annotation) string {

@@ -130,6 +130,7 @@ func parse(body []byte, message bool) (Parsed, error) {
 	if notBundle {
 		return Parsed{}, &ValidationError{Kind: ErrNotBundle, Issues: is.sorted()}
 	}
+	defer b.t.release()
 	p := &parser{b: b, is: is, cache: map[*entry]any{}}
 	out := Parsed{BundleType: b.typ}
 	out.Referral.Source.BundleID = b.id
@@ -226,8 +227,6 @@ var (
 	keepObservation      = []string{"id", "status", "code", "subject", "valueQuantity", "valueCodeableConcept", "valueString", "valueBoolean", "valueInteger"}
 )
 
-var fhirID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
-
 // message checks the message-specific parts of the bundle and returns the
 // entry of the referral's ServiceRequest, or nil.
 func (p *parser) message(out *Parsed) *entry {
@@ -238,7 +237,7 @@ func (p *parser) message(out *Parsed) *entry {
 	}
 	e := p.b.entries[0]
 	switch {
-	case e.raw == nil:
+	case !e.raw.ok():
 		p.is.errorf(IssueRequired, e.expr+".resource", "the first entry of a message Bundle must hold a MessageHeader")
 		return nil
 	case e.resourceType == "":
@@ -257,7 +256,7 @@ func (p *parser) message(out *Parsed) *entry {
 	switch {
 	case id == "":
 		p.is.errorf(IssueRequired, e.res("id"), "MessageHeader.id is required (or a urn:uuid: fullUrl for the entry)")
-	case !fhirID.MatchString(id):
+	case !isID(id):
 		p.is.errorf(IssueValue, e.res("id"), "MessageHeader.id is not a valid FHIR id (1 to 64 letters, digits, '-' and '.')")
 	default:
 		out.Referral.Source.MessageID = id
@@ -330,7 +329,7 @@ func (p *parser) transaction(out *Parsed) *entry {
 		if e.url == "" && !p.is.failedAt(e.expr+".request.url") {
 			p.is.errorf(IssueRequired, e.expr+".request.url", "Bundle.entry.request.url is required")
 		}
-		if e.raw == nil && (e.method == "POST" || e.method == "PUT") {
+		if !e.raw.ok() && (e.method == "POST" || e.method == "PUT") {
 			p.is.errorf(IssueRequired, e.expr+".resource", "a %s entry needs a resource", e.method)
 		}
 		if e.method == "PUT" && e.url != "" && e.resourceType != "" {
@@ -415,7 +414,7 @@ func (p *parser) follow(ref *r4.Reference, expr, what string, required bool, typ
 		report(IssueNotFound, expr+".reference", "%s does not resolve to an entry of the Bundle (by fullUrl or Type/id)%s", what, ignored(required))
 		return nil
 	}
-	if t.raw == nil || t.resourceType == "" {
+	if !t.raw.ok() || t.resourceType == "" {
 		report(IssueNotFound, expr+".reference", "%s references an entry without a resource%s", what, ignored(required))
 		return nil
 	}

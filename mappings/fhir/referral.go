@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -271,11 +270,8 @@ func pickAddress(addrs []r4.Address) (int, bool) {
 	return best, best >= 0
 }
 
-// fhirDate is the FHIR date type: YYYY, YYYY-MM or YYYY-MM-DD.
-var fhirDate = regexp.MustCompile(`^[0-9]{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$`)
-
 func validDate(s string) bool {
-	if !fhirDate.MatchString(s) {
+	if !isFHIRDate(s) {
 		return false
 	}
 	if len(s) == 10 {
@@ -332,8 +328,6 @@ func (p *parser) organisationOf(e *entry) org {
 	return org{}
 }
 
-var odsCode = regexp.MustCompile(`^[A-Z0-9]{3,10}$`)
-
 // organisation maps an Organization. A malformed ODS code is a warning: the
 // referral is still taken, but replies cannot be routed by it.
 func (p *parser) organisation(e *entry) org {
@@ -344,7 +338,7 @@ func (p *parser) organisation(e *entry) org {
 			continue
 		}
 		v := strings.ToUpper(strings.TrimSpace(deref(id.Value)))
-		if !odsCode.MatchString(v) {
+		if !isODSCode(v) {
 			p.is.warnf(IssueValue, e.res(fmt.Sprintf("identifier[%d]", i), "value"), "the ODS code is not 3 to 10 letters and digits; ignored")
 			continue
 		}
@@ -360,7 +354,7 @@ func (p *parser) organisation(e *entry) org {
 func (p *parser) requester(ref *r4.Reference, expr string) model.Requester {
 	var out model.Requester
 	if deref(ref.Reference) == "" && ref.Identifier != nil && strings.EqualFold(deref(ref.Identifier.System), ODSSystem) {
-		if v := strings.ToUpper(strings.TrimSpace(deref(ref.Identifier.Value))); odsCode.MatchString(v) {
+		if v := strings.ToUpper(strings.TrimSpace(deref(ref.Identifier.Value))); isODSCode(v) {
 			out.OrganisationODS = v
 			out.OrganisationName = deref(ref.Display)
 			return out
@@ -772,8 +766,8 @@ func (p *parser) isWeightFor(e *entry, patient *entry) bool {
 		Code    r4.CodeableConcept `json:"code"`
 		Subject *r4.Reference      `json:"subject"`
 	}
-	b, _ := json.Marshal(map[string]json.RawMessage{"code": e.raw["code"], "subject": e.raw["subject"]})
-	if json.Unmarshal(b, &peek) != nil || !isBodyWeight(peek.Code) {
+	codeOK := peekAt(e.raw.get("code"), &peek.Code)
+	if subjectOK := peekAt(e.raw.get("subject"), &peek.Subject); !codeOK || !subjectOK || !isBodyWeight(peek.Code) {
 		return false
 	}
 	if peek.Subject == nil {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package fhir_test
+
+const raceEnabled = false

@@ -1,0 +1,446 @@
+package fhir
+
+import (
+	"encoding/json"
+	"iter"
+	"math"
+	"sync"
+)
+
+// tree is a JSON document read once into a flat list of nodes, so that the
+// bundle is checked for valid JSON in one pass and each element is then
+// found and decoded without scanning its bytes again. encoding/json checks
+// the whole input of every Unmarshal first; reading a bundle element by
+// element with it checked the same bytes several times over.
+type tree struct {
+	body  []byte
+	nodes []node
+}
+
+// kind is the JSON type of a node.
+type kind uint8
+
+const (
+	kindNull kind = iota
+	kindFalse
+	kindTrue
+	kindNumber
+	kindString
+	kindArray
+	kindObject
+)
+
+// node is one JSON value, or one member name of an object. The members of
+// an object follow it as name, value, name, value; the elements of an array
+// follow it in order; next skips past the value and everything in it.
+type node struct {
+	start, end int32 // the value's bytes in the body, quotes included
+	next       int32
+	count      int32 // members of an object, elements of an array
+	kind       kind
+	escaped    bool // a string holding a backslash escape
+}
+
+// maxDepth is encoding/json's limit on nesting, so that the two agree on
+// which documents are valid.
+const maxDepth = 10000
+
+var trees = sync.Pool{New: func() any { return new(tree) }}
+
+// parseTree reads body, which must be valid UTF-8, into a tree. It returns
+// false when body is not valid JSON (as encoding/json defines it) or is too
+// large to index; encoding/json then says why.
+func parseTree(body []byte) (*tree, bool) {
+	if len(body) >= math.MaxInt32 {
+		return nil, false
+	}
+	t := trees.Get().(*tree)
+	t.body, t.nodes = body, t.nodes[:0]
+	s := scanner{t: t, b: body}
+	s.skipSpace()
+	if !s.value(0) {
+		t.release()
+		return nil, false
+	}
+	s.skipSpace()
+	if s.i != len(body) {
+		t.release()
+		return nil, false
+	}
+	return t, true
+}
+
+// release gives the tree back for another parse; nothing may use it after.
+func (t *tree) release() {
+	if cap(t.nodes) > 1<<16 {
+		return // an unusually large bundle: let its nodes go
+	}
+	t.body = nil
+	trees.Put(t)
+}
+
+type scanner struct {
+	t *tree
+	b []byte
+	i int
+}
+
+func (s *scanner) skipSpace() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// value reads one value at s.i, at the given nesting depth.
+func (s *scanner) value(depth int) bool {
+	if s.i >= len(s.b) {
+		return false
+	}
+	switch c := s.b[s.i]; {
+	case c == '{':
+		return s.object(depth + 1)
+	case c == '[':
+		return s.array(depth + 1)
+	case c == '"':
+		return s.str()
+	case c == '-' || (c >= '0' && c <= '9'):
+		return s.number()
+	case c == 't':
+		return s.literal("true", kindTrue)
+	case c == 'f':
+		return s.literal("false", kindFalse)
+	case c == 'n':
+		return s.literal("null", kindNull)
+	}
+	return false
+}
+
+func (s *scanner) add(k kind, start int) int {
+	s.t.nodes = append(s.t.nodes, node{kind: k, start: int32(start)})
+	return len(s.t.nodes) - 1
+}
+
+func (s *scanner) close(n int) {
+	nd := &s.t.nodes[n]
+	nd.end = int32(s.i)
+	nd.next = int32(len(s.t.nodes))
+}
+
+func (s *scanner) object(depth int) bool {
+	if depth > maxDepth {
+		return false
+	}
+	n := s.add(kindObject, s.i)
+	s.i++ // {
+	s.skipSpace()
+	count := int32(0)
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		s.i++
+		s.close(n)
+		return true
+	}
+	for {
+		if s.i >= len(s.b) || s.b[s.i] != '"' || !s.str() {
+			return false
+		}
+		s.skipSpace()
+		if s.i >= len(s.b) || s.b[s.i] != ':' {
+			return false
+		}
+		s.i++
+		s.skipSpace()
+		if !s.value(depth) {
+			return false
+		}
+		count++
+		s.skipSpace()
+		if s.i >= len(s.b) {
+			return false
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+			s.skipSpace()
+		case '}':
+			s.i++
+			s.t.nodes[n].count = count
+			s.close(n)
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func (s *scanner) array(depth int) bool {
+	if depth > maxDepth {
+		return false
+	}
+	n := s.add(kindArray, s.i)
+	s.i++ // [
+	s.skipSpace()
+	count := int32(0)
+	if s.i < len(s.b) && s.b[s.i] == ']' {
+		s.i++
+		s.close(n)
+		return true
+	}
+	for {
+		if !s.value(depth) {
+			return false
+		}
+		count++
+		s.skipSpace()
+		if s.i >= len(s.b) {
+			return false
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+			s.skipSpace()
+		case ']':
+			s.i++
+			s.t.nodes[n].count = count
+			s.close(n)
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// str reads a string; s.i is at its opening quote.
+func (s *scanner) str() bool {
+	n := s.add(kindString, s.i)
+	s.i++
+	escaped := false
+	for s.i < len(s.b) {
+		// Most bytes of a string need no look: skip them in a tight loop.
+		i, b := s.i, s.b
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
+		s.i = i
+		if i >= len(b) {
+			break
+		}
+		c := b[i]
+		switch {
+		case c == '"':
+			s.i++
+			s.t.nodes[n].escaped = escaped
+			s.close(n)
+			return true
+		case c < 0x20:
+			return false
+		case c == '\\':
+			escaped = true
+			s.i++
+			if s.i >= len(s.b) {
+				return false
+			}
+			switch s.b[s.i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.i++
+			case 'u':
+				s.i++
+				if s.i+4 > len(s.b) {
+					return false
+				}
+				for _, h := range s.b[s.i : s.i+4] {
+					if !isHex(h) {
+						return false
+					}
+				}
+				s.i += 4
+			default:
+				return false
+			}
+		default:
+			s.i++
+		}
+	}
+	return false
+}
+
+// plain marks the bytes that stand for themselves in a JSON string.
+var plain = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= 0x20 && c != '"' && c != '\\'
+	}
+	return
+}()
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+// number reads a number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *scanner) number() bool {
+	n := s.add(kindNumber, s.i)
+	if s.b[s.i] == '-' {
+		s.i++
+	}
+	switch {
+	case s.i < len(s.b) && s.b[s.i] == '0':
+		s.i++
+	case s.i < len(s.b) && s.b[s.i] >= '1' && s.b[s.i] <= '9':
+		s.digits()
+	default:
+		return false
+	}
+	if s.i < len(s.b) && s.b[s.i] == '.' {
+		s.i++
+		if !s.digits() {
+			return false
+		}
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if !s.digits() {
+			return false
+		}
+	}
+	s.close(n)
+	return true
+}
+
+// digits reads one or more digits.
+func (s *scanner) digits() bool {
+	start := s.i
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+	}
+	return s.i > start
+}
+
+func (s *scanner) literal(lit string, k kind) bool {
+	if len(s.b)-s.i < len(lit) || string(s.b[s.i:s.i+len(lit)]) != lit {
+		return false
+	}
+	n := s.add(k, s.i)
+	s.i += len(lit)
+	s.close(n)
+	return true
+}
+
+// raw returns the bytes of node n.
+func (t *tree) raw(n int32) json.RawMessage {
+	nd := &t.nodes[n]
+	return t.body[nd.start:nd.end]
+}
+
+// str returns the string value of string node n.
+func (t *tree) str(n int32) string {
+	nd := &t.nodes[n]
+	if !nd.escaped {
+		return string(t.body[nd.start+1 : nd.end-1])
+	}
+	var s string
+	_ = json.Unmarshal(t.body[nd.start:nd.end], &s) // cannot fail: a valid JSON string
+	return s
+}
+
+// keyIs reports whether the member name node n is key.
+func (t *tree) keyIs(n int32, key string) bool {
+	nd := &t.nodes[n]
+	if !nd.escaped {
+		return string(t.body[nd.start+1:nd.end-1]) == key
+	}
+	return t.str(n) == key
+}
+
+// member returns the value node of the last member of object node obj
+// named key, as encoding/json decodes an object into a map, or -1.
+func (t *tree) member(obj int32, key string) int32 {
+	found := int32(-1)
+	end := t.nodes[obj].next
+	for k := obj + 1; k < end; {
+		v := k + 1
+		if t.keyIs(k, key) {
+			found = v
+		}
+		k = t.nodes[v].next
+	}
+	return found
+}
+
+// val is a JSON value in a tree; the zero val is an absent one.
+type val struct {
+	t *tree
+	n int32
+}
+
+// ok reports whether v is present.
+func (v val) ok() bool { return v.t != nil }
+
+// kind returns v's JSON type; an absent value reads as null.
+func (v val) kind() kind {
+	if v.t == nil {
+		return kindNull
+	}
+	return v.t.nodes[v.n].kind
+}
+
+// isNull reports whether v is absent or JSON null. FHIR JSON has no nulls;
+// the hub reads one as an absent element.
+func (v val) isNull() bool { return v.kind() == kindNull }
+
+// get returns the member key of object v, absent when v is no object or
+// has no such member.
+func (v val) get(key string) val {
+	if v.kind() != kindObject {
+		return val{}
+	}
+	if m := v.t.member(v.n, key); m >= 0 {
+		return val{v.t, m}
+	}
+	return val{}
+}
+
+// str returns v when it is a JSON string.
+func (v val) str() (string, bool) {
+	if v.kind() != kindString {
+		return "", false
+	}
+	return v.t.str(v.n), true
+}
+
+// raw returns v's bytes; nil when absent.
+func (v val) raw() json.RawMessage {
+	if v.t == nil {
+		return nil
+	}
+	return v.t.raw(v.n)
+}
+
+// len returns the number of elements of array v.
+func (v val) len() int {
+	if v.kind() != kindArray {
+		return 0
+	}
+	return int(v.t.nodes[v.n].count)
+}
+
+// items yields the elements of array v.
+func (v val) items() iter.Seq2[int, val] {
+	return func(yield func(int, val) bool) {
+		if v.kind() != kindArray {
+			return
+		}
+		end := v.t.nodes[v.n].next
+		for i, n := 0, v.n+1; n < end; i, n = i+1, v.t.nodes[n].next {
+			if !yield(i, val{v.t, n}) {
+				return
+			}
+		}
+	}
+}
