@@ -83,7 +83,7 @@ type Config struct {
 	// Clock gives the time a referral is received. Nil means time.Now.
 	Clock func() time.Time
 	// NewID returns a new UUID for a referral and for the resources of an
-	// answer. Nil means uuid.NewString.
+	// answer. Nil means intake.NewID (time-ordered).
 	NewID func() string
 	// RetryAfter is sent with 503 when the hub could not store a referral.
 	// Zero means DefaultRetryAfter; negative is an error.
@@ -136,7 +136,7 @@ func New(cfg Config, acceptor Acceptor, logger *slog.Logger) (*Handler, error) {
 		cfg.Clock = time.Now
 	}
 	if cfg.NewID == nil {
-		cfg.NewID = uuid.NewString
+		cfg.NewID = intake.NewID
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	return &Handler{cfg: cfg, accept: acceptor, log: logger.With("component", "fhir")}, nil

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/google/uuid"
 
 	"github.com/iceshub/iceshub/internal/model"
 )
@@ -171,7 +170,7 @@ func NewEvents(s EventStore, now func() time.Time) (*Events, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Events{store: s, now: now, newID: uuid.NewString}, nil
+	return &Events{store: s, now: now, newID: NewID}, nil
 }
 
 // AcceptEvent finds the referral sub.Find names, checks that the event may
