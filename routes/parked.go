@@ -71,7 +71,7 @@ func TopicParked(partnerID string) string { return "parked." + partnerID }
 
 // parkedStore is what the parked lanes need from storage.
 type parkedStore interface {
-	DueParked(ctx context.Context, partner string, now time.Time, limit int) ([]store.Parked, error)
+	DueParked(ctx context.Context, partner string, now time.Time, limit int, except ...int64) ([]store.Parked, error)
 }
 
 // parkedSubscriber offers a partner's due parked deliveries, first of each
@@ -120,7 +120,11 @@ func (s *parkedSubscriber) Subscribe(ctx context.Context, _ string) (<-chan *mes
 		var pause <-chan time.Time
 		for {
 			if pause == nil && len(offered) < s.inFlight && !s.down() {
-				due, err := s.store.DueParked(ctx, s.partner, s.now(), s.inFlight+len(offered))
+				inFlight := make([]int64, 0, len(offered))
+				for id := range offered {
+					inFlight = append(inFlight, id)
+				}
+				due, err := s.store.DueParked(ctx, s.partner, s.now(), s.inFlight-len(offered), inFlight...)
 				if err != nil && !errors.Is(err, store.ErrClosed) && ctx.Err() == nil {
 					s.log.Error("could not read parked deliveries", "partner", s.partner, "error", err)
 				}

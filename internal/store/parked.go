@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"zombiezen.com/go/sqlite"
@@ -118,8 +119,9 @@ func (s *SQLite) LaneBusy(ctx context.Context, partner, lane string) (bool, erro
 }
 
 // DueParked returns up to limit parked deliveries for partner that are first
-// in their lane and due at now: urgent ones first, then by when they are due.
-func (s *SQLite) DueParked(ctx context.Context, partner string, now time.Time, limit int) ([]Parked, error) {
+// in their lane and due at now: urgent ones first, then by when they are due;
+// none of the ids in except (those a caller is attempting already).
+func (s *SQLite) DueParked(ctx context.Context, partner string, now time.Time, limit int, except ...int64) ([]Parked, error) {
 	var out []Parked
 	// Urgent copies first, then routine ones, each in the order they fell
 	// due: two range reads of parked_due_by_urgency, so that a backlog of a
@@ -128,12 +130,17 @@ func (s *SQLite) DueParked(ctx context.Context, partner string, now time.Time, l
 		if len(out) >= limit {
 			break
 		}
+		args := []any{partner, urgent, ms(now)}
+		for _, id := range except {
+			args = append(args, id)
+		}
+		args = append(args, limit-len(out))
 		err := s.read(ctx, `SELECT p.id, p.partner, p.lane, p.urgent, p.kind, p.referral_id, p.idempotency_key, p.payload,
 				p.attempts, p.next_at, p.first_failed_at, p.last_error
 			FROM parked p
-			WHERE p.partner = ? AND p.urgent = ? AND p.next_at <= ?
+			WHERE p.partner = ? AND p.urgent = ? AND p.next_at <= ?`+notIn("p.id", len(except))+`
 			  AND p.id = (SELECT MIN(q.id) FROM parked q WHERE q.partner = p.partner AND q.lane = p.lane)
-			ORDER BY p.next_at, p.id LIMIT ?`, []any{partner, urgent, ms(now), limit - len(out)}, func(st *sqlite.Stmt) error {
+			ORDER BY p.next_at, p.id LIMIT ?`, args, func(st *sqlite.Stmt) error {
 			p := scanParked(st)
 			var err error
 			if p.Payload, err = s.open(p.Payload); err != nil {
@@ -147,6 +154,14 @@ func (s *SQLite) DueParked(ctx context.Context, partner string, now time.Time, l
 		}
 	}
 	return out, nil
+}
+
+// notIn returns " AND column NOT IN (?, ...)" for n values, or "" for none.
+func notIn(column string, n int) string {
+	if n == 0 {
+		return ""
+	}
+	return " AND " + column + " NOT IN (?" + strings.Repeat(", ?", n-1) + ")"
 }
 
 // ParkedDeliveries returns every parked delivery, oldest first, without

@@ -139,6 +139,10 @@ func TestParkedLanesOfferOnlyTheirHead(t *testing.T) {
 	if len(keys) != 2 || keys[0] != "u1" || keys[1] != "a1" {
 		t.Fatalf("due = %v, want [u1 a1]", keys)
 	}
+	// What a caller attempts already is left out.
+	if others, err := s.DueParked(ctx, "provider", now, 10, due[0].ID); err != nil || len(others) != 1 || others[0].IdempotencyKey != "a1" {
+		t.Fatalf("due except u1 = %+v, %v; want [a1]", others, err)
+	}
 	if busy, _ := s.LaneBusy(ctx, "provider", "b"); !busy {
 		t.Error("lane b is not busy")
 	}
