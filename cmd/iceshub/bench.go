@@ -69,6 +69,10 @@ type BenchReport struct {
 	// DrainPerSec is the delivery rate to the provider after an outage
 	// ended (scenario outage).
 	DrainPerSec float64 `json:"drainPerSec,omitempty"`
+	// RecoverySeconds is how long after the outage ended the provider
+	// received its first delivery: the circuit breaker's open timeout
+	// (30 s by default) before a trial call finds the partner back.
+	RecoverySeconds float64 `json:"recoverySeconds,omitempty"`
 	// IntakeDuringOutagePerSec is the accepted rate while the provider was
 	// down and its deliveries piled up (scenarios outage and backlog).
 	IntakeDuringOutagePerSec float64 `json:"intakeDuringOutagePerSec,omitempty"`
@@ -425,7 +429,8 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 		if d := outageEnd.Sub(outageStart).Seconds(); d > 0 {
 			rep.IntakeDuringOutagePerSec = float64(acceptedAtOutageEnd-acceptedAtOutageStart) / d
 		}
-		rep.DrainPerSec = stands.rateAfter("provider", outageEnd)
+		rate, first := stands.rateAfter("provider", outageEnd)
+		rep.DrainPerSec, rep.RecoverySeconds = rate, first.Seconds()
 	}
 	if rep.Accepted == 0 {
 		return rep, fmt.Errorf("bench: the hub accepted nothing (%d refused, %d errors); see %s", rep.Refused, rep.Errors, hub.logPath)
@@ -662,7 +667,7 @@ func printBench(w io.Writer, r *BenchReport) error {
 	fmt.Fprintf(tw, "sender latency (ms)\tp50 %.1f  p95 %.1f  p99 %.1f  max %.1f\t\n", r.Sender.P50, r.Sender.P95, r.Sender.P99, r.Sender.Max)
 	if r.Scenario != "steady" {
 		fmt.Fprintf(tw, "intake while provider down\t%.0f/s\t\n", r.IntakeDuringOutagePerSec)
-		fmt.Fprintf(tw, "provider drain after outage\t%.0f/s\t\n", r.DrainPerSec)
+		fmt.Fprintf(tw, "provider drain after outage\t%.0f/s\t(from the first delivery after the outage to the last; the first came %.1fs after it ended)\n", r.DrainPerSec, r.RecoverySeconds)
 	}
 	if r.Scenario == "backlog" {
 		if r.Preloaded > 0 {

@@ -126,8 +126,11 @@ func (s *standIns) count(kind string) (int64, time.Time, time.Time) {
 	return int64(len(ts)), ts[0], ts[len(ts)-1]
 }
 
-// rateAfter is the delivery rate of kind from since to its last delivery.
-func (s *standIns) rateAfter(kind string, since time.Time) float64 {
+// rateAfter is the delivery rate of kind over the deliveries made after
+// since, from the first of them to the last, and how long after since the
+// first came (a partner that is back is noticed only when its circuit
+// breaker lets a trial call through).
+func (s *standIns) rateAfter(kind string, since time.Time) (rate float64, firstAfter time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ts := append([]time.Time(nil), s.times[kind]...)
@@ -135,9 +138,9 @@ func (s *standIns) rateAfter(kind string, since time.Time) float64 {
 	i := sort.Search(len(ts), func(i int) bool { return !ts[i].Before(since) })
 	after := ts[i:]
 	if len(after) < 2 {
-		return 0
+		return 0, 0
 	}
-	return float64(len(after)) / after[len(after)-1].Sub(since).Seconds()
+	return float64(len(after)-1) / after[len(after)-1].Sub(after[0]).Seconds(), after[0].Sub(since)
 }
 
 func (s *standIns) close() {
