@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -89,6 +90,10 @@ type BenchReport struct {
 	// HubCPUSeconds is the hub's CPU time over RunSeconds: the send and
 	// the drain after it.
 	HubCPUSeconds float64 `json:"hubCpuSeconds"`
+	// LoadCPUSeconds is the CPU time of the bench process itself (the load
+	// generator and the partner stand-ins) over the same span: what the
+	// machine spent outside the hub.
+	LoadCPUSeconds float64 `json:"loadCpuSeconds"`
 	RunSeconds    float64 `json:"runSeconds"`
 	HubPeakRSSMB  float64 `json:"hubPeakRssMb"`
 	// HubRSSSamplesMB is the hub's RSS over the run, one per sample
@@ -163,27 +168,58 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // benchBundles are the referral bundles the load generator sends, with
-// weights: mostly one or three lines, sometimes twenty.
+// weights: mostly one or three lines, sometimes twenty. ids are where each
+// UUID of the body is, found once, so that a fresh copy costs the load
+// generator a copy and a few new UUIDs rather than a regexp over the body
+// for every request (the generator shares the hub's two cores).
 type benchBundle struct {
 	body   []byte
 	weight int
+	// ids holds, for each distinct UUID of body, the offsets where it
+	// occurs.
+	ids [][]int
 }
 
 var uuidPattern = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
 
-// fresh returns b with every UUID in it replaced by a new one (the same old
-// UUID by the same new one), so that each request is a distinct referral
-// with distinct message, bundle and ServiceRequest ids.
-func fresh(b []byte) []byte {
-	seen := map[string][]byte{}
-	return uuidPattern.ReplaceAllFunc(b, func(old []byte) []byte {
-		if n, ok := seen[string(old)]; ok {
-			return n
+func newBenchBundle(body []byte, weight int) benchBundle {
+	b := benchBundle{body: body, weight: weight}
+	index := map[string]int{}
+	for _, loc := range uuidPattern.FindAllIndex(body, -1) {
+		old := string(body[loc[0]:loc[1]])
+		i, ok := index[old]
+		if !ok {
+			i = len(b.ids)
+			index[old] = i
+			b.ids = append(b.ids, nil)
 		}
-		n := []byte(uuid.NewString())
-		seen[string(old)] = n
-		return n
-	})
+		b.ids[i] = append(b.ids[i], loc[0])
+	}
+	return b
+}
+
+// fresh returns a copy of b's body with every UUID in it replaced by a new
+// one (the same old UUID by the same new one), so that each request is a
+// distinct referral with distinct message, bundle and ServiceRequest ids.
+func (b benchBundle) fresh() []byte {
+	out := bytes.Clone(b.body)
+	for _, at := range b.ids {
+		n := uuid.New()
+		var text [36]byte
+		hex.Encode(text[0:8], n[0:4])
+		text[8] = '-'
+		hex.Encode(text[9:13], n[4:6])
+		text[13] = '-'
+		hex.Encode(text[14:18], n[6:8])
+		text[18] = '-'
+		hex.Encode(text[19:23], n[8:10])
+		text[23] = '-'
+		hex.Encode(text[24:], n[10:])
+		for _, i := range at {
+			copy(out[i:i+36], text[:])
+		}
+	}
+	return out
 }
 
 func loadBenchBundles(dir string) ([]benchBundle, error) {
@@ -196,12 +232,12 @@ func loadBenchBundles(dir string) ([]benchBundle, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bench fixtures (run from the repository root or pass --fixtures): %w", err)
 		}
-		out = append(out, benchBundle{body: b, weight: f.weight})
+		out = append(out, newBenchBundle(b, f.weight))
 	}
 	return out, nil
 }
 
-func pick(bs []benchBundle, r *rand.Rand) []byte {
+func pick(bs []benchBundle, r *rand.Rand) benchBundle {
 	total := 0
 	for _, b := range bs {
 		total += b.weight
@@ -209,11 +245,11 @@ func pick(bs []benchBundle, r *rand.Rand) []byte {
 	n := r.IntN(total)
 	for _, b := range bs {
 		if n < b.weight {
-			return b.body
+			return b
 		}
 		n -= b.weight
 	}
-	return bs[0].body
+	return bs[0]
 }
 
 func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchReport, error) {
@@ -296,6 +332,7 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 	defer stopSending()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.senders * 2}, Timeout: 30 * time.Second}
 
+	loadCPUAtStart, _ := procCPU(os.Getpid())
 	started := time.Now()
 	var outageStart, outageEnd time.Time
 	var acceptedAtOutageStart, acceptedAtOutageEnd int64
@@ -341,7 +378,7 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 				} else if sendCtx.Err() != nil {
 					return
 				}
-				body := fresh(pick(bundles, r))
+				body := pick(bundles, r).fresh()
 				corr := uuid.NewString()
 				t0 := time.Now()
 				status, err := postReferral(ctx, client, hub.base, body, corr, tokens)
@@ -399,6 +436,9 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 	cpu, err := procCPU(hub.pid())
 	if err == nil {
 		rep.HubCPUSeconds = cpu
+	}
+	if load, err := procCPU(os.Getpid()); err == nil {
+		rep.LoadCPUSeconds = load - loadCPUAtStart
 	}
 	if _, peak, err := procMemory(hub.pid()); err == nil {
 		rep.HubPeakRSSMB = peak
@@ -677,6 +717,7 @@ func printBench(w io.Writer, r *BenchReport) error {
 			r.IntakeFirstQuarterPerSec, r.IntakeLastQuarterPerSec, r.BacklogAtEnd)
 	}
 	fmt.Fprintf(tw, "hub CPU\t%.1fs\t(%.2f cores busy over the %.0fs of send and drain)\n", r.HubCPUSeconds, r.HubCPUSeconds/max(r.RunSeconds, 1e-9), r.RunSeconds)
+	fmt.Fprintf(tw, "load generator and stand-ins CPU\t%.1fs\t(%.2f cores; they share the machine with the hub)\n", r.LoadCPUSeconds, r.LoadCPUSeconds/max(r.RunSeconds, 1e-9))
 	fmt.Fprintf(tw, "hub peak RSS\t%.0f MB\t\n", r.HubPeakRSSMB)
 	fmt.Fprintf(tw, "database\t%.1f MB\t\n", r.DatabaseMB)
 	return tw.Flush()

@@ -83,3 +83,25 @@ func TestBenchSmoke(t *testing.T) {
 		})
 	}
 }
+
+// A fresh copy of a bench bundle has every UUID replaced, the same old UUID
+// by the same new one everywhere, and nothing else changed.
+func TestBenchBundleFreshReplacesEveryUUIDConsistently(t *testing.T) {
+	old1, old2 := "0f8fad5b-d9cb-469f-a165-70867728950e", "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+	body := []byte(`{"a":"urn:uuid:` + old1 + `","b":"` + old2 + `","c":"Patient/` + old1 + `"}`)
+	b := newBenchBundle(body, 1)
+	one, two := b.fresh(), b.fresh()
+	if bytes.Equal(one, two) || bytes.Contains(one, []byte(old1)) || bytes.Contains(one, []byte(old2)) || len(one) != len(body) {
+		t.Fatalf("fresh copies %s and %s of %s", one, two, body)
+	}
+	ids := uuidPattern.FindAll(one, -1)
+	if len(ids) != 3 || !bytes.Equal(ids[0], ids[2]) || bytes.Equal(ids[0], ids[1]) {
+		t.Fatalf("ids in the fresh copy: %q; want the first and third alike, the second another", ids)
+	}
+	if got := uuidPattern.ReplaceAll(one, nil); !bytes.Equal(got, uuidPattern.ReplaceAll(body, nil)) {
+		t.Fatalf("the copy differs from the original other than in its ids: %s", one)
+	}
+	if string(body[:5]) != `{"a":` || !bytes.Contains(body, []byte(old1)) {
+		t.Fatal("fresh changed the bundle it copies")
+	}
+}
