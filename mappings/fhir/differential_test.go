@@ -2,6 +2,8 @@ package fhir_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"maps"
@@ -11,12 +13,19 @@ import (
 	"testing"
 
 	fhirmap "github.com/iceshub/iceshub/mappings/fhir"
-	"github.com/iceshub/iceshub/mappings/fhir/internal/legacy"
 )
 
-// outcome is what a parse gives, in a form that both the parser and its
-// legacy oracle can be compared in: the result, or the kind of error with
-// its issues and text.
+// fingerprintsFile records, for every bundle the tests know and for each
+// of thousands of broken variants of the samples, a fingerprint of what the
+// parser answers: its result, or the kind of error with its issues and
+// text. They were recorded from the parser this one replaced (a three-pass
+// decoder over encoding/json and the golang-fhir-models types), so these
+// tests hold the parser to that behaviour. Rewrite them with -update only
+// when a change of behaviour is meant, and review why each one changed.
+const fingerprintsFile = testdata + "/golden/parse-fingerprints.json"
+
+// outcome is what a parse gives: the result, or the kind of error with its
+// issues and text.
 type outcome struct {
 	Parsed any
 	Kind   string
@@ -24,70 +33,107 @@ type outcome struct {
 	Error  string
 }
 
-func outcomeOf(p any, err error, issues func(error) any) outcome {
+func outcomeOf(p fhirmap.Parsed, err error) outcome {
 	if err == nil {
 		return outcome{Parsed: p}
 	}
-	return outcome{Kind: errors.Unwrap(err).Error(), Issues: issues(err), Error: err.Error()}
-}
-
-func fastIssues(err error) any {
 	var ve *fhirmap.ValidationError
+	var issues any = "not a ValidationError: " + err.Error()
 	if errors.As(err, &ve) {
-		return ve.Issues
+		issues = ve.Issues
 	}
-	return "not a ValidationError: " + err.Error()
+	return outcome{Kind: errors.Unwrap(err).Error(), Issues: issues, Error: err.Error()}
 }
 
-func legacyIssues(err error) any {
-	var ve *legacy.ValidationError
-	if errors.As(err, &ve) {
-		return ve.Issues
-	}
-	return "not a ValidationError: " + err.Error()
-}
-
-// sameAsLegacy parses body with both parsers of both the package and its
-// legacy oracle and returns a description of the first difference, or "".
-func sameAsLegacy(body []byte) string {
-	type pair struct {
-		name   string
-		fast   func([]byte) (fhirmap.Parsed, error)
-		legacy func([]byte) (legacy.Parsed, error)
-	}
-	for _, c := range []pair{
-		{"ParseMessage", fhirmap.ParseMessage, legacy.ParseMessage},
-		{"ParseTransaction", fhirmap.ParseTransaction, legacy.ParseTransaction},
-	} {
+// answers returns what ParseMessage and ParseTransaction answer for body,
+// as JSON, and its fingerprint (64 bits of its SHA-256, in hex).
+func answers(body []byte) (string, string) {
+	var all []byte
+	for _, parse := range []func([]byte) (fhirmap.Parsed, error){fhirmap.ParseMessage, fhirmap.ParseTransaction} {
 		// Each parse gets its own copy, so that neither can see what the
 		// other might have done to the body.
-		fp, ferr := c.fast(bytes.Clone(body))
-		lp, lerr := c.legacy(bytes.Clone(body))
-		f, _ := json.Marshal(outcomeOf(fp, ferr, fastIssues))
-		l, _ := json.Marshal(outcomeOf(lp, lerr, legacyIssues))
-		if !bytes.Equal(f, l) {
-			return c.name + ":\n fast:   " + string(f) + "\n legacy: " + string(l)
-		}
+		p, err := parse(bytes.Clone(body))
+		b, _ := json.Marshal(outcomeOf(p, err))
+		all = append(append(all, b...), '\n')
 	}
-	return ""
+	sum := sha256.Sum256(all)
+	return string(all), hex.EncodeToString(sum[:8])
 }
 
-// differentialFiles are every bundle the tests know: the samples, the BaRS
+// recorded is the fingerprints file: of each known file by name, and of
+// each broken variant of a sample, in the order mutants makes them.
+type recorded struct {
+	Files  map[string]string   `json:"files"`
+	Broken map[string][]string `json:"broken"`
+}
+
+func loadRecorded(t *testing.T) recorded {
+	t.Helper()
+	r := recorded{Files: map[string]string{}, Broken: map[string][]string{}}
+	b, err := os.ReadFile(fingerprintsFile)
+	switch {
+	case err != nil && *update:
+		return r
+	case err != nil:
+		t.Fatalf("%v (run go test -update to record)", err)
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// saveRecorded rewrites the fingerprints file with edit applied (-update).
+func saveRecorded(t *testing.T, edit func(*recorded)) {
+	t.Helper()
+	r := loadRecorded(t)
+	edit(&r)
+	b, err := json.MarshalIndent(r, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(fingerprintsFile, append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// compare reports a parse whose fingerprint is not the recorded one.
+func compare(t *testing.T, name string, body []byte, want string) string {
+	t.Helper()
+	got, sum := answers(body)
+	switch {
+	case *update:
+	case want == "":
+		t.Errorf("%s: no fingerprint recorded (run go test -update and review the change)", name)
+	case want != sum:
+		t.Errorf("%s: the parser answers differently from what was recorded:\n%s", name, got)
+	}
+	return sum
+}
+
+// knownFiles are every bundle the tests know: the samples, the BaRS
 // examples and the invalid fixtures, and the shared BaRS examples when the
-// checkout has them beside it.
-func differentialFiles(t testing.TB) []string {
-	var files []string
+// checkout has them beside it; by name relative to testdata (shared ones
+// prefixed "shared/").
+func knownFiles(t testing.TB) map[string]string {
+	files := map[string]string{}
 	for _, pattern := range []string{
 		filepath.Join(testdata, "*.json"),
 		filepath.Join(testdata, "bars", "*.json"),
 		filepath.Join(testdata, "invalid", "*.json"),
-		filepath.Join("..", "..", "..", "shared", "examples", "bars", "*.json"),
 	} {
 		m, err := filepath.Glob(pattern)
 		if err != nil {
 			t.Fatal(err)
 		}
-		files = append(files, m...)
+		for _, path := range m {
+			rel, _ := filepath.Rel(testdata, path)
+			files[filepath.ToSlash(rel)] = path
+		}
+	}
+	shared, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "examples", "bars", "*.json"))
+	for _, path := range shared {
+		files["shared/"+filepath.Base(path)] = path
 	}
 	if len(files) < 15 {
 		t.Fatalf("found only %d bundles", len(files))
@@ -95,65 +141,64 @@ func differentialFiles(t testing.TB) []string {
 	return files
 }
 
-// TestSameAsLegacy holds the parser to the results and issues of the
-// parser it replaced, for every bundle in the test data.
-func TestSameAsLegacy(t *testing.T) {
-	for _, file := range differentialFiles(t) {
-		body, err := os.ReadFile(file)
+// TestParseAnswersAsRecorded holds the parser to the recorded results and
+// issues for every bundle in the test data.
+func TestParseAnswersAsRecorded(t *testing.T) {
+	r := loadRecorded(t)
+	files := knownFiles(t)
+	seen := map[string]string{}
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		body, err := os.ReadFile(files[name])
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := sameAsLegacy(body); d != "" {
-			t.Errorf("%s: %s", file, d)
-		}
+		seen[name] = compare(t, "file "+name, body, r.Files[name])
+	}
+	if *update {
+		saveRecorded(t, func(r *recorded) { maps.Copy(r.Files, seen) })
 	}
 }
 
-// FuzzSameAsLegacy is TestSameAsLegacy for any input.
-func FuzzSameAsLegacy(f *testing.F) {
-	for _, file := range differentialFiles(f) {
-		body, err := os.ReadFile(file)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(body)
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		if d := sameAsLegacy(body); d != "" {
-			t.Fatal(d)
-		}
-	})
-}
-
-// TestSameAsLegacyMutated breaks the samples of each kind of bundle one
-// element at a time, every way a sender might (null, another JSON type, an
-// unknown code, a key in another case, removed, wrapped in an array), and
-// holds the parser to its legacy oracle on each: the error paths are where
-// a decoder most easily differs.
-func TestSameAsLegacyMutated(t *testing.T) {
+// TestParseAnswersAsRecordedForBrokenBundles breaks the samples of each
+// kind of bundle one element at a time, every way a sender might (null,
+// another JSON type, an unknown code, a key in another case, removed,
+// wrapped in an array), and holds the parser to the recorded answer for
+// each: the error paths are where a decoder most easily differs.
+func TestParseAnswersAsRecordedForBrokenBundles(t *testing.T) {
 	step := 1
 	if testing.Short() || raceEnabled {
 		step = 7
 	}
+	r := loadRecorded(t)
 	n := 0
+	seen := map[string][]string{}
 	for _, name := range []string{"referral-1-line.json", "referral-transaction.json", "cancellation-revoked.json", "collection-1-line.json"} {
 		doc := decodeAny(t, read(t, name))
-		for _, m := range mutants(doc, nil) {
+		want := r.Broken[name]
+		for i, m := range mutants(doc, nil) {
 			n++
-			if n%step != 0 {
+			if n%step != 0 && !*update {
 				continue
 			}
 			body, err := json.Marshal(m.doc)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := sameAsLegacy(body); d != "" {
-				t.Errorf("%s with %s: %s", name, m.what, d)
+			w := ""
+			if i < len(want) {
+				w = want[i]
 			}
+			seen[name] = append(seen[name], compare(t, name+" with "+m.what, body, w))
+		}
+		if !*update && len(want) != len(mutants(doc, nil)) {
+			t.Errorf("%s: %d variants recorded, %d made (run go test -update)", name, len(want), len(mutants(doc, nil)))
 		}
 	}
 	if n < 5000 {
-		t.Errorf("only %d mutants", n)
+		t.Errorf("only %d variants", n)
+	}
+	if *update {
+		saveRecorded(t, func(r *recorded) { r.Broken = seen })
 	}
 }
 

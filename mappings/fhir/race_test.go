@@ -3,5 +3,5 @@
 package fhir_test
 
 // raceEnabled is true when the tests run with the race detector, which
-// makes the legacy parser too slow to hold every mutant to.
+// makes checking every broken variant of the samples too slow for CI.
 const raceEnabled = true
