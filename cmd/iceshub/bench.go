@@ -94,8 +94,8 @@ type BenchReport struct {
 	// generator and the partner stand-ins) over the same span: what the
 	// machine spent outside the hub.
 	LoadCPUSeconds float64 `json:"loadCpuSeconds"`
-	RunSeconds    float64 `json:"runSeconds"`
-	HubPeakRSSMB  float64 `json:"hubPeakRssMb"`
+	RunSeconds     float64 `json:"runSeconds"`
+	HubPeakRSSMB   float64 `json:"hubPeakRssMb"`
 	// HubRSSSamplesMB is the hub's RSS over the run, one per sample
 	// interval, to show whether memory is flat.
 	HubRSSSamplesMB []float64 `json:"hubRssSamplesMb"`
