@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -37,16 +36,11 @@ func FanOutOnAccept(cfg Config, st AcceptStore, logger *slog.Logger) (intake.Sto
 	if st == nil || logger == nil {
 		return nil, errors.New("routes: nil store or logger")
 	}
-	if cfg.Councils == nil {
-		return nil, errors.New("routes: nil council postcode table")
+	cut, err := newCutter(cfg, logger)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.SubjectKey.IsZero() {
-		return nil, errors.New("routes: no subject key")
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	return &acceptFanOut{cutter: newCutter(cfg, logger), next: st}, nil
+	return &acceptFanOut{cutter: cut, next: st}, nil
 }
 
 type acceptFanOut struct {

@@ -2,6 +2,7 @@ package routes
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -72,8 +73,19 @@ type cutter struct {
 	log        *slog.Logger
 }
 
-func newCutter(cfg Config, logger *slog.Logger) *cutter {
-	return &cutter{routes: cfg.Routes, councils: cfg.Councils, requesters: cfg.Requesters, subjects: cfg.SubjectKey, now: cfg.Now, log: logger}
+// newCutter checks what a cut needs of cfg: the council table and the
+// subject key; the clock defaults to time.Now.
+func newCutter(cfg Config, logger *slog.Logger) (*cutter, error) {
+	if cfg.Councils == nil {
+		return nil, errors.New("routes: nil council postcode table")
+	}
+	if cfg.SubjectKey.IsZero() {
+		return nil, errors.New("routes: no subject key")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &cutter{routes: cfg.Routes, councils: cfg.Councils, requesters: cfg.Requesters, subjects: cfg.SubjectKey, now: cfg.Now, log: logger}, nil
 }
 
 // fanout cuts the messages of the referral and event topics.

@@ -129,15 +129,11 @@ func New(cfg Config, st Store, newSub NewSubscriber, logger *slog.Logger) (*mess
 	if st == nil || newSub == nil || logger == nil {
 		return nil, errors.New("routes: nil store, subscriber factory or logger")
 	}
-	if cfg.Councils == nil {
-		return nil, errors.New("routes: nil council postcode table")
+	cut, err := newCutter(cfg, logger)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.SubjectKey.IsZero() {
-		return nil, errors.New("routes: no subject key")
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Now = cut.now
 	if cfg.Retry == (Retry{}) {
 		cfg.Retry = DefaultRetry
 	}
@@ -188,7 +184,7 @@ func New(cfg Config, st Store, newSub NewSubscriber, logger *slog.Logger) (*mess
 		}
 	}
 
-	fan := &fanout{cutter: newCutter(cfg, logger), store: st}
+	fan := &fanout{cutter: cut, store: st}
 	for _, h := range []struct {
 		name, topic string
 		fn          message.NoPublishHandlerFunc
