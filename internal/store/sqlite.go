@@ -66,7 +66,6 @@ type SQLite struct {
 	// Group commit (withTx): requests, and the committer's stop and end.
 	txs           chan *txRequest
 	stop, stopped chan struct{}
-	checkpointed  chan struct{} // closed when the checkpointer has stopped
 	stopOnce      sync.Once
 	publisher     message.Publisher
 	topics        map[string]bool
@@ -117,16 +116,10 @@ func Open(opts Options) (*SQLite, error) {
 	}
 	// The write connection's page cache holds the index pages that inserts
 	// touch at random (idempotency keys, referral ids), so that a commit
-	// does not first read them back from the file: 32 MiB.
-	if err := sqlitex.ExecuteTransient(conn, "PRAGMA cache_size=-32768;", nil); err != nil {
+	// does not first read them back from the file: 16 MiB.
+	if err := sqlitex.ExecuteTransient(conn, "PRAGMA cache_size=-16384;", nil); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("store: set cache size in %s: %w", path, err)
-	}
-	// Checkpoints run on a connection of their own (checkpoint.go), never
-	// inside a commit.
-	if err := sqlitex.ExecuteTransient(conn, "PRAGMA wal_autocheckpoint=0;", nil); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("store: set checkpointing in %s: %w", path, err)
 	}
 	if err := sqlitex.ExecuteScript(conn, schema, nil); err != nil {
 		conn.Close()
@@ -158,17 +151,10 @@ func Open(opts Options) (*SQLite, error) {
 		conn.Close()
 		return nil, fmt.Errorf("store: reader connections: %w", err)
 	}
-	checkpoints, err := sqlite.OpenConn(path)
-	if err != nil {
-		readers.Close()
-		conn.Close()
-		return nil, fmt.Errorf("store: checkpoint connection: %w", err)
-	}
 	s := &SQLite{path: path, opts: opts, conn: conn, readers: readers, topics: map[string]bool{}, keys: keys,
-		txs: make(chan *txRequest), stop: make(chan struct{}), stopped: make(chan struct{}), checkpointed: make(chan struct{})}
+		txs: make(chan *txRequest), stop: make(chan struct{}), stopped: make(chan struct{})}
 	s.publisher = sealingPublisher{next: pub, seal: s.seal}
 	go s.committer(s.stop)
-	go s.checkpointer(checkpoints, s.stop, s.checkpointed)
 	return s, nil
 }
 
@@ -667,7 +653,6 @@ func (s *SQLite) Path() string { return s.path }
 func (s *SQLite) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.stopped
-	<-s.checkpointed
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
