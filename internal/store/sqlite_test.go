@@ -1,7 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -119,5 +123,46 @@ func TestCommittedMessagesSurviveReopenAndAreConsumedInOrder(t *testing.T) {
 			t.Fatalf("pending stuck at %d", n)
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// The write-ahead log is started again once checkpointed, so it stays
+// small however much is written while readers keep reading (a log that is
+// only ever appended to grows by every byte committed, and the memory
+// mapping its index with it).
+func TestWriteAheadLogStaysBounded(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTemp(t, dir)
+	defer s.Close()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // a queue's reads, all the while
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_, _ = s.Pending(ctx, "deliver.p")
+		}
+	}()
+	payload := bytes.Repeat([]byte("x"), 8<<10)
+	const commits = 1500 // 12 MB of payloads
+	for i := range commits {
+		m := message.NewMessage(fmt.Sprint(i), payload)
+		if err := s.Commit(ctx, Batch{Messages: []TopicMessage{{Topic: "deliver.p", Message: m}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	<-done
+	fi, err := os.Stat(filepath.Join(dir, FileName+"-wal"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > 10<<20 {
+		t.Fatalf("write-ahead log is %d MB after %d MB committed; want it started again after checkpoints (at most the 8 MB journal_size_limit and a checkpoint's worth)", fi.Size()>>20, commits*len(payload)>>20)
 	}
 }
