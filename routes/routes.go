@@ -61,8 +61,8 @@ type Store interface {
 }
 
 // TopicDeliver is the durable topic of deliveries waiting for one partner.
-// One topic per partner keeps a partner that is down from holding up others,
-// and keeps the order of messages to each partner.
+// One topic per partner keeps a partner that is down from holding up others;
+// the store's queue keeps the order of the messages about each referral.
 func TopicDeliver(partnerID string) string { return "deliver." + partnerID }
 
 // TopicUrgent is the durable topic of urgent copies (model.Kind.Urgent) for

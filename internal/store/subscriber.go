@@ -328,7 +328,9 @@ func (q *queue) lowWater() int { return min(max(2*q.inFlight, 16), batchSize) }
 func (q *queue) fill(ctx context.Context) error {
 	limit := batchSize - len(q.pending)
 	rows, err := q.s.readAfter(ctx, q.topic, q.read, limit)
-	q.stale = err != nil || len(rows) == limit
+	// After a failed read the idle timer, not the next turn of the loop,
+	// tries again: a store that keeps failing must not be read in a spin.
+	q.stale = err == nil && len(rows) == limit
 	for _, r := range rows {
 		plain, oerr := q.s.open(r.payload)
 		if oerr != nil {
