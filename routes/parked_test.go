@@ -110,7 +110,18 @@ func TestParkedCopiesOfDifferentReferralsGoSeveralAtOnce(t *testing.T) {
 	for i := range 6 {
 		e.accept(t, referral(fmt.Sprintf("many-%d", i), "CH1 4AA"))
 	}
-	waitFor(t, "every copy parked after failing", func() bool { return provider.failures.Load() >= 6 })
+	// Every copy has left the provider's queue for its lane, so that what
+	// is in flight afterwards comes from the lanes alone.
+	waitFor(t, "every copy parked after failing", func() bool {
+		parked, err := e.store.ParkedDeliveries(context.Background())
+		n := 0
+		for _, p := range parked {
+			if p.Partner == "provider" {
+				n++
+			}
+		}
+		return err == nil && n == 6
+	})
 	provider.failing.Store(false)
 	waitFor(t, "four parked copies in flight at once", func() bool { return provider.inFlight() >= 4 })
 	close(provider.release)
