@@ -107,9 +107,9 @@ func (s *SQLite) insertReferral(conn *sqlite.Conn, rec *intake.Record, now strin
 		status = model.StatusOrdered
 	}
 	if err := sqlitex.Execute(conn, `INSERT INTO referrals
-		(referral_id, service_request_id, requester_ods, status, record, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, &sqlitex.ExecOptions{Args: []any{
-		rec.Referral.ID, rec.Referral.Source.ServiceRequestID, rec.Referral.Requester.OrganisationODS, string(status), body, now, now,
+		(referral_id, service_request_id, requester_ods, council, status, record, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, &sqlitex.ExecOptions{Args: []any{
+		rec.Referral.ID, rec.Referral.Source.ServiceRequestID, rec.Referral.Requester.OrganisationODS, rec.Refs.Council, string(status), body, now, now,
 	}}); err != nil {
 		return fmt.Errorf("store: record referral: %w", err)
 	}

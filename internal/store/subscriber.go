@@ -230,7 +230,11 @@ type queue struct {
 	busy    map[string]bool // referral ids with a message in flight
 	done    map[int64]bool  // acked offsets not yet contiguous
 	saving  chan error      // the offset write in progress, or nil
-	blocked bool            // a payload could not be opened: stop here
+	// lastSave is when the offset was last written; saveDue fires when the
+	// next write may go (saveEvery after it), or is nil.
+	lastSave time.Time
+	saveDue  <-chan time.Time
+	blocked  bool // a payload could not be opened: stop here
 	// stale is true when the topic may hold messages not yet read: at
 	// start, after a commit published to it, after a poll interval (a
 	// message published by another process, such as `iceshub dlq
@@ -307,6 +311,9 @@ func (q *queue) run(ctx context.Context) {
 			q.ackOffset(ctx, r.offset)
 		case <-retry:
 			retry = nil
+		case <-q.saveDue:
+			q.saveDue = nil
+			q.save(ctx)
 		case err := <-q.saving:
 			q.saving = nil
 			if err != nil && ctx.Err() == nil {
@@ -404,13 +411,25 @@ func (q *queue) ackOffset(ctx context.Context, offset int64) {
 	q.save(ctx)
 }
 
-// save writes the acknowledged offset when it moved and no write is in
-// progress; the write joins the next group commit, and the handlers never
-// wait for it.
+// saveEvery is the least time between two writes of a queue's offset: a
+// busy queue acknowledges hundreds of messages a second, and each write is
+// a statement in the one writer's transactions; after a crash, what was
+// handled in the last saveEvery is offered again and recognised.
+const saveEvery = 100 * time.Millisecond
+
+// save writes the acknowledged offset when it moved, no write is in
+// progress and saveEvery has passed since the last one (else it is written
+// when it has); the write joins the next group commit, and the handlers
+// never wait for it.
 func (q *queue) save(ctx context.Context) {
-	if q.saving != nil || q.acked == q.saved {
+	if q.saving != nil || q.acked == q.saved || q.saveDue != nil {
 		return
 	}
+	if wait := saveEvery - time.Since(q.lastSave); wait > 0 {
+		q.saveDue = time.After(wait)
+		return
+	}
+	q.lastSave = time.Now()
 	q.saved = q.acked
 	done := make(chan error, 1)
 	q.saving = done
