@@ -158,23 +158,32 @@ func (s *scanner) object(depth int) bool {
 			return false
 		}
 		count++
-		s.skipSpace()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.skipSpace()
-		case '}':
-			s.i++
-			s.t.nodes[n].count = count
-			s.close(n)
-			return true
-		default:
-			return false
+		if closed, ok := s.afterItem(n, count, '}'); !ok || closed {
+			return ok
 		}
 	}
+}
+
+// afterItem reads what follows a member of object n, or an element of array
+// n (count so far): a comma (closed false), or the closing byte, which
+// closes n (closed true). Anything else is malformed (ok false).
+func (s *scanner) afterItem(n int, count int32, closing byte) (closed, ok bool) {
+	s.skipSpace()
+	if s.i >= len(s.b) {
+		return false, false
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		s.skipSpace()
+		return false, true
+	case closing:
+		s.i++
+		s.t.nodes[n].count = count
+		s.close(n)
+		return true, true
+	}
+	return false, false
 }
 
 func (s *scanner) array(depth int) bool {
@@ -195,21 +204,8 @@ func (s *scanner) array(depth int) bool {
 			return false
 		}
 		count++
-		s.skipSpace()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.skipSpace()
-		case ']':
-			s.i++
-			s.t.nodes[n].count = count
-			s.close(n)
-			return true
-		default:
-			return false
+		if closed, ok := s.afterItem(n, count, ']'); !ok || closed {
+			return ok
 		}
 	}
 }
