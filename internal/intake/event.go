@@ -160,6 +160,57 @@ type Events struct {
 	store EventStore
 	now   func() time.Time
 	newID func() string
+	// receiptWait: see DefaultReceiptWait.
+	receiptWait time.Duration
+}
+
+// DefaultReceiptWait is how long an event waits for a partner's reference
+// the hub learns from that partner's own answer (an order reference, a
+// case reference, the order having been sent to the provider) when it is
+// not recorded yet. A provider can report on an order in the moment
+// between answering the hub's order and the hub committing that answer;
+// such an event is held that long rather than refused as unknown.
+const DefaultReceiptWait = 2 * time.Second
+
+// receiptPoll is how often a held event looks for the reference again.
+const receiptPoll = 25 * time.Millisecond
+
+// WithReceiptWait sets how long events wait for a reference learnt from a
+// partner's answer (DefaultReceiptWait); zero refuses them at once. It
+// returns e.
+func (e *Events) WithReceiptWait(d time.Duration) *Events {
+	e.receiptWait = max(d, 0)
+	return e
+}
+
+// find looks up the referral sub names, waiting up to receiptWait while what
+// it needs is learnt from a partner's answer and not recorded yet.
+func (e *Events) find(ctx context.Context, sub EventSubmission) (Record, bool, error) {
+	deadline := time.Now().Add(e.receiptWait)
+	for {
+		rec, found, err := e.store.FindReferral(ctx, sub.Find)
+		if err != nil || !awaitingReceipt(sub, rec, found) || !time.Now().Before(deadline) {
+			return rec, found, err
+		}
+		t := time.NewTimer(receiptPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return rec, found, nil
+		case <-t.C:
+		}
+	}
+}
+
+// awaitingReceipt reports whether the lookup may succeed once a partner's
+// answer is recorded: the reference is one a partner gave in its answer,
+// or the event must come from the partner the order was sent to and no
+// order is recorded as sent yet.
+func awaitingReceipt(sub EventSubmission, rec Record, found bool) bool {
+	if !found {
+		return sub.Find.OrderReference != "" || sub.Find.CaseReference != ""
+	}
+	return sub.WantOrderSentTo != "" && rec.OrderSentTo == ""
 }
 
 // NewEvents returns Events storing through s. now defaults to time.Now.
@@ -170,7 +221,7 @@ func NewEvents(s EventStore, now func() time.Time) (*Events, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Events{store: s, now: now, newID: NewID}, nil
+	return &Events{store: s, now: now, newID: NewID, receiptWait: DefaultReceiptWait}, nil
 }
 
 // AcceptEvent finds the referral sub.Find names, checks that the event may
@@ -206,7 +257,7 @@ func (e *Events) accept(ctx context.Context, sub EventSubmission) (Outcome, erro
 		return Outcome{Response: first, Duplicate: true}, nil
 	}
 	ev := sub.Event
-	rec, found, err := e.store.FindReferral(ctx, sub.Find)
+	rec, found, err := e.find(ctx, sub)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("intake: find referral: %w", err)
 	}
