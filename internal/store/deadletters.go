@@ -208,8 +208,9 @@ func (s *SQLite) ReplayDeadLetter(ctx context.Context, id int64, r Replay) (mode
 		if _, err := openDeadLetter(conn, id); err != nil {
 			return err
 		}
-		if err := s.publisher.Publish(topic, msg); err != nil {
-			return fmt.Errorf("store: publish replay to %s: %w", topic, err)
+		// Through publish, so that the partner's queue is woken by the commit.
+		if err := s.publish(topic, msg); err != nil {
+			return fmt.Errorf("store: replay: %w", err)
 		}
 		return resolve(conn, id, ActionReplayed, r.By, r.Reason)
 	})

@@ -38,8 +38,8 @@ const batchSize = 100
 // (intake.MetaReferralID): copies about one referral keep their order.
 //
 // Acknowledgement is at least once: the offset of the last message handled
-// (every message before it handled too) is written in the next group
-// commit, without making the handler wait for it. After a crash the
+// (every message before it handled too) is written in a group commit at
+// most every saveEvery, without making the handler wait for it. After a crash the
 // messages handled since the last written offset are offered again; every
 // handler recognises a repeat (idempotency keys, delivery receipts).
 type subscriber struct {
