@@ -96,12 +96,29 @@ var (
 	_ intake.EventStore = (*SQLite)(nil)
 )
 
-// insertReferral records a newly accepted referral in the cross-reference.
-func (s *SQLite) insertReferral(conn *sqlite.Conn, rec *intake.Record, now string) error {
+// newReferral is a referral's row in the cross-reference, its record already
+// sealed: sealing (JSON and encryption) is done before the write
+// transaction, so that the one writer does not wait on it.
+type newReferral struct {
+	rec  *intake.Record
+	body []byte
+}
+
+// sealReferral prepares rec's row; nil rec gives nil.
+func (s *SQLite) sealReferral(rec *intake.Record) (*newReferral, error) {
+	if rec == nil {
+		return nil, nil
+	}
 	body, err := s.sealJSON(rec.Referral)
 	if err != nil {
-		return fmt.Errorf("store: referral record: %w", err)
+		return nil, fmt.Errorf("store: referral record: %w", err)
 	}
+	return &newReferral{rec: rec, body: body}, nil
+}
+
+// insert records a newly accepted referral in the cross-reference.
+func (r *newReferral) insert(conn *sqlite.Conn, now string) error {
+	rec := r.rec
 	status := rec.Status
 	if status == "" {
 		status = model.StatusOrdered
@@ -109,7 +126,7 @@ func (s *SQLite) insertReferral(conn *sqlite.Conn, rec *intake.Record, now strin
 	if err := sqlitex.Execute(conn, `INSERT INTO referrals
 		(referral_id, service_request_id, requester_ods, council, status, record, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, &sqlitex.ExecOptions{Args: []any{
-		rec.Referral.ID, rec.Referral.Source.ServiceRequestID, rec.Referral.Requester.OrganisationODS, rec.Refs.Council, string(status), body, now, now,
+		rec.Referral.ID, rec.Referral.Source.ServiceRequestID, rec.Referral.Requester.OrganisationODS, rec.Refs.Council, string(status), r.body, now, now,
 	}}); err != nil {
 		return fmt.Errorf("store: record referral: %w", err)
 	}
@@ -295,7 +312,7 @@ func (s *SQLite) AcceptEventOnce(ctx context.Context, c intake.EventCommit) (int
 	if err := s.EnsureTopics(c.Topic); err != nil {
 		return intake.Response{}, false, err
 	}
-	return s.acceptOnce(ctx, c.Keys, c.Response, func(conn *sqlite.Conn) error {
+	return s.acceptOnce(ctx, c.Keys, c.Response, nil, func(conn *sqlite.Conn) error {
 		if err := s.eventChanges(conn, c); err != nil {
 			return err
 		}

@@ -419,14 +419,7 @@ func (s *SQLite) AcceptOnce(ctx context.Context, keys []string, resp intake.Resp
 	if err := s.EnsureTopics(topic); err != nil {
 		return intake.Response{}, false, err
 	}
-	return s.acceptOnce(ctx, keys, resp, func(conn *sqlite.Conn) error {
-		if rec != nil {
-			if err := s.insertReferral(conn, rec, ts(time.Time{})); err != nil {
-				return err
-			}
-		}
-		return s.publish(topic, msg)
-	})
+	return s.acceptOnce(ctx, keys, resp, rec, func(conn *sqlite.Conn) error { return s.publish(topic, msg) })
 }
 
 // AcceptWithBatch is AcceptOnce for a new referral whose copies were cut
@@ -456,23 +449,21 @@ func (s *SQLite) AcceptWithBatch(ctx context.Context, keys []string, resp intake
 		}
 		rec, b.Refs = &r, rest
 	}
-	return s.acceptOnce(ctx, keys, resp, func(conn *sqlite.Conn) error {
-		if rec != nil {
-			if err := s.insertReferral(conn, rec, ts(time.Time{})); err != nil {
-				return err
-			}
-		}
-		return s.writeBatch(conn, b)
-	})
+	return s.acceptOnce(ctx, keys, resp, rec, func(conn *sqlite.Conn) error { return s.writeBatch(conn, b) })
 }
 
-// acceptOnce records keys with resp and runs write, in one transaction,
-// when none of keys has been seen; otherwise it returns the response stored
-// with the first key seen and writes nothing.
-func (s *SQLite) acceptOnce(ctx context.Context, keys []string, resp intake.Response, write func(*sqlite.Conn) error) (intake.Response, bool, error) {
+// acceptOnce records keys with resp, rec (when not nil) in the
+// cross-reference, and runs write, in one transaction, when none of keys
+// has been seen; otherwise it returns the response stored with the first
+// key seen and writes nothing.
+func (s *SQLite) acceptOnce(ctx context.Context, keys []string, resp intake.Response, rec *intake.Record, write func(*sqlite.Conn) error) (intake.Response, bool, error) {
 	respJSON, err := json.Marshal(resp)
 	if err != nil {
 		return intake.Response{}, false, fmt.Errorf("store: encode response: %w", err)
+	}
+	row, err := s.sealReferral(rec)
+	if err != nil {
+		return intake.Response{}, false, err
 	}
 	var stored []byte
 	err = s.withTx(ctx, func(conn *sqlite.Conn) error {
@@ -495,6 +486,11 @@ func (s *SQLite) acceptOnce(ctx context.Context, keys []string, resp intake.Resp
 			if err := sqlitex.Execute(conn, `INSERT INTO idempotency (key, response, created_at) VALUES (?, ?, ?)`,
 				&sqlitex.ExecOptions{Args: []any{k, respJSON, now}}); err != nil {
 				return fmt.Errorf("store: record idempotency key: %w", err)
+			}
+		}
+		if row != nil {
+			if err := row.insert(conn, now); err != nil {
+				return err
 			}
 		}
 		return write(conn)
