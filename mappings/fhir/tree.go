@@ -131,19 +131,30 @@ func (s *scanner) close(n int) {
 	nd.next = int32(len(s.t.nodes))
 }
 
-func (s *scanner) object(depth int) bool {
+// begin adds the node of the object or array that opens at s.i and steps
+// into it; empty is true when it closes at once (it is then closed), ok
+// false when it is nested deeper than maxDepth.
+func (s *scanner) begin(k kind, closing byte, depth int) (n int, empty, ok bool) {
 	if depth > maxDepth {
-		return false
+		return 0, false, false
 	}
-	n := s.add(kindObject, s.i)
-	s.i++ // {
+	n = s.add(k, s.i)
+	s.i++ // the opening brace or bracket
 	s.skipSpace()
-	count := int32(0)
-	if s.i < len(s.b) && s.b[s.i] == '}' {
+	if s.i < len(s.b) && s.b[s.i] == closing {
 		s.i++
 		s.close(n)
-		return true
+		return n, true, true
 	}
+	return n, false, true
+}
+
+func (s *scanner) object(depth int) bool {
+	n, empty, ok := s.begin(kindObject, '}', depth)
+	if !ok || empty {
+		return ok
+	}
+	count := int32(0)
 	for {
 		if s.i >= len(s.b) || s.b[s.i] != '"' || !s.str() {
 			return false
@@ -187,18 +198,11 @@ func (s *scanner) afterItem(n int, count int32, closing byte) (closed, ok bool) 
 }
 
 func (s *scanner) array(depth int) bool {
-	if depth > maxDepth {
-		return false
+	n, empty, ok := s.begin(kindArray, ']', depth)
+	if !ok || empty {
+		return ok
 	}
-	n := s.add(kindArray, s.i)
-	s.i++ // [
-	s.skipSpace()
 	count := int32(0)
-	if s.i < len(s.b) && s.b[s.i] == ']' {
-		s.i++
-		s.close(n)
-		return true
-	}
 	for {
 		if !s.value(depth) {
 			return false
