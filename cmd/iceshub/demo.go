@@ -248,6 +248,12 @@ func (d *demoPartners) postBundle(ctx context.Context, base string, body []byte)
 			return 0, nil, err
 		}
 	}
+	return sendToHub(req)
+}
+
+// sendToHub sends req and returns the hub's status and answer (at most
+// 1 MiB of it).
+func sendToHub(req *http.Request) (int, []byte, error) {
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, nil, fmt.Errorf("send to hub: %w", err)

@@ -278,13 +278,7 @@ func (d *demoPartners) postWebhook(ctx context.Context, url, partner string, v a
 			return 0, nil, err
 		}
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, fmt.Errorf("send to hub: %w", err)
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp.StatusCode, answer, err
+	return sendToHub(req)
 }
 
 // printJourney plays every step and prints what each partner received.
