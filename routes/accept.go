@@ -53,11 +53,14 @@ func (a *acceptFanOut) AcceptOnce(ctx context.Context, keys []string, resp intak
 	if topic != intake.TopicReferralReceived || rec == nil || msg.Metadata.Get(intake.MetaKind) != string(model.KindReferral) {
 		return a.next.AcceptOnce(ctx, keys, resp, topic, msg, rec)
 	}
-	b, err := a.cut(&rec.Referral, model.KindReferral, rec.Referral.ID, "", msg.Payload)
+	b, council, err := a.cut(&rec.Referral, model.KindReferral, rec.Referral.ID, "", msg.Payload)
 	if err != nil {
 		return intake.Response{}, false, err
 	}
-	stored, dup, err := a.next.AcceptWithBatch(ctx, keys, resp, rec, b)
+	// The council goes into the referral's record as it is written.
+	withCouncil := *rec
+	withCouncil.Refs.Council = council
+	stored, dup, err := a.next.AcceptWithBatch(ctx, keys, resp, &withCouncil, b)
 	if err != nil {
 		return intake.Response{}, false, fmt.Errorf("accept and fan out referral %s: %w", rec.Referral.ID, err)
 	}

@@ -114,9 +114,12 @@ func (f *fanout) handle(msg *message.Message) error {
 	if kind == "" {
 		kind = model.KindReferral
 	}
-	b, err := f.cut(&ref, kind, ref.ID, "", msg.Payload)
+	b, council, err := f.cut(&ref, kind, ref.ID, "", msg.Payload)
 	if err != nil {
 		return err
+	}
+	if council != "" {
+		b.Refs = append(b.Refs, store.RefUpdate{ReferralID: ref.ID, Council: council})
 	}
 	if err := f.store.Commit(msg.Context(), b); err != nil {
 		return fmt.Errorf("fan out referral %s: %w", ref.ID, err)
@@ -154,7 +157,7 @@ func (f *fanout) handleEvent(msg *message.Message) error {
 	}
 	full := rec.Referral
 	full.Event = &ev
-	b, err := f.cut(&full, ev.Kind, ev.ID, rec.Refs.Council, msg.Payload)
+	b, _, err := f.cut(&full, ev.Kind, ev.ID, rec.Refs.Council, msg.Payload)
 	if err != nil {
 		return err
 	}
@@ -168,9 +171,9 @@ func (f *fanout) handleEvent(msg *message.Message) error {
 // cut returns the batch of copies, holds and withheld records for sending
 // full, a message of kind, to every recipient its routes name. keyID makes
 // the idempotency keys (the referral id, or the event id); council is the
-// council already chosen for the referral, if any.
-func (f *cutter) cut(full *model.Referral, kind model.Kind, keyID, council string, payload []byte) (store.Batch, error) {
-	var b store.Batch
+// council already chosen for the referral, if any. For a referral, chosen
+// is the council its postcode gave (to record with it), else "".
+func (f *cutter) cut(full *model.Referral, kind model.Kind, keyID, council string, payload []byte) (b store.Batch, chosen string, err error) {
 	sbj := f.subjects.Of(full.Person.NHSNumber)
 	hold := func(r config.Route, recipient, reason, detail string) {
 		b.Holds = append(b.Holds, store.Hold{At: f.now(), ReferralID: full.ID, Kind: string(kind), Route: recipient, Reason: reason, Payload: payload})
@@ -193,7 +196,7 @@ func (f *cutter) cut(full *model.Referral, kind model.Kind, keyID, council strin
 			continue // never echo an event to whoever reported it
 		}
 		if kind == model.KindReferral && r.To == config.RecipientCouncil {
-			b.Refs = append(b.Refs, store.RefUpdate{ReferralID: full.ID, Council: recipient})
+			chosen = recipient
 		}
 		if reason := permissionHold(r, full); reason != "" {
 			hold(r, recipient, reason, "withheld: ")
@@ -201,7 +204,7 @@ func (f *cutter) cut(full *model.Referral, kind model.Kind, keyID, council strin
 		}
 		cut, err := minimise.Apply(full, r.Rules(), minimise.Options{Now: f.now(), PseudonymKey: r.PseudonymKey()})
 		if err != nil {
-			return store.Batch{}, fmt.Errorf("fan out %s %s to %s: %w", kind, keyID, recipient, err)
+			return store.Batch{}, "", fmt.Errorf("fan out %s %s to %s: %w", kind, keyID, recipient, err)
 		}
 		d := model.Delivery{
 			Kind: kind, Recipient: recipient, IdempotencyKey: IdempotencyKey(keyID, recipient, kind),
@@ -209,7 +212,7 @@ func (f *cutter) cut(full *model.Referral, kind model.Kind, keyID, council strin
 		}
 		body, err := json.Marshal(d)
 		if err != nil {
-			return store.Batch{}, fmt.Errorf("fan out %s %s to %s: encode: %w", kind, keyID, recipient, err)
+			return store.Batch{}, "", fmt.Errorf("fan out %s %s to %s: encode: %w", kind, keyID, recipient, err)
 		}
 		out := message.NewMessage(d.IdempotencyKey, body)
 		out.Metadata.Set(intake.MetaKind, string(kind))
@@ -221,7 +224,7 @@ func (f *cutter) cut(full *model.Referral, kind model.Kind, keyID, council strin
 		}
 		b.Messages = append(b.Messages, store.TopicMessage{Topic: topic, Message: out})
 	}
-	return b, nil
+	return b, chosen, nil
 }
 
 // logHolds logs, once b is committed, each copy held for review or

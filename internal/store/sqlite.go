@@ -433,22 +433,6 @@ func (s *SQLite) AcceptWithBatch(ctx context.Context, keys []string, resp intake
 	if err := s.EnsureTopics(b.topics()...); err != nil {
 		return intake.Response{}, false, err
 	}
-	if rec != nil {
-		// The council the cut chose is written with the record rather than
-		// by an update of it straight after: one statement fewer in the
-		// writer's transaction.
-		r := *rec
-		rest := make([]RefUpdate, 0, len(b.Refs))
-		for _, u := range b.Refs {
-			if u.ReferralID == r.Referral.ID && u.Council != "" && r.Refs.Council == "" &&
-				u.OrderReference == "" && u.OrderSentTo == "" && u.TaskID == "" && u.Case == nil {
-				r.Refs.Council = u.Council
-				continue
-			}
-			rest = append(rest, u)
-		}
-		rec, b.Refs = &r, rest
-	}
 	return s.acceptOnce(ctx, keys, resp, rec, func(conn *sqlite.Conn) error { return s.writeBatch(conn, b) })
 }
 
