@@ -108,6 +108,9 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 			Token:    p.Token(),
 			Timeout:  p.Timeout,
 			RetryMax: p.RetryMax,
+			// A partner's queue, its urgent queue and its parked lanes
+			// each have up to in_flight requests open.
+			Connections: 3 * cfg.Delivery.InFlight,
 		}
 		tlsOpts, err := outboundTLS(p)
 		if err != nil {

@@ -91,6 +91,12 @@ type Config struct {
 	// Transport carries the requests; default a clone of
 	// http.DefaultTransport. Set it for custom TLS.
 	Transport http.RoundTripper
+	// Connections is how many requests the hub may have open to the
+	// partner at once (its queues' in-flight limits together). As many
+	// connections are kept open between requests, when Transport is an
+	// *http.Transport; net/http's default keeps two, and every request
+	// beyond them would open a connection (a TLS handshake) and close it.
+	Connections int
 }
 
 // Request is one request to the partner.
@@ -196,6 +202,10 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 	transport := cfg.Transport
 	if transport == nil {
 		transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	if t, ok := transport.(*http.Transport); ok && cfg.Connections > t.MaxIdleConnsPerHost {
+		t.MaxIdleConnsPerHost = cfg.Connections
+		t.MaxIdleConns = max(t.MaxIdleConns, cfg.Connections)
 	}
 	retryMax := cfg.RetryMax
 	if retryMax < 0 {

@@ -125,7 +125,7 @@ func (s *SQLite) DiscardDeadLetter(ctx context.Context, id int64, by, reason str
 	if strings.TrimSpace(by) == "" {
 		return ErrByRequired
 	}
-	return s.withTx(ctx, func(conn *sqlite.Conn) error {
+	return s.withRerunnableTx(ctx, func(conn *sqlite.Conn) error {
 		if _, err := openDeadLetter(conn, id); err != nil {
 			return err
 		}
@@ -204,7 +204,7 @@ func (s *SQLite) ReplayDeadLetter(ctx context.Context, id int64, r Replay) (mode
 		msg.Metadata.Set(intake.MetaCorrelationID, c)
 	}
 	msg.Metadata.Set(MetaReplayOf, fmt.Sprint(id))
-	err = s.withTx(ctx, func(conn *sqlite.Conn) error {
+	err = s.withRerunnableTx(ctx, func(conn *sqlite.Conn) error {
 		if _, err := openDeadLetter(conn, id); err != nil {
 			return err
 		}

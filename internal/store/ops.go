@@ -93,7 +93,7 @@ func (s *SQLite) queue(ctx context.Context, topic string) (QueueStat, error) {
 // Probe proves the store writable: it writes and commits one row (the time
 // of the probe) as every other write does, durably. Readiness calls it.
 func (s *SQLite) Probe(ctx context.Context) error {
-	return s.withTx(ctx, func(conn *sqlite.Conn) error {
+	return s.withRerunnableTx(ctx, func(conn *sqlite.Conn) error {
 		if err := sqlitex.Execute(conn, `INSERT INTO meta (key, value) VALUES ('readiness_probe', ?)
 			ON CONFLICT(key) DO UPDATE SET value = excluded.value`, &sqlitex.ExecOptions{Args: []any{ts(time.Time{})}}); err != nil {
 			return fmt.Errorf("store: write probe: %w", err)

@@ -380,7 +380,7 @@ func (s *SQLite) StoredResponse(ctx context.Context, keys []string) (intake.Resp
 
 // RecordRejection implements intake.EventStore.
 func (s *SQLite) RecordRejection(ctx context.Context, r intake.Rejection) error {
-	return s.withTx(ctx, func(conn *sqlite.Conn) error {
+	return s.withRerunnableTx(ctx, func(conn *sqlite.Conn) error {
 		if err := sqlitex.Execute(conn, `INSERT INTO rejected_events (at, sender, kind, sender_event, referral_id, reason) VALUES (?, ?, ?, ?, ?, ?)`,
 			&sqlitex.ExecOptions{Args: []any{ts(r.At), r.From, r.Kind, r.FromEventID, r.ReferralID, r.Reason}}); err != nil {
 			return fmt.Errorf("store: record rejected event: %w", err)

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
 
 	"github.com/iceshub/iceshub/internal/intake"
 )
@@ -164,5 +167,90 @@ func TestWriteAheadLogStaysBounded(t *testing.T) {
 	}
 	if fi.Size() > 10<<20 {
 		t.Fatalf("write-ahead log is %d MB after %d MB committed; want it started again after checkpoints (at most the 8 MB journal_size_limit and a checkpoint's worth)", fi.Size()>>20, commits*len(payload)>>20)
+	}
+}
+
+// TestAGroupCommitsEveryCallerButTheOneThatFailed runs callers together in
+// one group, as the committer does when they arrive during a commit: the
+// failing and the panicking caller's writes are undone, every other
+// caller's are committed, and a caller that may not run twice runs once.
+func TestAGroupCommitsEveryCallerButTheOneThatFailed(t *testing.T) {
+	for _, mixed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("with a caller that must not run twice %v", mixed), func(t *testing.T) {
+			ctx := context.Background()
+			s := openTemp(t, t.TempDir())
+			defer s.Close()
+			put := func(key string) func(*sqlite.Conn) error {
+				return func(conn *sqlite.Conn) error {
+					return sqlitex.Execute(conn, `INSERT INTO meta (key, value) VALUES (?, 'x')`, &sqlitex.ExecOptions{Args: []any{key}})
+				}
+			}
+			onceRuns := 0
+			fns := []func(*sqlite.Conn) error{
+				put("a"),
+				func(conn *sqlite.Conn) error {
+					if err := put("b")(conn); err != nil {
+						return err
+					}
+					return errors.New("caller b fails after writing")
+				},
+				func(conn *sqlite.Conn) error {
+					_ = put("c")(conn)
+					panic("caller c panics after writing")
+				},
+				func(conn *sqlite.Conn) error {
+					onceRuns++
+					return put("d")(conn)
+				},
+			}
+			var group []*txRequest
+			for i, fn := range fns {
+				rerunnable := !(mixed && i == 3)
+				group = append(group, &txRequest{ctx: ctx, fn: fn, rerunnable: rerunnable, done: make(chan error, 1)})
+			}
+			s.commitGroup(group)
+			var errs []error
+			for _, r := range group {
+				errs = append(errs, <-r.done)
+			}
+			if errs[0] != nil || errs[1] == nil || errs[2] == nil || errs[3] != nil {
+				t.Fatalf("results = %v; want only b and c to fail", errs)
+			}
+			for key, want := range map[string]bool{"a": true, "b": false, "c": false, "d": true} {
+				found := false
+				if err := s.read(ctx, `SELECT 1 FROM meta WHERE key = ?`, []any{key}, func(*sqlite.Stmt) error { found = true; return nil }); err != nil {
+					t.Fatal(err)
+				}
+				if found != want {
+					t.Errorf("key %s committed = %v, want %v", key, found, want)
+				}
+			}
+			if mixed && onceRuns != 1 {
+				t.Errorf("a caller that may not run twice ran %d times", onceRuns)
+			}
+		})
+	}
+}
+
+// TestALoneFailingCallerLeavesNothing: a lone caller, run without a savepoint, that fails leaves nothing.
+func TestALoneFailingCallerLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir())
+	defer s.Close()
+	err := s.withTx(ctx, func(conn *sqlite.Conn) error {
+		if err := sqlitex.Execute(conn, `INSERT INTO meta (key, value) VALUES ('lone', 'x')`, nil); err != nil {
+			return err
+		}
+		return errors.New("fails after writing")
+	})
+	if err == nil {
+		t.Fatal("the caller's error was lost")
+	}
+	found := false
+	if err := s.read(ctx, `SELECT 1 FROM meta WHERE key = 'lone'`, nil, func(*sqlite.Stmt) error { found = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if found {
+		t.Fatal("a failed caller's write was committed")
 	}
 }

@@ -109,7 +109,7 @@ func (sub *subscriber) Close() error {
 // startOffset returns the topic's acknowledged offset, creating its row.
 func (s *SQLite) startOffset(ctx context.Context, topic string) (int64, error) {
 	var offset int64
-	err := s.withTx(ctx, func(conn *sqlite.Conn) error {
+	err := s.withRerunnableTx(ctx, func(conn *sqlite.Conn) error {
 		if err := sqlitex.Execute(conn, `INSERT INTO 'watermill_offsets_`+topic+`' (consumer_group, offset_acked, locked_until)
 			VALUES (?, 0, 0) ON CONFLICT(consumer_group) DO NOTHING`, &sqlitex.ExecOptions{Args: []any{consumerGroup}}); err != nil {
 			return err
@@ -129,7 +129,7 @@ func (s *SQLite) startOffset(ctx context.Context, topic string) (int64, error) {
 // saveOffset records that every message of topic up to offset is handled.
 // It never moves the offset back.
 func (s *SQLite) saveOffset(ctx context.Context, topic string, offset int64) error {
-	return s.withTx(ctx, func(conn *sqlite.Conn) error {
+	return s.withRerunnableTx(ctx, func(conn *sqlite.Conn) error {
 		return sqlitex.Execute(conn, `UPDATE 'watermill_offsets_`+topic+`' SET offset_acked = ?
 			WHERE consumer_group = ? AND offset_acked < ?`, &sqlitex.ExecOptions{Args: []any{offset, consumerGroup, offset}})
 	})
