@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	runtimedebug "runtime/debug"
 	"runtime/pprof"
 )
 
@@ -49,6 +50,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if *insecureDev {
 		cfg.Server.InsecureDev = true
+	}
+	if os.Getenv("GOGC") == "" {
+		// The hub's live heap is small (tens of MB) and short-lived garbage
+		// per referral is most of what it allocates: collecting at twice the
+		// live heap rather than once took GC from 5% of the hub's CPU to
+		// about half that, for a few MB of memory. GOGC, when set, wins.
+		runtimedebug.SetGCPercent(200)
 	}
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)

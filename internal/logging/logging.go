@@ -60,11 +60,50 @@ var patterns = []*regexp.Regexp{
 
 // Scrub returns s with every NHS-number-like run of ten digits, UK postcode,
 // UK phone number and date replaced by Redacted.
+//
+// Every pattern needs a digit, and a value that is exactly a UUID is an id
+// the hub or a partner generated, never personal data, though one like
+// 918e19e1-0123-4567-8901-5c54a34d970f has the shape of a phone number:
+// both pass untouched without running the patterns, which took 4% of the
+// hub's CPU when every id of every log line went through them.
 func Scrub(s string) string {
+	if !hasDigit(s) || isUUID(s) {
+		return s
+	}
 	for _, p := range patterns {
 		s = p.ReplaceAllString(s, Redacted)
 	}
 	return s
+}
+
+func hasDigit(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			return true
+		}
+	}
+	return false
+}
+
+// isUUID reports whether s is a UUID in its canonical form (8-4-4-4-12 hex
+// digits, any case).
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f', c >= 'A' && c <= 'F':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Handler is a slog.Handler that passes records to another handler with

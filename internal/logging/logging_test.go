@@ -27,9 +27,14 @@ func TestScrub(t *testing.T) {
 		"call 01632 960001 or +44 7700 900456": "call [redacted] or [redacted]",
 		"call 0113 496 0000":                   "call [redacted]",
 		// What must survive: timestamps, uuids, hashes, statuses, counts.
-		"at 2025-06-02T09:30:00Z":                          "at 2025-06-02T09:30:00Z",
-		"ref 918e19e1-647e-5c54-a34d-970fbe8dbb43":         "ref 918e19e1-647e-5c54-a34d-970fbe8dbb43",
-		"HTTP 422, 3 attempts, 250ms":                      "HTTP 422, 3 attempts, 250ms",
+		"at 2025-06-02T09:30:00Z":                  "at 2025-06-02T09:30:00Z",
+		"ref 918e19e1-647e-5c54-a34d-970fbe8dbb43": "ref 918e19e1-647e-5c54-a34d-970fbe8dbb43",
+		"HTTP 422, 3 attempts, 250ms":              "HTTP 422, 3 attempts, 250ms",
+		"918e19e1-0123-4567-8901-5c54a34d970f":     "918e19e1-0123-4567-8901-5c54a34d970f",
+		// A UUID is passed only whole: around it the patterns still apply.
+		"918e19e1-0123-4567-8901-5c54a34d970f 9990000026":  "918e19e1-[redacted]-5c54a34d970f [redacted]",
+		"918e19e1-0123-4567-8901-5c54a34d970":              "918e19e1-[redacted]-5c54a34d970",
+		"no digits at all":                                 "no digits at all",
 		"sha 4f2a9c1e0b7d3a5f8e6c2b1a0d9f8e7c6b5a4f3e2d1c": "sha 4f2a9c1e0b7d3a5f8e6c2b1a0d9f8e7c6b5a4f3e2d1c",
 	} {
 		if got := Scrub(in); got != want {
