@@ -321,12 +321,14 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 		}
 	}()
 
-	// Pacing: with a rate, one ticket per interval shared by all senders.
-	var tickets <-chan time.Time
+	// Pacing: with a rate, referral k is due at k/rate after the start, and
+	// the next free sender sends it then, or at once when it is late. A
+	// shared ticker would drop the ticks that come while every sender is
+	// busy or the machine is loaded, and offer less than the rate asked.
+	var due atomic.Int64
+	interval := time.Duration(0)
 	if o.rate > 0 {
-		t := time.NewTicker(time.Duration(float64(time.Second) / o.rate))
-		defer t.Stop()
-		tickets = t.C
+		interval = time.Duration(float64(time.Second) / o.rate)
 	}
 	sendCtx, stopSending := context.WithTimeout(ctx, o.duration)
 	defer stopSending()
@@ -368,14 +370,19 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 		go func(seed uint64) {
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(seed, 7))
+			wait := time.NewTimer(0)
+			defer wait.Stop()
 			for {
-				if tickets != nil {
+				if interval > 0 {
+					at := started.Add(time.Duration(due.Add(1)-1) * interval)
+					wait.Reset(time.Until(at))
 					select {
-					case <-tickets:
+					case <-wait.C:
 					case <-sendCtx.Done():
 						return
 					}
-				} else if sendCtx.Err() != nil {
+				}
+				if sendCtx.Err() != nil {
 					return
 				}
 				body := pick(bundles, r).fresh()

@@ -78,6 +78,7 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	st, err := store.Open(store.Options{
 		DataDir:      cfg.Store.DataDir,
 		PollInterval: cfg.Store.PollInterval,
+		CommitDelay:  cfg.Store.EffectiveCommitDelay(),
 		InFlight:     cfg.Delivery.InFlight,
 		Logger:       watermill.NewSlogLogger(logger.With("component", "watermill")),
 		SubjectKey:   subjects.Bytes(),

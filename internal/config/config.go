@@ -101,6 +101,14 @@ type ServerTLS struct {
 // Enabled reports whether the server serves HTTPS.
 func (t ServerTLS) Enabled() bool { return t.CertFile != "" }
 
+// DefaultCommitDelay is store.commit_delay when it is not set, and
+// MaxCommitDelay the most it may be: every caller of a waiting commit,
+// a sender among them, waits as long.
+const (
+	DefaultCommitDelay = time.Millisecond
+	MaxCommitDelay     = 10 * time.Millisecond
+)
+
 // Store configures durable storage and messaging.
 type Store struct {
 	// Backend selects the engine; only "sqlite" (embedded, the default) exists.
@@ -109,9 +117,21 @@ type Store struct {
 	DataDir string `yaml:"data_dir"`
 	// PollInterval is how often idle subscribers look for new messages.
 	PollInterval time.Duration `yaml:"poll_interval"`
+	// CommitDelay is how long, at most, a commit waits for more writes to
+	// share it when the hub is busy (store.Options.CommitDelay); nil means
+	// the default, 0 never waits.
+	CommitDelay *time.Duration `yaml:"commit_delay"`
 	// DataKeyFile is the file of the keys that encrypt stored payloads;
 	// empty means data_dir/data.key. ICESHUB_DATA_KEY, when set, wins.
 	DataKeyFile string `yaml:"data_key_file"`
+}
+
+// EffectiveCommitDelay is CommitDelay, or its default when it is not set.
+func (s Store) EffectiveCommitDelay() time.Duration {
+	if s.CommitDelay == nil {
+		return DefaultCommitDelay
+	}
+	return *s.CommitDelay
 }
 
 // Delivery configures the attempts after a delivery failed transiently
@@ -619,6 +639,10 @@ func (c *Config) applyDefaults() {
 	if c.Store.PollInterval == 0 {
 		c.Store.PollInterval = 50 * time.Millisecond
 	}
+	if c.Store.CommitDelay == nil {
+		d := DefaultCommitDelay
+		c.Store.CommitDelay = &d
+	}
 	if c.Retention.PayloadDays == 0 {
 		c.Retention.PayloadDays = 30
 	}
@@ -710,6 +734,9 @@ func (c *Config) Check() error {
 	errs = append(errs, c.checkServer()...)
 	if c.Store.PollInterval < time.Millisecond {
 		errs = append(errs, fmt.Errorf("%s: store.poll_interval must be at least 1ms", c.Source))
+	}
+	if d := c.Store.CommitDelay; d != nil && (*d < 0 || *d > MaxCommitDelay) {
+		errs = append(errs, fmt.Errorf("%s: store.commit_delay %s must be from 0 (never wait) to %s", c.Source, *d, MaxCommitDelay))
 	}
 	if c.Retention.PayloadDays < 1 || c.Retention.DisclosureYears < 1 {
 		errs = append(errs, fmt.Errorf("%s: retention.payload_days and retention.disclosure_years must be at least 1", c.Source))

@@ -92,6 +92,8 @@ func TestParseErrorsNameTheProblemAndLine(t *testing.T) {
 		{"missing basis", strings.Replace(base, "    lawful_basis: Art 6(1)(e)\n", "", 1), []string{"lawful_basis"}},
 		{"secret in file", strings.Replace(base, "kind: provider\n", "kind: provider\n    token_env: s3cr3t-token-value\n", 1), []string{"token_env"}},
 		{"council without area", strings.Replace(base, "    postcode_prefixes: [CH1]\n", "", 1), []string{`council "council-a" needs postcode_prefixes`}},
+		{"commit delay too long", base + "\nstore:\n  commit_delay: 50ms\n", []string{"store.commit_delay 50ms", "10ms"}},
+		{"negative commit delay", base + "\nstore:\n  commit_delay: -1ms\n", []string{"store.commit_delay -1ms"}},
 		{"retry horizon shorter than a wait", base + "\ndelivery:\n  retry_max_wait: 10m\n  retry_horizon: 1m\n", []string{"retry_horizon", "10m0s", "1m0s"}},
 		{"nhs partner without ODS codes", strings.Replace(base, "partners:\n", "partners:\n  - id: trust\n    kind: nhs\n    base_url: http://127.0.0.1:3\n", 1), []string{`nhs partner "trust" needs ods_codes`}},
 		{"route to requester without nhs partner", base + `
@@ -129,8 +131,17 @@ func TestParseValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Server.MaxBodyBytes != 1<<20 || c.Store.Backend != "sqlite" || c.Partners[0].RetryMax != 4 {
+	if c.Server.MaxBodyBytes != 1<<20 || c.Store.Backend != "sqlite" || c.Partners[0].RetryMax != 4 ||
+		c.Store.EffectiveCommitDelay() != DefaultCommitDelay {
 		t.Errorf("defaults not applied: %+v", c)
+	}
+	// 0 is a setting (never wait), not "unset".
+	c, err = Parse([]byte(base+"\nstore:\n  commit_delay: 0s\n"), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := c.Store.EffectiveCommitDelay(); d != 0 {
+		t.Errorf("commit_delay: 0s gave %s, want 0 (never wait)", d)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -44,6 +45,14 @@ type Options struct {
 	// once (see NewSubscriber); never two about the same referral.
 	// Default 1.
 	InFlight int
+	// CommitDelay is how long, at most, a group commit waits for more
+	// callers when the store is busy (at least two expected within the
+	// delay at the recent rate); 0 never waits. Under load a few more
+	// callers per transaction share its pages and its fsync: on the
+	// development machine 1ms cut the hub's CPU per referral by a tenth
+	// or more and raised delivery by as much, while a quiet hub, where
+	// callers come one at a time, never waits.
+	CommitDelay time.Duration
 	// Keyring seals what can hold personal data (see crypt.go). Nil means
 	// the keyring of the environment (crypt.EnvKey), else of the data
 	// directory's crypt.FileName, generated there when missing: the store
@@ -63,14 +72,16 @@ type SQLite struct {
 	conn    *sqlite.Conn
 	readers *sqlitex.Pool
 
-	// Group commit (withTx): requests, and the committer's stop and end.
-	txs           chan *txRequest
-	stop, stopped chan struct{}
-	stopOnce      sync.Once
-	publisher     message.Publisher
-	topics        map[string]bool
-	closed        bool
-	keys          *crypt.Keyring
+	// Group commit (withTx): requests, and the committer's stop and end;
+	// how many groups it committed and the callers they carried.
+	txs             chan *txRequest
+	groups, callers atomic.Int64
+	stop, stopped   chan struct{}
+	stopOnce        sync.Once
+	publisher       message.Publisher
+	topics          map[string]bool
+	closed          bool
+	keys            *crypt.Keyring
 	// published holds the topics the transaction being committed
 	// published to (guarded by mu); after the commit their queues are
 	// woken (subscriber.go).
@@ -86,6 +97,9 @@ func Open(opts Options) (*SQLite, error) {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 50 * time.Millisecond
+	}
+	if opts.CommitDelay < 0 {
+		return nil, fmt.Errorf("store: negative commit delay %s", opts.CommitDelay)
 	}
 	if opts.Logger == nil {
 		opts.Logger = watermill.NopLogger{}
@@ -329,6 +343,7 @@ const maxGroup = 128
 // request still queued with ErrClosed.
 func (s *SQLite) committer(stop <-chan struct{}) {
 	defer close(s.stopped)
+	var load arrivals
 	for {
 		var first *txRequest
 		select {
@@ -336,18 +351,77 @@ func (s *SQLite) committer(stop <-chan struct{}) {
 		case <-stop:
 			return
 		}
-		group := []*txRequest{first}
-	drain:
-		for len(group) < maxGroup {
-			select {
-			case r := <-s.txs:
-				group = append(group, r)
-			default:
-				break drain
-			}
+		group := s.drain([]*txRequest{first})
+		if d := s.opts.CommitDelay; d > 0 && len(group) < maxGroup && load.expected(time.Now(), d) >= 2 {
+			group = s.gather(group, d, stop)
 		}
+		load.add(len(group))
+		s.groups.Add(1)
+		s.callers.Add(int64(len(group)))
 		s.commitGroup(group)
 	}
+}
+
+// drain adds to group the requests already waiting, up to maxGroup.
+func (s *SQLite) drain(group []*txRequest) []*txRequest {
+	for len(group) < maxGroup {
+		select {
+		case r := <-s.txs:
+			group = append(group, r)
+		default:
+			return group
+		}
+	}
+	return group
+}
+
+// gather adds to group the requests that arrive within d, up to maxGroup.
+func (s *SQLite) gather(group []*txRequest, d time.Duration, stop <-chan struct{}) []*txRequest {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for len(group) < maxGroup {
+		select {
+		case r := <-s.txs:
+			group = append(group, r)
+		case <-t.C:
+			return group
+		case <-stop:
+			return group
+		}
+	}
+	return group
+}
+
+// arrivals estimates how fast callers come to the committer, over windows
+// of arrivalWindow. It is the committer's alone.
+type arrivals struct {
+	start time.Time
+	n     int
+	rate  float64 // callers per second in the last window
+}
+
+const arrivalWindow = 100 * time.Millisecond
+
+// expected returns how many callers to expect within d at the recent rate.
+// A window that has ended, however long ago, is counted first: after a
+// quiet spell the first caller sees the quiet, not the busy window before.
+func (a *arrivals) expected(now time.Time, d time.Duration) float64 {
+	if a.start.IsZero() {
+		a.start = now
+	}
+	if el := now.Sub(a.start); el >= arrivalWindow {
+		a.rate = float64(a.n) / el.Seconds()
+		a.start, a.n = now, 0
+	}
+	return a.rate * d.Seconds()
+}
+
+func (a *arrivals) add(n int) { a.n += n }
+
+// GroupStats reports how many group commits the store has run and how
+// many callers they carried, since it was opened.
+func (s *SQLite) GroupStats() (groups, callers int64) {
+	return s.groups.Load(), s.callers.Load()
 }
 
 // commitGroup runs group in one transaction.

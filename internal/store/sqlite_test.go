@@ -254,3 +254,43 @@ func TestALoneFailingCallerLeavesNothing(t *testing.T) {
 		t.Fatal("a failed caller's write was committed")
 	}
 }
+
+// TestArrivalsSeeLoadAndQuiet: the committer waits for more callers only
+// at a rate where more are due within the delay; after a quiet spell the
+// first caller sees the quiet.
+func TestArrivalsSeeLoadAndQuiet(t *testing.T) {
+	var a arrivals
+	t0 := time.Unix(1_700_000_000, 0)
+	if got := a.expected(t0, time.Millisecond); got != 0 {
+		t.Fatalf("expected with no history = %v, want 0", got)
+	}
+	a.add(300) // 300 callers in the first 100 ms: 3,000 a second
+	if got := a.expected(t0.Add(arrivalWindow), time.Millisecond); got < 2.9 || got > 3.1 {
+		t.Fatalf("expected within 1ms at 3,000/s = %v, want 3", got)
+	}
+	a.add(1)
+	if got := a.expected(t0.Add(arrivalWindow+10*time.Second), time.Millisecond); got >= 2 {
+		t.Fatalf("expected after 10 s of quiet = %v, want below 2 (no waiting)", got)
+	}
+}
+
+// TestGatherHoldsTheGroupOpenUntilFullOrDue: callers that arrive within
+// the delay join the group; a full group goes at once.
+func TestGatherHoldsTheGroupOpenUntilFullOrDue(t *testing.T) {
+	s := &SQLite{txs: make(chan *txRequest)}
+	stop := make(chan struct{})
+	feed := func(n int) {
+		for range n {
+			s.txs <- &txRequest{}
+		}
+	}
+	go feed(5)
+	if got := s.gather([]*txRequest{{}}, 200*time.Millisecond, stop); len(got) != 6 {
+		t.Fatalf("group = %d callers, want the first and the 5 that came within the delay", len(got))
+	}
+	go feed(maxGroup - 1)
+	// An hour's delay: only a full group returns before the test times out.
+	if got := s.gather([]*txRequest{{}}, time.Hour, stop); len(got) != maxGroup {
+		t.Fatalf("group = %d callers, want maxGroup (%d)", len(got), maxGroup)
+	}
+}
