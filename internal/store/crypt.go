@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 
@@ -20,8 +19,8 @@ import (
 // routes only ever see plaintext and the database file only ever holds
 // ciphertext:
 //
-//   - the payload of every message on a Watermill topic (the publisher is
-//     wrapped on the way in, each subscriber on the way out);
+//   - the payload of every message on a Watermill topic (sealed before it
+//     is published, opened by the queue that reads it);
 //   - held messages' payloads; dead letters' payloads and partner answers
 //     (a partner may quote the request in its answer).
 //
@@ -93,31 +92,6 @@ func (s *SQLite) sealOptional(plain []byte) ([]byte, error) {
 	}
 	return s.seal(plain)
 }
-
-// sealingPublisher seals each message's payload before the publisher it
-// wraps writes it. The caller's message is left unchanged.
-type sealingPublisher struct {
-	next message.Publisher
-	seal func([]byte) ([]byte, error)
-}
-
-func (p sealingPublisher) Publish(topic string, msgs ...*message.Message) error {
-	out := make([]*message.Message, len(msgs))
-	for i, m := range msgs {
-		sealed, err := p.seal(m.Payload)
-		if err != nil {
-			return err
-		}
-		c := message.NewMessage(m.UUID, sealed)
-		for k, v := range m.Metadata {
-			c.Metadata.Set(k, v)
-		}
-		out[i] = c
-	}
-	return p.next.Publish(topic, out...)
-}
-
-func (p sealingPublisher) Close() error { return p.next.Close() }
 
 // RotateCount is what RotateKeys did to one column.
 type RotateCount struct {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill-sqlite/wmsqlitezombiezen"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
@@ -78,7 +77,6 @@ type SQLite struct {
 	groups, callers atomic.Int64
 	stop, stopped   chan struct{}
 	stopOnce        sync.Once
-	publisher       message.Publisher
 	topics          map[string]bool
 	closed          bool
 	keys            *crypt.Keyring
@@ -151,13 +149,6 @@ func Open(opts Options) (*SQLite, error) {
 		conn.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
-	// Publishing joins the caller's transaction, so schema must exist first
-	// (EnsureTopics): the publisher must never run DDL inside a transaction.
-	pub, err := wmsqlitezombiezen.NewPublisher(conn, wmsqlitezombiezen.PublisherOptions{Logger: opts.Logger})
-	if err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("store: publisher: %w", err)
-	}
 	// Readers: their own connections, so that reads never queue behind a
 	// write transaction's fsync on conn.
 	readers, err := sqlitex.NewPool(path, sqlitex.PoolOptions{PoolSize: 4})
@@ -167,7 +158,6 @@ func Open(opts Options) (*SQLite, error) {
 	}
 	s := &SQLite{path: path, opts: opts, conn: conn, readers: readers, topics: map[string]bool{}, keys: keys,
 		txs: make(chan *txRequest), stop: make(chan struct{}), stopped: make(chan struct{})}
-	s.publisher = sealingPublisher{next: pub, seal: s.seal}
 	go s.committer(s.stop)
 	return s, nil
 }
@@ -584,7 +574,11 @@ func (s *SQLite) AcceptWithBatch(ctx context.Context, keys []string, resp intake
 	if err := s.EnsureTopics(b.topics()...); err != nil {
 		return intake.Response{}, false, err
 	}
-	return s.acceptOnce(ctx, keys, resp, rec, func(conn *sqlite.Conn) error { return s.writeBatch(conn, b) })
+	msgs, err := s.sealMessages(b.Messages)
+	if err != nil {
+		return intake.Response{}, false, err
+	}
+	return s.acceptOnce(ctx, keys, resp, rec, func(conn *sqlite.Conn) error { return s.writeBatch(conn, b, msgs) })
 }
 
 // acceptOnce records keys with resp, rec (when not nil) in the
@@ -648,7 +642,11 @@ func (s *SQLite) Commit(ctx context.Context, b Batch) error {
 	if err := s.EnsureTopics(b.topics()...); err != nil {
 		return err
 	}
-	return s.withRerunnableTx(ctx, func(conn *sqlite.Conn) error { return s.writeBatch(conn, b) })
+	msgs, err := s.sealMessages(b.Messages)
+	if err != nil {
+		return err
+	}
+	return s.withRerunnableTx(ctx, func(conn *sqlite.Conn) error { return s.writeBatch(conn, b, msgs) })
 }
 
 // topics returns the topics b publishes to.
@@ -660,10 +658,11 @@ func (b Batch) topics() []string {
 	return topics
 }
 
-// writeBatch writes b inside the caller's transaction.
-func (s *SQLite) writeBatch(conn *sqlite.Conn, b Batch) error {
-	for _, m := range b.Messages {
-		if err := s.publish(m.Topic, m.Message); err != nil {
+// writeBatch writes b, whose messages msgs are (sealMessages), inside the
+// caller's transaction.
+func (s *SQLite) writeBatch(conn *sqlite.Conn, b Batch, msgs []outgoing) error {
+	for _, m := range msgs {
+		if err := s.insertMessage(conn, m); err != nil {
 			return err
 		}
 	}
@@ -806,7 +805,6 @@ func (s *SQLite) Close() error {
 		return nil
 	}
 	s.closed = true
-	_ = s.publisher.Close()
 	return errors.Join(s.readers.Close(), s.conn.Close())
 }
 
@@ -824,11 +822,61 @@ func parseTS(s string) time.Time {
 
 // publish publishes msg on topic inside the caller's transaction.
 func (s *SQLite) publish(topic string, msg *message.Message) error {
-	if err := s.publisher.Publish(topic, msg); err != nil {
-		return fmt.Errorf("store: publish to %s: %w", topic, err)
+	m, err := s.sealMessage(topic, msg)
+	if err != nil {
+		return err
+	}
+	return s.insertMessage(s.conn, m)
+}
+
+// outgoing is a message ready for its topic's table: payload sealed,
+// metadata encoded. Preparing it before the transaction keeps that work
+// out of the one writer, where every other caller waits.
+type outgoing struct {
+	topic, uuid       string
+	payload, metadata []byte
+}
+
+func (s *SQLite) sealMessage(topic string, msg *message.Message) (outgoing, error) {
+	sealed, err := s.seal(msg.Payload)
+	if err != nil {
+		return outgoing{}, fmt.Errorf("store: publish to %s: %w", topic, err)
+	}
+	meta, err := json.Marshal(msg.Metadata)
+	if err != nil {
+		return outgoing{}, fmt.Errorf("store: publish to %s: metadata of %s: %w", topic, msg.UUID, err)
+	}
+	return outgoing{topic: topic, uuid: msg.UUID, payload: sealed, metadata: meta}, nil
+}
+
+func (s *SQLite) sealMessages(msgs []TopicMessage) ([]outgoing, error) {
+	out := make([]outgoing, 0, len(msgs))
+	for _, m := range msgs {
+		o, err := s.sealMessage(m.Topic, m.Message)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// insertMessage writes m in the caller's transaction, as Watermill's
+// SQLite publisher (wmsqlitezombiezen) writes a message: the tables and
+// their rows stay Watermill's, so that databases written by earlier
+// versions carry on. The statement is prepared once per topic, where the
+// publisher prepared it for every message. The topic's tables must exist
+// (EnsureTopics): no DDL runs inside a transaction.
+func (s *SQLite) insertMessage(conn *sqlite.Conn, m outgoing) error {
+	if !s.topics[m.topic] {
+		return fmt.Errorf("store: publish to %s: topic not created", m.topic)
+	}
+	if err := sqlitex.Execute(conn, `INSERT INTO 'watermill_`+m.topic+`' (uuid, created_at, payload, metadata) VALUES (?, ?, ?, ?)`,
+		&sqlitex.ExecOptions{Args: []any{m.uuid, time.Now().Format(time.RFC3339), m.payload, m.metadata}}); err != nil {
+		return fmt.Errorf("store: publish to %s: %w", m.topic, err)
 	}
 	if s.published != nil {
-		s.published[topic] = true
+		s.published[m.topic] = true
 	}
 	return nil
 }
