@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -134,13 +135,17 @@ func (s *SQLite) DueParked(ctx context.Context, partner string, now time.Time, l
 		for _, id := range except {
 			args = append(args, id)
 		}
-		args = append(args, limit-len(out))
+		want := limit - len(out)
 		err := s.read(ctx, `SELECT p.id, p.partner, p.lane, p.urgent, p.kind, p.referral_id, p.idempotency_key, p.payload,
 				p.attempts, p.next_at, p.first_failed_at, p.last_error
 			FROM parked p
 			WHERE p.partner = ? AND p.urgent = ? AND p.next_at <= ?`+notIn("p.id", len(except))+`
 			  AND p.id = (SELECT MIN(q.id) FROM parked q WHERE q.partner = p.partner AND q.lane = p.lane)
-			ORDER BY p.next_at, p.id LIMIT ?`, args, func(st *sqlite.Stmt) error {
+			ORDER BY p.next_at, p.id`, args, func(st *sqlite.Stmt) error {
+			if want == 0 {
+				return errEnoughRows
+			}
+			want--
 			p := scanParked(st)
 			var err error
 			if p.Payload, err = s.open(p.Payload); err != nil {
@@ -149,7 +154,7 @@ func (s *SQLite) DueParked(ctx context.Context, partner string, now time.Time, l
 			out = append(out, p)
 			return nil
 		})
-		if err != nil {
+		if err != nil && !errors.Is(err, errEnoughRows) {
 			return out, err
 		}
 	}

