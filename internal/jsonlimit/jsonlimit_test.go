@@ -2,6 +2,7 @@ package jsonlimit
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 )
@@ -28,5 +29,68 @@ func TestCheck(t *testing.T) {
 	}
 	if err := Check([]byte(`[[[1]]]`), 2, 0); !errors.Is(err, ErrTooDeep) || !strings.Contains(err.Error(), "2 levels") {
 		t.Fatalf("custom depth: %v", err)
+	}
+}
+
+// checkByteByByte is the byte-at-a-time scan Check replaced: the reference
+// it must agree with.
+func checkByteByByte(body []byte, maxDepth, maxValues int) error {
+	depth, values := 0, 0
+	inString, escaped := false, false
+	for _, c := range body {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+			values++
+			if depth > maxDepth {
+				return &Error{Limit: maxDepth, Err: ErrTooDeep}
+			}
+		case '}', ']':
+			depth--
+		case ',':
+			values++
+		}
+		if values > maxValues {
+			return &Error{Limit: maxValues, Err: ErrTooManyValues}
+		}
+	}
+	return nil
+}
+
+func FuzzCheckAgreesWithByteByByteScan(f *testing.F) {
+	for _, s := range []string{`{"a":"b\\"[[[","c":[1,2]}`, `"\\\\"[[`, `["x\\\\\"[",[[1]]]`, `{"s":"unterminated [[[`, `[[[`, `"a"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, want := Check(body, 3, 5), checkByteByByte(body, 3, 5)
+		if (got == nil) != (want == nil) || (got != nil && got.Error() != want.Error()) {
+			t.Fatalf("Check(%q) = %v, the byte-by-byte scan says %v", body, got, want)
+		}
+	})
+}
+
+func BenchmarkCheckReferral(b *testing.B) {
+	body, err := os.ReadFile("../../testdata/fhir/referral-3-lines.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if err := Check(body, 0, 0); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
