@@ -180,6 +180,7 @@ func storeState(st *store.SQLite) metrics.StateFunc {
 		for route, n := range held {
 			s.Held = append(s.Held, metrics.Held{Route: route, Count: n})
 		}
+		s.Commits, s.Writes = st.GroupStats()
 		return s, nil
 	}
 }

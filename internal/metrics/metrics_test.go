@@ -102,6 +102,7 @@ func TestStateAndBreakersAtScrapeTime(t *testing.T) {
 			Queues:      []Queue{{Topic: "deliver.provider", Pending: 4, OldestPending: now.Add(-90 * time.Second)}, {Topic: "deliver.council-cwac"}},
 			DeadLetters: []DeadLetters{{Partner: "provider", Kind: "referral", Total: 3, Open: 1}},
 			Held:        []Held{{Route: "council", Count: 2}},
+			Commits:     10, Writes: 35,
 		}, nil
 	}, time.Second, func() time.Time { return now })
 	r.WatchBreakers(map[string]Breaker{"provider": fakeBreaker("open"), "council-cwac": fakeBreaker("closed")})
@@ -115,6 +116,8 @@ func TestStateAndBreakersAtScrapeTime(t *testing.T) {
 		`iceshub_dead_letters_total{kind="referral",partner="provider"} 3`,
 		`iceshub_dead_letters_open{kind="referral",partner="provider"} 1`,
 		`iceshub_held_messages{route="council"} 2`,
+		`iceshub_store_commits_total 10`,
+		`iceshub_store_writes_total 35`,
 		`iceshub_breaker_state{partner="provider",state="open"} 1`,
 		`iceshub_breaker_state{partner="provider",state="closed"} 0`,
 		`iceshub_breaker_state{partner="council-cwac",state="closed"} 1`,

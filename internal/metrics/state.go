@@ -38,6 +38,10 @@ type State struct {
 	Queues      []Queue
 	DeadLetters []DeadLetters
 	Held        []Held
+	// Commits is how many write transactions the store has committed
+	// since it was opened, and Writes how many writes they carried (group
+	// commit): Writes/Commits is how many share a commit and its fsync.
+	Commits, Writes int64
 }
 
 // StateFunc reads the store's state. It is called on every scrape.
@@ -87,6 +91,10 @@ var (
 		"Dead letters waiting for a person: neither replayed nor discarded.", []string{"partner", "kind"}, nil)
 	descHeld = prometheus.NewDesc(Namespace+"_held_messages",
 		"Messages held for review, by route.", []string{"route"}, nil)
+	descCommits = prometheus.NewDesc(Namespace+"_store_commits_total",
+		"Write transactions committed (each one fsync) since the hub started.", nil, nil)
+	descWrites = prometheus.NewDesc(Namespace+"_store_writes_total",
+		"Writes (an accepted message, a delivery outcome, a queue position) carried by those commits; several share one under load.", nil, nil)
 	descBreaker = prometheus.NewDesc(Namespace+"_breaker_state",
 		"Circuit breaker state of a partner: 1 for the current state, 0 for the others.", []string{"partner", "state"}, nil)
 )
@@ -98,7 +106,7 @@ type stateCollector struct {
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStoreUp, descQueueDepth, descQueueOldest, descDeadTotal, descDeadOpen, descHeld} {
+	for _, d := range []*prometheus.Desc{descStoreUp, descQueueDepth, descQueueOldest, descDeadTotal, descDeadOpen, descHeld, descCommits, descWrites} {
 		ch <- d
 	}
 }
@@ -128,6 +136,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, h := range st.Held {
 		ch <- prometheus.MustNewConstMetric(descHeld, prometheus.GaugeValue, float64(h.Count), h.Route)
 	}
+	ch <- prometheus.MustNewConstMetric(descCommits, prometheus.CounterValue, float64(st.Commits))
+	ch <- prometheus.MustNewConstMetric(descWrites, prometheus.CounterValue, float64(st.Writes))
 }
 
 type breakerCollector struct {

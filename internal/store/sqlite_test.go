@@ -294,3 +294,20 @@ func TestGatherHoldsTheGroupOpenUntilFullOrDue(t *testing.T) {
 		t.Fatalf("group = %d callers, want maxGroup (%d)", len(got), maxGroup)
 	}
 }
+
+// TestGroupStatsCountCommitsAndWrites: what /metrics reports of the group
+// commits.
+func TestGroupStatsCountCommitsAndWrites(t *testing.T) {
+	s := openTemp(t, t.TempDir())
+	defer s.Close()
+	groups0, writes0 := s.GroupStats()
+	for range 3 {
+		if err := s.Probe(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	groups, writes := s.GroupStats()
+	if writes-writes0 != 3 || groups-groups0 < 1 || groups-groups0 > 3 {
+		t.Fatalf("after 3 sequential writes: %d commits, %d writes; want 3 writes in 1 to 3 commits", groups-groups0, writes-writes0)
+	}
+}
