@@ -164,7 +164,7 @@ func TestPermanentRefusalIsDeadLetteredThenReplayed(t *testing.T) {
 		t.Errorf("replay sent key %s, want the original %s", c.Header.IdempotencyKey, key)
 	}
 	eventually(t, "the replay's receipt", func() bool {
-		ok, err := o.hub.store.WasDelivered(context.Background(), key)
+		ok, err := o.hub.store.WasDelivered(context.Background(), dl.ReferralID, key)
 		return err == nil && ok
 	})
 	got, err := o.hub.store.DeadLetter(context.Background(), dl.ID)

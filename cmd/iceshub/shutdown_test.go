@@ -102,7 +102,7 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	defer st.Close()
 	key := routes.IdempotencyKey(id, "provider", model.KindReferral)
-	if ok, err := st.WasDelivered(context.Background(), key); err != nil || !ok {
+	if ok, err := st.WasDelivered(context.Background(), id, key); err != nil || !ok {
 		t.Errorf("the in-flight delivery's receipt was not recorded before exit (%v, %v)", ok, err)
 	}
 	ds, err := st.Disclosures(context.Background(), id)

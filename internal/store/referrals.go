@@ -291,14 +291,14 @@ type DeliveryState struct {
 func (s *SQLite) DeliveryState(ctx context.Context, idempotencyKey, partner, lane, referralID string) (DeliveryState, error) {
 	var out DeliveryState
 	err := s.read(ctx, `SELECT
-			EXISTS(SELECT 1 FROM delivered WHERE idempotency_key = ?),
+			EXISTS(SELECT 1 FROM receipts WHERE referral_id = ? AND idempotency_key = ?),
 			EXISTS(SELECT 1 FROM parked WHERE partner = ? AND lane = ?),
 			COALESCE(r.service_request_id, ''), COALESCE(r.requester_ods, ''), COALESCE(r.council, ''),
 			COALESCE(r.order_reference, ''), COALESCE(r.task_id, ''),
 			COALESCE((SELECT c.case_reference FROM case_refs c WHERE c.referral_id = r.referral_id AND c.council = ? AND c.purpose = ?
 				ORDER BY c.at LIMIT 1), '')
 		FROM (SELECT 1) LEFT JOIN referrals r ON r.referral_id = ?`,
-		[]any{idempotencyKey, partner, lane, partner, CaseForOrder, referralID}, func(st *sqlite.Stmt) error {
+		[]any{referralID, idempotencyKey, partner, lane, partner, CaseForOrder, referralID}, func(st *sqlite.Stmt) error {
 			out = DeliveryState{Delivered: st.ColumnBool(0), LaneBusy: st.ColumnBool(1), Refs: model.References{
 				ServiceRequestID: st.ColumnText(2), RequesterODS: st.ColumnText(3), Council: st.ColumnText(4),
 				OrderReference: st.ColumnText(5), TaskID: st.ColumnText(6), CaseReference: st.ColumnText(7)}}

@@ -203,13 +203,13 @@ func TestPurgeReceipts(t *testing.T) {
 	if n, err := s.PurgeReceipts(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
 		t.Fatalf("before the cutoff: %d, %v", n, err)
 	}
-	if done, _ := s.WasDelivered(ctx, "k1"); !done {
+	if done, _ := s.WasDelivered(ctx, "r", "k1"); !done {
 		t.Fatal("receipt missing before the cutoff")
 	}
 	if n, err := s.PurgeReceipts(ctx, time.Now().Add(time.Hour)); err != nil || n != 1 {
 		t.Fatalf("after the cutoff: %d, %v; want 1", n, err)
 	}
-	if done, _ := s.WasDelivered(ctx, "k1"); done {
+	if done, _ := s.WasDelivered(ctx, "r", "k1"); done {
 		t.Error("receipt kept after the cutoff")
 	}
 }

@@ -215,17 +215,23 @@ func (s *SQLite) PurgeIdempotency(ctx context.Context, cutoff time.Time) (int, e
 }
 
 // purgeOlder deletes, in one transaction, what query finds older than
-// cutoff: query selects a key and a timestamp (RFC 3339, compared as a
-// time, not as text), and each of deletes runs with the key. It returns how
-// many keys it deleted; what names them in errors.
+// cutoff: query selects a key (one column or more) and, last, a timestamp
+// (RFC 3339, compared as a time, not as text), and each of deletes runs
+// with the key's columns. It returns how many keys it deleted; what names
+// them in errors.
 func (s *SQLite) purgeOlder(ctx context.Context, what string, cutoff time.Time, query string, args []any, deletes ...string) (int, error) {
 	n := 0
 	err := s.withTx(ctx, func(conn *sqlite.Conn) error {
-		var old []string
+		var old [][]any
 		if err := sqlitex.Execute(conn, query, &sqlitex.ExecOptions{Args: args,
 			ResultFunc: func(st *sqlite.Stmt) error {
-				if t := parseTS(st.ColumnText(1)); !t.IsZero() && t.Before(cutoff) {
-					old = append(old, st.ColumnText(0))
+				last := st.ColumnCount() - 1
+				if t := parseTS(st.ColumnText(last)); !t.IsZero() && t.Before(cutoff) {
+					key := make([]any, last)
+					for i := range key {
+						key[i] = st.ColumnText(i)
+					}
+					old = append(old, key)
 				}
 				return nil
 			}}); err != nil {
@@ -233,7 +239,7 @@ func (s *SQLite) purgeOlder(ctx context.Context, what string, cutoff time.Time, 
 		}
 		for _, k := range old {
 			for _, d := range deletes {
-				if err := sqlitex.Execute(conn, d, &sqlitex.ExecOptions{Args: []any{k}}); err != nil {
+				if err := sqlitex.Execute(conn, d, &sqlitex.ExecOptions{Args: k}); err != nil {
 					return fmt.Errorf("store: delete old %s: %w", what, err)
 				}
 			}
@@ -249,8 +255,8 @@ func (s *SQLite) purgeOlder(ctx context.Context, what string, cutoff time.Time, 
 // by the cutoff the copy itself is deleted (PurgeMessages), so nothing can
 // offer it again. The partner's reference lives on in the cross-reference.
 func (s *SQLite) PurgeReceipts(ctx context.Context, cutoff time.Time) (int, error) {
-	return s.purgeOlder(ctx, "delivery receipts", cutoff, `SELECT idempotency_key, at FROM delivered`, nil,
-		`DELETE FROM delivered WHERE idempotency_key = ?`)
+	return s.purgeOlder(ctx, "delivery receipts", cutoff, `SELECT referral_id, idempotency_key, at FROM receipts`, nil,
+		`DELETE FROM receipts WHERE referral_id = ? AND idempotency_key = ?`)
 }
 
 // PurgeClosedReferrals deletes the records and case references of referrals

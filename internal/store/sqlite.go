@@ -145,6 +145,10 @@ func Open(opts Options) (*SQLite, error) {
 		conn.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
+	if err := migrateReceipts(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
 	if err := checkSubjectKey(conn, opts.SubjectKey); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
@@ -168,16 +172,20 @@ CREATE TABLE IF NOT EXISTS idempotency (
 	response   BLOB NOT NULL,
 	created_at TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS delivered (
-	idempotency_key   TEXT NOT NULL PRIMARY KEY,
+-- Delivery receipts, clustered by referral: referral ids are time-ordered,
+-- so a new receipt lands beside the last ones written, where a table keyed
+-- by the idempotency key alone (a hash) put every receipt on a page of its
+-- own and kept a second index by referral (migrateReceipts).
+CREATE TABLE IF NOT EXISTS receipts (
+	referral_id       TEXT NOT NULL,
+	idempotency_key   TEXT NOT NULL,
 	recipient         TEXT NOT NULL,
 	kind              TEXT NOT NULL,
-	referral_id       TEXT NOT NULL,
 	partner_reference TEXT NOT NULL,
 	status_code       INTEGER NOT NULL,
-	at                TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS delivered_referral ON delivered(referral_id);
+	at                TEXT NOT NULL,
+	PRIMARY KEY (referral_id, idempotency_key)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS disclosures (
 	id             INTEGER PRIMARY KEY AUTOINCREMENT,
 	at             TEXT NOT NULL,
@@ -703,10 +711,10 @@ func (s *SQLite) writeBatch(conn *sqlite.Conn, b Batch, msgs []outgoing) error {
 		}
 	}
 	for _, d := range b.Delivered {
-		if err := sqlitex.Execute(conn, `INSERT INTO delivered
-			(idempotency_key, recipient, kind, referral_id, partner_reference, status_code, at)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(idempotency_key) DO NOTHING`, &sqlitex.ExecOptions{Args: []any{
-			d.IdempotencyKey, d.Recipient, d.Kind, d.ReferralID, d.PartnerReference, d.StatusCode, ts(d.At),
+		if err := sqlitex.Execute(conn, `INSERT INTO receipts
+			(referral_id, idempotency_key, recipient, kind, partner_reference, status_code, at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, &sqlitex.ExecOptions{Args: []any{
+			d.ReferralID, d.IdempotencyKey, d.Recipient, d.Kind, d.PartnerReference, d.StatusCode, ts(d.At),
 		}}); err != nil {
 			return fmt.Errorf("store: record delivery: %w", err)
 		}
@@ -714,11 +722,34 @@ func (s *SQLite) writeBatch(conn *sqlite.Conn, b Batch, msgs []outgoing) error {
 	return nil
 }
 
-// WasDelivered reports whether a delivery with this idempotency key has been
-// accepted by its partner already.
-func (s *SQLite) WasDelivered(ctx context.Context, idempotencyKey string) (bool, error) {
+// migrateReceipts moves the receipts of a database written before they were
+// clustered by referral (table delivered, keyed by idempotency key) into
+// receipts, and drops the old table, in one transaction: either every
+// receipt is moved or nothing changes.
+func migrateReceipts(conn *sqlite.Conn) (err error) {
+	old := false
+	if err := sqlitex.Execute(conn, `SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'delivered'`,
+		&sqlitex.ExecOptions{ResultFunc: func(*sqlite.Stmt) error { old = true; return nil }}); err != nil {
+		return fmt.Errorf("look for old delivery receipts: %w", err)
+	}
+	if !old {
+		return nil
+	}
+	defer sqlitex.Save(conn)(&err)
+	if err := sqlitex.ExecuteScript(conn, `INSERT OR IGNORE INTO receipts
+			(referral_id, idempotency_key, recipient, kind, partner_reference, status_code, at)
+		SELECT referral_id, idempotency_key, recipient, kind, partner_reference, status_code, at FROM delivered;
+		DROP TABLE delivered;`, nil); err != nil {
+		return fmt.Errorf("move delivery receipts to their new table: %w", err)
+	}
+	return nil
+}
+
+// WasDelivered reports whether the delivery about referralID with this
+// idempotency key has been accepted by its partner already.
+func (s *SQLite) WasDelivered(ctx context.Context, referralID, idempotencyKey string) (bool, error) {
 	found := false
-	err := s.read(ctx, `SELECT 1 FROM delivered WHERE idempotency_key = ?`, []any{idempotencyKey}, func(*sqlite.Stmt) error {
+	err := s.read(ctx, `SELECT 1 FROM receipts WHERE referral_id = ? AND idempotency_key = ?`, []any{referralID, idempotencyKey}, func(*sqlite.Stmt) error {
 		found = true
 		return nil
 	})
@@ -729,7 +760,7 @@ func (s *SQLite) WasDelivered(ctx context.Context, idempotencyKey string) (bool,
 func (s *SQLite) Deliveries(ctx context.Context, referralID string) ([]Delivered, error) {
 	var out []Delivered
 	err := s.read(ctx, `SELECT idempotency_key, recipient, kind, referral_id, partner_reference, status_code, at
-		FROM delivered WHERE referral_id = ? ORDER BY at`, []any{referralID}, func(st *sqlite.Stmt) error {
+		FROM receipts WHERE referral_id = ? ORDER BY at`, []any{referralID}, func(st *sqlite.Stmt) error {
 		out = append(out, Delivered{
 			IdempotencyKey: st.ColumnText(0), Recipient: st.ColumnText(1), Kind: st.ColumnText(2),
 			ReferralID: st.ColumnText(3), PartnerReference: st.ColumnText(4), StatusCode: st.ColumnInt(5), At: parseTS(st.ColumnText(6)),

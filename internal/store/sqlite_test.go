@@ -89,7 +89,7 @@ func TestCommittedMessagesSurviveReopenAndAreConsumedInOrder(t *testing.T) {
 
 	s = openTemp(t, dir)
 	defer s.Close()
-	if ok, err := s.WasDelivered(ctx, "k1"); err != nil || !ok {
+	if ok, err := s.WasDelivered(ctx, "r1", "k1"); err != nil || !ok {
 		t.Fatalf("WasDelivered(k1) = %v, %v after reopen", ok, err)
 	}
 	sub, err := s.NewSubscriber()
@@ -309,5 +309,51 @@ func TestGroupStatsCountCommitsAndWrites(t *testing.T) {
 	groups, writes := s.GroupStats()
 	if writes-writes0 != 3 || groups-groups0 < 1 || groups-groups0 > 3 {
 		t.Fatalf("after 3 sequential writes: %d commits, %d writes; want 3 writes in 1 to 3 commits", groups-groups0, writes-writes0)
+	}
+}
+
+// TestReceiptsOfAnOlderDatabaseAreMoved: a database written when receipts
+// were kept in table delivered (keyed by idempotency key) opens with every
+// receipt in receipts, so that a copy delivered before the upgrade is
+// still recognised as delivered, and the old table is gone.
+func TestReceiptsOfAnOlderDatabaseAreMoved(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	conn, err := sqlite.OpenConn(filepath.Join(dir, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlitex.ExecuteScript(conn, `CREATE TABLE delivered (
+			idempotency_key   TEXT NOT NULL PRIMARY KEY,
+			recipient         TEXT NOT NULL,
+			kind              TEXT NOT NULL,
+			referral_id       TEXT NOT NULL,
+			partner_reference TEXT NOT NULL,
+			status_code       INTEGER NOT NULL,
+			at                TEXT NOT NULL
+		);
+		CREATE INDEX delivered_referral ON delivered(referral_id);
+		INSERT INTO delivered VALUES ('k-old', 'provider', 'referral', 'r-old', 'ORD-1', 201, '2026-11-01T10:00:00Z');`, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openTemp(t, dir)
+	defer s.Close()
+	if ok, err := s.WasDelivered(ctx, "r-old", "k-old"); err != nil || !ok {
+		t.Fatalf("WasDelivered of a receipt written before the upgrade = %v, %v", ok, err)
+	}
+	got, err := s.Deliveries(ctx, "r-old")
+	if err != nil || len(got) != 1 || got[0].PartnerReference != "ORD-1" || got[0].StatusCode != 201 {
+		t.Fatalf("Deliveries = %+v, %v; want the old receipt whole", got, err)
+	}
+	gone := true
+	if err := s.read(ctx, `SELECT 1 FROM sqlite_master WHERE name = 'delivered'`, nil, func(*sqlite.Stmt) error { gone = false; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !gone {
+		t.Error("table delivered is still there")
 	}
 }
