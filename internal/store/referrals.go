@@ -361,7 +361,7 @@ func orOrdered(s model.OrderStatus) model.OrderStatus {
 func (s *SQLite) StoredResponse(ctx context.Context, keys []string) (intake.Response, bool, error) {
 	for _, k := range keys {
 		var stored []byte
-		if err := s.read(ctx, `SELECT response FROM idempotency WHERE key = ?`, []any{k}, func(st *sqlite.Stmt) error {
+		if err := s.read(ctx, lookupResponse, []any{k}, func(st *sqlite.Stmt) error {
 			stored = []byte(st.ColumnText(0))
 			return nil
 		}); err != nil {

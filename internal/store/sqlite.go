@@ -589,6 +589,19 @@ func (s *SQLite) AcceptWithBatch(ctx context.Context, keys []string, resp intake
 	return s.acceptOnce(ctx, keys, resp, rec, func(conn *sqlite.Conn) error { return s.writeBatch(conn, b, msgs) })
 }
 
+// The answer to a message is stored once, with its first key; each other
+// key of the message stores sameAnswerAs and the first key (an answer is
+// JSON, so it never starts with it), which lookupResponse follows. Every
+// key of a message has the same created_at, so retention removes them
+// together. Storing the answer with every key wrote it twice per referral.
+const (
+	sameAnswerAs   = "="
+	lookupResponse = `SELECT CASE WHEN substr(a.response, 1, 1) = x'3D'
+		THEN (SELECT b.response FROM idempotency b WHERE b.key = CAST(substr(a.response, 2) AS TEXT))
+		ELSE a.response END
+		FROM idempotency a WHERE a.key = ?`
+)
+
 // acceptOnce records keys with resp, rec (when not nil) in the
 // cross-reference, and runs write, in one transaction, when none of keys
 // has been seen; otherwise it returns the response stored with the first
@@ -605,7 +618,7 @@ func (s *SQLite) acceptOnce(ctx context.Context, keys []string, resp intake.Resp
 	var stored []byte
 	err = s.withRerunnableTx(ctx, func(conn *sqlite.Conn) error {
 		for _, k := range keys {
-			if err := sqlitex.Execute(conn, `SELECT response FROM idempotency WHERE key = ?`, &sqlitex.ExecOptions{
+			if err := sqlitex.Execute(conn, lookupResponse, &sqlitex.ExecOptions{
 				Args: []any{k},
 				ResultFunc: func(stmt *sqlite.Stmt) error {
 					stored = []byte(stmt.ColumnText(0))
@@ -619,9 +632,13 @@ func (s *SQLite) acceptOnce(ctx context.Context, keys []string, resp intake.Resp
 			}
 		}
 		now := time.Now().UTC().Format(time.RFC3339Nano)
-		for _, k := range keys {
+		for i, k := range keys {
+			answer := respJSON
+			if i > 0 {
+				answer = []byte(sameAnswerAs + keys[0])
+			}
 			if err := sqlitex.Execute(conn, `INSERT INTO idempotency (key, response, created_at) VALUES (?, ?, ?)`,
-				&sqlitex.ExecOptions{Args: []any{k, respJSON, now}}); err != nil {
+				&sqlitex.ExecOptions{Args: []any{k, answer, now}}); err != nil {
 				return fmt.Errorf("store: record idempotency key: %w", err)
 			}
 		}

@@ -45,6 +45,30 @@ func TestAcceptOnceDeduplicatesByAnyKey(t *testing.T) {
 	if n, err := s.Pending(ctx, "topic.x"); err != nil || n != 1 {
 		t.Fatalf("pending = %d, %v; want exactly one message published", n, err)
 	}
+	// The answer is stored once: the second key points at the first.
+	var sizes []int
+	if err := s.read(ctx, `SELECT length(response) FROM idempotency WHERE key IN ('request:a', 'message:m') ORDER BY key`, nil, func(st *sqlite.Stmt) error {
+		sizes = append(sizes, st.ColumnInt(0))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(sizes) != 2 || sizes[0] != len("=request:a") {
+		t.Errorf("stored sizes (message:m, request:a) = %v; want message:m to hold only a pointer", sizes)
+	}
+	if got, found, err := s.StoredResponse(ctx, []string{"message:m"}); err != nil || !found || string(got.Body) != `{"first":true}` {
+		t.Errorf("StoredResponse(message:m) = %s, %v, %v; want the first answer", got.Body, found, err)
+	}
+	// A key recorded by an earlier version, with the whole answer, still answers.
+	if err := s.withTx(ctx, func(conn *sqlite.Conn) error {
+		return sqlitex.Execute(conn, `INSERT INTO idempotency (key, response, created_at) VALUES ('message:old', ?, '2026-11-01T00:00:00Z')`,
+			&sqlitex.ExecOptions{Args: []any{[]byte(`{"status":200,"body":"eyJvbGQiOnRydWV9"}`)}})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, found, err := s.StoredResponse(ctx, []string{"message:old"}); err != nil || !found || string(got.Body) != `{"old":true}` {
+		t.Errorf("StoredResponse(message:old) = %s, %v, %v; want the answer stored with it", got.Body, found, err)
+	}
 	// "request:b" must not have been recorded by the duplicate.
 	_, dup, err = s.AcceptOnce(ctx, []string{"request:b"}, second, "topic.x", message.NewMessage("3", []byte("three")), nil)
 	if err != nil || dup {
