@@ -137,6 +137,14 @@ func appendDisclosures(conn *sqlite.Conn, ds []Disclosure) error {
 		}}); err != nil {
 			return fmt.Errorf("store: record disclosure: %w", err)
 		}
+		// Once per referral: a pair already there is left as it is, and
+		// writes nothing.
+		if e.Subject != "" {
+			if err := sqlitex.Execute(conn, `INSERT OR IGNORE INTO disclosure_subjects (subject, referral_id) VALUES (?, ?)`,
+				&sqlitex.ExecOptions{Args: []any{e.Subject, e.ReferralID}}); err != nil {
+				return fmt.Errorf("store: index the disclosure's subject: %w", err)
+			}
+		}
 		prev = e.Hash
 	}
 	return nil
@@ -151,12 +159,13 @@ func (s *SQLite) DisclosuresBySubject(ctx context.Context, subject string) ([]Di
 	if subject == "" {
 		return nil, errors.New("store: empty subject")
 	}
-	return s.disclosuresWhere(ctx, "subject = ?", subject)
+	return s.disclosuresWhere(ctx, `referral_id IN (SELECT referral_id FROM disclosure_subjects WHERE subject = ?) AND subject = ?`,
+		subject, subject)
 }
 
-func (s *SQLite) disclosuresWhere(ctx context.Context, where string, arg any) ([]Disclosure, error) {
+func (s *SQLite) disclosuresWhere(ctx context.Context, where string, args ...any) ([]Disclosure, error) {
 	var out []Disclosure
-	err := s.read(ctx, `SELECT `+disclosureColumns+` FROM disclosures WHERE `+where+` ORDER BY id`, []any{arg}, func(st *sqlite.Stmt) error {
+	err := s.read(ctx, `SELECT `+disclosureColumns+` FROM disclosures WHERE `+where+` ORDER BY id`, args, func(st *sqlite.Stmt) error {
 		d, err := scanEntry(st).disclosure()
 		if err != nil {
 			return err
@@ -318,6 +327,11 @@ func (s *SQLite) prunePrefix(ctx context.Context, cutoff time.Time,
 		if err := sqlitex.Execute(conn, `DELETE FROM disclosures WHERE id <= ?`, &sqlitex.ExecOptions{Args: []any{upto}}); err != nil {
 			return fmt.Errorf("store: remove entries: %w", err)
 		}
+		// A person no entry names any more is not kept in the index either.
+		if err := sqlitex.Execute(conn, `DELETE FROM disclosure_subjects WHERE NOT EXISTS (SELECT 1 FROM disclosures d
+			WHERE d.referral_id = disclosure_subjects.referral_id AND d.subject = disclosure_subjects.subject)`, nil); err != nil {
+			return fmt.Errorf("store: remove subjects no entry names: %w", err)
+		}
 		return nil
 	})
 	if err != nil {
@@ -328,8 +342,7 @@ func (s *SQLite) prunePrefix(ctx context.Context, cutoff time.Time,
 
 // migrateDisclosures brings a disclosures table from before subjects and
 // the chain up to date: it adds the columns and chains the entries already
-// there, in id order (their subjects stay empty). It runs once; the subject
-// index is created after it.
+// there, in id order (their subjects stay empty). It runs once.
 func migrateDisclosures(conn *sqlite.Conn) (err error) {
 	hasHash := false
 	if err := sqlitex.Execute(conn, `SELECT name FROM pragma_table_info('disclosures')`, &sqlitex.ExecOptions{
@@ -367,8 +380,26 @@ func migrateDisclosures(conn *sqlite.Conn) (err error) {
 			prev = e.Hash
 		}
 	}
-	if err := sqlitex.ExecuteTransient(conn, `CREATE INDEX IF NOT EXISTS disclosures_subject ON disclosures(subject)`, nil); err != nil {
-		return fmt.Errorf("create subject index: %w", err)
+	return nil
+}
+
+// migrateSubjectIndex replaces the index of disclosures by subject, in
+// databases that have it, by disclosure_subjects, filled from the entries
+// there, in one transaction.
+func migrateSubjectIndex(conn *sqlite.Conn) (err error) {
+	old := false
+	if err := sqlitex.Execute(conn, `SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'disclosures_subject'`,
+		&sqlitex.ExecOptions{ResultFunc: func(*sqlite.Stmt) error { old = true; return nil }}); err != nil {
+		return fmt.Errorf("look for the old subject index: %w", err)
+	}
+	if !old {
+		return nil
+	}
+	defer sqlitex.Save(conn)(&err)
+	if err := sqlitex.ExecuteScript(conn, `INSERT OR IGNORE INTO disclosure_subjects (subject, referral_id)
+			SELECT DISTINCT subject, referral_id FROM disclosures WHERE subject != '';
+		DROP INDEX disclosures_subject;`, nil); err != nil {
+		return fmt.Errorf("index the disclosure record's subjects by referral: %w", err)
 	}
 	return nil
 }

@@ -229,3 +229,39 @@ func TestOpenChainsADisclosureRecordFromBeforeTheChain(t *testing.T) {
 		t.Fatalf("migrated record: %+v", rep)
 	}
 }
+
+// TestSubjectIndexOfAnOlderDatabaseIsReplaced: a database from when the
+// disclosure record was indexed by subject directly opens with its people
+// found through disclosure_subjects, and without the old index.
+func TestSubjectIndexOfAnOlderDatabaseIsReplaced(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := openTemp(t, dir)
+	fillRecord(t, s, 8)
+	// As an older version left it: the index, and nothing in the new table.
+	if err := s.withTx(ctx, func(conn *sqlite.Conn) error {
+		return sqlitex.ExecuteScript(conn, `DELETE FROM disclosure_subjects;
+			CREATE INDEX disclosures_subject ON disclosures(subject);`, nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openTemp(t, dir)
+	defer s.Close()
+	got, err := s.DisclosuresBySubject(ctx, "sbj_a")
+	if err != nil || len(got) != 4 {
+		t.Fatalf("subject a after the upgrade: %d entries, %v; want 4", len(got), err)
+	}
+	if err := s.read(ctx, `SELECT 1 FROM sqlite_master WHERE name = 'disclosures_subject'`, nil, func(*sqlite.Stmt) error {
+		t.Error("the old subject index is still there")
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if rep := verify(t, s); !rep.OK {
+		t.Fatalf("chain after the upgrade: %+v", rep)
+	}
+}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,6 +111,17 @@ func TestPruneInactiveSubjectsKeepsRecentlyActiveAndChain(t *testing.T) {
 	}
 	if ds, _ := s.DisclosuresBySubject(ctx, "sbj_c"); len(ds) != 1 {
 		t.Errorf("c's entry, behind b's, must wait: %v", ds)
+	}
+	// Nor is a's subject kept in the index of who the record names.
+	var indexed []string
+	if err := s.read(ctx, `SELECT subject FROM disclosure_subjects ORDER BY subject`, nil, func(st *sqlite.Stmt) error {
+		indexed = append(indexed, st.ColumnText(0))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(indexed, ",") != "sbj_b,sbj_c" {
+		t.Errorf("subjects indexed after pruning = %v, want sbj_b and sbj_c only", indexed)
 	}
 	if rep := verify(t, s); !rep.OK || rep.Checkpoint != 2 || rep.Entries != 3 {
 		t.Fatalf("after pruning: %+v", rep)

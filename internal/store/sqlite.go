@@ -145,6 +145,10 @@ func Open(opts Options) (*SQLite, error) {
 		conn.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
+	if err := migrateSubjectIndex(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
 	if err := migrateReceipts(conn); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
@@ -206,6 +210,16 @@ CREATE TABLE IF NOT EXISTS disclosures (
 	hash           TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS disclosures_referral ON disclosures(referral_id);
+-- Who the disclosure record names, once per referral: a subject access
+-- request finds the person's referrals here, then their entries by
+-- referral. An index of disclosures by subject wrote a page at a random
+-- place for every entry (three to five per referral); this writes one per
+-- referral and none for its later entries (migrateSubjectIndex).
+CREATE TABLE IF NOT EXISTS disclosure_subjects (
+	subject     TEXT NOT NULL,
+	referral_id TEXT NOT NULL,
+	PRIMARY KEY (subject, referral_id)
+) WITHOUT ROWID;
 -- A checkpoint stands for the entries up to upto_id once they are removed:
 -- hash is the hash of entry upto_id, and the chain goes on from it.
 CREATE TABLE IF NOT EXISTS disclosure_checkpoints (
