@@ -176,33 +176,83 @@ type benchBundle struct {
 	body   []byte
 	weight int
 	// ids holds, for each distinct UUID of body, the offsets where it
-	// occurs.
-	ids [][]int
+	// occurs; people the same for each NHS number of the test range.
+	ids, people [][]int
 }
 
-var uuidPattern = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+var (
+	uuidPattern = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}`)
+	// An NHS number of the test range, as the fixtures write it.
+	nhsNumberPattern = regexp.MustCompile(`\b999\d{7}\b`)
+)
 
 func newBenchBundle(body []byte, weight int) benchBundle {
-	b := benchBundle{body: body, weight: weight}
+	return benchBundle{body: body, weight: weight, ids: offsetsOf(body, uuidPattern), people: offsetsOf(body, nhsNumberPattern)}
+}
+
+// offsetsOf returns, for each distinct match of p in body, the offsets
+// where it occurs.
+func offsetsOf(body []byte, p *regexp.Regexp) [][]int {
+	var out [][]int
 	index := map[string]int{}
-	for _, loc := range uuidPattern.FindAllIndex(body, -1) {
+	for _, loc := range p.FindAllIndex(body, -1) {
 		old := string(body[loc[0]:loc[1]])
 		i, ok := index[old]
 		if !ok {
-			i = len(b.ids)
+			i = len(out)
 			index[old] = i
-			b.ids = append(b.ids, nil)
+			out = append(out, nil)
 		}
-		b.ids[i] = append(b.ids[i], loc[0])
+		out[i] = append(out[i], loc[0])
 	}
-	return b
+	return out
+}
+
+// nextPerson numbers the people of the bench's referrals: each referral is
+// about someone else, as in real traffic, where every person adds to the
+// disclosure record's index of who it names.
+var nextPerson atomic.Int64
+
+// testNHSNumber returns the nth valid NHS number of the test range
+// (999 000 0000 to 999 999 9999), skipping those no check digit completes;
+// after about 900,000 people it starts again.
+func testNHSNumber(n int64) [10]byte {
+	for {
+		var d [10]byte
+		copy(d[:], "999")
+		v := n % 1_000_000 // six digits between 999 and the check digit
+		for i := 8; i >= 3; i-- {
+			d[i] = byte('0' + v%10)
+			v /= 10
+		}
+		sum := 0
+		for i := 0; i < 9; i++ {
+			sum += int(d[i]-'0') * (10 - i)
+		}
+		check := 11 - sum%11
+		if check == 11 {
+			check = 0
+		}
+		if check != 10 {
+			d[9] = byte('0' + check)
+			return d
+		}
+		n++
+	}
 }
 
 // fresh returns a copy of b's body with every UUID in it replaced by a new
 // one (the same old UUID by the same new one), so that each request is a
-// distinct referral with distinct message, bundle and ServiceRequest ids.
+// distinct referral with distinct message, bundle and ServiceRequest ids,
+// and the person's NHS number by another person's.
 func (b benchBundle) fresh() []byte {
 	out := bytes.Clone(b.body)
+	for _, at := range b.people {
+		nhs := testNHSNumber(nextPerson.Add(1))
+		for _, i := range at {
+			copy(out[i:i+10], nhs[:])
+		}
+	}
 	for _, at := range b.ids {
 		n := uuid.New()
 		var text [36]byte

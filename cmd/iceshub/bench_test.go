@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+
+	"github.com/iceshub/iceshub/internal/nhsnumber"
 )
 
 // BenchmarkAcceptReferralOverHTTP measures the sender's view: POST a
@@ -103,5 +105,29 @@ func TestBenchBundleFreshReplacesEveryUUIDConsistently(t *testing.T) {
 	}
 	if string(body[:5]) != `{"a":` || !bytes.Contains(body, []byte(old1)) {
 		t.Fatal("fresh changed the bundle it copies")
+	}
+}
+
+// TestBenchReferralsAreAboutDistinctPeople: each fresh copy names another
+// person, with a valid NHS number of the test range.
+func TestBenchReferralsAreAboutDistinctPeople(t *testing.T) {
+	for n := int64(0); n < 2000; n++ {
+		d := testNHSNumber(n)
+		if err := nhsnumber.Check(string(d[:])); err != nil || string(d[:3]) != "999" {
+			t.Fatalf("testNHSNumber(%d) = %s: %v", n, d[:], err)
+		}
+	}
+	body := []byte(`{"identifier":[{"value":"9990000026"}],"subject":{"identifier":{"value":"9990000026"}},"n":"19990000026"}`)
+	b := newBenchBundle(body, 1)
+	one, two := b.fresh(), b.fresh()
+	got1, got2 := nhsNumberPattern.FindAll(one, -1), nhsNumberPattern.FindAll(two, -1)
+	if len(got1) != 2 || !bytes.Equal(got1[0], got1[1]) || bytes.Equal(got1[0], []byte("9990000026")) {
+		t.Fatalf("NHS numbers in a fresh copy: %q; want one new number twice", got1)
+	}
+	if len(got2) != 2 || bytes.Equal(got1[0], got2[0]) {
+		t.Fatalf("two fresh copies name %q and %q; want different people", got1[0], got2[0])
+	}
+	if !bytes.Contains(one, []byte(`"n":"19990000026"`)) {
+		t.Fatalf("a longer number that only contains a test-range number was changed: %s", one)
 	}
 }
