@@ -386,22 +386,10 @@ func migrateDisclosures(conn *sqlite.Conn) (err error) {
 // migrateSubjectIndex replaces the index of disclosures by subject, in
 // databases that have it, by disclosure_subjects, filled from the entries
 // there, in one transaction.
-func migrateSubjectIndex(conn *sqlite.Conn) (err error) {
-	old := false
-	if err := sqlitex.Execute(conn, `SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'disclosures_subject'`,
-		&sqlitex.ExecOptions{ResultFunc: func(*sqlite.Stmt) error { old = true; return nil }}); err != nil {
-		return fmt.Errorf("look for the old subject index: %w", err)
-	}
-	if !old {
-		return nil
-	}
-	defer sqlitex.Save(conn)(&err)
-	if err := sqlitex.ExecuteScript(conn, `INSERT OR IGNORE INTO disclosure_subjects (subject, referral_id)
+func migrateSubjectIndex(conn *sqlite.Conn) error {
+	return replaceOld(conn, "index", "disclosures_subject", `INSERT OR IGNORE INTO disclosure_subjects (subject, referral_id)
 			SELECT DISTINCT subject, referral_id FROM disclosures WHERE subject != '';
-		DROP INDEX disclosures_subject;`, nil); err != nil {
-		return fmt.Errorf("index the disclosure record's subjects by referral: %w", err)
-	}
-	return nil
+		DROP INDEX disclosures_subject;`, "index the disclosure record's subjects by referral")
 }
 
 // checkSubjectKey records a keyed check value of key on first use and

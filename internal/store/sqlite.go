@@ -757,21 +757,29 @@ func (s *SQLite) writeBatch(conn *sqlite.Conn, b Batch, msgs []outgoing) error {
 // clustered by referral (table delivered, keyed by idempotency key) into
 // receipts, and drops the old table, in one transaction: either every
 // receipt is moved or nothing changes.
-func migrateReceipts(conn *sqlite.Conn) (err error) {
+func migrateReceipts(conn *sqlite.Conn) error {
+	return replaceOld(conn, "table", "delivered", `INSERT OR IGNORE INTO receipts
+			(referral_id, idempotency_key, recipient, kind, partner_reference, status_code, at)
+		SELECT referral_id, idempotency_key, recipient, kind, partner_reference, status_code, at FROM delivered;
+		DROP TABLE delivered;`, "move delivery receipts to their new table")
+}
+
+// replaceOld runs script, which moves what the schema object typ name (of a
+// database written by an earlier version) holds to where it is kept now and
+// drops it, in one transaction, when the database has that object; what
+// names the step in errors.
+func replaceOld(conn *sqlite.Conn, typ, name, script, what string) (err error) {
 	old := false
-	if err := sqlitex.Execute(conn, `SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'delivered'`,
-		&sqlitex.ExecOptions{ResultFunc: func(*sqlite.Stmt) error { old = true; return nil }}); err != nil {
-		return fmt.Errorf("look for old delivery receipts: %w", err)
+	if err := sqlitex.Execute(conn, `SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?`, &sqlitex.ExecOptions{
+		Args: []any{typ, name}, ResultFunc: func(*sqlite.Stmt) error { old = true; return nil }}); err != nil {
+		return fmt.Errorf("look for %s %s: %w", typ, name, err)
 	}
 	if !old {
 		return nil
 	}
 	defer sqlitex.Save(conn)(&err)
-	if err := sqlitex.ExecuteScript(conn, `INSERT OR IGNORE INTO receipts
-			(referral_id, idempotency_key, recipient, kind, partner_reference, status_code, at)
-		SELECT referral_id, idempotency_key, recipient, kind, partner_reference, status_code, at FROM delivered;
-		DROP TABLE delivered;`, nil); err != nil {
-		return fmt.Errorf("move delivery receipts to their new table: %w", err)
+	if err := sqlitex.ExecuteScript(conn, script, nil); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
