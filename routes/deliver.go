@@ -61,7 +61,11 @@ func (d *deliver) handle(msg *message.Message) error {
 	}
 	parked := parkedOf(msg)
 	lane := laneOf(del)
-	state, err := d.store.DeliveryState(ctx, del.IdempotencyKey, d.partner, lane, del.Referral.ID)
+	casePurpose := "" // only councils have cases
+	if d.partnerKind == config.KindCouncil {
+		casePurpose = store.CaseForOrder
+	}
+	state, err := d.store.DeliveryState(ctx, del.IdempotencyKey, d.partner, lane, del.Referral.ID, casePurpose)
 	if err != nil {
 		return fmt.Errorf("deliver to %s: %w", d.partner, err)
 	}

@@ -53,8 +53,9 @@ type Store interface {
 	Commit(ctx context.Context, b store.Batch) error
 	// DeliveryState says, in one read, whether a copy was delivered
 	// already, whether its lane holds a parked copy, and the referral's
-	// references as the partner sees them.
-	DeliveryState(ctx context.Context, idempotencyKey, partner, lane, referralID string) (store.DeliveryState, error)
+	// references as the partner sees them (its own case's when casePurpose
+	// is not empty).
+	DeliveryState(ctx context.Context, idempotencyKey, partner, lane, referralID, casePurpose string) (store.DeliveryState, error)
 	// FindReferral returns the stored record of a referral.
 	FindReferral(ctx context.Context, l intake.Lookup) (intake.Record, bool, error)
 	parkedStore

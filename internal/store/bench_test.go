@@ -2,8 +2,14 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/iceshub/iceshub/internal/intake"
+	"github.com/iceshub/iceshub/internal/model"
 )
 
 // BenchmarkCommitDisclosure appends one disclosure entry (hash-chained) in
@@ -22,4 +28,47 @@ func BenchmarkCommitDisclosure(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkDeliveryStateAfterACommit is the delivery step's one read, as it
+// runs under load: another caller has committed since the last read, so
+// the reader's page cache starts empty. Only the read is timed.
+func BenchmarkDeliveryStateAfterACommit(b *testing.B) {
+	ctx := context.Background()
+	s := openTemp(b, b.TempDir())
+	defer s.Close()
+	const referrals = 2000
+	ids := make([]string, referrals)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("ref-%05d", i)
+		b.StopTimer()
+		if _, _, err := s.AcceptOnce(ctx, []string{"request:" + ids[i]}, intake.Response{Status: 200}, "referral.received",
+			message.NewMessage(ids[i], []byte("{}")), &intake.Record{Referral: model.Referral{ID: ids[i],
+				Source: model.Source{ServiceRequestID: "sr-" + ids[i]}}, Status: model.StatusOrdered}); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Commit(ctx, Batch{Refs: []RefUpdate{{ReferralID: ids[i], OrderReference: "ORD-" + ids[i], OrderSentTo: "provider"},
+			{ReferralID: ids[i], Case: &CaseRef{Council: "council-a", Reference: "CASE-" + ids[i], Purpose: CaseForOrder}}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, partner := range []string{"provider", "council-a"} {
+		b.Run(partner, func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				b.StopTimer()
+				if err := s.Probe(ctx); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				id := ids[i%referrals]
+				casePurpose := ""
+				if partner == "council-a" {
+					casePurpose = CaseForOrder
+				}
+				if _, err := s.DeliveryState(ctx, "key-"+id, partner, id, id, casePurpose); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -229,15 +229,20 @@ func TestDeliveryStateInOneRead(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := s.DeliveryState(ctx, "done", "council-a", "ref-1", "ref-1")
+	st, err := s.DeliveryState(ctx, "done", "council-a", "ref-1", "ref-1", CaseForOrder)
 	if err != nil || !st.Delivered || st.LaneBusy || st.Refs.CaseReference != "CASE-1" || st.Refs.OrderReference != "ORD-1" {
 		t.Errorf("council's state = %+v, %v", st, err)
 	}
-	st, err = s.DeliveryState(ctx, "new", "provider", "ref-1", "ref-1")
+	// Without a case purpose the case references are not read at all.
+	st, err = s.DeliveryState(ctx, "done", "council-a", "ref-1", "ref-1", "")
+	if err != nil || !st.Delivered || st.Refs.CaseReference != "" || st.Refs.OrderReference != "ORD-1" {
+		t.Errorf("council's state without a case purpose = %+v, %v", st, err)
+	}
+	st, err = s.DeliveryState(ctx, "new", "provider", "ref-1", "ref-1", "")
 	if err != nil || st.Delivered || !st.LaneBusy || st.Refs.CaseReference != "" || st.Refs.ServiceRequestID != "sr-1" {
 		t.Errorf("provider's state = %+v, %v", st, err)
 	}
-	st, err = s.DeliveryState(ctx, "new", "provider", "other", "unknown")
+	st, err = s.DeliveryState(ctx, "new", "provider", "other", "unknown", "")
 	if err != nil || st.Delivered || st.LaneBusy || st.Refs != (model.References{}) {
 		t.Errorf("unknown referral's state = %+v, %v", st, err)
 	}
