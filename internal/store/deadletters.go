@@ -204,12 +204,17 @@ func (s *SQLite) ReplayDeadLetter(ctx context.Context, id int64, r Replay) (mode
 		msg.Metadata.Set(intake.MetaCorrelationID, c)
 	}
 	msg.Metadata.Set(MetaReplayOf, fmt.Sprint(id))
+	m, err := s.sealMessage(topic, msg)
+	if err != nil {
+		return model.Delivery{}, err
+	}
 	err = s.withRerunnableTx(ctx, func(conn *sqlite.Conn) error {
 		if _, err := openDeadLetter(conn, id); err != nil {
 			return err
 		}
-		// Through publish, so that the partner's queue is woken by the commit.
-		if err := s.publish(topic, msg); err != nil {
+		// Through insertMessage, so that the partner's queue is woken by
+		// the commit.
+		if err := s.insertMessage(conn, m); err != nil {
 			return fmt.Errorf("store: replay: %w", err)
 		}
 		return resolve(conn, id, ActionReplayed, r.By, r.Reason)

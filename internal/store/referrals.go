@@ -316,11 +316,15 @@ func (s *SQLite) AcceptEventOnce(ctx context.Context, c intake.EventCommit) (int
 	if err := s.EnsureTopics(c.Topic); err != nil {
 		return intake.Response{}, false, err
 	}
+	m, err := s.sealMessage(c.Topic, c.Message)
+	if err != nil {
+		return intake.Response{}, false, err
+	}
 	return s.acceptOnce(ctx, c.Keys, c.Response, nil, func(conn *sqlite.Conn) error {
 		if err := s.eventChanges(conn, c); err != nil {
 			return err
 		}
-		return s.publish(c.Topic, c.Message)
+		return s.insertMessage(conn, m)
 	})
 }
 

@@ -463,14 +463,7 @@ func (s *SQLite) commitGroup(group []*txRequest) {
 	s.published = published
 	defer func() { s.published = nil }()
 
-	together := len(group) == 1
-	if !together {
-		together = true
-		for _, r := range group {
-			together = together && r.rerunnable
-		}
-	}
-	if together {
+	if len(group) == 1 || allRerunnable(group) {
 		if !s.begin(results) {
 			return
 		}
@@ -495,6 +488,15 @@ func (s *SQLite) commitGroup(group []*txRequest) {
 		}
 	}
 	_ = sqlitex.Execute(s.conn, "ROLLBACK;", nil)
+}
+
+func allRerunnable(group []*txRequest) bool {
+	for _, r := range group {
+		if !r.rerunnable {
+			return false
+		}
+	}
+	return true
 }
 
 // begin opens the group's transaction, or fails every caller.
@@ -582,7 +584,11 @@ func (s *SQLite) AcceptOnce(ctx context.Context, keys []string, resp intake.Resp
 	if err := s.EnsureTopics(topic); err != nil {
 		return intake.Response{}, false, err
 	}
-	return s.acceptOnce(ctx, keys, resp, rec, func(conn *sqlite.Conn) error { return s.publish(topic, msg) })
+	m, err := s.sealMessage(topic, msg)
+	if err != nil {
+		return intake.Response{}, false, err
+	}
+	return s.acceptOnce(ctx, keys, resp, rec, func(conn *sqlite.Conn) error { return s.insertMessage(conn, m) })
 }
 
 // AcceptWithBatch is AcceptOnce for a new referral whose copies were cut
@@ -888,15 +894,6 @@ func ts(t time.Time) string {
 func parseTS(s string) time.Time {
 	t, _ := time.Parse(time.RFC3339Nano, s)
 	return t
-}
-
-// publish publishes msg on topic inside the caller's transaction.
-func (s *SQLite) publish(topic string, msg *message.Message) error {
-	m, err := s.sealMessage(topic, msg)
-	if err != nil {
-		return err
-	}
-	return s.insertMessage(s.conn, m)
 }
 
 // outgoing is a message ready for its topic's table: payload sealed,
