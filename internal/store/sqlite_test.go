@@ -312,10 +312,14 @@ func TestGatherHoldsTheGroupOpenUntilFullOrDue(t *testing.T) {
 	if got := s.gather([]*txRequest{{}}, 200*time.Millisecond, stop); len(got) != 6 {
 		t.Fatalf("group = %d callers, want the first and the 5 that came within the delay", len(got))
 	}
-	go feed(maxGroup - 1)
-	// An hour's delay: only a full group returns before the test times out.
-	if got := s.gather([]*txRequest{{}}, time.Hour, stop); len(got) != maxGroup {
+	// More than a group holds: the group stops at maxGroup and the rest
+	// wait for the next one.
+	go feed(maxGroup + 4)
+	if got := s.gather([]*txRequest{{}}, 2*time.Second, stop); len(got) != maxGroup {
 		t.Fatalf("group = %d callers, want maxGroup (%d)", len(got), maxGroup)
+	}
+	for range 5 {
+		<-s.txs
 	}
 }
 
