@@ -201,7 +201,7 @@ type VerifyReport struct {
 func (s *SQLite) VerifyDisclosures(ctx context.Context) (VerifyReport, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return VerifyReport{}, ErrClosed
 	}
 	s.conn.SetInterrupt(ctx.Done())

@@ -115,7 +115,7 @@ func (s *SQLite) ApplyRetention(ctx context.Context, p RetentionPolicy) (Retenti
 func (s *SQLite) checkpoint(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return
 	}
 	s.conn.SetInterrupt(ctx.Done())

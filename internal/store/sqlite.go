@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -70,16 +71,26 @@ type SQLite struct {
 	mu      sync.Mutex // guards conn, and so every write transaction
 	conn    *sqlite.Conn
 	readers *sqlitex.Pool
+	// closed is set under mu by Close, but read without it: a reader or a
+	// caller about to submit must not wait for the commit in progress
+	// (an fsync) to learn that the store is open.
+	closed atomic.Bool
 
 	// Group commit (withTx): requests, and the committer's stop and end;
 	// how many groups it committed and the callers they carried.
 	txs             chan *txRequest
 	groups, callers atomic.Int64
 	stop, stopped   chan struct{}
-	stopOnce        sync.Once
-	topics          map[string]bool
-	closed          bool
-	keys            *crypt.Keyring
+	// logRetryAt is when keepLogShort may try again after readers kept
+	// it from restarting the log (the committer's alone).
+	logRetryAt time.Time
+	stopOnce   sync.Once
+	// topics holds the topics whose tables exist. It is written under both
+	// mu and topicsMu, so the writer reads it under mu and everyone else
+	// under topicsMu, without waiting for a commit.
+	topicsMu sync.RWMutex
+	topics   map[string]bool
+	keys     *crypt.Keyring
 	// published holds the topics the transaction being committed
 	// published to (guarded by mu); after the commit their queues are
 	// woken (subscriber.go).
@@ -114,11 +125,12 @@ func Open(opts Options) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	conn.SetBusyTimeout(writerBusyTimeout)
 	// synchronous=FULL: an acknowledged referral must survive power loss,
 	// not only a crash of the process.
 	// journal_size_limit: after a checkpoint has reset the write-ahead log,
 	// it is truncated to this size rather than kept at its largest.
-	if err := sqlitex.ExecuteTransient(conn, "PRAGMA journal_size_limit=8388608;", nil); err != nil {
+	if err := sqlitex.ExecuteTransient(conn, "PRAGMA journal_size_limit="+strconv.Itoa(walLimit)+";", nil); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("store: set journal size limit in %s: %w", path, err)
 	}
@@ -270,6 +282,9 @@ var topicPattern = regexp.MustCompile(`^[A-Za-z0-9\-\:\._]+$`)
 // EnsureTopics creates the tables of the named topics. Topics must exist
 // before messages are published to them inside a Commit.
 func (s *SQLite) EnsureTopics(topics ...string) error {
+	if s.haveTopics(topics) {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, t := range topics {
@@ -297,9 +312,25 @@ func (s *SQLite) EnsureTopics(topics ...string) error {
 		if err := sqlitex.ExecuteScript(s.conn, ddl, nil); err != nil {
 			return fmt.Errorf("store: create topic %q: %w", t, err)
 		}
+		s.topicsMu.Lock()
 		s.topics[t] = true
+		s.topicsMu.Unlock()
 	}
 	return nil
+}
+
+// haveTopics reports whether every one of topics has its tables already.
+// Every accept and delivery outcome asks; the answer must not wait for the
+// writer's lock, which a commit holds through its fsync.
+func (s *SQLite) haveTopics(topics []string) bool {
+	s.topicsMu.RLock()
+	defer s.topicsMu.RUnlock()
+	for _, t := range topics {
+		if !s.topics[t] {
+			return false
+		}
+	}
+	return true
 }
 
 // ErrClosed is returned by operations on a closed store.
@@ -371,6 +402,7 @@ func (s *SQLite) committer(stop <-chan struct{}) {
 		s.groups.Add(1)
 		s.callers.Add(int64(len(group)))
 		s.commitGroup(group)
+		s.keepLogShort()
 	}
 }
 
@@ -453,7 +485,7 @@ func (s *SQLite) commitGroup(group []*txRequest) {
 			r.done <- results[i]
 		}
 	}()
-	if s.closed {
+	if s.closed.Load() {
 		for i := range results {
 			results[i] = ErrClosed
 		}
@@ -851,10 +883,7 @@ func (s *SQLite) Pending(ctx context.Context, topic string) (int64, error) {
 // read runs a query on a reader connection of its own, so that reads never
 // wait for a write transaction's fsync (WAL: a reader sees the last commit).
 func (s *SQLite) read(ctx context.Context, query string, args []any, row func(*sqlite.Stmt) error) error {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
+	if s.closed.Load() {
 		return ErrClosed
 	}
 	conn, err := s.readers.Take(ctx)
@@ -877,10 +906,10 @@ func (s *SQLite) Close() error {
 	<-s.stopped
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return nil
 	}
-	s.closed = true
+	s.closed.Store(true)
 	return errors.Join(s.readers.Close(), s.conn.Close())
 }
 

@@ -385,3 +385,34 @@ func TestReceiptsOfAnOlderDatabaseAreMoved(t *testing.T) {
 		t.Error("table delivered is still there")
 	}
 }
+
+// A commit holds the writer's lock through its fsync. Readers, and callers
+// checking that their topics exist before they submit, must not wait for
+// it: before, every delivery's read queued behind the commit in progress.
+func TestReadsAndTopicChecksDoNotWaitForTheWriter(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir())
+	defer s.Close()
+	if err := s.EnsureTopics("topic.x"); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock() // as commitGroup holds it through COMMIT
+	done := make(chan error, 2)
+	go func() {
+		_, err := s.WasDelivered(ctx, "ref-1", "key-1")
+		done <- err
+	}()
+	go func() { done <- s.EnsureTopics("topic.x") }()
+	for range 2 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(10 * time.Second):
+			s.mu.Unlock()
+			t.Fatal("a read or a check of an existing topic waited for the write connection's lock")
+		}
+	}
+	s.mu.Unlock()
+}
