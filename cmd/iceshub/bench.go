@@ -214,31 +214,38 @@ func offsetsOf(body []byte, p *regexp.Regexp) [][]int {
 var nextPerson atomic.Int64
 
 // testNHSNumber returns the nth valid NHS number of the test range
-// (999 000 0000 to 999 999 9999), skipping those no check digit completes;
-// after about 900,000 people it starts again.
+// (999 000 0000 to 999 999 9999); after 900,000 people it starts again.
+// Numbers no check digit completes are skipped without two n sharing a
+// number: of the ten last digits before the check digit at most one leaves
+// no check digit (its weight, 2, steps the sum through ten different
+// remainders mod 11), so each five-digit prefix has at least nine valid
+// numbers, and n picks the (n mod 9)th of prefix n/9.
 func testNHSNumber(n int64) [10]byte {
-	for {
-		var d [10]byte
-		copy(d[:], "999")
-		v := n % 1_000_000 // six digits between 999 and the check digit
-		for i := 8; i >= 3; i-- {
-			d[i] = byte('0' + v%10)
-			v /= 10
-		}
+	n %= 900_000
+	prefix, nth := n/9, n%9
+	var d [10]byte
+	copy(d[:], "999")
+	for i := 7; i >= 3; i-- {
+		d[i] = byte('0' + prefix%10)
+		prefix /= 10
+	}
+	for last := byte(0); last <= 9; last++ {
+		d[8] = '0' + last
 		sum := 0
 		for i := 0; i < 9; i++ {
 			sum += int(d[i]-'0') * (10 - i)
 		}
-		check := 11 - sum%11
-		if check == 11 {
-			check = 0
+		check := (11 - sum%11) % 11
+		if check == 10 {
+			continue
 		}
-		if check != 10 {
+		if nth == 0 {
 			d[9] = byte('0' + check)
 			return d
 		}
-		n++
+		nth--
 	}
+	panic("unreachable: every prefix has nine valid numbers")
 }
 
 // fresh returns a copy of b's body with every UUID in it replaced by a new

@@ -111,23 +111,34 @@ func TestBenchBundleFreshReplacesEveryUUIDConsistently(t *testing.T) {
 // TestBenchReferralsAreAboutDistinctPeople: each fresh copy names another
 // person, with a valid NHS number of the test range.
 func TestBenchReferralsAreAboutDistinctPeople(t *testing.T) {
-	for n := int64(0); n < 2000; n++ {
+	seen := map[[10]byte]int64{}
+	for i := int64(0); i < 4000; i++ {
+		n := i
+		if i >= 2000 { // and the last ones before it starts again
+			n = 900_000 - 4000 + i
+		}
 		d := testNHSNumber(n)
 		if err := nhsnumber.Check(string(d[:])); err != nil || string(d[:3]) != "999" {
 			t.Fatalf("testNHSNumber(%d) = %s: %v", n, d[:], err)
 		}
+		if m, ok := seen[d]; ok {
+			t.Fatalf("testNHSNumber(%d) = testNHSNumber(%d) = %s; want a different person", n, m, d[:])
+		}
+		seen[d] = n
 	}
-	body := []byte(`{"identifier":[{"value":"9990000026"}],"subject":{"identifier":{"value":"9990000026"}},"n":"19990000026"}`)
+	// The original is a person the counter reaches only after about 790,000
+	// referrals, so that a fresh copy never names them by chance.
+	body := []byte(`{"identifier":[{"value":"9998765439"}],"subject":{"identifier":{"value":"9998765439"}},"n":"19998765439"}`)
 	b := newBenchBundle(body, 1)
 	one, two := b.fresh(), b.fresh()
 	got1, got2 := nhsNumberPattern.FindAll(one, -1), nhsNumberPattern.FindAll(two, -1)
-	if len(got1) != 2 || !bytes.Equal(got1[0], got1[1]) || bytes.Equal(got1[0], []byte("9990000026")) {
+	if len(got1) != 2 || !bytes.Equal(got1[0], got1[1]) || bytes.Equal(got1[0], []byte("9998765439")) {
 		t.Fatalf("NHS numbers in a fresh copy: %q; want one new number twice", got1)
 	}
 	if len(got2) != 2 || bytes.Equal(got1[0], got2[0]) {
 		t.Fatalf("two fresh copies name %q and %q; want different people", got1[0], got2[0])
 	}
-	if !bytes.Contains(one, []byte(`"n":"19990000026"`)) {
+	if !bytes.Contains(one, []byte(`"n":"19998765439"`)) {
 		t.Fatalf("a longer number that only contains a test-range number was changed: %s", one)
 	}
 }
