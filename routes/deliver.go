@@ -2,7 +2,6 @@ package routes
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,7 +48,7 @@ const (
 func (d *deliver) handle(msg *message.Message) error {
 	ctx := msg.Context()
 	var del model.Delivery
-	if err := json.Unmarshal(msg.Payload, &del); err != nil {
+	if err := model.UnmarshalDelivery(msg.Payload, &del); err != nil {
 		d.log.Error("undecodable delivery dead-lettered", "partner", d.partner, "message_id", msg.UUID, "error", err)
 		b := store.Batch{DeadLetters: []store.DeadLetter{{
 			At: d.now(), Recipient: d.partner, IdempotencyKey: msg.UUID, Error: "the stored delivery could not be decoded", Payload: msg.Payload,

@@ -210,7 +210,7 @@ func (f *cutter) cut(full *model.Referral, kind model.Kind, keyID, council strin
 			Kind: kind, Recipient: recipient, IdempotencyKey: IdempotencyKey(keyID, recipient, kind),
 			Fields: r.Disclosed(), Purpose: r.Purpose, LawfulBasis: lawfulBasis(r), Subject: sbj, Referral: cut,
 		}
-		body, err := json.Marshal(d)
+		body, err := model.MarshalDelivery(d)
 		if err != nil {
 			return store.Batch{}, "", fmt.Errorf("fan out %s %s to %s: encode: %w", kind, keyID, recipient, err)
 		}

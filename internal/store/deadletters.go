@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -173,7 +172,7 @@ func (s *SQLite) ReplayDeadLetter(ctx context.Context, id int64, r Replay) (mode
 		return model.Delivery{}, fmt.Errorf("dead letter %d: %w", id, ErrResolved)
 	}
 	var del model.Delivery
-	if err := json.Unmarshal(dl.Payload, &del); err != nil || del.IdempotencyKey == "" || del.Recipient == "" {
+	if err := model.UnmarshalDelivery(dl.Payload, &del); err != nil || del.IdempotencyKey == "" || del.Recipient == "" {
 		return model.Delivery{}, fmt.Errorf("dead letter %d: %w: its payload is not a delivery; discard it", id, ErrNotReplayable)
 	}
 	if del.Recipient != dl.Recipient || del.IdempotencyKey != dl.IdempotencyKey {
@@ -189,7 +188,7 @@ func (s *SQLite) ReplayDeadLetter(ctx context.Context, id int64, r Replay) (mode
 		}
 		del = cut
 	}
-	payload, err := json.Marshal(del)
+	payload, err := model.MarshalDelivery(del)
 	if err != nil {
 		return model.Delivery{}, fmt.Errorf("dead letter %d: encode delivery: %w", id, err)
 	}
