@@ -26,6 +26,16 @@ type deliver struct {
 	park        Park
 	now         func() time.Time
 	log         *slog.Logger
+	// requests bounds the requests this queue has open to the partner
+	// (Config.Requests); nil, no bound.
+	requests chan struct{}
+}
+
+func newRequestLimit(n int) chan struct{} {
+	if n <= 0 {
+		return nil
+	}
+	return make(chan struct{}, n)
 }
 
 // Metadata of a parked delivery offered again (parkedSubscriber).
@@ -88,8 +98,15 @@ func (d *deliver) handle(msg *message.Message) error {
 		}}})
 	}
 	del.Refs = state.Refs
+	release, err := d.acquire(ctx)
+	if err != nil {
+		return err
+	}
 	started := d.now()
-	receipt, sendErr := d.sender.Send(ctx, del)
+	receipt, sendErr := func() (model.Receipt, error) {
+		defer release() // even if the sender panics
+		return d.sender.Send(ctx, del)
+	}()
 	disclosure := store.Disclosure{
 		At: d.now(), ReferralID: del.Referral.ID, CorrelationID: del.Referral.Source.CorrelationID,
 		Recipient: d.partner, Kind: string(del.Kind), Fields: del.Fields, Purpose: del.Purpose, LawfulBasis: del.LawfulBasis,
@@ -143,6 +160,38 @@ func (d *deliver) handle(msg *message.Message) error {
 	}
 	d.log.Warn("delivery failed; parked for a later attempt", "partner", d.partner, "referral_id", del.Referral.ID, "kind", del.Kind, "error", sendErr)
 	return nil
+}
+
+// acquire takes one of the queue's requests to the partner, waiting for
+// one to be free, and returns its release; a message whose context ends
+// meanwhile, or whose queue is stopping (WithStopping), is offered again.
+func (d *deliver) acquire(ctx context.Context) (release func(), err error) {
+	if d.requests == nil {
+		return func() {}, nil
+	}
+	var stopping <-chan struct{}
+	if s, ok := ctx.Value(stoppingKey{}).(context.Context); ok {
+		stopping = s.Done()
+	}
+	select {
+	case d.requests <- struct{}{}:
+		return func() { <-d.requests }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("deliver to %s: waiting for a free request: %w", d.partner, ctx.Err())
+	case <-stopping:
+		return nil, fmt.Errorf("deliver to %s: the queue stopped before a request was free", d.partner)
+	}
+}
+
+type stoppingKey struct{}
+
+// WithStopping returns ctx carrying stopping, the context of a message as
+// its queue gave it, for a handler that runs on a context of its own so
+// that an attempt already started finishes after the queue stops (the
+// hub's finishInFlight): a delivery still waiting for a free request when
+// stopping ends does not start, and its message is offered again.
+func WithStopping(ctx, stopping context.Context) context.Context {
+	return context.WithValue(ctx, stoppingKey{}, stopping)
 }
 
 // deadLetter records a delivery that will not succeed as it stands.

@@ -104,6 +104,13 @@ type Config struct {
 	// InFlight is how many parked copies of one partner (each of another
 	// referral) are attempted at once; default 1.
 	InFlight int
+	// Requests is how many requests each of a partner's queues (routine,
+	// urgent, parked) has open to it at once; 0 leaves it to how many
+	// messages the queue hands out. A delivery holds its message until its
+	// outcome is durably recorded, a group commit of a few milliseconds
+	// after the partner answered; with fewer requests than messages the
+	// next requests go out meanwhile, without more open at the partner.
+	Requests int
 	// Down, when set, reports whether a partner's circuit breaker is open:
 	// its parked copies then wait without an attempt until the breaker
 	// lets a probe through.
@@ -203,14 +210,19 @@ func New(cfg Config, st Store, newSub NewSubscriber, logger *slog.Logger) (*mess
 	}
 
 	for id, s := range cfg.Senders {
-		d := &deliver{partner: id, partnerKind: cfg.PartnerKinds[id], sender: s, store: st, park: cfg.Park, now: cfg.Now, log: logger}
+		// One deliver per queue: each has its own requests open, so that
+		// urgent copies never wait for routine ones to leave.
+		queueDeliver := func() *deliver {
+			return &deliver{partner: id, partnerKind: cfg.PartnerKinds[id], sender: s, store: st, park: cfg.Park, now: cfg.Now, log: logger,
+				requests: newRequestLimit(cfg.Requests)}
+		}
 		for _, topic := range []string{TopicDeliver(id), TopicUrgent(id)} {
 			sub, err := subscriber()
 			if err != nil {
 				closeSubs()
 				return nil, err
 			}
-			router.AddConsumerHandler(topic, topic, sub, d.handle)
+			router.AddConsumerHandler(topic, topic, sub, queueDeliver().handle)
 		}
 		var down func() bool
 		if cfg.Down != nil {
@@ -218,7 +230,7 @@ func New(cfg Config, st Store, newSub NewSubscriber, logger *slog.Logger) (*mess
 		}
 		parked := newParkedSubscriber(st, id, cfg.Park.Poll, cfg.InFlight, down, cfg.Now, logger)
 		subs = append(subs, parked)
-		router.AddConsumerHandler(TopicParked(id), TopicParked(id), parked, d.handle)
+		router.AddConsumerHandler(TopicParked(id), TopicParked(id), parked, queueDeliver().handle)
 	}
 	return router, nil
 }

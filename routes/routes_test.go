@@ -90,15 +90,8 @@ func startWithSendersPark(t *testing.T, routeTable []config.Route, provider, cou
 // adjusted by tune (when not nil) before the router is built.
 func startWithOptions(t *testing.T, routeTable []config.Route, provider, council routes.Sender, park routes.Park, tune func(*routes.Config)) *env {
 	t.Helper()
-	st, err := store.Open(store.Options{DataDir: t.TempDir(), PollInterval: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
 	councils, err := postcode.NewTable(map[string][]string{"council-a": {"CH1"}})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.EnsureTopics(routes.Topics([]string{"provider", "council-a"})...); err != nil {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -113,6 +106,15 @@ func startWithOptions(t *testing.T, routeTable []config.Route, provider, council
 	}
 	if tune != nil {
 		tune(&rc)
+	}
+	// The queues hand out as many messages at once as the parked lanes,
+	// as in the hub.
+	st, err := store.Open(store.Options{DataDir: t.TempDir(), PollInterval: 5 * time.Millisecond, InFlight: rc.InFlight})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnsureTopics(routes.Topics([]string{"provider", "council-a"})...); err != nil {
+		t.Fatal(err)
 	}
 	r, err := routes.New(rc, st, st.NewSubscriber, logger)
 	if err != nil {

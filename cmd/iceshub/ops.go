@@ -141,11 +141,12 @@ func (o *ops) instrumentRouter(router *message.Router) {
 // at the hard stop (the shutdown deadline). The Retry middleware still
 // watches the original context, so no new attempt starts once the router
 // closes: the message is redelivered, with the same idempotency key, on the
-// next start.
+// next start; nor does a delivery still waiting for a free request to its
+// partner (routes.WithStopping).
 func (o *ops) finishInFlight(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		orig := msg.Context()
-		ctx, cancel := context.WithCancel(context.WithoutCancel(orig))
+		ctx, cancel := context.WithCancel(routes.WithStopping(context.WithoutCancel(orig), orig))
 		defer cancel()
 		stop := context.AfterFunc(o.hardStop, cancel)
 		defer stop()

@@ -144,10 +144,12 @@ type Delivery struct {
 	RetryFirstWait time.Duration `yaml:"retry_first_wait"`
 	RetryMaxWait   time.Duration `yaml:"retry_max_wait"`
 	RetryHorizon   time.Duration `yaml:"retry_horizon"`
-	// InFlight is how many messages of one queue (a partner's copies, the
-	// fan-out of referrals or events) are handled at once. Copies about the
-	// same referral always go one at a time, in order. Default 8; 1
-	// handles each queue strictly one message at a time.
+	// InFlight is how many requests each of a partner's queues (routine,
+	// urgent, parked) has open to it at once. Each queue, and the fan-out
+	// of events, handles four times as many messages at once (the hub's
+	// queueHandlers), so that deliveries waiting for their outcome's
+	// durable commit do not hold the partner's requests. Copies about the
+	// same referral always go one at a time, in order. Default 8.
 	InFlight int `yaml:"in_flight"`
 }
 
