@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,5 +71,44 @@ func BenchmarkDeliveryStateAfterACommit(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkDeliveryStatesAfterACommit is the delivery step's read as the
+// queues make it under load: after each commit a group of deliveries (16
+// here) read their state at once. Reported per read.
+func BenchmarkDeliveryStatesAfterACommit(b *testing.B) {
+	ctx := context.Background()
+	s := openTemp(b, b.TempDir())
+	defer s.Close()
+	const referrals, group = 2000, 16
+	ids := make([]string, referrals)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("ref-%05d", i)
+		if _, _, err := s.AcceptOnce(ctx, []string{"request:" + ids[i]}, intake.Response{Status: 200}, "referral.received",
+			message.NewMessage(ids[i], []byte("{}")), &intake.Record{Referral: model.Referral{ID: ids[i],
+				Source: model.Source{ServiceRequestID: "sr-" + ids[i]}}, Status: model.StatusOrdered}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i += group {
+		b.StopTimer()
+		if err := s.Probe(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		var wg sync.WaitGroup
+		for j := range group {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id := ids[(i+j)%referrals]
+				if _, err := s.DeliveryState(ctx, "key-"+id, "provider", id, id, ""); err != nil {
+					b.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
 	}
 }

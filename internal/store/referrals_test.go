@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -245,5 +247,65 @@ func TestDeliveryStateInOneRead(t *testing.T) {
 	st, err = s.DeliveryState(ctx, "new", "provider", "other", "unknown", "")
 	if err != nil || st.Delivered || st.LaneBusy || st.Refs != (model.References{}) {
 		t.Errorf("unknown referral's state = %+v, %v", st, err)
+	}
+}
+
+// Delivery states are read in shared batches (readShared): each caller
+// gets the answer about its own referral, and a read asked for after a
+// commit sees it, however many reads are running meanwhile.
+func TestSharedReadsAnswerEachCallerAndSeeEarlierCommits(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t, t.TempDir())
+	const n = 64
+	for i := range n {
+		id := fmt.Sprintf("ref-%02d", i)
+		if _, _, err := s.AcceptOnce(ctx, []string{"request:" + id}, intake.Response{Status: 200}, "referral.received",
+			message.NewMessage(id, []byte("{}")), &intake.Record{Referral: model.Referral{ID: id,
+				Source: model.Source{ServiceRequestID: "sr-" + id}}, Status: model.StatusOrdered}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n { // readers all the while, each checking its own answer
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := fmt.Sprintf("ref-%02d", i)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				st, err := s.DeliveryState(ctx, "none", "provider", id, id, "")
+				if err != nil || st.Refs.ServiceRequestID != "sr-"+id || st.Delivered {
+					errs <- fmt.Errorf("DeliveryState(%s) = %+v, %v; want its own service request and not delivered", id, st, err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 200 {
+		key := fmt.Sprintf("key-%d", i)
+		if err := s.Commit(ctx, Batch{Delivered: []Delivered{{At: time.Now(), IdempotencyKey: key, Recipient: "provider", Kind: "referral", ReferralID: "ref-00"}}}); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := s.DeliveryState(ctx, key, "provider", "ref-00", "ref-00", ""); err != nil || !st.Delivered {
+			t.Fatalf("after its receipt was committed, DeliveryState(%s) = %+v, %v; want delivered", key, st, err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeliveryState(ctx, "k", "provider", "ref-00", "ref-00", ""); !errors.Is(err, ErrClosed) {
+		t.Fatalf("DeliveryState after Close = %v; want ErrClosed", err)
 	}
 }

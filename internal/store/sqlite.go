@@ -81,6 +81,9 @@ type SQLite struct {
 	txs             chan *txRequest
 	groups, callers atomic.Int64
 	stop, stopped   chan struct{}
+	// Shared reads (readShared): requests, and the reader's end.
+	sharedReads   chan *sharedRead
+	readerStopped chan struct{}
 	// logRetryAt is when keepLogShort may try again after readers kept
 	// it from restarting the log (the committer's alone).
 	logRetryAt time.Time
@@ -177,8 +180,10 @@ func Open(opts Options) (*SQLite, error) {
 		return nil, fmt.Errorf("store: reader connections: %w", err)
 	}
 	s := &SQLite{path: path, opts: opts, conn: conn, readers: readers, topics: map[string]bool{}, keys: keys,
-		txs: make(chan *txRequest), stop: make(chan struct{}), stopped: make(chan struct{})}
+		txs: make(chan *txRequest), stop: make(chan struct{}), stopped: make(chan struct{}),
+		sharedReads: make(chan *sharedRead), readerStopped: make(chan struct{})}
 	go s.committer(s.stop)
+	go s.sharedReader(s.stop)
 	return s, nil
 }
 
@@ -897,6 +902,103 @@ func (s *SQLite) read(ctx context.Context, query string, args []any, row func(*s
 	return nil
 }
 
+// readShared is read for a query that runs many times at once under load
+// (a delivery's state, before every delivery): the reads waiting when the
+// shared reader comes to them run in one read transaction on one
+// connection, one after another. A read after any commit starts with an
+// empty page cache (SQLite's, per connection, is dropped when the log has
+// changed) and reads again every page on its way down each index; in one
+// transaction, the batch pays that once. Each read still sees every commit
+// made before it was asked for: the transaction begins after the batch is
+// taken.
+func (s *SQLite) readShared(ctx context.Context, query string, args []any, row func(*sqlite.Stmt) error) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	r := &sharedRead{ctx: ctx, query: query, args: args, row: row, done: make(chan error, 1)}
+	select {
+	case s.sharedReads <- r:
+	case <-s.readerStopped:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-r.done
+}
+
+// sharedRead is one caller's read in a batch (readShared).
+type sharedRead struct {
+	ctx   context.Context
+	query string
+	args  []any
+	row   func(*sqlite.Stmt) error
+	done  chan error
+}
+
+// maxSharedReads bounds a batch of shared reads, so that one transaction
+// does not keep the log from being checkpointed for long.
+const maxSharedReads = 64
+
+// sharedReader runs batches of shared reads until stop is closed.
+func (s *SQLite) sharedReader(stop <-chan struct{}) {
+	defer close(s.readerStopped)
+	for {
+		var first *sharedRead
+		select {
+		case first = <-s.sharedReads:
+		case <-stop:
+			return
+		}
+		batch := []*sharedRead{first}
+	more:
+		for len(batch) < maxSharedReads {
+			select {
+			case r := <-s.sharedReads:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		s.runShared(batch)
+	}
+}
+
+// runShared runs batch in one read transaction, answering each read.
+func (s *SQLite) runShared(batch []*sharedRead) {
+	conn, err := s.readers.Take(context.Background()) // the pool closes only after sharedReader ends
+	if err == nil {
+		defer s.readers.Put(conn)
+		err = sqlitex.Execute(conn, "BEGIN;", nil)
+	}
+	if err != nil {
+		for _, r := range batch {
+			r.done <- fmt.Errorf("store: reader: %w", err)
+		}
+		return
+	}
+	for _, r := range batch {
+		r.done <- runSharedRead(conn, r)
+	}
+	// A read transaction ends without writing; an error here leaves
+	// nothing to undo, and the next BEGIN on the connection reports it.
+	_ = sqlitex.Execute(conn, "COMMIT;", nil)
+}
+
+func runSharedRead(conn *sqlite.Conn, r *sharedRead) (err error) {
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: read panicked: %v", p)
+		}
+	}()
+	if err := sqlitex.Execute(conn, r.query, &sqlitex.ExecOptions{Args: r.args, ResultFunc: r.row}); err != nil {
+		return fmt.Errorf("store: query: %w", err)
+	}
+	return nil
+}
+
 // Path returns the database file.
 func (s *SQLite) Path() string { return s.path }
 
@@ -904,6 +1006,7 @@ func (s *SQLite) Path() string { return s.path }
 func (s *SQLite) Close() error {
 	s.stopOnce.Do(func() { close(s.stop) })
 	<-s.stopped
+	<-s.readerStopped
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
