@@ -896,6 +896,10 @@ func (s *SQLite) read(ctx context.Context, query string, args []any, row func(*s
 		return fmt.Errorf("store: reader: %w", err)
 	}
 	defer s.readers.Put(conn)
+	return runQuery(conn, query, args, row)
+}
+
+func runQuery(conn *sqlite.Conn, query string, args []any, row func(*sqlite.Stmt) error) error {
 	if err := sqlitex.Execute(conn, query, &sqlitex.ExecOptions{Args: args, ResultFunc: row}); err != nil {
 		return fmt.Errorf("store: query: %w", err)
 	}
@@ -988,15 +992,13 @@ func runSharedRead(conn *sqlite.Conn, r *sharedRead) (err error) {
 	if err := r.ctx.Err(); err != nil {
 		return err
 	}
+	// A panicking row function must not end the shared reader.
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("store: read panicked: %v", p)
 		}
 	}()
-	if err := sqlitex.Execute(conn, r.query, &sqlitex.ExecOptions{Args: r.args, ResultFunc: r.row}); err != nil {
-		return fmt.Errorf("store: query: %w", err)
-	}
-	return nil
+	return runQuery(conn, r.query, r.args, r.row)
 }
 
 // Path returns the database file.
