@@ -366,14 +366,34 @@ func (s *SQLite) withRerunnableTx(ctx context.Context, fn func(conn *sqlite.Conn
 
 func (s *SQLite) submitTx(ctx context.Context, fn func(conn *sqlite.Conn) error, rerunnable bool) error {
 	req := &txRequest{ctx: ctx, fn: fn, rerunnable: rerunnable, done: make(chan error, 1)}
+	return handOver(ctx, s.txs, req, req.done, s.stopped)
+}
+
+// handOver gives req to the goroutine that serves ch (the committer, the
+// shared reader) and waits for its answer on done; ErrClosed once that
+// goroutine has stopped.
+func handOver[T any](ctx context.Context, ch chan<- T, req T, done <-chan error, stopped <-chan struct{}) error {
 	select {
-	case s.txs <- req:
-	case <-s.stopped:
+	case ch <- req:
+	case <-stopped:
 		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return <-req.done
+	return <-done
+}
+
+// waiting adds to batch the requests already waiting on ch, up to max.
+func waiting[T any](batch []T, ch <-chan T, max int) []T {
+	for len(batch) < max {
+		select {
+		case r := <-ch:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // txRequest is one caller's part of a group commit.
@@ -399,7 +419,7 @@ func (s *SQLite) committer(stop <-chan struct{}) {
 		case <-stop:
 			return
 		}
-		group := s.drain([]*txRequest{first})
+		group := waiting([]*txRequest{first}, s.txs, maxGroup)
 		if d := s.opts.CommitDelay; d > 0 && len(group) < maxGroup && load.expected(time.Now(), d) >= 2 {
 			group = s.gather(group, d, stop)
 		}
@@ -409,19 +429,6 @@ func (s *SQLite) committer(stop <-chan struct{}) {
 		s.commitGroup(group)
 		s.keepLogShort()
 	}
-}
-
-// drain adds to group the requests already waiting, up to maxGroup.
-func (s *SQLite) drain(group []*txRequest) []*txRequest {
-	for len(group) < maxGroup {
-		select {
-		case r := <-s.txs:
-			group = append(group, r)
-		default:
-			return group
-		}
-	}
-	return group
 }
 
 // gather adds to group the requests that arrive within d, up to maxGroup.
@@ -920,14 +927,7 @@ func (s *SQLite) readShared(ctx context.Context, query string, args []any, row f
 		return ErrClosed
 	}
 	r := &sharedRead{ctx: ctx, query: query, args: args, row: row, done: make(chan error, 1)}
-	select {
-	case s.sharedReads <- r:
-	case <-s.readerStopped:
-		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return <-r.done
+	return handOver(ctx, s.sharedReads, r, r.done, s.readerStopped)
 }
 
 // sharedRead is one caller's read in a batch (readShared).
@@ -953,17 +953,7 @@ func (s *SQLite) sharedReader(stop <-chan struct{}) {
 		case <-stop:
 			return
 		}
-		batch := []*sharedRead{first}
-	more:
-		for len(batch) < maxSharedReads {
-			select {
-			case r := <-s.sharedReads:
-				batch = append(batch, r)
-			default:
-				break more
-			}
-		}
-		s.runShared(batch)
+		s.runShared(waiting([]*sharedRead{first}, s.sharedReads, maxSharedReads))
 	}
 }
 
