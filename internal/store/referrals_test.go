@@ -287,17 +287,23 @@ func TestSharedReadsAnswerEachCallerAndSeeEarlierCommits(t *testing.T) {
 			}
 		}()
 	}
-	for i := range 200 {
+	// The readers are stopped before any failure is reported, so that a
+	// failing run does not leave them reading a store never closed.
+	var fail error
+	for i := 0; i < 200 && fail == nil; i++ {
 		key := fmt.Sprintf("key-%d", i)
 		if err := s.Commit(ctx, Batch{Delivered: []Delivered{{At: time.Now(), IdempotencyKey: key, Recipient: "provider", Kind: "referral", ReferralID: "ref-00"}}}); err != nil {
-			t.Fatal(err)
-		}
-		if st, err := s.DeliveryState(ctx, key, "provider", "ref-00", "ref-00", ""); err != nil || !st.Delivered {
-			t.Fatalf("after its receipt was committed, DeliveryState(%s) = %+v, %v; want delivered", key, st, err)
+			fail = err
+		} else if st, err := s.DeliveryState(ctx, key, "provider", "ref-00", "ref-00", ""); err != nil || !st.Delivered {
+			fail = fmt.Errorf("after its receipt was committed, DeliveryState(%s) = %+v, %v; want delivered", key, st, err)
 		}
 	}
 	close(stop)
 	wg.Wait()
+	if fail != nil {
+		s.Close()
+		t.Fatal(fail)
+	}
 	close(errs)
 	for err := range errs {
 		t.Error(err)
