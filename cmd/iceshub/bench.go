@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"gopkg.in/yaml.v3"
 
 	fhiradapter "github.com/iceshub/iceshub/adapters/fhir"
 	"github.com/iceshub/iceshub/internal/config"
@@ -47,11 +48,29 @@ type benchOptions struct {
 	sampleEvery time.Duration
 	profile     string
 	preload     int
+	flow        string
 }
+
+// Bench flows: which recipients each referral goes to.
+const (
+	// flowDefault is the built-in configuration's routes: the provider,
+	// the council of the person's area and the requester's NHS endpoint
+	// (the referral's Task).
+	flowDefault = "default"
+	// flowF1 is DESIGN.md's flow F1 as the performance targets count it,
+	// "delivered to provider and council": the built-in configuration
+	// without its referral route to the requester, so that the hub does
+	// the work the general-purpose engine and the bare forwarder it is
+	// compared with were configured for.
+	flowF1 = "f1"
+)
 
 // BenchReport is what `iceshub bench --json` prints.
 type BenchReport struct {
-	Scenario        string             `json:"scenario"`
+	Scenario string `json:"scenario"`
+	// Flow is flowDefault or flowF1 (--flow); empty in reports written
+	// before the option existed, which were all flowDefault.
+	Flow            string             `json:"flow,omitempty"`
 	Machine         string             `json:"machine"`
 	Senders         int                `json:"senders"`
 	OfferedRate     float64            `json:"offeredRate"` // 0: as fast as possible
@@ -142,6 +161,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory")
 	fs.DurationVar(&o.sampleEvery, "sample", time.Second, "how often to sample the hub's memory")
 	fs.StringVar(&o.profile, "profile", "", "write the hub's CPU and allocation profiles (cpu.pprof, allocs.pprof) into this directory")
+	fs.StringVar(&o.flow, "flow", flowDefault, "default: every referral goes where the built-in configuration sends it (provider, council, and the requester's NHS endpoint as a Task); f1: to the provider and the council only, the flow the performance targets count")
 	fs.IntVar(&o.preload, "preload", 0, "scenario backlog: park this many provider deliveries in the store before the hub starts, as an outage leaves them (a million pending deliveries without hours of sending)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -151,6 +171,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if o.senders < 1 || o.duration <= 0 || o.rate < 0 {
 		return fmt.Errorf("%w: --senders must be at least 1, --duration positive, --rate not negative", errUsage)
+	}
+	if o.flow != flowDefault && o.flow != flowF1 {
+		return fmt.Errorf("%w: --flow %q: want %s or %s", errUsage, o.flow, flowDefault, flowF1)
 	}
 	if o.scenario != "steady" && o.scenario != "outage" && o.scenario != "backlog" {
 		return fmt.Errorf("%w: --scenario %q: want steady, outage or backlog", errUsage, o.scenario)
@@ -327,7 +350,7 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 	stands := newStandIns()
 	defer stands.close()
 	cfgPath := filepath.Join(dir, "iceshub.yaml")
-	creds, err := writeBenchConfig(cfgPath, dir, stands)
+	creds, err := writeBenchConfig(cfgPath, dir, stands, o.flow)
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +373,7 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 	}
 	defer hub.stop()
 
-	rep := &BenchReport{Scenario: o.scenario, Machine: machine(), Senders: o.senders, OfferedRate: o.rate, Preloaded: o.preload,
+	rep := &BenchReport{Scenario: o.scenario, Flow: o.flow, Machine: machine(), Senders: o.senders, OfferedRate: o.rate, Preloaded: o.preload,
 		Delivered: map[string]int64{}, DeliveredPerSec: map[string]float64{}}
 	var (
 		accepted, refused, failures atomic.Int64
@@ -566,8 +589,9 @@ func postReferral(ctx context.Context, c *http.Client, base string, body []byte,
 
 // writeBenchConfig writes the built-in configuration with every partner
 // pointed at its stand-in and the NHS partner authenticating with a bearer
-// JWT, as in production, whose key it returns.
-func writeBenchConfig(path, dir string, s *standIns) (*demoCredentials, error) {
+// JWT, as in production, whose key it returns. With flowF1 it leaves out
+// the route of referrals to the requester.
+func writeBenchConfig(path, dir string, s *standIns, flow string) (*demoCredentials, error) {
 	cfg, err := config.Default()
 	if err != nil {
 		return nil, err
@@ -606,7 +630,42 @@ func writeBenchConfig(path, dir string, s *standIns) (*demoCredentials, error) {
 	}
 	at := i + end + 1
 	b = append(b[:at:at], append([]byte(inbound), b[at:]...)...)
+	if flow == flowF1 {
+		if b, err = withoutRoute(b, "referral", "requester"); err != nil {
+			return nil, fmt.Errorf("bench: flow %s: %w", flow, err)
+		}
+	}
 	return creds, os.WriteFile(path, b, 0o600)
+}
+
+// withoutRoute returns the configuration b without its route of message to
+// to, which it must have.
+func withoutRoute(b []byte, message, to string) ([]byte, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, err
+	}
+	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, errors.New("the configuration is not a mapping")
+	}
+	top := doc.Content[0]
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		if top.Content[i].Value != "routes" {
+			continue
+		}
+		routes := top.Content[i+1]
+		for j, r := range routes.Content {
+			var rt config.Route
+			if err := r.Decode(&rt); err != nil {
+				return nil, fmt.Errorf("route %d: %w", j+1, err)
+			}
+			if rt.Message == message && rt.To == to {
+				routes.Content = append(routes.Content[:j:j], routes.Content[j+1:]...)
+				return yaml.Marshal(&doc)
+			}
+		}
+	}
+	return nil, fmt.Errorf("no route of %s to %s", message, to)
 }
 
 // benchTokens hands out the NHS partner's bearer token, renewed before it
@@ -761,9 +820,14 @@ func machine() string {
 func printBench(w io.Writer, r *BenchReport) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "scenario\t%s\t(%d senders, offered %s)\n", r.Scenario, r.Senders, offered(r.OfferedRate))
+	fmt.Fprintf(tw, "flow\t%s\t%s\n", r.Flow, flowRecipients(r.Flow))
 	fmt.Fprintf(tw, "machine\t%s\t\n", r.Machine)
 	fmt.Fprintf(tw, "accepted\t%d in %.1fs\t%.0f/s (refused %d, errors %d)\n", r.Accepted, r.SendSeconds, r.AcceptedPerSec, r.Refused, r.Errors)
 	for _, p := range []string{"provider", "council", "nhs"} {
+		if p == "nhs" && r.Flow == flowF1 {
+			fmt.Fprintf(tw, "delivered to %s\t-\t(not routed in flow %s)\n", p, r.Flow)
+			continue
+		}
 		fmt.Fprintf(tw, "delivered to %s\t%d\t%.0f/s\n", p, r.Delivered[p], r.DeliveredPerSec[p])
 	}
 	fmt.Fprintf(tw, "undelivered after drain\t%d\t\n", r.Undelivered)
@@ -780,11 +844,19 @@ func printBench(w io.Writer, r *BenchReport) error {
 		fmt.Fprintf(tw, "intake first / last quarter\t%.0f/s / %.0f/s\t(backlog of %d provider deliveries at the end)\n",
 			r.IntakeFirstQuarterPerSec, r.IntakeLastQuarterPerSec, r.BacklogAtEnd)
 	}
-	fmt.Fprintf(tw, "hub CPU\t%.1fs\t(%.2f cores busy over the %.0fs of send and drain)\n", r.HubCPUSeconds, r.HubCPUSeconds/max(r.RunSeconds, 1e-9), r.RunSeconds)
+	fmt.Fprintf(tw, "hub CPU\t%.1fs\t(%.2f cores busy over the %.0fs of send and drain; %.2f ms per accepted referral)\n",
+		r.HubCPUSeconds, r.HubCPUSeconds/max(r.RunSeconds, 1e-9), r.RunSeconds, 1000*r.HubCPUSeconds/float64(max(r.Accepted, 1)))
 	fmt.Fprintf(tw, "load generator and stand-ins CPU\t%.1fs\t(%.2f cores; they share the machine with the hub)\n", r.LoadCPUSeconds, r.LoadCPUSeconds/max(r.RunSeconds, 1e-9))
 	fmt.Fprintf(tw, "hub peak RSS\t%.0f MB\t\n", r.HubPeakRSSMB)
 	fmt.Fprintf(tw, "database\t%.1f MB\t\n", r.DatabaseMB)
 	return tw.Flush()
+}
+
+func flowRecipients(flow string) string {
+	if flow == flowF1 {
+		return "(each referral to the provider and its council)"
+	}
+	return "(each referral to the provider, its council and the requester's NHS endpoint)"
 }
 
 func offered(rate float64) string {

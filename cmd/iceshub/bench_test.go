@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/uuid"
 
+	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/nhsnumber"
 )
 
@@ -57,10 +59,13 @@ func TestBenchSmoke(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	for _, scenario := range []string{"steady", "outage", "backlog"} {
-		t.Run(scenario, func(t *testing.T) {
+	for _, run1 := range []struct{ scenario, flow string }{
+		{"steady", flowDefault}, {"outage", flowDefault}, {"backlog", flowDefault}, {"steady", flowF1},
+	} {
+		scenario := run1.scenario
+		t.Run(scenario+"-"+run1.flow, func(t *testing.T) {
 			var out, errs bytes.Buffer
-			args := []string{"bench", "--json", "--hub", bin, "--scenario", scenario, "--duration", "2s", "--outage", "500ms",
+			args := []string{"bench", "--json", "--hub", bin, "--scenario", scenario, "--flow", run1.flow, "--duration", "2s", "--outage", "500ms",
 				"--senders", "2", "--fixtures", "../../testdata/fhir", "--drain", "90s", "--sample", "200ms"}
 			if scenario == "backlog" {
 				args = append(args, "--preload", "200")
@@ -75,6 +80,10 @@ func TestBenchSmoke(t *testing.T) {
 			if rep.Accepted == 0 || rep.Undelivered != 0 || rep.Delivered["provider"] < rep.Accepted || rep.Delivered["council"] < rep.Accepted {
 				t.Errorf("accepted %d, delivered %v, undelivered %d: every accepted referral must reach provider and council",
 					rep.Accepted, rep.Delivered, rep.Undelivered)
+			}
+			if nhs := rep.Delivered["nhs"]; rep.Flow != run1.flow || (run1.flow == flowF1) != (nhs == 0) {
+				t.Errorf("flow %q reported, %d delivered to the requester's NHS endpoint; want flow %q, and deliveries there only in the default flow",
+					rep.Flow, nhs, run1.flow)
 			}
 			if scenario == "backlog" && (rep.Preloaded != 200 || rep.BacklogAtEnd == 0) {
 				t.Errorf("backlog: preloaded %d, backlog at the end %d; want 200 preloaded and the send's copies pending", rep.Preloaded, rep.BacklogAtEnd)
@@ -140,5 +149,49 @@ func TestBenchReferralsAreAboutDistinctPeople(t *testing.T) {
 	}
 	if !bytes.Contains(one, []byte(`"n":"19998765439"`)) {
 		t.Fatalf("a longer number that only contains a test-range number was changed: %s", one)
+	}
+}
+
+// The f1 flow's configuration is the built-in one without the route of
+// referrals to the requester: it still loads, and every other route and
+// partner is as in the default flow's.
+func TestBenchFlowF1LeavesOutOnlyTheRequesterRoute(t *testing.T) {
+	stands := newStandIns()
+	defer stands.close()
+	load := func(flow string) *config.Config {
+		t.Helper()
+		dir := t.TempDir()
+		path := filepath.Join(dir, "iceshub.yaml")
+		if _, err := writeBenchConfig(path, dir, stands, flow); err != nil {
+			t.Fatalf("flow %s: %v", flow, err)
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatalf("flow %s: the written configuration does not load: %v", flow, err)
+		}
+		return cfg
+	}
+	all, f1 := load(flowDefault), load(flowF1)
+	routes := func(c *config.Config) []string {
+		var out []string
+		for _, r := range c.Routes {
+			out = append(out, r.Message+" -> "+r.To)
+		}
+		return out
+	}
+	want := slices.DeleteFunc(routes(all), func(r string) bool { return r == "referral -> requester" })
+	if len(want) != len(all.Routes)-1 {
+		t.Fatalf("the default flow has no single referral -> requester route: %v", routes(all))
+	}
+	if got := routes(f1); !slices.Equal(got, want) {
+		t.Errorf("f1 routes:\n%v\nwant:\n%v", got, want)
+	}
+	if len(f1.Partners) != len(all.Partners) {
+		t.Errorf("f1 has %d partners, the default flow %d", len(f1.Partners), len(all.Partners))
+	}
+	for _, p := range f1.Partners {
+		if p.BaseURL != stands.urls[p.Kind] {
+			t.Errorf("f1: partner %s points at %s, not its stand-in", p.ID, p.BaseURL)
+		}
 	}
 }
