@@ -1,10 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -98,8 +100,15 @@ type SQLite struct {
 	// published to (guarded by mu); after the commit their queues are
 	// woken (subscriber.go).
 	published map[string]bool
-	wakeMu    sync.Mutex
-	wakers    map[string][]chan struct{}
+	// pending holds the messages the group in progress wrote, with the
+	// caller that wrote each (caller, the one running); recent what
+	// committed groups wrote, for the queues (recent.go). pending and
+	// caller are the committer's, under mu.
+	pending []pendingRecent
+	caller  int
+	recent  recentMessages
+	wakeMu  sync.Mutex
+	wakers  map[string][]chan struct{}
 }
 
 // Open opens (creating if needed) the store in opts.DataDir.
@@ -545,6 +554,7 @@ func allRerunnable(group []*txRequest) bool {
 
 // begin opens the group's transaction, or fails every caller.
 func (s *SQLite) begin(results []error) bool {
+	s.pending = s.pending[:0]
 	if err := sqlitex.Execute(s.conn, "BEGIN IMMEDIATE;", nil); err != nil {
 		for i := range results {
 			results[i] = fmt.Errorf("store: begin: %w", err)
@@ -564,6 +574,7 @@ func (s *SQLite) runGroup(group []*txRequest, results []error, savepoints bool) 
 			results[i] = err
 			continue
 		}
+		s.caller = i
 		if savepoints {
 			results[i] = s.inSavepoint(r.fn)
 			continue
@@ -588,7 +599,8 @@ func (s *SQLite) commit(results []error, published map[string]bool) {
 		return
 	}
 	// A topic whose writes were rolled back wakes its queue for nothing;
-	// that costs one read.
+	// that costs one read. The queues find what committed in memory.
+	s.keepCommitted(s.pending, results)
 	s.wake(published)
 }
 
@@ -1026,6 +1038,9 @@ func parseTS(s string) time.Time {
 type outgoing struct {
 	topic, uuid       string
 	payload, metadata []byte
+	// plain and meta are the message as published, for recentMessages.
+	plain []byte
+	meta  message.Metadata
 }
 
 func (s *SQLite) sealMessage(topic string, msg *message.Message) (outgoing, error) {
@@ -1037,7 +1052,7 @@ func (s *SQLite) sealMessage(topic string, msg *message.Message) (outgoing, erro
 	if err != nil {
 		return outgoing{}, fmt.Errorf("store: publish to %s: metadata of %s: %w", topic, msg.UUID, err)
 	}
-	return outgoing{topic: topic, uuid: msg.UUID, payload: sealed, metadata: meta}, nil
+	return outgoing{topic: topic, uuid: msg.UUID, payload: sealed, metadata: meta, plain: msg.Payload, meta: msg.Metadata}, nil
 }
 
 func (s *SQLite) sealMessages(msgs []TopicMessage) ([]outgoing, error) {
@@ -1068,6 +1083,9 @@ func (s *SQLite) insertMessage(conn *sqlite.Conn, m outgoing) error {
 	}
 	if s.published != nil {
 		s.published[m.topic] = true
+		// Copies: the publisher may reuse its message once Commit returns.
+		s.pending = append(s.pending, pendingRecent{caller: s.caller, topic: m.topic, msg: recentMessage{
+			offset: conn.LastInsertRowID(), uuid: m.uuid, payload: bytes.Clone(m.plain), metadata: maps.Clone(m.meta)}})
 	}
 	return nil
 }

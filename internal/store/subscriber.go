@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -345,9 +346,20 @@ func (q *queue) run(ctx context.Context) {
 // lowWater is how few pending messages make the queue read again.
 func (q *queue) lowWater() int { return min(max(2*q.inFlight, 16), batchSize) }
 
-// fill reads messages after the last one read.
+// fill reads messages after the last one read: from the messages this
+// process committed last (recentMessages) when they follow on, else from
+// disk.
 func (q *queue) fill(ctx context.Context) error {
 	limit := batchSize - len(q.pending)
+	if ms, more := q.s.recent.after(q.topic, q.read, limit); len(ms) > 0 {
+		q.stale = more
+		for _, m := range ms {
+			// Metadata of its own: handlers may set theirs, and a kept
+			// message can be read by more than one queue.
+			q.take(ctx, m.offset, m.uuid, m.payload, maps.Clone(m.metadata))
+		}
+		return nil
+	}
 	rows, err := q.s.readAfter(ctx, q.topic, q.read, limit)
 	// After a failed read the idle timer, not the next turn of the loop,
 	// tries again: a store that keeps failing must not be read in a spin.
@@ -364,17 +376,22 @@ func (q *queue) fill(ctx context.Context) error {
 			q.blocked = true
 			return nil
 		}
-		m := message.NewMessage(r.uuid, plain)
-		m.Metadata = r.metadata
-		if m.Metadata == nil {
-			m.Metadata = message.Metadata{}
-		}
-		m.SetContext(ctx)
-		q.pending = append(q.pending, item{msg: m, offset: r.offset, key: m.Metadata.Get(intake.MetaReferralID)})
-		q.offsets = append(q.offsets, r.offset)
-		q.read = r.offset
+		q.take(ctx, r.offset, r.uuid, plain, r.metadata)
 	}
 	return err
+}
+
+// take adds the message at offset to the pending ones.
+func (q *queue) take(ctx context.Context, offset int64, uuid string, payload []byte, metadata message.Metadata) {
+	m := message.NewMessage(uuid, payload)
+	m.Metadata = metadata
+	if m.Metadata == nil {
+		m.Metadata = message.Metadata{}
+	}
+	m.SetContext(ctx)
+	q.pending = append(q.pending, item{msg: m, offset: offset, key: m.Metadata.Get(intake.MetaReferralID)})
+	q.offsets = append(q.offsets, offset)
+	q.read = offset
 }
 
 // next returns the first pending message that may be handed out now, and
