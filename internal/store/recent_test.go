@@ -87,20 +87,7 @@ func TestQueueReadsWhatAnotherProcessPublishedBetweenCommits(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	dir := t.TempDir()
-	s, err := Open(Options{DataDir: dir, PollInterval: time.Hour, InFlight: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.EnsureTopics("deliver.p"); err != nil {
-		t.Fatal(err)
-	}
-	sub, _ := s.NewSubscriber()
-	defer sub.Close()
-	ch, err := sub.Subscribe(ctx, "deliver.p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ch := subscribed(t, ctx, dir, 1, "deliver.p")
 
 	publishAbout(t, s, "deliver.p", "r1")
 	m := receive(t, ctx, ch)

@@ -36,6 +36,28 @@ func receive(t *testing.T, ctx context.Context, ch <-chan *message.Message) *mes
 	}
 }
 
+// subscribed opens a store in dir whose queues hand out inFlight messages
+// at once and poll the tables only every hour (commits wake them), and
+// subscribes to topic; both are closed when the test ends.
+func subscribed(t *testing.T, ctx context.Context, dir string, inFlight int, topic string) (*SQLite, <-chan *message.Message) {
+	t.Helper()
+	s, err := Open(Options{DataDir: dir, PollInterval: time.Hour, InFlight: inFlight})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.EnsureTopics(topic); err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := s.NewSubscriber()
+	t.Cleanup(func() { sub.Close() })
+	ch, err := sub.Subscribe(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, ch
+}
+
 // Several messages are out at once, but never two about the same referral,
 // and those about one referral come in the order published.
 func TestSubscriberHandsOutConcurrentlyButOneAtATimePerReferral(t *testing.T) {
@@ -155,20 +177,7 @@ func TestSubscriberResumesAfterWhatWasAcknowledged(t *testing.T) {
 func TestSubscriberSeesEveryCommitOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, err := Open(Options{DataDir: t.TempDir(), PollInterval: time.Hour, InFlight: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.EnsureTopics("deliver.p"); err != nil {
-		t.Fatal(err)
-	}
-	sub, _ := s.NewSubscriber()
-	defer sub.Close()
-	ch, err := sub.Subscribe(ctx, "deliver.p")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ch := subscribed(t, ctx, t.TempDir(), 8, "deliver.p")
 	const publishers, each = 8, 25
 	var wg sync.WaitGroup
 	for p := range publishers {
