@@ -2,6 +2,7 @@ package routes
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -29,8 +30,8 @@ func TestAWaitingDeliveryDoesNotStartOnceItsQueueStops(t *testing.T) {
 	stop()
 	select {
 	case err := <-got:
-		if err == nil {
-			t.Fatal("acquire took a request after its queue stopped")
+		if !errors.Is(err, ErrStopped) {
+			t.Fatalf("acquire after its queue stopped: %v; want ErrStopped", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("acquire still waiting after its queue stopped")

@@ -179,9 +179,15 @@ func (d *deliver) acquire(ctx context.Context) (release func(), err error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("deliver to %s: waiting for a free request: %w", d.partner, ctx.Err())
 	case <-stopping:
-		return nil, fmt.Errorf("deliver to %s: the queue stopped before a request was free", d.partner)
+		return nil, fmt.Errorf("deliver to %s: %w", d.partner, ErrStopped)
 	}
 }
+
+// ErrStopped is returned by a delivery that was still waiting for a free
+// request to its partner when its queue stopped (WithStopping): it did not
+// start, sent nothing, and its message is offered again after a restart.
+// It is not a failure of the delivery.
+var ErrStopped = errors.New("the queue stopped before a request to the partner was free; the copy is offered again on the next start")
 
 type stoppingKey struct{}
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -152,7 +153,17 @@ func (o *ops) finishInFlight(h message.HandlerFunc) message.HandlerFunc {
 		defer stop()
 		msg.SetContext(ctx)
 		defer msg.SetContext(orig)
-		return h(msg)
+		out, err := h(msg)
+		if errors.Is(err, routes.ErrStopped) {
+			// Not an error to log: at a stop under load every delivery
+			// still waiting for a request ends so (three for each request
+			// a queue may have open). Nacked, it is offered again on the
+			// next start; the Ack the router sends after a nil error is
+			// then ignored.
+			msg.Nack()
+			return nil, nil
+		}
+		return out, err
 	}
 }
 
