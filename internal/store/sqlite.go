@@ -554,6 +554,7 @@ func allRerunnable(group []*txRequest) bool {
 
 // begin opens the group's transaction, or fails every caller.
 func (s *SQLite) begin(results []error) bool {
+	clear(s.pending) // the last group's messages, for the collector
 	s.pending = s.pending[:0]
 	if err := sqlitex.Execute(s.conn, "BEGIN IMMEDIATE;", nil); err != nil {
 		for i := range results {
