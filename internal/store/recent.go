@@ -62,9 +62,6 @@ func (r *recentMessages) after(topic string, offset int64, limit int) (out []rec
 	defer r.mu.Unlock()
 	kept := r.topics[topic]
 	i := sort.Search(len(kept), func(i int) bool { return kept[i].offset > offset })
-	if i == len(kept) || kept[i].offset != offset+1 {
-		return nil, i < len(kept)
-	}
 	for ; i < len(kept) && len(out) < limit; i++ {
 		if kept[i].offset != offset+1 {
 			return out, true
