@@ -164,11 +164,7 @@ func TestReplayRefusesWhatIsNotADelivery(t *testing.T) {
 
 func TestQueuesAndProbe(t *testing.T) {
 	ctx := context.Background()
-	s := openTemp(t, t.TempDir())
-	defer s.Close()
-	if err := s.EnsureTopics("deliver.a", "deliver.b"); err != nil {
-		t.Fatal(err)
-	}
+	s := openWithTopics(t, "deliver.a", "deliver.b")
 	before := time.Now().Add(-time.Second)
 	for i := range 3 {
 		if err := s.Commit(ctx, Batch{Messages: []TopicMessage{{Topic: "deliver.a", Message: message.NewMessage(string(rune('a'+i)), []byte("{}"))}}}); err != nil {

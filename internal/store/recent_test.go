@@ -130,11 +130,7 @@ func TestQueueReadsWhatAnotherProcessPublishedBetweenCommits(t *testing.T) {
 // of the callers that committed do.
 func TestOnlyCommittedMessagesAreKept(t *testing.T) {
 	ctx := context.Background()
-	s := openTemp(t, t.TempDir())
-	defer s.Close()
-	if err := s.EnsureTopics("deliver.p"); err != nil {
-		t.Fatal(err)
-	}
+	s := openWithTopics(t, "deliver.p")
 	publish := func(uuid string, fail bool) func(*sqlite.Conn) error {
 		return func(conn *sqlite.Conn) error {
 			out, err := s.sealMessage("deliver.p", message.NewMessage(uuid, []byte(uuid)))
@@ -189,11 +185,7 @@ func TestOnlyCommittedMessagesAreKept(t *testing.T) {
 // spoilt, it still hands them out as published.
 func TestAnUpToDateQueueTakesCommittedMessagesFromMemory(t *testing.T) {
 	ctx := context.Background()
-	s := openTemp(t, t.TempDir())
-	defer s.Close()
-	if err := s.EnsureTopics("deliver.p"); err != nil {
-		t.Fatal(err)
-	}
+	s := openWithTopics(t, "deliver.p")
 	publishAbout(t, s, "deliver.p", "r1", "r2")
 	if err := s.withTx(ctx, func(conn *sqlite.Conn) error {
 		return sqlitex.Execute(conn, `UPDATE 'watermill_deliver.p' SET payload = x'00'`, nil)

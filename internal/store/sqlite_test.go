@@ -26,6 +26,18 @@ func openTemp(t testing.TB, dir string) *SQLite {
 	return s
 }
 
+// openWithTopics opens a store in a temporary directory with the tables of
+// topics made; it is closed when the test ends.
+func openWithTopics(t testing.TB, topics ...string) *SQLite {
+	t.Helper()
+	s := openTemp(t, t.TempDir())
+	t.Cleanup(func() { s.Close() })
+	if err := s.EnsureTopics(topics...); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestAcceptOnceDeduplicatesByAnyKey(t *testing.T) {
 	ctx := context.Background()
 	s := openTemp(t, t.TempDir())
@@ -391,11 +403,7 @@ func TestReceiptsOfAnOlderDatabaseAreMoved(t *testing.T) {
 // it: before, every delivery's read queued behind the commit in progress.
 func TestReadsAndTopicChecksDoNotWaitForTheWriter(t *testing.T) {
 	ctx := context.Background()
-	s := openTemp(t, t.TempDir())
-	defer s.Close()
-	if err := s.EnsureTopics("topic.x"); err != nil {
-		t.Fatal(err)
-	}
+	s := openWithTopics(t, "topic.x")
 	s.mu.Lock() // as commitGroup holds it through COMMIT
 	done := make(chan error, 2)
 	go func() {
