@@ -653,14 +653,14 @@ func withoutRoute(b []byte, message, to string) ([]byte, error) {
 		if top.Content[i].Value != "routes" {
 			continue
 		}
-		routes := top.Content[i+1]
-		for j, r := range routes.Content {
+		list := top.Content[i+1]
+		for j, r := range list.Content {
 			var rt config.Route
 			if err := r.Decode(&rt); err != nil {
 				return nil, fmt.Errorf("route %d: %w", j+1, err)
 			}
 			if rt.Message == message && rt.To == to {
-				routes.Content = append(routes.Content[:j:j], routes.Content[j+1:]...)
+				list.Content = append(list.Content[:j:j], list.Content[j+1:]...)
 				return yaml.Marshal(&doc)
 			}
 		}

@@ -59,13 +59,13 @@ func TestBenchSmoke(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	for _, run1 := range []struct{ scenario, flow string }{
+	for _, c := range []struct{ scenario, flow string }{
 		{"steady", flowDefault}, {"outage", flowDefault}, {"backlog", flowDefault}, {"steady", flowF1},
 	} {
-		scenario := run1.scenario
-		t.Run(scenario+"-"+run1.flow, func(t *testing.T) {
+		scenario := c.scenario
+		t.Run(scenario+"-"+c.flow, func(t *testing.T) {
 			var out, errs bytes.Buffer
-			args := []string{"bench", "--json", "--hub", bin, "--scenario", scenario, "--flow", run1.flow, "--duration", "2s", "--outage", "500ms",
+			args := []string{"bench", "--json", "--hub", bin, "--scenario", scenario, "--flow", c.flow, "--duration", "2s", "--outage", "500ms",
 				"--senders", "2", "--fixtures", "../../testdata/fhir", "--drain", "90s", "--sample", "200ms"}
 			if scenario == "backlog" {
 				args = append(args, "--preload", "200")
@@ -81,9 +81,9 @@ func TestBenchSmoke(t *testing.T) {
 				t.Errorf("accepted %d, delivered %v, undelivered %d: every accepted referral must reach provider and council",
 					rep.Accepted, rep.Delivered, rep.Undelivered)
 			}
-			if nhs := rep.Delivered["nhs"]; rep.Flow != run1.flow || (run1.flow == flowF1) != (nhs == 0) {
+			if nhs := rep.Delivered["nhs"]; rep.Flow != c.flow || (c.flow == flowF1) != (nhs == 0) {
 				t.Errorf("flow %q reported, %d delivered to the requester's NHS endpoint; want flow %q, and deliveries there only in the default flow",
-					rep.Flow, nhs, run1.flow)
+					rep.Flow, nhs, c.flow)
 			}
 			if scenario == "backlog" && (rep.Preloaded != 200 || rep.BacklogAtEnd == 0) {
 				t.Errorf("backlog: preloaded %d, backlog at the end %d; want 200 preloaded and the send's copies pending", rep.Preloaded, rep.BacklogAtEnd)
