@@ -119,11 +119,14 @@ func (h *EventsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		eventhttp.WriteInvalid(w, err)
 		return
 	}
+	if !eventhttp.MaySend(w, r, in.Event.Kind, log) {
+		return
+	}
 	sub := intake.EventSubmission{
 		Keys:     []string{"crm-event:" + council + ":" + in.EventID},
 		Event:    in.Event,
 		Response: eventhttp.Accepted(in.EventID),
-		OnlyFrom: council,
+		Sender:   intake.Sender{Partner: council, Kind: intake.SenderCouncil},
 	}
 	lookupField := "data.orderReference"
 	if in.CaseReference != "" {

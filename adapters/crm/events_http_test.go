@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/iceshub/iceshub/adapters/crm"
+	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/delivery/partnersim"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
@@ -65,6 +66,12 @@ func newEventsHandler(t *testing.T, acc crm.EventAcceptor) *crm.EventsHandler {
 	return h
 }
 
+// councilPartner is the authenticated council the tests send as, with a
+// council's default message kinds.
+func councilPartner(id string) auth.Partner {
+	return auth.NewPartner(auth.PartnerConfig{ID: id, Kind: "council", Mode: auth.ModeHMAC, Messages: []string{"complaint", "collection"}})
+}
+
 // sendCouncilEvent posts body through a ServeMux with EventsPattern, as the
 // hub mounts it, unless direct.
 func sendCouncilEvent(t *testing.T, h http.Handler, council, body string, header map[string]string, direct bool) (*http.Response, partnersim.ErrorBody, string) {
@@ -74,6 +81,7 @@ func sendCouncilEvent(t *testing.T, h http.Handler, council, body string, header
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
+	req = req.WithContext(auth.WithPartner(req.Context(), councilPartner(council)))
 	w := httptest.NewRecorder()
 	if direct {
 		h.ServeHTTP(w, req)
@@ -145,8 +153,8 @@ func TestCouncilEventsBecomeSubmissions(t *testing.T) {
 			if len(sub.Keys) != 1 || sub.Keys[0] != "crm-event:council-cwac:"+tc.eventID {
 				t.Errorf("keys = %v", sub.Keys)
 			}
-			if sub.OnlyFrom != "council-cwac" || sub.WantOrderSentTo != "" {
-				t.Errorf("OnlyFrom %q, WantOrderSentTo %q", sub.OnlyFrom, sub.WantOrderSentTo)
+			if sub.Sender.Partner != "council-cwac" || sub.Sender.Kind != intake.SenderCouncil {
+				t.Errorf("sender %+v, want council-cwac", sub.Sender)
 			}
 		})
 	}
@@ -240,6 +248,7 @@ func TestCouncilEventsPathWithoutPattern(t *testing.T) {
 	for path, want := range map[string]int{"/crm/council-cwac/events": 202, "/crm/council-cwac/x/events": 404, "/crm/events": 404, "/other": 404} {
 		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(collection))
 		req.Header.Set("Content-Type", "application/json")
+		req = req.WithContext(auth.WithPartner(req.Context(), councilPartner("council-cwac")))
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
 		if w.Code != want {
@@ -265,5 +274,29 @@ func TestNewCouncilEventsHandlerChecksItsConfig(t *testing.T) {
 		if _, err := crm.NewEventsHandler(tc.cfg, tc.acc, tc.log); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// TestCouncilEventKindsNotAllowed: a council whose inbound.messages leaves
+// out a kind is refused it with 403 before the use case is asked.
+func TestCouncilEventKindsNotAllowed(t *testing.T) {
+	complaintsOnly := auth.NewPartner(auth.PartnerConfig{ID: "council-cwac", Kind: "council", Mode: auth.ModeHMAC, Messages: []string{"complaint"}})
+	acc := &fakeEvents{}
+	h := newEventsHandler(t, acc)
+	req := httptest.NewRequest(http.MethodPost, "/crm/council-cwac/events", strings.NewReader(collection))
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req.WithContext(auth.WithPartner(req.Context(), complaintsOnly)))
+	var eb partnersim.ErrorBody
+	_ = json.Unmarshal(w.Body.Bytes(), &eb)
+	if w.Code != http.StatusForbidden || eb.Code != "kind-not-allowed" || len(acc.subs) != 0 {
+		t.Errorf("collection from a council limited to complaints: %d %s, %d submissions", w.Code, w.Body, len(acc.subs))
+	}
+	req = httptest.NewRequest(http.MethodPost, "/crm/council-cwac/events", strings.NewReader(complaintByOrder))
+	req.Header.Set("Content-Type", "application/json")
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, req.WithContext(auth.WithPartner(req.Context(), complaintsOnly)))
+	if w.Code != http.StatusAccepted || len(acc.subs) != 1 {
+		t.Errorf("complaint: %d %s", w.Code, w.Body)
 	}
 }

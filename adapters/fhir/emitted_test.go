@@ -64,7 +64,7 @@ func TestEmittedResourcesGolden(t *testing.T) {
 		{"process-message-response-collection", http.MethodPost, "/fhir/$process-message", read(t, "collection-1-line.json"), nil, http.StatusOK, stored(model.StatusDelivered)},
 		{"transaction-response-collection", http.MethodPost, "/fhir", read(t, "collection-by-referral-id.json"), nil, http.StatusOK, stored(model.StatusInstalled)},
 		{"process-message-response-amendment", http.MethodPost, "/fhir/$process-message", read(t, "amendment-1-line.json"), nil, http.StatusOK, stored(model.StatusAccepted)},
-		{"outcome-422-unknown-service-request", http.MethodPost, "/fhir/$process-message", read(t, "cancellation-revoked.json"), nil, http.StatusUnprocessableEntity, newMemStore()},
+		{"outcome-403-unknown-service-request", http.MethodPost, "/fhir/$process-message", read(t, "cancellation-revoked.json"), nil, http.StatusForbidden, newMemStore()},
 		{"outcome-409-transition", http.MethodPost, "/fhir/$process-message", read(t, "cancellation-revoked.json"), nil, http.StatusConflict, stored(model.StatusDelivered)},
 		{"outcome-422-another-person", http.MethodPost, "/fhir/$process-message", anotherPerson, nil, http.StatusUnprocessableEntity, stored(model.StatusAccepted)},
 		{"outcome-422-not-supported", http.MethodPost, "/fhir/$process-message", read(t, "collection-1-line.json"), nil, http.StatusUnprocessableEntity, nil},

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
 	fhirmap "github.com/iceshub/iceshub/mappings/fhir"
@@ -48,7 +49,7 @@ func what(k model.Kind) string {
 
 // submitEvent hands a cancellation or a collection request to the event
 // acceptor and writes its answer.
-func (h *Handler) submitEvent(w http.ResponseWriter, r *http.Request, route string, rec *request, requestID string, p *fhirmap.Parsed) error {
+func (h *Handler) submitEvent(w http.ResponseWriter, r *http.Request, route string, rec *request, requestID string, p *fhirmap.Parsed, sender intake.Sender) error {
 	kind := p.Kind
 	if h.cfg.Events == nil {
 		at := p.Paths.Status
@@ -71,6 +72,11 @@ func (h *Handler) submitEvent(w http.ResponseWriter, r *http.Request, route stri
 			return h.unavailable(what(kind), err)
 		}
 		if found {
+			// Ownership first: whether the referral names this person is
+			// not the business of a sender that may not touch it.
+			if err := sender.MayTouch(s); err != nil {
+				return notYours(r.Context(), "not_owner", kind, p, err)
+			}
 			stored = &s
 			rec.referralID = s.Referral.ID
 			if p.Target.NHSNumber != "" && s.Referral.Person.NHSNumber != p.Target.NHSNumber {
@@ -102,6 +108,7 @@ func (h *Handler) submitEvent(w http.ResponseWriter, r *http.Request, route stri
 		Keys:     keys,
 		Event:    ev,
 		Find:     find,
+		Sender:   sender,
 		Response: intake.Response{Status: http.StatusOK, ContentType: ContentType, Body: h.answer(r, route, p, a, append(p.Issues, keyIssues...))},
 	})
 }
@@ -110,7 +117,7 @@ func (h *Handler) submitEvent(w http.ResponseWriter, r *http.Request, route stri
 // referral as it now stands, stored the record of the referral it amends.
 // The strict checks of a referral have been made; the person must be the
 // same, and an order that is over can no longer be amended.
-func (h *Handler) submitAmendment(w http.ResponseWriter, r *http.Request, route string, rec *request, requestID string, p *fhirmap.Parsed, ref model.Referral, stored intake.Record) error {
+func (h *Handler) submitAmendment(w http.ResponseWriter, r *http.Request, route string, rec *request, requestID string, p *fhirmap.Parsed, ref model.Referral, stored intake.Record, sender intake.Sender) error {
 	if h.cfg.Events == nil {
 		return notSupported(model.KindAmendment, p.Paths.ID)
 	}
@@ -148,6 +155,7 @@ func (h *Handler) submitAmendment(w http.ResponseWriter, r *http.Request, route 
 		Event:    ev,
 		Find:     intake.Lookup{ServiceRequestID: ref.Source.ServiceRequestID},
 		Amended:  &ref,
+		Sender:   sender,
 		Response: intake.Response{Status: http.StatusOK, ContentType: ContentType, Body: h.answer(r, route, p, a, append(p.Issues, keyIssues...))},
 	})
 }
@@ -167,14 +175,11 @@ func (h *Handler) acceptEvent(w http.ResponseWriter, r *http.Request, rec *reque
 	var e *httpError
 	switch {
 	case errors.Is(err, intake.ErrUnknownReferral):
-		at, by := p.Paths.ID, "ServiceRequest id"
-		switch {
-		case kind == model.KindCollection && p.Target.ReferralID != "":
-			at, by = p.Paths.BasedOn+".identifier.value", "referral id"
-		case kind == model.KindCollection:
-			at, by = p.Paths.BasedOn+".reference", "ServiceRequest"
-		}
-		e = errorf(http.StatusUnprocessableEntity, fhirmap.IssueNotFound, at, "the hub holds no referral with this %s, so the %s cannot apply; nothing was changed", by, what(kind))
+		// Answered as a referral not the sender's is: the answer must not
+		// tell another trust which referrals exist.
+		return notYours(r.Context(), "unknown_referral", kind, p, err)
+	case errors.Is(err, intake.ErrNotYours):
+		return notYours(r.Context(), "not_owner", kind, p, err)
 	case errors.Is(err, intake.ErrImpossibleTransition):
 		// The status is the hub's, not a value from the request.
 		status := "at a status where"
@@ -184,13 +189,76 @@ func (h *Handler) acceptEvent(w http.ResponseWriter, r *http.Request, rec *reque
 		e = errorf(http.StatusConflict, fhirmap.IssueBusinessRule, p.Paths.Status, "the order is %s a %s cannot apply to it (a delivered order is not cancelled but collected; only delivered equipment is collected); nothing was changed", status, what(kind))
 	case errors.Is(err, intake.ErrConflict):
 		e = errorf(http.StatusConflict, issueConflict, p.Paths.ServiceRequest, "the referral changed while the %s was checked; nothing was changed: send the same request again", what(kind))
-	case errors.Is(err, intake.ErrNotYours):
-		e = errorf(http.StatusForbidden, issueForbidden, p.Paths.ServiceRequest, "the referral is not the sender's to change; nothing was changed")
 	default:
 		return h.unavailable(what(kind), err)
 	}
 	e.Err = err
 	return e
+}
+
+// permit checks that the partner auth.Wrap authenticated for ctx may send
+// a message of kind (its inbound.messages), and returns it as the sender
+// whose rights intake.Sender states. A request that did not pass through
+// Wrap has no partner and is refused. Unauthenticated requests of insecure
+// development mode may send anything about any referral.
+func permit(ctx context.Context, kind model.Kind, p *fhirmap.Parsed) (intake.Sender, error) {
+	if kind == "" {
+		kind = model.KindReferral
+	}
+	partner, ok := auth.PartnerFrom(ctx)
+	if !ok || !partner.MaySend(string(kind)) {
+		return intake.Sender{}, kindNotAllowed(ctx, kind, p)
+	}
+	if partner.Insecure {
+		return intake.Sender{Partner: partner.ID}, nil
+	}
+	return intake.Sender{Partner: partner.ID, Kind: partner.Kind, ODSCodes: partner.ODSCodes}, nil
+}
+
+// mayAmend checks that the partner of ctx may send amendments, which the
+// edge learns a referral is only once it finds the ServiceRequest it names.
+func mayAmend(ctx context.Context, p *fhirmap.Parsed) error {
+	if auth.MaySend(ctx, string(model.KindAmendment)) {
+		return nil
+	}
+	return kindNotAllowed(ctx, model.KindAmendment, p)
+}
+
+// kindNotAllowed refuses a kind of message the partner may not send: 403,
+// counted as forbidden.
+func kindNotAllowed(ctx context.Context, kind model.Kind, p *fhirmap.Parsed) *httpError {
+	auth.Forbid(ctx, "message_kind")
+	at := "Bundle"
+	if p.Paths.ServiceRequest != "" {
+		at = p.Paths.ServiceRequest
+	}
+	return errorf(http.StatusForbidden, issueForbidden, at, "this partner may not send %s messages (the kinds its inbound.messages lists); nothing was accepted", what(kind))
+}
+
+// notYours refuses a change to a referral the sender may not touch, and a
+// change to a referral the hub does not hold, with the same answer (403,
+// counted as forbidden), so that no sender learns from it whether another
+// organisation's referral exists. reason, logged and counted, tells them
+// apart for the operator.
+func notYours(ctx context.Context, reason string, kind model.Kind, p *fhirmap.Parsed, cause error) *httpError {
+	auth.Forbid(ctx, reason)
+	at := nonEmpty(p.Paths.ID, "Bundle")
+	if kind == model.KindCollection && p.Paths.BasedOn != "" {
+		at = p.Paths.BasedOn
+	}
+	e := errorf(http.StatusForbidden, issueForbidden, at, "the hub holds no referral by this reference that this partner may change, so the %s cannot apply; nothing was changed", what(kind))
+	e.Err = cause
+	return e
+}
+
+// organisationPath names the element of a new referral whose organisation
+// the sender does not speak for: the MessageHeader's sender when that is
+// the one, else the ServiceRequest's requester.
+func organisationPath(p *fhirmap.Parsed, ref *model.Referral, s intake.Sender) string {
+	if ref.Source.SenderODS != "" && s.MayCreate(ref.Source.SenderODS, "") != nil && ref.Source.MessageID != "" {
+		return "MessageHeader.sender"
+	}
+	return nonEmpty(p.Paths.ServiceRequest, "ServiceRequest") + ".requester"
 }
 
 // notSupported refuses an event kind this hub was built without.

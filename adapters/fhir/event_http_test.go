@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	fhiradapter "github.com/iceshub/iceshub/adapters/fhir"
+	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
 	fhirmap "github.com/iceshub/iceshub/mappings/fhir"
@@ -369,10 +370,10 @@ func TestEventRefusals(t *testing.T) {
 		status2          int
 		code, expr       string
 	}{
-		{"cancel an unknown referral", "/fhir/$process-message", "cancellation-revoked.json", "", 422, "not-found", "Bundle.entry[1].resource.id"},
-		{"cancel an unknown referral by transaction", "/fhir", "cancellation-entered-in-error.json", "", 422, "not-found", "Bundle.entry[0].resource.id"},
-		{"collect for an unknown referral", "/fhir/$process-message", "collection-1-line.json", "", 422, "not-found", "Bundle.entry[1].resource.basedOn[0].reference"},
-		{"collect for an unknown referral id", "/fhir", "collection-by-referral-id.json", "", 422, "not-found", "Bundle.entry[0].resource.basedOn[0].identifier.value"},
+		{"cancel an unknown referral", "/fhir/$process-message", "cancellation-revoked.json", "", 403, "forbidden", "Bundle.entry[1].resource.id"},
+		{"cancel an unknown referral by transaction", "/fhir", "cancellation-entered-in-error.json", "", 403, "forbidden", "Bundle.entry[0].resource.id"},
+		{"collect for an unknown referral", "/fhir/$process-message", "collection-1-line.json", "", 403, "forbidden", "Bundle.entry[1].resource.basedOn[0]"},
+		{"collect for an unknown referral id", "/fhir", "collection-by-referral-id.json", "", 403, "forbidden", "Bundle.entry[0].resource.basedOn[0]"},
 		{"cancel a delivered order", "/fhir/$process-message", "cancellation-revoked.json", model.StatusDelivered, 409, "business-rule", "Bundle.entry[1].resource.status"},
 		{"cancel a cancelled order", "/fhir/$process-message", "cancellation-revoked.json", model.StatusCancelled, 409, "business-rule", "Bundle.entry[1].resource.status"},
 		{"collect what was never delivered", "/fhir/$process-message", "collection-1-line.json", model.StatusScheduled, 409, "business-rule", "Bundle.entry[1].resource.status"},
@@ -531,8 +532,8 @@ func TestEventAcceptorErrors(t *testing.T) {
 		code, expr string
 	}{
 		{"conflict", fmt.Errorf("intake: accept cancellation event: %w", intake.ErrConflict), 409, "conflict", "Bundle.entry[1].resource"},
-		{"not yours", fmt.Errorf("%w: the order was not sent to p", intake.ErrNotYours), 403, "forbidden", "Bundle.entry[1].resource"},
-		{"refusal not recorded", errors.Join(fmt.Errorf("%w (ServiceRequest x)", intake.ErrUnknownReferral), errors.New("intake: record refusal: disk full")), 422, "not-found", "Bundle.entry[1].resource.id"},
+		{"not yours", fmt.Errorf("%w: the order was not sent to p", intake.ErrNotYours), 403, "forbidden", "Bundle.entry[1].resource.id"},
+		{"refusal not recorded", errors.Join(fmt.Errorf("%w (ServiceRequest x)", intake.ErrUnknownReferral), errors.New("intake: record refusal: disk full")), 403, "forbidden", "Bundle.entry[1].resource.id"},
 		{"store failure", errors.New("intake: accept cancellation event: database is locked"), 503, "transient", "Bundle"},
 	}
 	for _, c := range cases {
@@ -586,5 +587,47 @@ func TestEventLogsHoldNoPersonalData(t *testing.T) {
 		if !strings.Contains(logs, `"kind":"`+k+`"`) {
 			t.Errorf("kind %s not logged:\n%s", k, logs)
 		}
+	}
+}
+
+// TestFHIRKindsNotAllowed: an NHS partner whose inbound.messages leaves out
+// a kind is refused it with 403 forbidden; nothing is stored and no event
+// reaches the use case. An amendment is known as one only once its
+// ServiceRequest is found, and is refused then.
+func TestFHIRKindsNotAllowed(t *testing.T) {
+	referralsOnly := auth.NewPartner(auth.PartnerConfig{ID: "nhs-trust-a", Kind: "nhs", Mode: auth.ModeJWT,
+		Messages: []string{"referral"}, ODSCodes: []string{"Y9Z01", "Y9Z02", "Y9Z03"}})
+	cancelOnly := auth.NewPartner(auth.PartnerConfig{ID: "nhs-trust-a", Kind: "nhs", Mode: auth.ModeJWT,
+		Messages: []string{"cancellation"}, ODSCodes: []string{"Y9Z01", "Y9Z02", "Y9Z03"}})
+	for _, c := range []struct {
+		name, file string
+		partner    auth.Partner
+		want, at   string
+	}{
+		{"cancellation", "cancellation-revoked.json", referralsOnly, "may not send cancellation messages", "Bundle.entry[1].resource"},
+		{"collection", "collection-1-line.json", referralsOnly, "may not send collection request messages", "Bundle.entry[1].resource"},
+		{"amendment", "amendment-1-line.json", referralsOnly, "may not send amendment messages", "Bundle.entry[1].resource"},
+		{"referral", "referral-transaction.json", cancelOnly, "may not send referral messages", "Bundle.entry[0].resource"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := newMemStore()
+			st.put(t, "referral-1-line.json", "ref-1", model.StatusDelivered)
+			e := newEventEnv(t, fhiradapter.Config{}, st)
+			e.partner = c.partner
+			path := "/fhir/$process-message"
+			if c.file == "referral-transaction.json" {
+				path = "/fhir"
+			}
+			w := e.do("POST", path, read(t, c.file))
+			o := wantOutcome(t, w, http.StatusForbidden, "forbidden", c.at)
+			if len(o.Issue) == 0 || !strings.Contains(o.Issue[0].Diagnostics, c.want) {
+				t.Errorf("diagnostics %+v, want %q", o.Issue, c.want)
+			}
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			if len(st.events) != 0 || len(st.keys) != 0 || len(st.records) != 1 {
+				t.Errorf("stored %d events, %d keys, %d referrals", len(st.events), len(st.keys), len(st.records))
+			}
+		})
 	}
 }

@@ -45,6 +45,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
 	fhirmap "github.com/iceshub/iceshub/mappings/fhir"
@@ -285,28 +286,53 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, route string, r
 	}
 	rec.issues = parsed.Issues
 	rec.kind = parsed.Kind
+	// Whether this partner may send this kind at all is decided before
+	// anything is read from the store.
+	sender, err := permit(r.Context(), parsed.Kind, &parsed)
+	if err != nil {
+		return err
+	}
 	if parsed.Change != nil {
-		return h.submitEvent(w, r, route, rec, requestID, &parsed)
+		return h.submitEvent(w, r, route, rec, requestID, &parsed, sender)
 	}
 
 	ref := parsed.Referral
 	ref.ID = h.cfg.NewID()
 	ref.ReceivedAt = h.cfg.Clock().UTC()
 	ref.Source.CorrelationID = rec.correlationID
+	ref.Source.SentBy = sender.Partner
 	rec.referralID = ref.ID
 
 	// A referral whose ServiceRequest the hub holds already is an
 	// amendment, unless it says what the stored one says: then it is a
-	// resend, which the idempotency keys make a duplicate.
+	// resend, which the idempotency keys make a duplicate. Either way it
+	// touches the stored referral, so only a sender that may touch that
+	// one gets further: another trust is refused as if the id were unknown
+	// to the hub, not answered with the first sender's stored answer.
 	if h.cfg.Finder != nil && ref.Source.ServiceRequestID != "" {
 		stored, found, err := h.cfg.Finder.FindReferral(r.Context(), intake.Lookup{ServiceRequestID: ref.Source.ServiceRequestID})
 		if err != nil {
 			return h.unavailable("referral", err)
 		}
+		if found {
+			if err := sender.MayTouch(stored); err != nil {
+				return notYours(r.Context(), "not_owner", model.KindAmendment, &parsed, err)
+			}
+		}
 		if found && fingerprint(&stored.Referral) != fingerprint(&ref) {
 			rec.kind = model.KindAmendment
-			return h.submitAmendment(w, r, route, rec, requestID, &parsed, ref, stored)
+			if err := mayAmend(r.Context(), &parsed); err != nil {
+				return err
+			}
+			return h.submitAmendment(w, r, route, rec, requestID, &parsed, ref, stored, sender)
 		}
+	}
+	if err := sender.MayCreate(ref.Source.SenderODS, ref.Requester.OrganisationODS); err != nil {
+		auth.Forbid(r.Context(), "organisation")
+		e := errorf(http.StatusForbidden, issueForbidden, organisationPath(&parsed, &ref, sender),
+			"the referral names a sending or requesting organisation this partner does not speak for (its configured ODS codes); nothing was accepted")
+		e.Err = err
+		return e
 	}
 
 	keys, keyIssues := idempotencyKeys(requestID, &parsed, &ref)

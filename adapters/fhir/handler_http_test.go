@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 
 	fhiradapter "github.com/iceshub/iceshub/adapters/fhir"
+	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/intake"
 	fhirmap "github.com/iceshub/iceshub/mappings/fhir"
 )
@@ -82,6 +83,8 @@ type env struct {
 	h    *fhiradapter.Handler
 	acc  *fakeAcceptor
 	logs *bytes.Buffer
+	// partner is who the requests come from; trustA when unset.
+	partner auth.Partner
 }
 
 func newEnv(t *testing.T, cfg fhiradapter.Config) *env {
@@ -119,10 +122,23 @@ func (e *env) do(method, path string, body []byte, headers ...string) *httptest.
 	for i := 0; i+1 < len(headers); i += 2 {
 		r.Header.Set(headers[i], headers[i+1])
 	}
+	partner := e.partner
+	if partner.ID == "" {
+		partner = trustA
+	}
+	r = r.WithContext(auth.WithPartner(r.Context(), partner))
 	w := httptest.NewRecorder()
 	e.h.ServeHTTP(w, r)
 	return w
 }
+
+// trustA is the NHS partner the tests send as unless they say otherwise:
+// it may send every kind and speaks for the fixtures' organisations.
+var trustA = auth.NewPartner(auth.PartnerConfig{
+	ID: "nhs-trust-a", Kind: "nhs", Mode: auth.ModeJWT,
+	Messages: []string{"referral", "cancellation", "amendment", "collection"},
+	ODSCodes: []string{"Y9Z01", "Y9Z02", "Y9Z03"},
+})
 
 // outcome is the part of an OperationOutcome the tests read.
 type outcome struct {

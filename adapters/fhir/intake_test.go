@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	fhiradapter "github.com/iceshub/iceshub/adapters/fhir"
+	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/store"
 )
@@ -33,7 +34,7 @@ func TestWithIntakeAndStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(asPartner(h, trustA))
 	defer srv.Close()
 
 	post := func(path, file, requestID string) (int, []byte) {
@@ -73,4 +74,11 @@ func TestWithIntakeAndStore(t *testing.T) {
 	if n, err := st.Pending(context.Background(), intake.TopicReferralReceived); err != nil || n != 2 {
 		t.Errorf("published %d referrals (%v), want 2", n, err)
 	}
+}
+
+// asPartner stands in for auth.Wrap: every request comes from p.
+func asPartner(h http.Handler, p auth.Partner) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(auth.WithPartner(r.Context(), p)))
+	})
 }

@@ -94,11 +94,14 @@ func (h *EventsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		eventhttp.WriteInvalid(w, err)
 		return
 	}
+	if !eventhttp.MaySend(w, r, in.Event.Kind, h.log) {
+		return
+	}
 	sub := intake.EventSubmission{
-		Keys:            []string{"provider-event:" + h.cfg.PartnerID + ":" + in.Event.FromEventID},
-		Event:           in.Event,
-		Response:        eventhttp.Accepted(in.Event.FromEventID),
-		WantOrderSentTo: h.cfg.PartnerID,
+		Keys:     []string{"provider-event:" + h.cfg.PartnerID + ":" + in.Event.FromEventID},
+		Event:    in.Event,
+		Response: eventhttp.Accepted(in.Event.FromEventID),
+		Sender:   intake.Sender{Partner: h.cfg.PartnerID, Kind: intake.SenderProvider},
 	}
 	lookupField := "orderReference"
 	if in.ComplaintReference != "" {

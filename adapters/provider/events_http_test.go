@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/iceshub/iceshub/adapters/provider"
+	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/delivery/partnersim"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
@@ -78,6 +79,11 @@ func newEventsHandler(t *testing.T, acc provider.EventAcceptor, logs io.Writer) 
 	return h
 }
 
+// theProvider is the authenticated partner the tests send as, with the
+// provider's default message kinds.
+var theProvider = auth.NewPartner(auth.PartnerConfig{ID: "provider", Kind: "provider", Mode: auth.ModeHMAC,
+	Messages: []string{"order-status", "safeguarding", "equipment-issue", "complaint-reply"}})
+
 func sendEvent(t *testing.T, h http.Handler, body string, header map[string]string) (*http.Response, partnersim.ErrorBody, string) {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, provider.EventsPath, strings.NewReader(body))
@@ -85,6 +91,7 @@ func sendEvent(t *testing.T, h http.Handler, body string, header map[string]stri
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
+	req = req.WithContext(auth.WithPartner(req.Context(), theProvider))
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, req)
 	resp := w.Result()
@@ -152,8 +159,8 @@ func TestProviderEventsBecomeSubmissions(t *testing.T) {
 			if len(sub.Keys) != 1 || sub.Keys[0] != "provider-event:provider:pe-1" {
 				t.Errorf("keys = %v", sub.Keys)
 			}
-			if sub.WantOrderSentTo != "provider" || sub.OnlyFrom != "" {
-				t.Errorf("WantOrderSentTo %q, OnlyFrom %q", sub.WantOrderSentTo, sub.OnlyFrom)
+			if sub.Sender.Partner != "provider" || sub.Sender.Kind != intake.SenderProvider {
+				t.Errorf("sender %+v, want the provider", sub.Sender)
 			}
 			if !strings.Contains(string(sub.Response.Body), intake.ReferralIDPlaceholder) || sub.Response.Status != http.StatusAccepted {
 				t.Errorf("response to store = %d %s", sub.Response.Status, sub.Response.Body)
@@ -275,5 +282,52 @@ func TestNewEventsHandlerChecksItsConfig(t *testing.T) {
 		if _, err := provider.NewEventsHandler(tc.cfg, tc.acc, tc.log); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// TestProviderEventKindsNotAllowed: a provider whose inbound.messages
+// leaves out a kind is refused events of that kind with 403, before the
+// use case (and so the store) is asked anything; without an authenticated
+// partner every event is refused.
+func TestProviderEventKindsNotAllowed(t *testing.T) {
+	statusOnly := auth.NewPartner(auth.PartnerConfig{ID: "provider", Kind: "provider", Mode: auth.ModeHMAC, Messages: []string{"order-status"}})
+	for _, tc := range []struct {
+		name    string
+		partner *auth.Partner
+		body    string
+	}{
+		{"safeguarding from a provider limited to order status", &statusOnly, event("safeguarding.concern", `,"description":"No heating and little food","category":"self-neglect"`)},
+		{"equipment issue from a provider limited to order status", &statusOnly, event("equipment.issue", `,"issueType":"unsafe"`)},
+		{"order status without an authenticated partner", nil, event("order.delivered", "")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			acc := &fakeEvents{}
+			h := newEventsHandler(t, acc, nil)
+			req := httptest.NewRequest(http.MethodPost, provider.EventsPath, strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", "application/json")
+			if tc.partner != nil {
+				req = req.WithContext(auth.WithPartner(req.Context(), *tc.partner))
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			var eb partnersim.ErrorBody
+			_ = json.Unmarshal(w.Body.Bytes(), &eb)
+			if w.Code != http.StatusForbidden || eb.Code != "kind-not-allowed" {
+				t.Errorf("status %d %s, want 403 kind-not-allowed", w.Code, w.Body)
+			}
+			if len(acc.subs) != 0 {
+				t.Errorf("the use case was asked %d times", len(acc.subs))
+			}
+		})
+	}
+	// The same provider may still report on its orders.
+	acc := &fakeEvents{}
+	h := newEventsHandler(t, acc, nil)
+	req := httptest.NewRequest(http.MethodPost, provider.EventsPath, strings.NewReader(event("order.delivered", "")))
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req.WithContext(auth.WithPartner(req.Context(), statusOnly)))
+	if w.Code != http.StatusAccepted || len(acc.subs) != 1 {
+		t.Errorf("order status: %d %s", w.Code, w.Body)
 	}
 }

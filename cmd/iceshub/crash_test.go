@@ -61,11 +61,9 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 		"http://127.0.0.1:9102", cwacSrv.URL,
 		"http://127.0.0.1:9103", ceastSrv.URL,
 		"poll_interval: 50ms", "poll_interval: 10ms",
-		"\npartners:\n", "\npartners:\n"+`  - id: nhs-crash
-    kind: nhs
-    base_url: https://fhir.crash.invalid
-    ods_codes: [X99CRSH]
-    inbound:
+		// The trust that sends is the one the referrals name (Y9Z01):
+		// a partner may only send referrals for its own organisations.
+		"    ods_codes: [Y9Z01, Y9Z02, Y9Z03]\n", "    ods_codes: [Y9Z01, Y9Z02, Y9Z03]\n"+`    inbound:
       mode: jwt
       jwt: {issuer: crash-test, audience: iceshub, algorithm: HS256, secret_file: `+secretFile+`}
       rate: {per_second: 10000, burst: 10000}

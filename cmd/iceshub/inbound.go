@@ -31,7 +31,7 @@ func newAuthenticator(cfg *config.Config, counter auth.Counter, logger *slog.Log
 		pc := auth.PartnerConfig{
 			ID: p.ID, Kind: p.Kind, Mode: in.Mode,
 			RatePerSecond: in.Rate.PerSecond, Burst: in.Rate.Burst,
-			Endpoints: in.Endpoints, Messages: in.Messages,
+			Endpoints: in.Endpoints, Messages: in.Messages, ODSCodes: p.ODSCodes,
 		}
 		secret, err := p.InboundSecret()
 		if err != nil {

@@ -63,6 +63,10 @@ type Partner struct {
 	// Insecure is true when nobody was authenticated: the hub runs in
 	// insecure development mode and the request carried no credentials.
 	Insecure bool
+	// ODSCodes are the ODS codes of the organisations an nhs partner
+	// speaks for (its configured ods_codes): the referrals it may change
+	// are those it sent or whose sender or requester is one of them.
+	ODSCodes []string
 
 	messages []string
 }
@@ -72,9 +76,10 @@ type Partner struct {
 const InsecureDevID = "insecure-dev"
 
 // MaySend reports whether the partner may send messages of kind (a model
-// kind: "order-status", "complaint", "referral"...). Handlers call it once
-// they have parsed the message and refuse with 403 when it is false. In
-// insecure development mode every kind is allowed.
+// kind: "order-status", "complaint", "referral"...), as its configured
+// inbound.messages says. Handlers call it as soon as they know the kind,
+// before they read any state, and refuse with 403 (Forbid) when it is
+// false. In insecure development mode every kind is allowed.
 func (p Partner) MaySend(kind string) bool {
 	return p.Insecure || slices.Contains(p.messages, kind)
 }
@@ -99,6 +104,31 @@ func PartnerFrom(ctx context.Context) (Partner, bool) {
 func MaySend(ctx context.Context, kind string) bool {
 	p, ok := PartnerFrom(ctx)
 	return ok && p.MaySend(kind)
+}
+
+// verdict is what a handler behind Wrap decided about a request it refused
+// after authentication (a kind the partner may not send, a referral that
+// is not its own), so that Wrap counts the request once, under the
+// outcome it really had, and logs why.
+type verdict struct {
+	mu      sync.Mutex
+	outcome string
+	reason  string
+}
+
+type verdictKey struct{}
+
+// Forbid records that the handler refused the request of ctx with 403 for
+// reason (a short code such as "message_kind" or "not_owner", never a
+// value from the request): Wrap then counts it as OutcomeForbidden for its
+// partner, not as accepted, and logs the reason. The handler still writes
+// its own answer. Outside Wrap it does nothing.
+func Forbid(ctx context.Context, reason string) {
+	if v, ok := ctx.Value(verdictKey{}).(*verdict); ok {
+		v.mu.Lock()
+		v.outcome, v.reason = OutcomeForbidden, reason
+		v.mu.Unlock()
+	}
 }
 
 // Error is a refusal: the status to answer, a stable code and a message for

@@ -535,3 +535,30 @@ func TestRememberedTokenIsRefusedOnceExpired(t *testing.T) {
 		t.Fatalf("a token altered after the remembered one was accepted: %d", got.status)
 	}
 }
+
+// TestForbidCountsTheRequestOnceAsForbidden: a handler behind Wrap that
+// refuses an authenticated partner (a kind it may not send, a referral not
+// its own) has the request counted once, as forbidden for that partner,
+// not as accepted, and the reason logged.
+func TestForbidCountsTheRequestOnceAsForbidden(t *testing.T) {
+	f := newFixture(t, nil)
+	refusing := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Forbid(r.Context(), "message_kind")
+		JSONError(w, r, refuse(http.StatusForbidden, CodeForbidden, "message_kind", "no"))
+	})
+	mux := http.NewServeMux()
+	mux.Handle("POST /provider/events", f.a.Wrap(OfKind("provider"), refusing, JSONError))
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, f.signed(t, "provider", "/provider/events", event, testNow))
+	if w.Code != http.StatusForbidden {
+		t.Fatalf("status %d", w.Code)
+	}
+	if got := f.counts.Snapshot(); got["provider/forbidden"] != 1 || got["provider/accepted"] != 0 {
+		t.Errorf("counts %v, want provider/forbidden 1 and no accepted", got)
+	}
+	if !strings.Contains(f.logs.String(), "reason=message_kind") || !strings.Contains(f.logs.String(), "partner=provider") {
+		t.Errorf("refusal not logged with its partner and reason:\n%s", f.logs)
+	}
+	// Outside Wrap, Forbid does nothing (and does not panic).
+	Forbid(httptest.NewRequest(http.MethodGet, "/", nil).Context(), "x")
+}

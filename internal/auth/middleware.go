@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,16 @@ type PartnerConfig struct {
 	Endpoints []string
 	// Messages are the kinds of message the partner may send (MaySend).
 	Messages []string
+	// ODSCodes are the ODS codes an nhs partner speaks for
+	// (Partner.ODSCodes).
+	ODSCodes []string
+}
+
+// NewPartner returns the identity of a partner configured as pc, as Wrap
+// puts it in the context of the partner's requests; handlers' tests use it
+// with WithPartner.
+func NewPartner(pc PartnerConfig) Partner {
+	return Partner{ID: pc.ID, Kind: pc.Kind, Mode: pc.Mode, ODSCodes: slices.Clone(pc.ODSCodes), messages: slices.Clone(pc.Messages)}
 }
 
 // Config configures an Authenticator.
@@ -111,7 +122,7 @@ func New(cfg Config, logger *slog.Logger) (*Authenticator, error) {
 		if pc.Mode == "" {
 			pc.Mode = ModeNone
 		}
-		p := &partner{id: pc, ident: Partner{ID: pc.ID, Kind: pc.Kind, Mode: pc.Mode, messages: slices.Clone(pc.Messages)}}
+		p := &partner{id: pc, ident: NewPartner(pc)}
 		for _, e := range pc.Endpoints {
 			method, pth, ok := strings.Cut(strings.TrimSpace(e), " ")
 			if !ok || method == "" || !strings.HasPrefix(strings.TrimSpace(pth), "/") {
@@ -218,8 +229,16 @@ func (a *Authenticator) Wrap(sel Selector, next http.Handler, ew ErrorWriter) ht
 			a.refuse(w, r, p.id.ID, refuse(http.StatusForbidden, CodeForbidden, "endpoint", "this partner may not call this endpoint"), ew)
 			return
 		}
-		a.count(p.id.ID, OutcomeAccepted)
-		next.ServeHTTP(w, r.WithContext(WithPartner(r.Context(), p.ident)))
+		v := &verdict{outcome: OutcomeAccepted}
+		ctx := context.WithValue(WithPartner(r.Context(), p.ident), verdictKey{}, v)
+		next.ServeHTTP(w, r.WithContext(ctx))
+		v.mu.Lock()
+		outcome, reason := v.outcome, v.reason
+		v.mu.Unlock()
+		a.count(p.id.ID, outcome)
+		if outcome != OutcomeAccepted {
+			a.log.Warn("inbound request refused", "partner", p.id.ID, "route", routeOf(r), "status", http.StatusForbidden, "reason", reason)
+		}
 	})
 }
 

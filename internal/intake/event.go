@@ -61,12 +61,9 @@ type EventSubmission struct {
 	// referral with the placeholder ReferralIDPlaceholder, replaced once
 	// the referral is found.
 	Response Response
-	// OnlyFrom, when not empty, is the council that must own the referral:
-	// a council may only raise events about people in its area.
-	OnlyFrom string
-	// WantOrderSentTo, when not empty, is the partner that must have
-	// received the order: a provider may only report on its own orders.
-	WantOrderSentTo string
+	// Sender is the partner that sent the event: it must be one that may
+	// touch the referral (Sender.MayTouch).
+	Sender Sender
 }
 
 // EventMessage is the payload of a message on the event topics.
@@ -210,7 +207,7 @@ func awaitingReceipt(sub EventSubmission, rec Record, found bool) bool {
 	if !found {
 		return sub.Find.OrderReference != "" || sub.Find.CaseReference != ""
 	}
-	return sub.WantOrderSentTo != "" && rec.OrderSentTo == ""
+	return sub.Sender.Kind == SenderProvider && rec.OrderSentTo == ""
 }
 
 // NewEvents returns Events storing through s. now defaults to time.Now.
@@ -265,11 +262,8 @@ func (e *Events) accept(ctx context.Context, sub EventSubmission) (Outcome, erro
 		return Outcome{}, e.refuse(ctx, ev, "", fmt.Errorf("%w (%s)", ErrUnknownReferral, sub.Find))
 	}
 	ev.ReferralID = rec.Referral.ID
-	if sub.OnlyFrom != "" && rec.Refs.Council != sub.OnlyFrom {
-		return Outcome{}, e.refuse(ctx, ev, rec.Referral.ID, fmt.Errorf("%w: the person lives outside %s's area", ErrNotYours, sub.OnlyFrom))
-	}
-	if sub.WantOrderSentTo != "" && rec.OrderSentTo != sub.WantOrderSentTo {
-		return Outcome{}, e.refuse(ctx, ev, rec.Referral.ID, fmt.Errorf("%w: the order was not sent to %s", ErrNotYours, sub.WantOrderSentTo))
+	if err := sub.Sender.MayTouch(rec); err != nil {
+		return Outcome{}, e.refuse(ctx, ev, rec.Referral.ID, err)
 	}
 	change := StatusChange{ReferralID: rec.Referral.ID, From: rec.Status}
 	if ev.Status != "" {

@@ -52,7 +52,7 @@ func (s *laggingStore) StoredResponse(context.Context, []string) (Response, bool
 
 func scheduled(find Lookup) EventSubmission {
 	return EventSubmission{
-		Keys: []string{"provider:e1"}, Find: find, WantOrderSentTo: "provider", Response: Response{Status: 202},
+		Keys: []string{"provider:e1"}, Find: find, Sender: Sender{Partner: "provider", Kind: SenderProvider}, Response: Response{Status: 202},
 		Event: model.Event{Kind: model.KindOrderStatus, From: "provider", Status: model.StatusScheduled, OccurredAt: time.Now()},
 	}
 }

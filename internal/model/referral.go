@@ -109,6 +109,10 @@ type Source struct {
 	ServiceRequestID string `json:"serviceRequestId,omitempty"`
 	// SenderODS is the ODS code of the sending organisation, when known.
 	SenderODS string `json:"senderOds,omitempty"`
+	// SentBy is the id of the partner that sent the referral, as the hub
+	// authenticated it: with SenderODS and the requester's organisation,
+	// what says who may change the referral later.
+	SentBy string `json:"sentBy,omitempty"`
 	// CorrelationID is the X-Correlation-ID the sender supplied, carried
 	// through to every partner.
 	CorrelationID string `json:"correlationId,omitempty"`

@@ -17,8 +17,10 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/delivery/partnersim"
 	"github.com/iceshub/iceshub/internal/intake"
+	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/mappings/inbound"
 )
 
@@ -81,6 +83,21 @@ func WriteInvalid(w http.ResponseWriter, err error) {
 	WriteError(w, http.StatusBadRequest, "invalid-event", inv.Message, problems)
 }
 
+// MaySend checks that the partner Wrap authenticated for r may send events
+// of kind (its inbound.messages). When it may not, the request is answered
+// 403 kind-not-allowed (and counted as forbidden): before anything is read
+// from the store, so the answer tells nothing about any referral. A request
+// that did not pass through auth.Wrap is refused the same way.
+func MaySend(w http.ResponseWriter, r *http.Request, kind model.Kind, log *slog.Logger) bool {
+	if auth.MaySend(r.Context(), string(kind)) {
+		return true
+	}
+	auth.Forbid(r.Context(), "message_kind")
+	WriteError(w, http.StatusForbidden, "kind-not-allowed", fmt.Sprintf("this partner may not send %s events; nothing was stored", kind), nil)
+	log.Info("event refused", "kind", kind, "status", http.StatusForbidden, "reason", "message_kind")
+	return false
+}
+
 // Accept hands sub to acc and answers: the stored first answer (the event's
 // own for a new event, the original for a duplicate), or the refusal.
 // lookupField is the member of the body that named the referral, for a 404's
@@ -89,6 +106,9 @@ func Accept(w http.ResponseWriter, r *http.Request, acc Acceptor, sub intake.Eve
 	out, err := acc.AcceptEvent(r.Context(), sub)
 	if err != nil {
 		status := WriteRefusal(w, err, lookupField)
+		if status == http.StatusForbidden {
+			auth.Forbid(r.Context(), "not_owner")
+		}
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelError
