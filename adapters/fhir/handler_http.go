@@ -102,6 +102,12 @@ type Config struct {
 	// means they are refused, 422 not-supported; referrals are taken
 	// either way.
 	Events EventAcceptor
+	// RequesterRequired refuses, 422 at ServiceRequest.requester, a
+	// referral whose requesting organisation has no ODS code (neither the
+	// requester nor the MessageHeader's sender names one): set it when a
+	// route sends to the requester, which is found by that code, so that
+	// the prescriber is told at once rather than never hearing back.
+	RequesterRequired bool
 }
 
 // Handler is the FHIR edge. It is safe for concurrent use.
@@ -296,6 +302,10 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, route string, r
 		return h.submitEvent(w, r, route, rec, requestID, &parsed, sender)
 	}
 
+	if h.cfg.RequesterRequired && parsed.Referral.Requester.OrganisationODS == "" {
+		return errorf(http.StatusUnprocessableEntity, fhirmap.IssueRequired, nonEmpty(parsed.Paths.ServiceRequest, "ServiceRequest")+".requester",
+			"the requesting organisation has no ODS code: name it (identifier system %s) on ServiceRequest.requester (an Organization, or a PractitionerRole with an organization) or on MessageHeader.sender; the hub sends the requester its status updates by that code", fhirmap.ODSSystem)
+	}
 	ref := parsed.Referral
 	ref.ID = h.cfg.NewID()
 	ref.ReceivedAt = h.cfg.Clock().UTC()

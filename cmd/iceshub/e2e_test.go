@@ -15,7 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/iceshub/iceshub/adapters/provider"
 	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/logging"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
@@ -207,7 +211,7 @@ func TestEndToEndEachPartnerGetsOnlyItsFields(t *testing.T) {
 // the check digit; the hub must refuse each with 422 pointing at it, and the
 // 999 example with a valid NHS number must be accepted. None may cause a 5xx.
 func TestBaRSExamples(t *testing.T) {
-	base, h, sims := startTestHub(t, io.Discard)
+	base, _, sims := startTestHub(t, io.Discard)
 	files, _ := filepath.Glob("../../testdata/fhir/bars/*.json")
 	if len(files) != 3 {
 		t.Fatalf("found %d BaRS examples, want 3", len(files))
@@ -222,21 +226,94 @@ func TestBaRSExamples(t *testing.T) {
 		}
 	}
 	fixed := bytes.ReplaceAll(mustRead(t, "../../testdata/fhir/bars/999-to-cas-service-request.json"), []byte("3478526985"), []byte("9990000018"))
+	// Its requester is a Practitioner and its sender Organization has no
+	// ODS code: nothing tells the hub where the Task goes, which a route
+	// needs, so it is refused at once rather than never answered.
 	status, answer, err := sims.postBundle(context.Background(), base, fixed)
-	if err != nil || status != http.StatusOK {
-		t.Fatalf("999 example with a valid NHS number: %d %v\n%s", status, err, answer)
+	if err != nil || status != http.StatusUnprocessableEntity || outcomeCode(answer) != "required" || !strings.Contains(string(answer), `.resource.requester"`) {
+		t.Fatalf("999 example without any ODS code: %d %v\n%s; want 422 required at the requester", status, err, answer)
 	}
-	// Its LS10 address is outside both councils, and its requester has no
-	// NHS endpoint configured: both copies held for review, never dropped.
-	ds := waitOutcomes(t, h, referralIDFrom(answer), 3)
-	held := map[string]bool{}
-	for _, d := range ds {
-		if d.Outcome == store.OutcomeWithheld {
-			held[d.Recipient] = true
+}
+
+// TestBaRSShapedReferralGetsItsTask: a referral shaped as BaRS senders send
+// them (the requester a Practitioner, the organisation only in
+// MessageHeader.sender, with an ODS code the nhs partner lists) gets its
+// Task at that partner's endpoint, later status updates follow it, and
+// the requesting organisation is on the provider's order.
+func TestBaRSShapedReferralGetsItsTask(t *testing.T) {
+	base, h, sims := startTestHub(t, io.Discard)
+	ctx := context.Background()
+	var doc map[string]any
+	fixed := bytes.ReplaceAll(mustRead(t, "../../testdata/fhir/bars/999-to-cas-service-request.json"), []byte("3478526985"), []byte("9990000018"))
+	if err := json.Unmarshal(fixed, &doc); err != nil {
+		t.Fatal(err)
+	}
+	named := false
+	for _, e := range doc["entry"].([]any) {
+		entry := e.(map[string]any)
+		if entry["fullUrl"] == "urn:uuid:07939a0c-2854-46ff-9282-ad906bc93679" { // MessageHeader.sender
+			entry["resource"].(map[string]any)["identifier"] = []any{map[string]any{"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "Y9Z02"}}
+			named = true
+		}
+		if r := entry["resource"].(map[string]any); r["resourceType"] == "ServiceRequest" {
+			if _, ok := r["requester"]; !ok {
+				t.Fatal("the example's ServiceRequest has no requester")
+			}
 		}
 	}
-	if len(held) != 2 || !held["council"] || !held["requester"] {
-		t.Errorf("outcomes %+v; want the council and requester copies held", ds)
+	if !named {
+		t.Fatal("the example's sender Organization was not found")
+	}
+	// An equipment order: one DeviceRequest for the example's patient,
+	// based on its ServiceRequest (the example, a CAS referral, has none).
+	doc["entry"] = append(doc["entry"].([]any), map[string]any{"fullUrl": "urn:uuid:5d7c62f1-0c8e-4c35-9d0f-2b7a8c1e4f10", "resource": map[string]any{
+		"resourceType": "DeviceRequest", "id": "5d7c62f1-0c8e-4c35-9d0f-2b7a8c1e4f10", "status": "active", "intent": "order",
+		"basedOn":             []any{map[string]any{"reference": "urn:uuid:236bb75d-90ef-461f-b71e-fde7f899802c"}},
+		"codeCodeableConcept": map[string]any{"coding": []any{map[string]any{"system": "https://example.org/ices/catalogue", "code": "TOILET-RAISED-01", "display": "Raised toilet seat"}}},
+		"subject":             map[string]any{"reference": "urn:uuid:9589fb37-87a2-48d8-968f-b371429208a8"},
+	}})
+	body, _ := json.Marshal(doc)
+	status, answer, err := sims.postBundle(ctx, base, body)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("BaRS-shaped referral: %d %v\n%s", status, err, answer)
+	}
+	id := referralIDFrom(answer)
+	// LS10 is in neither council's area: that copy is held; the provider's
+	// and the requester's are delivered.
+	ds := waitOutcomes(t, h, id, 3)
+	got := map[string]string{}
+	for _, d := range ds {
+		got[d.Recipient] = d.Outcome
+	}
+	if got["provider"] != store.OutcomeSent || got["nhs-trust"] != store.OutcomeSent || got["council"] != store.OutcomeWithheld {
+		t.Fatalf("outcomes %v; want provider and requester (nhs-trust) sent, council held", got)
+	}
+	tasks := sims.accepted()["nhs-trust"]
+	if len(tasks) != 1 || !strings.Contains(string(tasks[0].Body), `"resourceType":"Task"`) {
+		t.Fatalf("nhs-trust received %d requests, want the referral's Task: %v", len(tasks), tasks)
+	}
+	orders := sims.accepted()["provider"]
+	if len(orders) != 1 || !strings.Contains(string(orders[0].Body), `"Y9Z02"`) {
+		t.Errorf("the provider's order does not name the requesting organisation Y9Z02: %v", orders)
+	}
+	rec, found, err := h.store.FindReferral(ctx, intake.Lookup{ReferralID: id})
+	if err != nil || !found || rec.Refs.OrderReference == "" {
+		t.Fatalf("referral %v %v %+v", found, err, rec.Refs)
+	}
+	ev := map[string]any{"eventId": uuid.NewString(), "type": "order.scheduled", "orderReference": rec.Refs.OrderReference,
+		"occurredAt": time.Now().UTC().Format(time.RFC3339), "scheduledDate": time.Now().AddDate(0, 0, 3).Format(time.DateOnly)}
+	if status, answer, err := sims.postWebhook(ctx, base+provider.EventsPath, "provider", ev); err != nil || status != http.StatusAccepted {
+		t.Fatalf("provider event: %d %v %s", status, err, answer)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(sims.accepted()["nhs-trust"]) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the status update did not reach the requester's endpoint")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if update := sims.accepted()["nhs-trust"][1]; !strings.Contains(string(update.Body), `"scheduled"`) {
+		t.Errorf("the requester's update does not say scheduled: %s", update.Body)
 	}
 }
 

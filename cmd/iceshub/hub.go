@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 
@@ -205,7 +206,8 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	if err != nil {
 		return nil, err
 	}
-	fhirHandler, err := fhiradapter.New(fhiradapter.Config{MaxBodyBytes: cfg.Server.MaxBodyBytes, Finder: st, Events: events}, accept, logger)
+	fhirHandler, err := fhiradapter.New(fhiradapter.Config{MaxBodyBytes: cfg.Server.MaxBodyBytes, Finder: st, Events: events,
+		RequesterRequired: slices.ContainsFunc(cfg.Routes, func(r config.Route) bool { return r.To == config.RecipientRequester })}, accept, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -195,6 +195,9 @@ type parser struct {
 	is    *issues
 	cache map[*entry]any // decoded resources, so each is checked once
 	nhsAt string         // where the Patient's NHS number was read
+	// sender is the organisation of MessageHeader.sender (an
+	// Organization, or a PractitionerRole's organization), when known.
+	sender org
 }
 
 // decoded decodes e as a T, once.
@@ -300,7 +303,8 @@ func (p *parser) message(out *Parsed) *entry {
 
 	if mh.Sender != nil {
 		if t := p.follow(mh.Sender, e.res("sender"), "MessageHeader.sender", false, "Organization", "PractitionerRole", "Practitioner"); t != nil {
-			out.Referral.Source.SenderODS = p.organisationOf(t).ods
+			p.sender = p.organisationOf(t)
+			out.Referral.Source.SenderODS = p.sender.ods
 		}
 	}
 	return sr

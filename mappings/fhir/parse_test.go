@@ -780,11 +780,31 @@ func TestRequesterChoices(t *testing.T) {
 		}
 	})
 	t.Run("Practitioner", func(t *testing.T) {
+		// As BaRS senders do: the prescriber as requester, their
+		// organisation only as the MessageHeader's sender, which gives the
+		// requesting organisation.
 		p := mustParse(t, mutate(t, one, func(b map[string]any) {
 			res(b, 1)["requester"] = map[string]any{"reference": fullURL(b, 4)}
 		}))
+		if r := p.Referral.Requester; r.OrganisationODS != "Y9Z01" || r.OrganisationName != "Riverside Community Therapy Team" || r.PractitionerName != "Hannah Whitfield" {
+			t.Errorf("requester %+v, want the sender's organisation", r)
+		}
+	})
+	t.Run("Practitioner, sender without an ODS code", func(t *testing.T) {
+		p := mustParse(t, mutate(t, one, func(b map[string]any) {
+			res(b, 1)["requester"] = map[string]any{"reference": fullURL(b, 4)}
+			delete(res(b, 5), "identifier")
+		}))
 		if r := p.Referral.Requester; r.OrganisationODS != "" || r.PractitionerName != "Hannah Whitfield" {
-			t.Errorf("requester %+v", r)
+			t.Errorf("requester %+v, want no organisation", r)
+		}
+	})
+	t.Run("requester's own organisation wins over the sender", func(t *testing.T) {
+		p := mustParse(t, mutate(t, one, func(b map[string]any) {
+			res(b, 1)["requester"] = map[string]any{"identifier": map[string]any{"system": fhirmap.ODSSystem, "value": "Y9Z02"}, "display": "Another team"}
+		}))
+		if r := p.Referral.Requester; r.OrganisationODS != "Y9Z02" || r.OrganisationName != "Another team" || p.Referral.Source.SenderODS != "Y9Z01" {
+			t.Errorf("requester %+v sender %q", r, p.Referral.Source.SenderODS)
 		}
 	})
 	t.Run("ODS identifier only", func(t *testing.T) {

@@ -95,6 +95,15 @@ func (p *parser) referral(sr *entry, ref *model.Referral) {
 	case !p.is.failedAt(sr.res("requester")):
 		p.is.errorf(IssueRequired, sr.res("requester"), "ServiceRequest.requester is required: equipment is ordered by a prescriber")
 	}
+	// The requesting organisation is the requester's when it names one
+	// with an ODS code (an Organization, a PractitionerRole's
+	// organization), else the MessageHeader's sender: BaRS senders name
+	// the prescriber, a Practitioner, as requester and their organisation
+	// only as the sender. Code and name are taken together, so that they
+	// always describe one organisation.
+	if ref.Requester.OrganisationODS == "" && p.sender.ods != "" {
+		ref.Requester.OrganisationODS, ref.Requester.OrganisationName = p.sender.ods, p.sender.name
+	}
 	if ref.Source.SenderODS == "" {
 		ref.Source.SenderODS = ref.Requester.OrganisationODS
 	}
