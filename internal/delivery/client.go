@@ -4,12 +4,13 @@
 // One Client serves one partner endpoint. Within a call, Do retries
 // transient failures (connection errors, timeouts, 408, 425, 429, 5xx) with
 // exponential backoff and jitter, sending the caller's Idempotency-Key on
-// every attempt. Around the retries sits a circuit breaker: after
-// Config.ConsecutiveFailures calls in a row that failed transiently it opens
-// and calls fail fast, without touching the network, until
-// Config.OpenTimeout has passed; then one trial call decides whether it
-// closes again. A permanent refusal (4xx) is the partner working correctly,
-// so it never counts towards opening the breaker.
+// every attempt. Every HTTP attempt passes a circuit breaker: after
+// Config.ConsecutiveFailures attempts in a row failed (no connection, a
+// timeout, a 5xx) it opens and calls fail fast, without touching the
+// network; after Config.OpenTimeout one trial request decides whether it
+// closes again, and each failed trial doubles the time it stays open, up to
+// Config.MaxOpenTimeout. A 4xx is the partner working correctly, so it
+// never counts towards opening the breaker.
 //
 // The package logs ids, status codes and timings only, never a request or
 // answer body, and never a URL beyond the configured base URL and path.
@@ -27,7 +28,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
-	"github.com/sony/gobreaker"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -37,7 +37,8 @@ const (
 	DefaultRetryWaitMin        = 200 * time.Millisecond
 	DefaultRetryWaitMax        = 10 * time.Second
 	DefaultConsecutiveFailures = 5
-	DefaultOpenTimeout         = 30 * time.Second
+	DefaultOpenTimeout         = 2 * time.Second
+	DefaultMaxOpenTimeout      = 30 * time.Second
 	DefaultMaxResponseBytes    = 1 << 20
 	DefaultUserAgent           = "iceshub"
 )
@@ -67,12 +68,14 @@ type Config struct {
 	RetryWaitMin time.Duration
 	RetryWaitMax time.Duration
 
-	// ConsecutiveFailures is how many transiently failed Do calls in a row
-	// open the circuit breaker.
+	// ConsecutiveFailures is how many failed HTTP attempts in a row open
+	// the circuit breaker.
 	ConsecutiveFailures int
-	// OpenTimeout is how long the breaker stays open before it lets one
-	// trial call through.
-	OpenTimeout time.Duration
+	// OpenTimeout is how long the breaker stays open the first time before
+	// it lets one trial request through; each failed trial doubles it, up
+	// to MaxOpenTimeout.
+	OpenTimeout    time.Duration
+	MaxOpenTimeout time.Duration
 
 	// MaxResponseBytes bounds how much of an answer is read; the rest is
 	// discarded and Response.Truncated is set.
@@ -144,7 +147,7 @@ type Client struct {
 	maxBody   int64
 	permanent PermanentStatus
 	http      *retryablehttp.Client
-	breaker   *gobreaker.CircuitBreaker
+	breaker   *breaker
 	log       *slog.Logger
 }
 
@@ -174,7 +177,7 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 		return nil, fmt.Errorf("delivery: partner %q: token or user agent holds a line break", cfg.Partner)
 	}
 	for name, d := range map[string]time.Duration{
-		"timeout": cfg.Timeout, "retry wait min": cfg.RetryWaitMin, "retry wait max": cfg.RetryWaitMax, "open timeout": cfg.OpenTimeout,
+		"timeout": cfg.Timeout, "retry wait min": cfg.RetryWaitMin, "retry wait max": cfg.RetryWaitMax, "open timeout": cfg.OpenTimeout, "max open timeout": cfg.MaxOpenTimeout,
 	} {
 		if d < 0 {
 			return nil, fmt.Errorf("delivery: partner %q: negative %s", cfg.Partner, name)
@@ -207,6 +210,8 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 		t.MaxIdleConnsPerHost = cfg.Connections
 		t.MaxIdleConns = max(t.MaxIdleConns, cfg.Connections)
 	}
+	c.breaker = newBreaker(cfg.Partner, cfg.ConsecutiveFailures, cfg.OpenTimeout, cfg.MaxOpenTimeout, log)
+	transport = &breakerTransport{next: transport, b: c.breaker}
 	retryMax := cfg.RetryMax
 	if retryMax < 0 {
 		retryMax = 0
@@ -227,12 +232,11 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 		RetryWaitMin: cfg.RetryWaitMin,
 		RetryWaitMax: cfg.RetryWaitMax,
 		RetryMax:     retryMax,
-		RequestLogHook: func(_ retryablehttp.Logger, r *http.Request, attempt int) {
-			if cl, ok := r.Context().Value(callKey{}).(*call); ok {
-				cl.attempts = attempt + 1
-			}
-		},
 		CheckRetry: func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+			if breakerRefused(err) {
+				// Open: fail fast, the queue tries again later.
+				return false, nil
+			}
 			retry, checkErr := checkRetry(ctx, resp, err)
 			if retry {
 				c.logRetry(ctx, resp, err)
@@ -247,22 +251,6 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}
 
-	c.breaker = gobreaker.NewCircuitBreaker(gobreaker.Settings{
-		Name:        cfg.Partner,
-		MaxRequests: 1,
-		Timeout:     cfg.OpenTimeout,
-		ReadyToTrip: func(counts gobreaker.Counts) bool {
-			return counts.ConsecutiveFailures >= uint32(cfg.ConsecutiveFailures)
-		},
-		IsSuccessful: countsAsSuccess,
-		OnStateChange: func(_ string, from, to gobreaker.State) {
-			level := slog.LevelWarn
-			if to == gobreaker.StateClosed {
-				level = slog.LevelInfo
-			}
-			log.Log(context.Background(), level, "circuit breaker state changed", "from", from.String(), "to", to.String())
-		},
-	})
 	return c, nil
 }
 
@@ -288,6 +276,9 @@ func withDefaults(cfg Config) Config {
 	if cfg.OpenTimeout == 0 {
 		cfg.OpenTimeout = DefaultOpenTimeout
 	}
+	if cfg.MaxOpenTimeout == 0 {
+		cfg.MaxOpenTimeout = max(DefaultMaxOpenTimeout, cfg.OpenTimeout)
+	}
 	if cfg.MaxResponseBytes == 0 {
 		cfg.MaxResponseBytes = DefaultMaxResponseBytes
 	}
@@ -303,25 +294,21 @@ func withDefaults(cfg Config) Config {
 	return cfg
 }
 
-// countsAsSuccess tells the breaker which outcomes are not the partner
-// failing: success, a permanent refusal (the partner working correctly on a
-// bad message), and a call the caller cancelled.
-func countsAsSuccess(err error) bool {
-	return err == nil || IsPermanent(err) || errors.Is(err, context.Canceled)
-}
-
 // Partner returns the partner id the client sends to.
 func (c *Client) Partner() string { return c.partner }
 
 // BreakerState returns the circuit breaker's state: "closed", "half-open"
 // or "open".
-func (c *Client) BreakerState() string { return c.breaker.State().String() }
+func (c *Client) BreakerState() string { return c.breaker.State() }
 
-// call carries per-call details to the retry hooks.
+// call carries per-call details to the retry hooks and the breaker.
 type call struct {
+	ctx            context.Context // the caller's, without the call's own values
 	idempotencyKey string
 	correlationID  string
-	attempts       int
+	// attempts is how many requests were sent (those the breaker let
+	// through); only the one goroutine of the call touches it.
+	attempts int
 }
 
 type callKey struct{}
@@ -346,18 +333,8 @@ func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 		return Response{}, &Error{Partner: c.partner, Err: err}
 	}
 
-	cl := &call{idempotencyKey: req.IdempotencyKey, correlationID: req.CorrelationID}
-	ctx = context.WithValue(ctx, callKey{}, cl)
-	var resp Response
-	_, err := c.breaker.Execute(func() (any, error) {
-		var err error
-		resp, err = c.attempt(ctx, req, cl)
-		return nil, err
-	})
-	if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-		return Response{}, &Error{Partner: c.partner, Err: err}
-	}
-	return resp, err
+	cl := &call{ctx: ctx, idempotencyKey: req.IdempotencyKey, correlationID: req.CorrelationID}
+	return c.attempt(context.WithValue(ctx, callKey{}, cl), req, cl)
 }
 
 // attempt makes one Do call's worth of attempts and classifies the outcome.
@@ -400,6 +377,9 @@ func (c *Client) attempt(ctx context.Context, req Request, cl *call) (Response, 
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return Response{}, &Error{Partner: c.partner, Attempts: cl.attempts, Err: ctxErr}
+		}
+		if breakerRefused(err) && cl.attempts == 0 {
+			return Response{}, &Error{Partner: c.partner, Err: gobreakerErr(err)}
 		}
 		return Response{}, &Error{Partner: c.partner, Attempts: cl.attempts, Err: cause(err)}
 	}

@@ -367,25 +367,28 @@ func TestBreakerOpensAfterTransientFailuresAndFailsFast(t *testing.T) {
 	cfg.ConsecutiveFailures = 3
 	c, logs := newClient(t, cfg)
 
-	for i := range 3 {
+	// The breaker counts HTTP attempts: the first call's two attempts and
+	// the second call's first open it, and the second call's retry is not
+	// sent.
+	var de *delivery.Error
+	for i, wantAttempts := range []int{2, 1} {
 		_, err := c.Do(context.Background(), order)
-		if err == nil || delivery.IsPermanent(err) || errors.Is(err, gobreaker.ErrOpenState) {
-			t.Fatalf("call %d: err = %v, want a transient partner failure", i+1, err)
+		if err == nil || delivery.IsPermanent(err) || !errors.As(err, &de) || de.Attempts != wantAttempts {
+			t.Fatalf("call %d: err = %v (%+v), want a transient failure after %d attempts", i+1, err, de, wantAttempts)
 		}
 	}
 	if got := c.BreakerState(); got != "open" {
 		t.Fatalf("breaker = %s, want open", got)
 	}
 	before := len(rec.seen())
-	if before != 6 {
-		t.Errorf("requests = %d, want 6 (3 calls x 2 attempts)", before)
+	if before != 3 {
+		t.Errorf("requests = %d, want 3 (the third failed attempt opens the breaker)", before)
 	}
 
 	_, err := c.Do(context.Background(), order)
 	if !errors.Is(err, gobreaker.ErrOpenState) {
 		t.Fatalf("err = %v, want ErrOpenState", err)
 	}
-	var de *delivery.Error
 	if !errors.As(err, &de) || de.Permanent || de.Partner != "provider" || de.Attempts != 0 {
 		t.Errorf("breaker error = %+v, want a transient *delivery.Error with no attempts", de)
 	}
@@ -394,6 +397,83 @@ func TestBreakerOpensAfterTransientFailuresAndFailsFast(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "circuit breaker state changed") {
 		t.Errorf("breaker opening was not logged")
+	}
+}
+
+// TestBreakerStaysOpenLongerWhileThePartnerStaysDown: each failed trial
+// doubles how long the breaker stays open, up to MaxOpenTimeout; once a
+// trial succeeds it closes and the next opening starts short again. The
+// intervals are read from the log, not timed.
+func TestBreakerStaysOpenLongerWhileThePartnerStaysDown(t *testing.T) {
+	var healthy atomic.Bool
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if healthy.Load() {
+			status(201, `{}`)(w)
+			return
+		}
+		status(503, `{}`)(w)
+	}))
+	cfg := fastConfig(srv.URL)
+	cfg.RetryMax = -1
+	cfg.ConsecutiveFailures = 1
+	cfg.OpenTimeout = 5 * time.Millisecond
+	cfg.MaxOpenTimeout = 20 * time.Millisecond
+	c, logs := newClient(t, cfg)
+
+	trials := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for trials < 4 {
+		_, err := c.Do(context.Background(), order)
+		if !errors.Is(err, gobreaker.ErrOpenState) {
+			trials++ // the partner was asked and failed
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d trials", trials)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	var opened []string
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if _, after, ok := strings.Cut(line, "open_for="); ok {
+			opened = append(opened, strings.Fields(after)[0])
+		}
+	}
+	if want := []string{"5ms", "10ms", "20ms", "20ms"}; strings.Join(opened, " ") != strings.Join(want, " ") {
+		t.Errorf("open intervals %v, want %v", opened, want)
+	}
+	healthy.Store(true)
+	for {
+		if _, err := c.Do(context.Background(), order); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the breaker never closed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	healthy.Store(false)
+	_, _ = c.Do(context.Background(), order)
+	if i := strings.LastIndex(logs.String(), "open_for="); i < 0 || !strings.HasPrefix(logs.String()[i:], "open_for=5ms") {
+		t.Errorf("after closing, the next opening should be short again:\n%s", logs)
+	}
+}
+
+// TestBreakerIgnoresTooManyRequests: a partner answering 429 is up and
+// asks for less; its answers do not open the breaker.
+func TestBreakerIgnoresTooManyRequests(t *testing.T) {
+	rec := &recorder{script: []func(http.ResponseWriter){status(429, `{}`)}}
+	srv := serve(t, rec)
+	cfg := fastConfig(srv.URL)
+	cfg.RetryMax = -1
+	cfg.ConsecutiveFailures = 1
+	c, _ := newClient(t, cfg)
+	for range 3 {
+		if _, err := c.Do(context.Background(), order); err == nil || errors.Is(err, gobreaker.ErrOpenState) {
+			t.Fatalf("err = %v, want the 429", err)
+		}
+	}
+	if got := c.BreakerState(); got != "closed" {
+		t.Errorf("breaker = %s after 429s, want closed", got)
 	}
 }
 
