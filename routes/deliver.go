@@ -29,6 +29,10 @@ type deliver struct {
 	// requests bounds the requests this queue has open to the partner
 	// (Config.Requests); nil, no bound.
 	requests chan struct{}
+	// gate holds deliveries while the store cannot record outcomes; warn
+	// summarises the partner's failures. Both are shared.
+	gate *storeGate
+	warn *partnerWarnings
 }
 
 func newRequestLimit(n int) chan struct{} {
@@ -98,6 +102,9 @@ func (d *deliver) handle(msg *message.Message) error {
 		}}})
 	}
 	del.Refs = state.Refs
+	if err := d.gate.wait(ctx); err != nil {
+		return fmt.Errorf("deliver to %s: %w", d.partner, err)
+	}
 	release, err := d.acquire(ctx)
 	if err != nil {
 		return err
@@ -127,11 +134,13 @@ func (d *deliver) handle(msg *message.Message) error {
 		if u, ok := d.learnt(del, receipt); ok {
 			b.Refs = []store.RefUpdate{u}
 		}
-		if err := d.store.Commit(ctx, b); err != nil {
-			// The partner has it; the retry resends with the same
-			// Idempotency-Key, which the partner recognises.
+		if err := d.gate.recordSent(ctx, d.store, d.partner, b); err != nil {
+			// The partner has it; offered again after a restart, it is
+			// sent with the same Idempotency-Key, which the partner
+			// recognises.
 			return fmt.Errorf("deliver to %s: record receipt: %w", d.partner, err)
 		}
+		d.warn.delivered()
 		d.log.Info("delivered", "partner", d.partner, "referral_id", del.Referral.ID, "kind", del.Kind,
 			"idempotency_key", del.IdempotencyKey, "ms", d.now().Sub(started).Milliseconds())
 		return nil
@@ -155,10 +164,10 @@ func (d *deliver) handle(msg *message.Message) error {
 		b.Reschedule = []store.Reschedule{{ID: parked.ID, Attempts: attempts, NextAt: now.Add(d.park.wait(attempts, sendErr)), LastError: sendErr.Error()}}
 		b.Unpark = nil
 	}
-	if err := d.store.Commit(ctx, b); err != nil {
+	if err := d.gate.recordSent(ctx, d.store, d.partner, b); err != nil {
 		return fmt.Errorf("deliver to %s: park: %w", d.partner, err)
 	}
-	d.log.Warn("delivery failed; parked for a later attempt", "partner", d.partner, "referral_id", del.Referral.ID, "kind", del.Kind, "error", sendErr)
+	d.warn.parked(del.Referral.ID, del.Kind, sendErr)
 	return nil
 }
 
@@ -210,7 +219,7 @@ func (d *deliver) deadLetter(ctx context.Context, b store.Batch, disclosure stor
 		IdempotencyKey: del.IdempotencyKey, StatusCode: statusOf(sendErr), PartnerAnswer: answerOf(sendErr),
 		Error: detail, Payload: payload,
 	}}
-	if err := d.store.Commit(ctx, b); err != nil {
+	if err := d.gate.recordSent(ctx, d.store, d.partner, b); err != nil {
 		return fmt.Errorf("deliver to %s: record dead letter: %w", d.partner, err)
 	}
 	d.log.Error("delivery dead-lettered", "partner", d.partner, "referral_id", del.Referral.ID, "kind", del.Kind, "error", sendErr)

@@ -209,12 +209,14 @@ func New(cfg Config, st Store, newSub NewSubscriber, logger *slog.Logger) (*mess
 		router.AddConsumerHandler(h.name, h.topic, sub, h.fn)
 	}
 
+	gate := newStoreGate(logger, cfg.Now)
 	for id, s := range cfg.Senders {
 		// One deliver per queue: each has its own requests open, so that
 		// urgent copies never wait for routine ones to leave.
+		warn := newPartnerWarnings(id, logger, cfg.Now)
 		queueDeliver := func() *deliver {
 			return &deliver{partner: id, partnerKind: cfg.PartnerKinds[id], sender: s, store: st, park: cfg.Park, now: cfg.Now, log: logger,
-				requests: newRequestLimit(cfg.Requests)}
+				requests: newRequestLimit(cfg.Requests), gate: gate, warn: warn}
 		}
 		for _, topic := range []string{TopicDeliver(id), TopicUrgent(id)} {
 			sub, err := subscriber()

@@ -90,11 +90,19 @@ func startWithSendersPark(t *testing.T, routeTable []config.Route, provider, cou
 // adjusted by tune (when not nil) before the router is built.
 func startWithOptions(t *testing.T, routeTable []config.Route, provider, council routes.Sender, park routes.Park, tune func(*routes.Config)) *env {
 	t.Helper()
+	return startWithStore(t, routeTable, provider, council, park, tune, nil, io.Discard)
+}
+
+// startWithStore is startWithOptions with the router's store wrapped by
+// wrap (when not nil) and its log written to logs.
+func startWithStore(t *testing.T, routeTable []config.Route, provider, council routes.Sender, park routes.Park, tune func(*routes.Config),
+	wrap func(*store.SQLite) routes.Store, logs io.Writer) *env {
+	t.Helper()
 	councils, err := postcode.NewTable(map[string][]string{"council-a": {"CH1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.NewTextHandler(logs, nil))
 	rc := routes.Config{
 		Routes:       routeTable,
 		Councils:     councils,
@@ -116,7 +124,11 @@ func startWithOptions(t *testing.T, routeTable []config.Route, provider, council
 	if err := st.EnsureTopics(routes.Topics([]string{"provider", "council-a"})...); err != nil {
 		t.Fatal(err)
 	}
-	r, err := routes.New(rc, st, st.NewSubscriber, logger)
+	var routed routes.Store = st
+	if wrap != nil {
+		routed = wrap(st)
+	}
+	r, err := routes.New(rc, routed, st.NewSubscriber, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -185,6 +185,12 @@ func TestQueuesAndProbe(t *testing.T) {
 	if b, ok := got["deliver.b"]; !ok || b.Pending != 0 || !b.OldestPending.IsZero() {
 		t.Errorf("deliver.b = %+v, %v", b, ok)
 	}
+	// Nothing is parked: each partner with a delivery queue reads 0.
+	for _, topic := range []string{"parked.a", "parked.b"} {
+		if p, ok := got[topic]; !ok || p.Pending != 0 {
+			t.Errorf("%s = %+v, %v; want present and 0", topic, p, ok)
+		}
+	}
 	if at, ok, err := s.OldestPending(ctx, "deliver.a"); err != nil || !ok || !at.Equal(got["deliver.a"].OldestPending) {
 		t.Errorf("OldestPending = %v, %v, %v", at, ok, err)
 	}

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,12 +46,23 @@ func (s *SQLite) Queues(ctx context.Context) ([]QueueStat, error) {
 		out = append(out, q)
 	}
 	// Parked deliveries wait too: each partner's parked lanes are reported
-	// as the queue "parked.<partner>", oldest by when it first failed.
-	if err := s.read(ctx, `SELECT partner, COUNT(*), MIN(first_failed_at) FROM parked GROUP BY partner ORDER BY partner`, nil, func(st *sqlite.Stmt) error {
-		out = append(out, QueueStat{Topic: "parked." + st.ColumnText(0), Pending: st.ColumnInt64(1), OldestPending: time.UnixMilli(st.ColumnInt64(2))})
+	// as the queue "parked.<partner>", oldest by when it first failed; a
+	// partner with a delivery queue and nothing parked reads 0, rather than
+	// disappearing from the metrics when its last parked copy goes.
+	parked := map[string]QueueStat{}
+	for _, q := range out {
+		if partner, ok := strings.CutPrefix(q.Topic, "deliver."); ok {
+			parked[partner] = QueueStat{Topic: "parked." + partner}
+		}
+	}
+	if err := s.read(ctx, `SELECT partner, COUNT(*), MIN(first_failed_at) FROM parked GROUP BY partner`, nil, func(st *sqlite.Stmt) error {
+		parked[st.ColumnText(0)] = QueueStat{Topic: "parked." + st.ColumnText(0), Pending: st.ColumnInt64(1), OldestPending: time.UnixMilli(st.ColumnInt64(2))}
 		return nil
 	}); err != nil {
 		return nil, err
+	}
+	for _, partner := range slices.Sorted(maps.Keys(parked)) {
+		out = append(out, parked[partner])
 	}
 	return out, nil
 }
