@@ -185,6 +185,11 @@ func TestCouncilEventsRefusals(t *testing.T) {
 		{"complaint without reference", "council-cwac", strings.Replace(complaintByOrder, `"complaintReference":"COMP-000018",`, "", 1), nil, nil, 400, "invalid-event", "data.complaintReference", false},
 		{"contact not allowed", "council-cwac", strings.Replace(complaintByCase, `"contactAllowed":true`, `"contactAllowed":false`, 1), nil, nil, 400, "invalid-event", "data.contact", false},
 		{"bad email", "council-cwac", strings.Replace(complaintByCase, "complainant@example.org", "not an email", 1), nil, nil, 400, "invalid-event", "data.contact.email", false},
+		// A repeated member name: encoding/json keeps the last value, a
+		// gateway may have checked the first.
+		{"repeated member", "council-cwac", strings.Replace(collection, `"reason":"died"`, `"reason":"died","orderReference":"ORD-000999"`, 1), nil, nil, 400, "invalid-event", "data.orderReference", false},
+		{"repeated envelope member in another case", "council-cwac", strings.Replace(collection, `"timestamp"`, `"Event":"complaint.created","timestamp"`, 1), nil, nil, 400, "invalid-event", "Event", false},
+		{"repeated member in a nested object", "council-cwac", strings.Replace(complaintByCase, `"email":"complainant@example.org"`, `"email":"complainant@example.org","phone":"01632 960999"`, 1), nil, nil, 400, "invalid-event", "data.contact.phone", false},
 		{"not JSON content type", "council-cwac", collection, map[string]string{"Content-Type": "text/plain"}, nil, 415, "unsupported-media-type", "", false},
 		{"too large", "council-cwac", strings.Replace(collection, "Family", strings.Repeat("x", 5000), 1), nil, nil, 413, "too-large", "", false},
 		{"unknown order", "council-cwac", collection, nil, fmt.Errorf("%w (order ORD-000123)", intake.ErrUnknownReferral), 404, "unknown-referral", "data.orderReference", true},

@@ -204,6 +204,11 @@ func TestProviderEventsRefusals(t *testing.T) {
 		{"blank description", event("safeguarding.concern", `,"description":"   "`), nil, nil, 400, "invalid-event", "description", false},
 		{"reply without complaint", event("complaint.reply", `,"reply":"x"`), nil, nil, 400, "invalid-event", "complaintReference", false},
 		{"reply without reply", event("complaint.reply", `,"complaintReference":"COMP-1"`), nil, nil, 400, "invalid-event", "reply", false},
+		// A repeated member name: encoding/json keeps the last value, a
+		// gateway may have checked the first.
+		{"repeated member", event("order.delivered", `,"type":"order.cancelled"`), nil, nil, 400, "invalid-event", "type", false},
+		{"repeated member in another case", event("order.delivered", `,"OrderReference":"ORD-000999"`), nil, nil, 400, "invalid-event", "OrderReference", false},
+		{"repeated nested member", event("order.failed-delivery", `,"reason":{"code":"no-access","text":"nobody in","code":"refused"}`), nil, nil, 400, "invalid-event", "reason.code", false},
 		{"not JSON content type", event("order.delivered", ""), map[string]string{"Content-Type": "text/plain"}, nil, 415, "unsupported-media-type", "", false},
 		{"too large", event("equipment.issue", `,"issueType":"unsafe","description":"`+strings.Repeat("x", 5000)+`"`), nil, nil, 413, "too-large", "", false},
 		{"unknown order", event("order.delivered", ""), nil, fmt.Errorf("intake: %w (order ORD-000123)", intake.ErrUnknownReferral), 404, "unknown-referral", "orderReference", true},

@@ -2,6 +2,11 @@
 // nested too deep or holding too many values costs one linear scan and no
 // allocation. Every inbound JSON edge (FHIR, webhooks) checks its body with
 // it first.
+//
+// It also holds the hub's rule for repeated member names (SameName,
+// FoldName, ShownName) and FindDuplicate, which finds an object that
+// repeats one in a small body: the webhook mappings refuse such a body,
+// and the FHIR parser applies the same rule in its own tree.
 package jsonlimit
 
 import (

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iceshub/iceshub/internal/jsonlimit"
 	"github.com/iceshub/iceshub/mappings/inbound"
 )
 
@@ -18,6 +19,10 @@ func FuzzParseEvent(f *testing.F) {
 		`{"event":"complaint.created","timestamp":"2026-11-20T10:00:00Z","data":{"complaintReference":"C-1","summary":"x","contactAllowed":false,"contact":{"email":"a@b.c"}}}`,
 		`{"event":"unknown","timestamp":"x","data":null}`,
 		`{"event":`, `{}`, ``,
+		// A repeated member name, which encoding/json would resolve to
+		// its last value and another reader to its first: refused.
+		`{"event":"collection.requested","timestamp":"2026-11-20T10:00:00Z","data":{"caseReference":"CASE-1","reason":"moved","caseReference":"CASE-2"}}`,
+		`{"event":"collection.requested","timestamp":"2026-11-20T10:00:00Z","data":{"caseReference":"CASE-1","reason":"moved"},"Timestamp":"2026-11-20T09:00:00Z"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -33,6 +38,9 @@ func FuzzParseEvent(f *testing.F) {
 		}
 		if in.Event.Kind == "" || in.Event.From != "council-a" || (in.OrderReference == "" && in.CaseReference == "") {
 			t.Fatalf("accepted an event that cannot be placed: %+v", in)
+		}
+		if d := jsonlimit.FindDuplicate(body); d != nil {
+			t.Fatalf("accepted a body that repeats a member name: %v", d)
 		}
 		if c := in.Event.Complaint; c != nil && !c.ContactAllowed && len(c.Contact) > 0 {
 			t.Fatalf("contact details kept although the council did not allow contact: %+v", c)

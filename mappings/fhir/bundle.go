@@ -78,6 +78,18 @@ func readBundle(body []byte, is *issues) (*bundle, bool) {
 		notJSON(body, is)
 		return nil, true
 	}
+	if expr, name, found := t.duplicate("Bundle"); found {
+		// FHIR JSON forbids it, and readers disagree on which value
+		// counts: encoding/json and this package's reader take the last,
+		// others (a gateway, an audit copy) may take the first.
+		t.release()
+		if name == "?" {
+			is.add(SeverityFatal, IssueStructure, expr, "this JSON object repeats a member name; FHIR JSON allows each name once in an object (the hub compares names without regard to case)")
+		} else {
+			is.add(SeverityFatal, IssueStructure, expr, "this JSON object repeats the member %q; FHIR JSON allows each name once in an object (the hub compares names without regard to case)", name)
+		}
+		return nil, true
+	}
 	top := val{t: t}
 	switch top.kind() {
 	case kindObject:

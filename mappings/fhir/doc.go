@@ -13,6 +13,15 @@
 //
 // The reader is strict about what the hub uses and tolerant about the rest:
 //
+//   - A JSON object anywhere in the body that repeats a member name, the
+//     names compared after unescaping and without regard to case (as
+//     encoding/json matches names to fields; jsonlimit.SameName), makes
+//     the body unreadable (ErrNotBundle), with one issue at the FHIRPath
+//     of the object and the name in the diagnostics (only when it is a
+//     plain identifier, jsonlimit.ShownName). FHIR JSON forbids it, and
+//     readers disagree on which value counts: this one keeps the last, a
+//     gateway may have checked the first. It is found while the body is
+//     read, at no extra pass.
 //   - Only the resources reached from the referral are decoded (the
 //     MessageHeader, the ServiceRequest and what its subject, requester,
 //     locationReference, reasonReference and supportingInfo reference, every

@@ -1,10 +1,13 @@
 package fhir
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/iceshub/iceshub/internal/jsonlimit"
 )
 
 // FuzzParse feeds arbitrary bytes to both parsers, seeded with every fixture
@@ -29,6 +32,11 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"PUT","url":"ServiceRequest/a"},"resource":{"resourceType":"ServiceRequest","id":"a","status":"revoked","intent":"order","subject":{"reference":"Patient/p"}}},{"request":{"method":"PUT","url":"Patient/p"},"resource":{"resourceType":"Patient","id":"p"}}]}`))
 	f.Add([]byte(`{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"POST","url":"ServiceRequest"},"resource":{"resourceType":"ServiceRequest","status":"active","intent":"order","code":{"coding":[{"system":"` + RequestKindSystem + `","code":"collection"}]},"basedOn":[{"reference":"ServiceRequest/a"}],"reasonCode":[{"coding":[{"system":"` + CollectionReasonSystem + `","code":"died"}]}],"subject":{"reference":"Patient/p"}}},{"request":{"method":"PUT","url":"Patient/p"},"resource":{"resourceType":"Patient","id":"p"}}]}`))
+	// Repeated member names, at the top, in a resource, in an element the
+	// hub does not read, and in another case: refused (400).
+	f.Add([]byte(`{"resourceType":"Bundle","type":"transaction","type":"message","entry":[]}`))
+	f.Add([]byte(`{"resourceType":"Bundle","type":"transaction","entry":[{"request":{"method":"PUT","url":"ServiceRequest/a"},"resource":{"resourceType":"ServiceRequest","id":"a","status":"active","status":"revoked","intent":"order","subject":{"reference":"Patient/p"}}},{"request":{"method":"PUT","url":"Patient/p"},"resource":{"resourceType":"Patient","id":"p","identifier":[{"system":"https://fhir.nhs.uk/Id/nhs-number","value":"9990000018","Value":"9990000026"}]}}]}`))
+	f.Add([]byte(`{"resourceType":"Bundle","type":"message","entry":[{"resource":{"resourceType":"Basic","note":{"a":1,"a\u0000":2,"\u0061":3}}}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, parse := range []func([]byte) (Parsed, error){ParseMessage, ParseTransaction} {
 			p, err := parse(body)
@@ -47,6 +55,9 @@ func FuzzParse(f *testing.F) {
 					}
 				default:
 					t.Fatalf("accepted with kind %q", p.Kind)
+				}
+				if d := jsonlimit.FindDuplicate(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))); d != nil {
+					t.Fatalf("accepted a body that repeats a member name: %v", d)
 				}
 				continue
 			}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -1067,4 +1068,72 @@ func TestConcurrentUse(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// TestRepeatedMemberNames: an object anywhere in the body that repeats a
+// member name (FHIR JSON forbids it; encoding/json keeps the last value, a
+// gateway may have checked the first) is refused as not a Bundle (400),
+// with the FHIRPath of the object and the member's name, never a value.
+func TestRepeatedMemberNames(t *testing.T) {
+	cases := []struct {
+		name, old, new string
+		expr, member   string
+	}{
+		{"NHS number", `"value": "9990000018"`, `"value": "9990000018", "value": "9990000026"`, "Bundle.entry[2].resource.identifier[0]", `"value"`},
+		{"bundle type", `"type": "message",`, `"type": "message", "type": "transaction",`, "Bundle", `"type"`},
+		{"resource element", `"birthDate": "1941-03-12",`, `"birthDate": "1941-03-12", "birthDate": "1950-01-01",`, "Bundle.entry[2].resource", `"birthDate"`},
+		{"another case", `"family": "Hughes",`, `"family": "Hughes", "Family": "Jones",`, "Bundle.entry[2].resource.name[0]", `"Family"`},
+		{"escaped", `"gender": "female",`, `"gender": "female", "g\u0065nder": "male",`, "Bundle.entry[2].resource", `"gender"`},
+		{"an element the hub does not read", `"display": "Number present and verified"`, `"display": "Number present and verified", "display": "Number not verified"`,
+			"Bundle.entry[2].resource.identifier[0].extension[0].valueCodeableConcept.coding[0]", `"display"`},
+		{"a name that is not shown", `"gender": "female",`, `"gender": "female", "Mrs Hughes": 1, "Mrs Hughes": 2,`, "Bundle.entry[2].resource", "repeats a member name"},
+	}
+	body := string(read(t, one))
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if strings.Count(body, c.old) != 1 {
+				t.Fatalf("%q is not once in the fixture", c.old)
+			}
+			b := []byte(strings.Replace(body, c.old, c.new, 1))
+			if !json.Valid(b) {
+				t.Fatal("the case is not valid JSON")
+			}
+			for _, f := range []func([]byte) (fhirmap.Parsed, error){fhirmap.ParseMessage, fhirmap.ParseTransaction} {
+				_, err := f(b)
+				var ve *fhirmap.ValidationError
+				if !errors.As(err, &ve) || !errors.Is(err, fhirmap.ErrNotBundle) {
+					t.Fatalf("want ErrNotBundle (400), got %v", err)
+				}
+				if len(ve.Issues) != 1 {
+					t.Fatalf("want one issue, got\n%s", issuesText(err))
+				}
+				is := ve.Issues[0]
+				if is.Severity != fhirmap.SeverityFatal || is.Code != fhirmap.IssueStructure || is.Expression != c.expr || !strings.Contains(is.Diagnostics, c.member) {
+					t.Errorf("issue %+v, want structure at %s naming %s", is, c.expr, c.member)
+				}
+				for _, v := range []string{"9990000018", "9990000026", "1950", "Jones", "Hughes", "male", "transaction", "not verified"} {
+					if strings.Contains(is.Diagnostics, v) {
+						t.Errorf("the diagnostics quote %q: %s", v, is.Diagnostics)
+					}
+				}
+			}
+		})
+	}
+	t.Run("the same name in sibling objects is no repeat", func(t *testing.T) {
+		mustParse(t, read(t, "referral-20-lines.json"))
+	})
+	t.Run("an object of many members", func(t *testing.T) {
+		var members strings.Builder
+		for i := range 100 {
+			members.WriteString(`"x` + strconv.Itoa(i) + `": 1, `)
+		}
+		ok := strings.Replace(body, `"gender": "female",`, `"gender": "female", "_ignored": {`+members.String()+`"last": 0},`, 1)
+		mustParse(t, []byte(ok))
+		repeated := strings.Replace(body, `"gender": "female",`, `"gender": "female", "_ignored": {`+members.String()+`"X70": 0},`, 1)
+		_, err := fhirmap.ParseMessage([]byte(repeated))
+		var ve *fhirmap.ValidationError
+		if !errors.As(err, &ve) || len(ve.Issues) != 1 || ve.Issues[0].Expression != "Bundle.entry[2].resource._ignored" || !strings.Contains(ve.Issues[0].Diagnostics, `"X70"`) {
+			t.Fatalf("want a repeat at Bundle.entry[2].resource._ignored, got %v\n%s", err, issuesText(err))
+		}
+	})
 }

@@ -4,7 +4,12 @@ import (
 	"encoding/json"
 	"iter"
 	"math"
+	"strconv"
+	"strings"
 	"sync"
+	"unicode/utf8"
+
+	"github.com/iceshub/iceshub/internal/jsonlimit"
 )
 
 // tree is a JSON document read once into a flat list of nodes, so that the
@@ -15,6 +20,9 @@ import (
 type tree struct {
 	body  []byte
 	nodes []node
+	// dupObj and dupKey are the first object found to repeat a member
+	// name and the name node that repeats it; -1 when none does.
+	dupObj, dupKey int32
 }
 
 // kind is the JSON type of a node.
@@ -49,13 +57,16 @@ var trees = sync.Pool{New: func() any { return new(tree) }}
 
 // parseTree reads body, which must be valid UTF-8, into a tree. It returns
 // false when body is not valid JSON (as encoding/json defines it) or is too
-// large to index; encoding/json then says why.
+// large to index; encoding/json then says why. A valid body in which an
+// object repeats a member name is read, and the first such object noted
+// (duplicate).
 func parseTree(body []byte) (*tree, bool) {
 	if len(body) >= math.MaxInt32 {
 		return nil, false
 	}
 	t := trees.Get().(*tree)
 	t.body, t.nodes = body, t.nodes[:0]
+	t.dupObj, t.dupKey = -1, -1
 	s := scanner{t: t, b: body}
 	s.skipSpace()
 	if !s.value(0) {
@@ -158,9 +169,25 @@ func (s *scanner) object(depth int) bool {
 		return ok
 	}
 	count := int32(0)
+	// Repeated names: seen has a bit for the first and last bytes,
+	// folded, of each name so far (nameBit), so that a name whose bit is
+	// new cannot repeat one and is not compared at all; a name that has
+	// no bit makes every later one compared (wild). folded is the set of
+	// names once there are many (repeats).
+	var seen uint64
+	var wild bool
+	var folded map[string]struct{}
 	for {
 		if s.i >= len(s.b) || s.b[s.i] != '"' || !s.str() {
 			return false
+		}
+		if s.t.dupKey < 0 {
+			bit := nameBit(s.b, &s.t.nodes[len(s.t.nodes)-1])
+			if bit == 0 || seen&bit != 0 || wild || count >= jsonlimit.LinearNames {
+				folded = s.t.repeats(int32(n), count, folded)
+			}
+			seen |= bit
+			wild = wild || bit == 0
 		}
 		s.skipSpace()
 		if s.i >= len(s.b) || s.b[s.i] != ':' {
@@ -176,6 +203,117 @@ func (s *scanner) object(depth int) bool {
 			return ok
 		}
 	}
+}
+
+// nameBit returns a bit chosen by the first and last bytes of member name
+// nd, folded to lower case, or 0 when the name is empty or escaped or
+// either byte is not ASCII. Two names the same to jsonlimit.SameName have
+// the same bit when they have one: their first characters are the same
+// letter in either case or the same byte, and so are their last.
+func nameBit(b []byte, nd *node) uint64 {
+	if nd.escaped || nd.end-nd.start < 3 {
+		return 0
+	}
+	first, last := b[nd.start+1], b[nd.end-2]
+	if (first | last) >= utf8.RuneSelf {
+		return 0
+	}
+	h := (uint32(first|0x20)<<8 | uint32(last|0x20)) * 0x9e3779b1
+	return 1 << (h >> 26)
+}
+
+// repeats checks the member name just read, the last node, against the
+// count names before it in object n, and notes the object when it repeats
+// one (as jsonlimit.SameName compares names). Objects of FHIR hold a few
+// members, so the names are compared one by one, walking the members
+// already read, with no allocation; past jsonlimit.LinearNames members
+// they are kept folded in a set, so that a hostile object of many
+// thousands costs no more than linear time. It returns the set.
+func (t *tree) repeats(n, count int32, folded map[string]struct{}) map[string]struct{} {
+	key := int32(len(t.nodes) - 1)
+	name := t.name(key)
+	if folded == nil && count < jsonlimit.LinearNames {
+		// Most pairs of names differ in their first or last byte: when
+		// both bytes are ASCII, which then stand for whole characters,
+		// and differ other than in case, the names differ, and the full
+		// comparison is skipped. An escaped name is compared in full.
+		raw := !t.nodes[key].escaped && len(name) > 0
+		var first, last byte
+		if raw {
+			first, last = name[0], name[len(name)-1]
+		}
+		for k := n + 1; k < key; k = t.nodes[k+1].next {
+			if nd := &t.nodes[k]; raw && !nd.escaped && nd.end-nd.start > 2 {
+				f, l := t.body[nd.start+1], t.body[nd.end-2]
+				if (f|first) < utf8.RuneSelf && f|0x20 != first|0x20 || (l|last) < utf8.RuneSelf && l|0x20 != last|0x20 {
+					continue
+				}
+			}
+			if jsonlimit.SameName(t.name(k), name) {
+				t.dupObj, t.dupKey = n, key
+				return nil
+			}
+		}
+		return nil
+	}
+	if folded == nil {
+		folded = make(map[string]struct{}, 2*count)
+		for k := n + 1; k < key; k = t.nodes[k+1].next {
+			folded[jsonlimit.FoldName(t.name(k))] = struct{}{}
+		}
+	}
+	f := jsonlimit.FoldName(name)
+	if _, ok := folded[f]; ok {
+		t.dupObj, t.dupKey = n, key
+		return folded
+	}
+	folded[f] = struct{}{}
+	return folded
+}
+
+// name returns the unescaped content of string node n.
+func (t *tree) name(n int32) []byte {
+	nd := &t.nodes[n]
+	if !nd.escaped {
+		return t.body[nd.start+1 : nd.end-1]
+	}
+	return []byte(t.str(n))
+}
+
+// duplicate returns, when an object of the tree repeats a member name, the
+// FHIRPath of the first such object counted from root ("Bundle.entry[2]
+// .resource.name[0]") and the name as jsonlimit.ShownName shows it.
+func (t *tree) duplicate(root string) (expr, name string, found bool) {
+	if t.dupKey < 0 {
+		return "", "", false
+	}
+	var b strings.Builder
+	b.WriteString(root)
+	inside := func(v int32) bool { return v <= t.dupObj && t.dupObj < t.nodes[v].next }
+	for at := int32(0); at != t.dupObj; {
+		nd, from := &t.nodes[at], at
+		if nd.kind == kindObject {
+			for k := at + 1; k < nd.next; k = t.nodes[k+1].next {
+				if inside(k + 1) {
+					b.WriteString("." + jsonlimit.ShownName(t.name(k)))
+					at = k + 1
+					break
+				}
+			}
+		} else {
+			for i, e := 0, at+1; e < nd.next; i, e = i+1, t.nodes[e].next {
+				if inside(e) {
+					b.WriteString("[" + strconv.Itoa(i) + "]")
+					at = e
+					break
+				}
+			}
+		}
+		if at == from {
+			break // cannot happen in a tree parseTree built
+		}
+	}
+	return b.String(), jsonlimit.ShownName(t.name(t.dupKey)), true
 }
 
 // afterItem reads what follows a member of object n, or an element of array

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/iceshub/iceshub/internal/jsonlimit"
 )
 
 // Accepted is the hub's answer (202) to an event it stored, and the stored
@@ -84,6 +86,13 @@ var (
 // trailing data and an empty body with an *InvalidError (Malformed) that
 // names the problem without quoting the body. at prefixes member names
 // ("data.").
+//
+// It also refuses, with an *InvalidError whose problem names the member's
+// path, a body in which any object repeats a member name (compared as
+// jsonlimit.SameName does: without regard to case, as encoding/json matches
+// names to fields). encoding/json would keep the last value silently, where
+// another reader of the same body (a gateway, an audit copy) may keep the
+// first.
 func Decode(body []byte, v any, at string) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -93,6 +102,12 @@ func Decode(body []byte, v any, at string) error {
 	}
 	if err != nil {
 		return &InvalidError{Malformed: true, Message: describe(err, at)}
+	}
+	if d := jsonlimit.FindDuplicate(body); d != nil {
+		return &InvalidError{Message: "the body repeats a member name", Problems: []Problem{{
+			Field:   at + d.Field(),
+			Message: "repeated: a JSON object may hold each member name once (compared without regard to case)",
+		}}}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iceshub/iceshub/internal/jsonlimit"
 	"github.com/iceshub/iceshub/mappings/inbound"
 )
 
@@ -21,6 +22,10 @@ func FuzzParseEvent(f *testing.F) {
 		`{"eventId":"e5","type":"complaint.reply","complaintReference":"C-1","occurredAt":"2026-11-20T10:00:00Z","reply":"sorry"}`,
 		`{"eventId":"e6","type":"order.collected","orderReference":"ORD-1","occurredAt":"2026-11-20T10:00:00Z","extra":1}`,
 		`{"type":`, `[]`, `null`, ``,
+		// A repeated member name, which encoding/json would resolve to
+		// its last value and another reader to its first: refused.
+		`{"eventId":"e7","type":"order.delivered","orderReference":"ORD-1","occurredAt":"2026-11-20T10:00:00Z","type":"order.cancelled"}`,
+		`{"eventId":"e8","type":"order.failed-delivery","orderReference":"ORD-1","occurredAt":"2026-11-20T10:00:00Z","reason":{"code":"no-access","Code":"refused"}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -36,6 +41,9 @@ func FuzzParseEvent(f *testing.F) {
 		}
 		if in.Event.Kind == "" || in.Event.From != "provider" || (in.OrderReference == "" && in.ComplaintReference == "") {
 			t.Fatalf("accepted an event that cannot be placed: %+v", in)
+		}
+		if d := jsonlimit.FindDuplicate(body); d != nil {
+			t.Fatalf("accepted a body that repeats a member name: %v", d)
 		}
 	})
 }
