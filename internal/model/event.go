@@ -103,7 +103,8 @@ func (s OrderStatus) Valid() bool {
 func (s OrderStatus) Terminal() bool { return s.Valid() && len(next[s]) == 0 }
 
 // Next returns the statuses an order at s may move to, besides reporting s
-// again (allowed unless s is Terminal); nil for a final or unknown status.
+// again (allowed unless s is Terminal or StatusOrdered, which only the hub
+// sets); nil for a final or unknown status.
 // The empty status is StatusOrdered.
 func (s OrderStatus) Next() []OrderStatus {
 	if s == "" {
@@ -132,8 +133,12 @@ func (e *TransitionError) Error() string {
 	for i, s := range e.Allowed {
 		names[i] = string(s)
 	}
-	return fmt.Sprintf("an order cannot move from %q to %q: from %q it may move to %s (or report %q again)",
-		e.From, e.To, e.From, strings.Join(names, ", "), e.From)
+	again := ""
+	if e.From != StatusOrdered { // the hub's own status, never reported
+		again = fmt.Sprintf(" (or report %q again)", e.From)
+	}
+	return fmt.Sprintf("an order cannot move from %q to %q: from %q it may move to %s%s",
+		e.From, e.To, e.From, strings.Join(names, ", "), again)
 }
 
 // CanMove reports whether an order may move from one status to another (see

@@ -160,8 +160,12 @@ func TransitionMessage(err error) string {
 	for i, s := range te.Allowed {
 		names[i] = string(s)
 	}
-	return fmt.Sprintf("the order is %s and cannot move to %s; allowed next: %s (or %s again); the event was recorded, not applied",
-		te.From, te.To, strings.Join(names, ", "), te.From)
+	again := ""
+	if te.From != model.StatusOrdered {
+		again = fmt.Sprintf(" (or %s again)", te.From)
+	}
+	return fmt.Sprintf("the order is %s and cannot move to %s; allowed next: %s%s; the event was recorded, not applied",
+		te.From, te.To, strings.Join(names, ", "), again)
 }
 
 // WriteError writes a partnersim.ErrorBody.
