@@ -341,7 +341,7 @@ func TestSameDayDeliveryEndToEnd(t *testing.T) {
 	}
 
 	// Backwards: refused, and the answer says what may follow.
-	status, body := providerEvent("order.scheduled", map[string]any{"scheduledDate": time.Now().AddDate(0, 0, 7).Format(time.DateOnly)})
+	status, body := providerEvent("order.scheduled", map[string]any{"scheduledDate": bookingDate(time.Now())})
 	var refusal struct{ Code, Message string }
 	_ = json.Unmarshal(body, &refusal)
 	if status != http.StatusConflict || refusal.Code != "impossible-transition" ||
@@ -368,5 +368,16 @@ func TestSameDayDeliveryEndToEnd(t *testing.T) {
 	}
 	if rj, err := h.store.Rejections(ctx); err != nil || len(rj) != 1 {
 		t.Errorf("rejections %+v, %v; want the one backwards event", rj, err)
+	}
+}
+
+// TestBookingDateIsAWeekFromTheDayItRuns: the demo never books a delivery
+// in the past.
+func TestBookingDateIsAWeekFromTheDayItRuns(t *testing.T) {
+	if got := bookingDate(time.Date(2031, 2, 25, 23, 59, 0, 0, time.UTC)); got != "2031-03-04" {
+		t.Errorf("bookingDate = %s", got)
+	}
+	if booked, _ := time.Parse(time.DateOnly, bookingDate(time.Now())); !booked.After(time.Now()) {
+		t.Errorf("booked %s is not after today", booked)
 	}
 }
