@@ -14,6 +14,7 @@ import (
 	"github.com/iceshub/iceshub/internal/delivery"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
+	fhirmap "github.com/iceshub/iceshub/mappings/fhir"
 )
 
 type deliver struct {
@@ -241,7 +242,7 @@ func (d *deliver) learnt(del model.Delivery, receipt model.Receipt) (store.RefUp
 		u.Case = &store.CaseRef{Council: d.partner, Reference: ref, Purpose: store.CaseForOrder}
 	case d.partnerKind == config.KindCouncil && del.Kind == model.KindSafeguarding:
 		u.Case = &store.CaseRef{Council: d.partner, Reference: ref, Purpose: store.CaseForSafeguarding}
-	case d.partnerKind == config.KindNHS && del.Kind != model.KindSafeguarding:
+	case d.partnerKind == config.KindNHS && fhirmap.UpdatesTask(del.Kind):
 		u.TaskID = ref
 	default:
 		return store.RefUpdate{}, false

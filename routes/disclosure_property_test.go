@@ -177,7 +177,7 @@ func encodeFor(t *testing.T, cfg *config.Config, r config.Route, d model.Deliver
 		err error
 	)
 	switch {
-	case partnerKind == config.KindNHS && d.Kind == model.KindSafeguarding:
+	case partnerKind == config.KindNHS && !fhirmap.UpdatesTask(d.Kind):
 		out, err = fhirmap.CommunicationFor(d, fhirmap.EmitOptions{Provider: "provider"})
 	case partnerKind == config.KindNHS:
 		out, err = fhirmap.TaskFor(d, fhirmap.EmitOptions{Provider: "provider"})

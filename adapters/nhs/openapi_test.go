@@ -12,6 +12,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/iceshub/iceshub/adapters/nhs"
+	"github.com/iceshub/iceshub/internal/model"
+	fhirmap "github.com/iceshub/iceshub/mappings/fhir"
 )
 
 // doc is the part of an OpenAPI document the contract test reads.
@@ -177,5 +179,44 @@ func TestOpenAPIDescribesTheSimulatorsAnswers(t *testing.T) {
 	}
 	if !seen["Task.meta"] || !seen["Communication.meta"] || !seen["Communication.id"] {
 		t.Errorf("the simulator's answers carry no meta: %v", seen)
+	}
+}
+
+// TestOpenAPITaskTableIsWhatTheHubWrites reads the table of order status
+// to Task.status in the contract's description and maps an order status
+// message of each order status with fhirmap.TaskFor: the contract
+// documents exactly the status written, for every order status.
+func TestOpenAPITaskTableIsWhatTheHubWrites(t *testing.T) {
+	b, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[model.OrderStatus]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		cells := strings.Split(strings.TrimSpace(line), "|")
+		if len(cells) != 5 {
+			continue
+		}
+		first := strings.Fields(strings.TrimSpace(cells[1]))
+		if len(first) == 0 {
+			continue
+		}
+		s := model.OrderStatus(strings.Trim(first[0], "`"))
+		if s.Valid() {
+			documented[s] = strings.Trim(strings.TrimSpace(cells[2]), "`")
+		}
+	}
+	for _, s := range append([]model.OrderStatus{model.StatusOrdered}, model.OrderStatuses()...) {
+		d := copyFor(model.KindOrderStatus, s)
+		if s == model.StatusOrdered {
+			d = copyFor(model.KindReferral, "")
+		}
+		task, err := fhirmap.TaskFor(d, fhirmap.EmitOptions{Provider: "provider"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if documented[s] != task.Status {
+			t.Errorf("openapi.yaml: %s gives Task.status %q; the hub writes %q", s, documented[s], task.Status)
+		}
 	}
 }

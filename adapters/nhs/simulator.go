@@ -96,7 +96,9 @@ type SimStats struct {
 // that repeats an Idempotency-Key with the same body, a PUT of the Task as
 // it stands, and a POST whose If-None-Exist matches a Communication held
 // change nothing and get the original answer; an Idempotency-Key reused with
-// a different body gets 409. It fails on demand (FailNext, SetFailure,
+// a different body gets 409, and so does a PUT that would move a Task out
+// of a final status (completed, cancelled...: FHIR's Task lifecycle). It
+// fails on demand (FailNext, SetFailure,
 // ClearFailure). It is safe for concurrent use.
 type Simulator struct {
 	mu                 sync.Mutex
@@ -349,12 +351,19 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, rec *Received,
 	return s.postCommunication(w, r, rec, key, c)
 }
 
+// finalTaskStatus are the R4 Task statuses a Task never leaves.
+var finalTaskStatus = map[string]bool{"completed": true, "cancelled": true, "failed": true, "rejected": true, "entered-in-error": true}
+
 func (s *Simulator) putTask(w http.ResponseWriter, r *http.Request, rec *Received, key string, t fhirmap.Task) *refusal {
 	fp := fingerprint(t)
 	if f, done := s.repeatedKey(w, r, rec, key, fp); done {
 		return f
 	}
 	history := s.tasks[t.ID]
+	if n := len(history); n > 0 && finalTaskStatus[history[n-1].task.Status] && t.Status != history[n-1].task.Status {
+		// FHIR's Task lifecycle: a final Task is not reopened.
+		return refuse(http.StatusConflict, "business-rule", "Task.status", "the Task is "+history[n-1].task.Status+", a final status: it cannot become "+t.Status)
+	}
 	status := http.StatusOK
 	if len(history) > 0 && history[len(history)-1].fingerprint == fp {
 		// The Task as it stands: no new version.

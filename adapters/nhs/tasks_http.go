@@ -99,9 +99,10 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 // ID returns the partner id.
 func (c *Client) ID() string { return c.id }
 
-// Send delivers d to the endpoint: a safeguarding concern
-// (model.KindSafeguarding) as a new Communication, any other kind that
-// fhirmap.EmittedKinds names as the referral's Task, replaced whole. Every
+// Send delivers d to the endpoint: a kind that fhirmap.UpdatesTask names as
+// the referral's Task, replaced whole; a safeguarding concern or an
+// equipment issue (the other fhirmap.EmittedKinds) as a new Communication
+// about the Task, which leaves the Task as it stands. Every
 // attempt carries the same Idempotency-Key (d.IdempotencyKey) and
 // X-Request-ID, so a resent message changes nothing.
 //
@@ -132,7 +133,7 @@ func (c *Client) Send(ctx context.Context, d model.Delivery) (model.Receipt, err
 		},
 	}
 	var resource, id string
-	if d.Kind == model.KindSafeguarding {
+	if !fhirmap.UpdatesTask(d.Kind) {
 		comm, err := fhirmap.CommunicationFor(d, c.opts)
 		if err != nil {
 			return model.Receipt{}, c.refuse(err)

@@ -359,3 +359,40 @@ func TestNewChecksItsConfig(t *testing.T) {
 		t.Errorf("good config: %v", err)
 	}
 }
+
+// TestEquipmentIssueAfterDeliveryLeavesTheTaskCompleted: the Task goes to
+// completed with the delivery; the equipment issue that follows is POSTed
+// as a Communication about it, and the Task stays as it was. The endpoint
+// (like the simulator) would refuse a PUT reopening the completed Task.
+func TestEquipmentIssueAfterDeliveryLeavesTheTaskCompleted(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.client.Send(ctx, copyFor(model.KindOrderStatus, model.StatusDelivered)); err != nil {
+		t.Fatal(err)
+	}
+	issue := copyFor(model.KindEquipmentIssue, "")
+	issue.Fields = append(issue.Fields, "event.reason")
+	issue.Referral.Event.Reason = model.Coded{Code: model.IssueUnsafe}
+	rcpt, err := e.client.Send(ctx, issue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rcpt.PartnerReference != "comm-000001" {
+		t.Errorf("receipt = %+v, want the Communication's id", rcpt)
+	}
+	comms := e.sim.Communications()
+	if len(comms) != 1 || comms[0].Priority != "urgent" || comms[0].ReasonCode[0].Coding[0].Code != model.IssueUnsafe {
+		t.Fatalf("communications = %+v", comms)
+	}
+	task, ok := e.sim.Task(fhirmap.TaskID(referralID))
+	if !ok || task.Status != "completed" || task.BusinessStatus.Coding[0].Code != string(model.StatusDelivered) || len(e.sim.TaskHistory(task.ID)) != 1 {
+		t.Errorf("Task after the issue = %+v (%d versions), want it completed and delivered as before", task, len(e.sim.TaskHistory(task.ID)))
+	}
+
+	// A Task update that would reopen it is refused, permanently.
+	_, err = e.client.Send(ctx, copyFor(model.KindOrderStatus, model.StatusScheduled))
+	var derr *delivery.Error
+	if !errors.As(err, &derr) || !derr.Permanent || derr.StatusCode != http.StatusConflict {
+		t.Errorf("reopening PUT: %v, want a permanent 409", err)
+	}
+}

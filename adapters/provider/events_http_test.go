@@ -336,3 +336,32 @@ func TestProviderEventKindsNotAllowed(t *testing.T) {
 		t.Errorf("order status: %d %s", w.Code, w.Body)
 	}
 }
+
+// TestImpossibleTransitionNamesTheAllowedNextStatuses: a provider told 409
+// learns where the order stands and what it may report next, and nothing
+// else (no reference, no text from the event).
+func TestImpossibleTransitionNamesTheAllowedNextStatuses(t *testing.T) {
+	for _, c := range []struct {
+		from, to  model.OrderStatus
+		want, not []string
+	}{
+		{model.StatusDelivered, model.StatusAccepted, []string{"delivered", "allowed next: installed, collection-requested, collected"}, []string{"ORD-000123"}},
+		{model.StatusCollected, model.StatusDelivered, []string{"collected", "final"}, []string{"allowed next"}},
+	} {
+		err := fmt.Errorf("intake: %w: %w (order ORD-000123)", intake.ErrImpossibleTransition, model.CanMove(c.from, c.to))
+		resp, eb, raw := sendEvent(t, newEventsHandler(t, &fakeEvents{err: err}, nil), event("order."+string(c.to), ""), nil)
+		if resp.StatusCode != 409 || eb.Code != "impossible-transition" {
+			t.Fatalf("%s -> %s: %d %s", c.from, c.to, resp.StatusCode, raw)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(eb.Message, w) {
+				t.Errorf("%s -> %s: message %q lacks %q", c.from, c.to, eb.Message, w)
+			}
+		}
+		for _, n := range c.not {
+			if strings.Contains(raw, n) {
+				t.Errorf("%s -> %s: answer holds %q: %s", c.from, c.to, n, raw)
+			}
+		}
+	}
+}

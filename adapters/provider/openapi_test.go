@@ -253,3 +253,46 @@ func TestOpenAPIDescribesTheEventsTheHubReceives(t *testing.T) {
 	d.conform(t, &schema{Ref: "#/components/schemas/EventAccepted"},
 		toJSON(t, inbound.Accepted{EventID: "e", ReferralID: "r", Status: "accepted"}), "EventAccepted", true)
 }
+
+// TestOpenAPIStatusTableIsWhatTheHubEnforces reads the table of order
+// status moves in ProviderEvent's description and compares each row with
+// model.OrderStatus.Next, which intake enforces: the contract documents
+// exactly the moves accepted.
+func TestOpenAPIStatusTableIsWhatTheHubEnforces(t *testing.T) {
+	b, err := os.ReadFile("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	codes := func(cell string) []model.OrderStatus {
+		var out []model.OrderStatus
+		for _, part := range strings.Split(cell, ",") {
+			if c := strings.Trim(strings.TrimSpace(part), "`"); model.OrderStatus(c).Valid() {
+				out = append(out, model.OrderStatus(c))
+			}
+		}
+		return out
+	}
+	seen := map[model.OrderStatus]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		cells := strings.Split(strings.TrimSpace(line), "|")
+		if len(cells) != 4 || !strings.Contains(cells[2], "`") && !strings.Contains(cells[2], "final") {
+			continue
+		}
+		from := codes(cells[1])
+		if len(from) == 0 || strings.Contains(cells[1], "order.") {
+			continue
+		}
+		to := codes(cells[2])
+		for _, f := range from {
+			seen[f] = true
+			if want := f.Next(); !slices.Equal(to, want) {
+				t.Errorf("openapi.yaml: %s may move to %v; the hub allows %v", f, to, want)
+			}
+		}
+	}
+	for _, s := range append([]model.OrderStatus{model.StatusOrdered}, model.OrderStatuses()...) {
+		if !seen[s] {
+			t.Errorf("openapi.yaml: no row for %s", s)
+		}
+	}
+}

@@ -13,7 +13,7 @@ func TestCheckDefaultConfiguration(t *testing.T) {
 	if code := run([]string{"check", "--fields"}, &out, &errOut); code != 0 {
 		t.Fatalf("check exited %d: %s", code, errOut.String())
 	}
-	for _, want := range []string{"ok (4 partners, 16 routes)", "clinical.notes", "special"} {
+	for _, want := range []string{"ok (4 partners, 17 routes)", "clinical.notes", "special"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("check output lacks %q:\n%s", want, out.String())
 		}

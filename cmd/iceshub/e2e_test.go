@@ -360,3 +360,97 @@ func TestDemoRunsAndLogsNoPersonalData(t *testing.T) {
 		}
 	}
 }
+
+// TestSameDayDeliveryEndToEnd: the provider reports a same-day delivery
+// straight after the order (ordered -> delivered, no step between); the
+// hub accepts it and the requester's Task goes from received to completed,
+// businessStatus delivered. Going back (order.scheduled after delivery) is
+// refused 409, naming what may follow; an equipment issue afterwards is a
+// Communication and leaves the Task completed; installation still follows.
+func TestSameDayDeliveryEndToEnd(t *testing.T) {
+	base, h, sims := startTestHub(t, io.Discard)
+	ctx := context.Background()
+	status, answer, err := sims.postBundle(ctx, base, mustRead(t, "../../testdata/fhir/referral-1-line.json"))
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("POST = %d, %v\n%s", status, err, answer)
+	}
+	id := referralIDFrom(answer)
+	rec, err := waitOrdered(ctx, h, id, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	providerEvent := func(typ string, extra map[string]any) (int, []byte) {
+		t.Helper()
+		ev := map[string]any{"eventId": uuid.NewString(), "type": typ, "orderReference": rec.Refs.OrderReference,
+			"occurredAt": time.Now().UTC().Format(time.RFC3339)}
+		for k, v := range extra {
+			ev[k] = v
+		}
+		status, body, err := sims.postWebhook(ctx, base+provider.EventsPath, "provider", ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return status, body
+	}
+	taskID := rec.Refs.TaskID
+	taskIs := func(status, business string, versions int) func() bool {
+		return func() bool {
+			task, ok := sims.nhs.Task(taskID)
+			return ok && task.Status == status && task.BusinessStatus.Coding[0].Code == business &&
+				len(sims.nhs.TaskHistory(taskID)) == versions
+		}
+	}
+
+	if status, body := providerEvent("order.delivered", nil); status != http.StatusAccepted {
+		t.Fatalf("order.delivered straight after the order: %d %s", status, body)
+	}
+	eventually(t, "the Task completed, delivered", taskIs("completed", "delivered", 2))
+	if st, _, err := h.store.FindReferral(ctx, intake.Lookup{ReferralID: id}); err != nil || st.Status != model.StatusDelivered {
+		t.Errorf("recorded status %q, %v; want delivered", st.Status, err)
+	}
+	history := sims.nhs.TaskHistory(taskID)
+	if history[0].Status != "received" {
+		t.Errorf("first Task version %q, want received", history[0].Status)
+	}
+
+	// Backwards: refused, and the answer says what may follow.
+	status, body := providerEvent("order.scheduled", map[string]any{"scheduledDate": bookingDate(time.Now())})
+	var refusal struct{ Code, Message string }
+	_ = json.Unmarshal(body, &refusal)
+	if status != http.StatusConflict || refusal.Code != "impossible-transition" ||
+		!strings.Contains(refusal.Message, "allowed next: installed, collection-requested, collected") {
+		t.Errorf("order.scheduled after delivery: %d %s; want 409 naming the statuses allowed next", status, body)
+	}
+
+	// An equipment issue after delivery: a Communication, the Task untouched.
+	if status, body := providerEvent("equipment.issue", map[string]any{"issueType": "unsuitable", "description": "Chair too low to stand from"}); status != http.StatusAccepted {
+		t.Fatalf("equipment.issue: %d %s", status, body)
+	}
+	eventually(t, "the equipment issue as a Communication", func() bool { return len(sims.nhs.Communications()) == 1 })
+	if c := sims.nhs.Communications()[0]; c.Category[1].Coding[0].Code != "equipment-issue" {
+		t.Errorf("Communication categories %+v", c.Category)
+	}
+	if status, body := providerEvent("order.installed", nil); status != http.StatusAccepted {
+		t.Fatalf("order.installed: %d %s", status, body)
+	}
+	eventually(t, "the Task completed, installed", taskIs("completed", "installed", 3))
+	for i, v := range sims.nhs.TaskHistory(taskID) {
+		if i > 0 && v.Status != "completed" {
+			t.Errorf("Task version %d is %s: a completed Task was reopened", i+1, v.Status)
+		}
+	}
+	if rj, err := h.store.Rejections(ctx); err != nil || len(rj) != 1 {
+		t.Errorf("rejections %+v, %v; want the one backwards event", rj, err)
+	}
+}
+
+// TestBookingDateIsAWeekFromTheDayItRuns: the demo never books a delivery
+// in the past.
+func TestBookingDateIsAWeekFromTheDayItRuns(t *testing.T) {
+	if got := bookingDate(time.Date(2031, 2, 25, 23, 59, 0, 0, time.UTC)); got != "2031-03-04" {
+		t.Errorf("bookingDate = %s", got)
+	}
+	if booked, _ := time.Parse(time.DateOnly, bookingDate(time.Now())); !booked.After(time.Now()) {
+		t.Errorf("booked %s is not after today", booked)
+	}
+}

@@ -49,7 +49,19 @@ type journey struct {
 	// the provider's order reference of B and the council of its area.
 	a, b             string
 	orderB, councilB string
+	// booked is the delivery date the provider books for B
+	// (bookingDate of the day the journey starts).
+	booked string
 }
+
+// bookingDate is the delivery date the journey's provider books: a week
+// after the day it runs, so that the demo never books a date in the past.
+func bookingDate(today time.Time) string {
+	return today.AddDate(0, 0, 7).Format(time.DateOnly)
+}
+
+// bookedPlaceholder in a step's provider event stands for journey.booked.
+const bookedPlaceholder = "{{booked}}"
 
 // complaintRef is the council's reference of the complaint case in the
 // journey.
@@ -59,6 +71,9 @@ func journeySteps() []journeyStep {
 	providerEvent := func(ev map[string]any) func(context.Context, *journey) (int, []byte, error) {
 		return func(ctx context.Context, j *journey) (int, []byte, error) {
 			ev["eventId"] = uuid.NewString()
+			if ev["scheduledDate"] == bookedPlaceholder {
+				ev["scheduledDate"] = j.booked
+			}
 			ev["occurredAt"] = time.Now().UTC().Format(time.RFC3339)
 			if _, ok := ev["orderReference"]; !ok && ev["type"] != "complaint.reply" {
 				ev["orderReference"] = j.orderB
@@ -85,10 +100,10 @@ func journeySteps() []journeyStep {
 	return []journeyStep{
 		{Slug: "f2-amendment", Flow: "F2", What: "the NHS amends referral A (FHIR: the same ServiceRequest, changed)",
 			send: fhir("amendment-1-line.json"), expect: map[string]int{"provider": 1}},
-		{Slug: "f2-cancellation", Flow: "F2", What: "the NHS cancels referral A (FHIR: ServiceRequest revoked)",
-			send: fhir("cancellation-revoked.json"), expect: map[string]int{"provider": 1, "council-cwac": 1}},
+		{Slug: "f2-cancellation", Flow: "F2", What: "the NHS cancels referral A (FHIR: ServiceRequest revoked); its Task becomes cancelled",
+			send: fhir("cancellation-revoked.json"), expect: map[string]int{"provider": 1, "council-cwac": 1, "nhs-trust": 1}},
 		{Slug: "f3-scheduled", Flow: "F3", What: "the provider books delivery of B",
-			send:   providerEvent(map[string]any{"type": "order.scheduled", "scheduledDate": "2026-12-01"}),
+			send:   providerEvent(map[string]any{"type": "order.scheduled", "scheduledDate": bookedPlaceholder}),
 			expect: map[string]int{"nhs-trust": 1, "council-ceast": 1}},
 		{Slug: "f3-failed-delivery", Flow: "F3", What: "delivery of B fails",
 			send:   providerEvent(map[string]any{"type": "order.failed-delivery", "reason": map[string]any{"code": "no-access", "text": "No answer at the door"}}),
@@ -99,7 +114,7 @@ func journeySteps() []journeyStep {
 		{Slug: "f3-delivered", Flow: "F3", What: "B is delivered",
 			send:   providerEvent(map[string]any{"type": "order.delivered"}),
 			expect: map[string]int{"nhs-trust": 1, "council-ceast": 1}},
-		{Slug: "f5-equipment-issue", Flow: "F5", What: "the provider reports B's equipment unsafe",
+		{Slug: "f5-equipment-issue", Flow: "F5", What: "the provider reports B's equipment unsafe (to the requester a Communication: the Task stays completed)",
 			send:   providerEvent(map[string]any{"type": "equipment.issue", "issueType": "unsafe", "description": "Bed rail does not lock; taken out of use"}),
 			expect: map[string]int{"nhs-trust": 1, "council-ceast": 1}},
 		{Slug: "f4-safeguarding", Flow: "F4", What: "the provider's driver raises a safeguarding concern about B's person",
@@ -126,7 +141,7 @@ func journeySteps() []journeyStep {
 // startJourney sends referrals A and B, waits until every route of each has
 // an outcome, and learns B's order reference and council.
 func startJourney(ctx context.Context, h *hub, base, fixtures string, sims *demoPartners, within time.Duration) (*journey, error) {
-	j := &journey{base: base, sims: sims, fixtures: fixtures}
+	j := &journey{base: base, sims: sims, fixtures: fixtures, booked: bookingDate(time.Now())}
 	// One referral at a time, each delivered everywhere before the next is
 	// sent: a partner's queue handles copies about different referrals
 	// concurrently, and the partners' references (ORD-000001, ...) must

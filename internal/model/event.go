@@ -2,6 +2,8 @@ package model
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -68,16 +70,22 @@ func OrderStatuses() []OrderStatus {
 		StatusFailedDelivery, StatusCollectionRequested, StatusCollected, StatusCancelled}
 }
 
-// next lists, for each status, the statuses an order may move to from it.
-// Repeating the current status is always allowed (a rescheduled date, a
-// resent event); anything else not listed is impossible, such as collected
-// before delivered.
+// next lists, for each status, the statuses an order may move to from it,
+// in the order an order normally passes through them. The delivery path is
+// ordered -> accepted -> scheduled -> out-for-delivery -> delivered ->
+// installed, and an order may skip forward along it (a same-day delivery
+// goes from ordered straight to delivered); a failed delivery may be
+// followed by a new booking, a new attempt or the delivery itself; only
+// delivered equipment is asked for and collected. Repeating the current
+// status is also allowed, except after a final status (a rescheduled date,
+// a resent event). Anything else is refused: going back along the path, or
+// anything after collected or cancelled.
 var next = map[OrderStatus][]OrderStatus{
-	StatusOrdered:             {StatusAccepted, StatusScheduled, StatusFailedDelivery, StatusCancelled},
-	StatusAccepted:            {StatusScheduled, StatusOutForDelivery, StatusFailedDelivery, StatusCancelled},
-	StatusScheduled:           {StatusOutForDelivery, StatusDelivered, StatusFailedDelivery, StatusCancelled},
-	StatusOutForDelivery:      {StatusDelivered, StatusInstalled, StatusFailedDelivery, StatusScheduled},
-	StatusFailedDelivery:      {StatusScheduled, StatusOutForDelivery, StatusCancelled},
+	StatusOrdered:             {StatusAccepted, StatusScheduled, StatusOutForDelivery, StatusDelivered, StatusInstalled, StatusFailedDelivery, StatusCancelled},
+	StatusAccepted:            {StatusScheduled, StatusOutForDelivery, StatusDelivered, StatusInstalled, StatusFailedDelivery, StatusCancelled},
+	StatusScheduled:           {StatusOutForDelivery, StatusDelivered, StatusInstalled, StatusFailedDelivery, StatusCancelled},
+	StatusOutForDelivery:      {StatusDelivered, StatusInstalled, StatusFailedDelivery},
+	StatusFailedDelivery:      {StatusScheduled, StatusOutForDelivery, StatusDelivered, StatusInstalled, StatusCancelled},
 	StatusDelivered:           {StatusInstalled, StatusCollectionRequested, StatusCollected},
 	StatusInstalled:           {StatusCollectionRequested, StatusCollected},
 	StatusCollectionRequested: {StatusCollected},
@@ -94,8 +102,48 @@ func (s OrderStatus) Valid() bool {
 // Terminal reports whether nothing can follow s.
 func (s OrderStatus) Terminal() bool { return s.Valid() && len(next[s]) == 0 }
 
-// CanMove reports whether an order may move from one status to another: an
-// error says why not ("collected before delivered").
+// Next returns the statuses an order at s may move to, besides reporting s
+// again (allowed unless s is Terminal or StatusOrdered, which only the hub
+// sets); nil for a final or unknown status.
+// The empty status is StatusOrdered.
+func (s OrderStatus) Next() []OrderStatus {
+	if s == "" {
+		s = StatusOrdered
+	}
+	if len(next[s]) == 0 {
+		return nil
+	}
+	return append([]OrderStatus(nil), next[s]...)
+}
+
+// TransitionError is CanMove's refusal of a move it does not allow. Its
+// message names the statuses the order may move to instead, and holds no
+// personal data (only order statuses).
+type TransitionError struct {
+	From, To OrderStatus
+	// Allowed is From.Next(): empty when From is final.
+	Allowed []OrderStatus
+}
+
+func (e *TransitionError) Error() string {
+	if len(e.Allowed) == 0 {
+		return fmt.Sprintf("an order cannot move from %q to %q: %q is final, nothing may follow it", e.From, e.To, e.From)
+	}
+	names := make([]string, len(e.Allowed))
+	for i, s := range e.Allowed {
+		names[i] = string(s)
+	}
+	again := ""
+	if e.From != StatusOrdered { // the hub's own status, never reported
+		again = fmt.Sprintf(" (or report %q again)", e.From)
+	}
+	return fmt.Sprintf("an order cannot move from %q to %q: from %q it may move to %s%s",
+		e.From, e.To, e.From, strings.Join(names, ", "), again)
+}
+
+// CanMove reports whether an order may move from one status to another (see
+// next): an unknown status is an error, and a move it does not allow is a
+// *TransitionError naming the moves allowed.
 func CanMove(from, to OrderStatus) error {
 	if !to.Valid() || to == StatusOrdered {
 		return fmt.Errorf("unknown order status %q", to)
@@ -103,15 +151,16 @@ func CanMove(from, to OrderStatus) error {
 	if from == "" {
 		from = StatusOrdered
 	}
+	if !from.Valid() {
+		return fmt.Errorf("unknown order status %q", from)
+	}
 	if from == to && !from.Terminal() {
 		return nil
 	}
-	for _, s := range next[from] {
-		if s == to {
-			return nil
-		}
+	if slices.Contains(next[from], to) {
+		return nil
 	}
-	return fmt.Errorf("an order cannot move from %q to %q", from, to)
+	return &TransitionError{From: from, To: to, Allowed: from.Next()}
 }
 
 // Issue types a provider reports with KindEquipmentIssue.

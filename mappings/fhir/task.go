@@ -1,8 +1,10 @@
 package fhir
 
 // What the hub emits to the requesting organisation's FHIR endpoint (flows
-// F3, F4 and F5 back to the NHS): the referral's Task, kept current by
-// update-as-create, and a Communication for a safeguarding concern.
+// F2, F3, F4, F5 and F8 back to the NHS): the referral's Task, kept current
+// by update-as-create, and a Communication about the Task for a
+// safeguarding concern or an equipment issue, which tell the requester
+// something without changing where the order stands.
 //
 // The resources are built from the small structs below, not from
 // golang-fhir-models: its types marshal every variant of a choice element,
@@ -42,7 +44,7 @@ const (
 	// recognisable: see If-None-Exist in adapters/nhs).
 	EventIDSystem = "https://example.org/ices/Id/event"
 	// OrderStatusSystem codes Task.businessStatus: the model's order
-	// statuses and BusinessStatusEquipmentIssue.
+	// statuses.
 	OrderStatusSystem = "https://example.org/ices/CodeSystem/order-status"
 	// FailedDeliveryReasonSystem and EquipmentIssueSystem (with
 	// CancellationReasonSystem and CollectionReasonSystem, event.go) code
@@ -62,10 +64,6 @@ const (
 	ICESCommunicationCategorySystem = "https://example.org/ices/CodeSystem/communication-category"
 	// TaskCodeSystem is HL7's task-code; the hub's Task is a "fulfill".
 	TaskCodeSystem = "http://hl7.org/fhir/CodeSystem/task-code"
-
-	// BusinessStatusEquipmentIssue is the Task.businessStatus code of an
-	// equipment issue (model.KindEquipmentIssue).
-	BusinessStatusEquipmentIssue = "equipment-issue"
 )
 
 // TaskNamespace is the UUID namespace of TaskID: the version 5 UUID of the
@@ -193,15 +191,23 @@ var (
 	ErrInvalidCopy = errors.New("fhir: invalid delivery copy")
 )
 
-// taskKinds are the kinds of message that update the referral's Task.
-var taskKinds = []model.Kind{model.KindReferral, model.KindOrderStatus, model.KindEquipmentIssue,
-	model.KindCancellation, model.KindCollection}
+// taskKinds are the kinds of message that update the referral's Task;
+// communicationKinds those sent as a Communication about it.
+var (
+	taskKinds          = []model.Kind{model.KindReferral, model.KindOrderStatus, model.KindCancellation, model.KindCollection}
+	communicationKinds = []model.Kind{model.KindSafeguarding, model.KindEquipmentIssue}
+)
 
 // EmittedKinds returns the kinds of message the NHS contract carries: those
-// TaskFor maps, then model.KindSafeguarding (CommunicationFor).
+// TaskFor maps, then those CommunicationFor maps.
 func EmittedKinds() []model.Kind {
-	return append(slices.Clone(taskKinds), model.KindSafeguarding)
+	return append(slices.Clone(taskKinds), communicationKinds...)
 }
+
+// UpdatesTask reports whether a message of kind k is sent to the requester
+// as the referral's Task (TaskFor); the other kinds EmittedKinds names are
+// sent as a Communication (CommunicationFor).
+func UpdatesTask(k model.Kind) bool { return slices.Contains(taskKinds, k) }
 
 // FieldsFor returns, sorted, the canonical fields the resource emitted for
 // a message of kind k can carry; nil for a kind the NHS contract does not
@@ -212,9 +218,9 @@ func FieldsFor(k model.Kind) []string {
 	switch k {
 	case model.KindReferral:
 		return []string{"person.nhsNumber", "priority", "requester.organisation"}
-	case model.KindOrderStatus, model.KindEquipmentIssue, model.KindCancellation, model.KindCollection:
+	case model.KindOrderStatus, model.KindCancellation, model.KindCollection:
 		return []string{"event.description", "event.reason", "event.scheduledDate", "person.nhsNumber", "priority", "requester.organisation"}
-	case model.KindSafeguarding:
+	case model.KindSafeguarding, model.KindEquipmentIssue:
 		return []string{"event.description", "event.reason", "person.nhsNumber", "requester.organisation"}
 	}
 	return nil
@@ -222,7 +228,9 @@ func FieldsFor(k model.Kind) []string {
 
 // TaskFor maps one minimised copy of a referral, or of an event about it, to
 // the referral's Task: what the hub PUTs at {base}/Task/{id} of the
-// requester's endpoint. The status it writes:
+// requester's endpoint. The status it writes, for the order status the
+// message reports or causes (a cancellation: cancelled; a collection
+// request: collection-requested):
 //
 //	ordered (a new referral)   received     businessStatus ordered
 //	accepted                   accepted
@@ -231,17 +239,19 @@ func FieldsFor(k model.Kind) []string {
 //	delivered                  completed    installation, if any, follows
 //	installed                  completed
 //	failed-delivery            on-hold      statusReason: the reason
-//	collection-requested       in-progress  statusReason: the reason
+//	collection-requested       completed    statusReason: the reason; the date booked as a note
 //	collected                  completed
 //	cancelled                  cancelled    statusReason: the reason
 //
-// businessStatus is always the order status (system OrderStatusSystem),
-// except for an equipment issue: businessStatus equipment-issue,
-// statusReason the issue type, status that of the order status the event
-// carries (in-progress when it carries none). A delivered order is
-// completed because for most equipment delivery is all there is; for
-// equipment that needs installing, businessStatus tells delivered from
-// installed.
+// businessStatus is always the order status (system OrderStatusSystem). A
+// delivered order is completed because for most equipment delivery is all
+// there is; for equipment that needs installing, businessStatus tells
+// delivered from installed. The order statuses allowed to follow each other
+// (model.CanMove) make every change of Task.status a move forward in FHIR's
+// Task lifecycle: a completed or cancelled Task is never reopened, so
+// collection (which follows delivery) leaves the Task completed and says so
+// in businessStatus, and an equipment issue or a safeguarding concern is
+// not a Task update at all but a Communication (CommunicationFor).
 //
 // TaskFor returns an error wrapping ErrUnsupportedKind, ErrFieldNotCarried
 // or ErrInvalidCopy when the copy cannot become a Task. It never changes its
@@ -313,20 +323,25 @@ func TaskFor(d model.Delivery, opts EmitOptions) (Task, error) {
 }
 
 // CommunicationFor maps one minimised copy of a safeguarding concern
-// (model.KindSafeguarding) to the Communication the hub POSTs to
-// {base}/Communication of the requester's endpoint: status completed,
-// category alert and safeguarding, priority urgent, about the referral's
-// Task and ServiceRequest, the person as subject (as in TaskFor), the
-// concern's description as the payload and its reason as reasonCode when
-// the copy holds them, sent when the concern was raised. Its identifier is
-// the event id (EventIDSystem), so that a server can recognise it when it
-// is sent again.
+// (model.KindSafeguarding) or an equipment issue (model.KindEquipmentIssue)
+// to the Communication the hub POSTs to {base}/Communication of the
+// requester's endpoint: status completed, about the referral's Task and
+// ServiceRequest, the person as subject (as in TaskFor), the event's
+// description as the payload and its reason as reasonCode when the copy
+// holds them, sent when the event happened. Its identifier is the event id
+// (EventIDSystem), so that a server can recognise it when it is sent again.
+//
+// A safeguarding concern is category alert and safeguarding, priority
+// urgent. An equipment issue is category notification and equipment-issue,
+// priority urgent when the equipment is unsafe and routine otherwise, its
+// issue type coded in EquipmentIssueSystem. Neither changes the Task: an
+// issue reported after delivery leaves the Task completed.
 //
 // CommunicationFor returns an error wrapping ErrUnsupportedKind,
 // ErrFieldNotCarried or ErrInvalidCopy when the copy cannot become a
 // Communication. It never changes its input.
 func CommunicationFor(d model.Delivery, opts EmitOptions) (Communication, error) {
-	if d.Kind != model.KindSafeguarding {
+	if !slices.Contains(communicationKinds, d.Kind) {
 		return Communication{}, fmt.Errorf("%w: %q is not sent as a Communication", ErrUnsupportedKind, d.Kind)
 	}
 	if err := checkCarried(d); err != nil {
@@ -338,7 +353,7 @@ func CommunicationFor(d model.Delivery, opts EmitOptions) (Communication, error)
 	}
 	ev := r.Event
 	if ev == nil {
-		return Communication{}, fmt.Errorf("%w: a safeguarding message without its event", ErrInvalidCopy)
+		return Communication{}, fmt.Errorf("%w: a %s message without its event", ErrInvalidCopy, d.Kind)
 	}
 	if emitText(ev.ID) == "" {
 		return Communication{}, fmt.Errorf("%w: the event has no id", ErrInvalidCopy)
@@ -351,18 +366,32 @@ func CommunicationFor(d model.Delivery, opts EmitOptions) (Communication, error)
 		ResourceType: "Communication",
 		Identifier:   []Identifier{{System: EventIDSystem, Value: emitText(ev.ID)}},
 		Status:       "completed",
-		Category: []CodeableConcept{
-			{Coding: []Coding{{System: CommunicationCategorySystem, Code: "alert", Display: "Alert"}}},
-			{Coding: []Coding{{System: ICESCommunicationCategorySystem, Code: "safeguarding", Display: "Safeguarding concern"}}},
-		},
-		Priority: "urgent",
-		Subject:  patient,
-		Topic:    &CodeableConcept{Text: "Safeguarding concern raised about the person this equipment referral is for"},
+		Subject:      patient,
 		About: []Reference{
 			{Type: "Task", Identifier: &Identifier{System: ReferralIDSystem, Value: r.ID}},
 			*serviceRequestReference(d),
 		},
 		Sent: emitTime(firstSet(ev.OccurredAt, ev.ReceivedAt)),
+	}
+	reasonSystem := SafeguardingReasonSystem
+	if d.Kind == model.KindSafeguarding {
+		c.Category = []CodeableConcept{
+			{Coding: []Coding{{System: CommunicationCategorySystem, Code: "alert", Display: "Alert"}}},
+			{Coding: []Coding{{System: ICESCommunicationCategorySystem, Code: "safeguarding", Display: "Safeguarding concern"}}},
+		}
+		c.Priority = "urgent"
+		c.Topic = &CodeableConcept{Text: "Safeguarding concern raised about the person this equipment referral is for"}
+	} else {
+		c.Category = []CodeableConcept{
+			{Coding: []Coding{{System: CommunicationCategorySystem, Code: "notification", Display: "Notification"}}},
+			{Coding: []Coding{{System: ICESCommunicationCategorySystem, Code: "equipment-issue", Display: "Equipment issue"}}},
+		}
+		c.Priority = "routine"
+		if emitText(ev.Reason.Code) == model.IssueUnsafe {
+			c.Priority = "urgent"
+		}
+		c.Topic = &CodeableConcept{Text: "Equipment issue reported about the equipment ordered for this person"}
+		reasonSystem = EquipmentIssueSystem
 	}
 	if req := requesterReference(d); req != nil {
 		c.Recipient = []Reference{*req}
@@ -372,7 +401,7 @@ func CommunicationFor(d model.Delivery, opts EmitOptions) (Communication, error)
 		sender = from
 	}
 	c.Sender = partnerReference(sender)
-	if rc := reasonConcept(ev.Reason, SafeguardingReasonSystem); rc != nil {
+	if rc := reasonConcept(ev.Reason, reasonSystem); rc != nil {
 		c.ReasonCode = []CodeableConcept{*rc}
 	}
 	if text := emitText(ev.Description); text != "" {
@@ -422,7 +451,7 @@ var taskStatus = map[model.OrderStatus]string{
 	model.StatusDelivered:           "completed",
 	model.StatusInstalled:           "completed",
 	model.StatusFailedDelivery:      "on-hold",
-	model.StatusCollectionRequested: "in-progress",
+	model.StatusCollectionRequested: "completed",
 	model.StatusCollected:           "completed",
 	model.StatusCancelled:           "cancelled",
 }
@@ -438,7 +467,6 @@ var businessDisplay = map[string]string{
 	string(model.StatusCollectionRequested): "Collection requested",
 	string(model.StatusCollected):           "Collected",
 	string(model.StatusCancelled):           "Cancelled",
-	BusinessStatusEquipmentIssue:            "Equipment issue reported",
 }
 
 func taskStateOf(k model.Kind, ev *model.Event) (taskState, error) {
@@ -454,12 +482,6 @@ func taskStateOf(k model.Kind, ev *model.Event) (taskState, error) {
 		if ev.Status == "" {
 			return taskState{}, fmt.Errorf("%w: an order status message without a status", ErrInvalidCopy)
 		}
-	case model.KindEquipmentIssue:
-		st := taskState{task: "in-progress", business: BusinessStatusEquipmentIssue, reasonSystem: EquipmentIssueSystem}
-		if ev.Status != "" {
-			st.task = taskStatus[status]
-		}
-		return st, nil
 	case model.KindCancellation:
 		status = model.StatusCancelled
 	case model.KindCollection:

@@ -130,11 +130,11 @@ func emitCases() []emitCase {
 			e.Reason = model.Coded{Code: "out-of-area", Display: "Address outside the service area"}
 		}), ""},
 		{"equipment-issue", func(t *testing.T) model.Delivery {
-			ev := event(model.KindEquipmentIssue, model.StatusInstalled)
+			ev := event(model.KindEquipmentIssue, "")
 			ev.Reason = model.Coded{Code: model.IssueUnsafe, Display: "Unsafe"}
 			ev.Description = "Bed rail does not lock in the raised position."
-			return delivery(t, model.KindEquipmentIssue, ev, taskFields...)
-		}, "task-equipment-issue"},
+			return delivery(t, model.KindEquipmentIssue, ev, "person.nhsNumber", "requester.organisation", "event.reason", "event.description")
+		}, "communication-equipment-issue"},
 		{"equipment-issue-without-description", func(t *testing.T) model.Delivery {
 			ev := event(model.KindEquipmentIssue, "")
 			ev.Reason = model.Coded{Code: model.IssueFailedInstallation}
@@ -188,7 +188,7 @@ func emitCases() []emitCase {
 var opts = fhirmap.EmitOptions{Provider: "provider"}
 
 func emit(d model.Delivery) (any, error) {
-	if d.Kind == model.KindSafeguarding {
+	if !fhirmap.UpdatesTask(d.Kind) {
 		return fhirmap.CommunicationFor(d, opts)
 	}
 	return fhirmap.TaskFor(d, opts)
@@ -281,7 +281,7 @@ func TestTaskStatusForEveryOrderStatus(t *testing.T) {
 	want := map[model.OrderStatus]string{
 		model.StatusOrdered: "received", model.StatusAccepted: "accepted", model.StatusScheduled: "in-progress",
 		model.StatusOutForDelivery: "in-progress", model.StatusDelivered: "completed", model.StatusInstalled: "completed",
-		model.StatusFailedDelivery: "on-hold", model.StatusCollectionRequested: "in-progress",
+		model.StatusFailedDelivery: "on-hold", model.StatusCollectionRequested: "completed",
 		model.StatusCollected: "completed", model.StatusCancelled: "cancelled",
 	}
 	for _, s := range append(model.OrderStatuses(), model.StatusOrdered) {
@@ -323,30 +323,47 @@ func TestStatusReasonFromTheEventReason(t *testing.T) {
 	}
 }
 
-func TestEquipmentIssueNoteOnlyWhenTheCopyHoldsTheDescription(t *testing.T) {
+// TestEquipmentIssueIsACommunicationThatLeavesTheTask: an equipment issue
+// is told to the requester as a Communication about the Task (category
+// equipment-issue, urgent when unsafe), never as a Task update, so that an
+// issue after delivery cannot reopen a completed Task. The description is
+// the payload only when the copy holds it.
+func TestEquipmentIssueIsACommunicationThatLeavesTheTask(t *testing.T) {
 	ev := event(model.KindEquipmentIssue, "")
 	ev.Reason = model.Coded{Code: model.IssueUnsuitable}
 	ev.Description = "Chair too low for the person to stand from."
-	with, err := fhirmap.TaskFor(delivery(t, model.KindEquipmentIssue, ev, "event.reason", "event.description"), opts)
+	if _, err := fhirmap.TaskFor(delivery(t, model.KindEquipmentIssue, ev, "event.reason"), opts); !errors.Is(err, fhirmap.ErrUnsupportedKind) {
+		t.Errorf("TaskFor(equipment issue) err = %v, want ErrUnsupportedKind", err)
+	}
+	if fhirmap.UpdatesTask(model.KindEquipmentIssue) || fhirmap.UpdatesTask(model.KindSafeguarding) || !fhirmap.UpdatesTask(model.KindCancellation) {
+		t.Error("UpdatesTask disagrees with the kinds TaskFor maps")
+	}
+	with, err := fhirmap.CommunicationFor(delivery(t, model.KindEquipmentIssue, ev, "event.reason", "event.description"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	without, err := fhirmap.TaskFor(delivery(t, model.KindEquipmentIssue, ev, "event.reason"), opts)
+	without, err := fhirmap.CommunicationFor(delivery(t, model.KindEquipmentIssue, ev, "event.reason"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, task := range []fhirmap.Task{with, without} {
-		if task.BusinessStatus.Coding[0].Code != fhirmap.BusinessStatusEquipmentIssue || task.Status != "in-progress" ||
-			task.StatusReason == nil || task.StatusReason.Coding[0].Code != model.IssueUnsuitable ||
-			task.StatusReason.Coding[0].System != fhirmap.EquipmentIssueSystem {
-			t.Errorf("equipment issue Task = %+v", task)
+	for _, c := range []fhirmap.Communication{with, without} {
+		if c.Status != "completed" || c.Priority != "routine" || len(c.Category) != 2 || c.Category[0].Coding[0].Code != "notification" ||
+			c.Category[1].Coding[0].Code != "equipment-issue" || len(c.ReasonCode) != 1 ||
+			c.ReasonCode[0].Coding[0].Code != model.IssueUnsuitable || c.ReasonCode[0].Coding[0].System != fhirmap.EquipmentIssueSystem ||
+			len(c.About) != 2 || c.About[0].Type != "Task" {
+			t.Errorf("equipment issue Communication = %+v", c)
 		}
 	}
-	if len(with.Note) != 1 || with.Note[0].Text != ev.Description {
-		t.Errorf("notes with description = %+v", with.Note)
+	if len(with.Payload) != 1 || with.Payload[0].ContentString != ev.Description {
+		t.Errorf("payload with description = %+v", with.Payload)
 	}
-	if len(without.Note) != 0 {
-		t.Errorf("notes without description = %+v", without.Note)
+	if len(without.Payload) != 0 {
+		t.Errorf("payload without description = %+v", without.Payload)
+	}
+	ev.Reason = model.Coded{Code: model.IssueUnsafe}
+	unsafe, err := fhirmap.CommunicationFor(delivery(t, model.KindEquipmentIssue, ev, "event.reason"), opts)
+	if err != nil || unsafe.Priority != "urgent" {
+		t.Errorf("unsafe equipment: priority %q, %v; want urgent", unsafe.Priority, err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/delivery/partnersim"
@@ -136,7 +137,8 @@ func Accept(w http.ResponseWriter, r *http.Request, acc Acceptor, sub intake.Eve
 // intake.ErrImpossibleTransition and intake.ErrConflict, 403 for
 // intake.ErrNotYours, and 503 with Retry-After for anything else (the
 // store failed; the sender may send the event again). The answer never
-// quotes the error, which may hold references.
+// quotes the error, which may hold references: a 409 impossible-transition
+// names only order statuses (TransitionMessage).
 func WriteRefusal(w http.ResponseWriter, err error, lookupField string) int {
 	switch {
 	case errors.Is(err, intake.ErrUnknownReferral):
@@ -147,7 +149,7 @@ func WriteRefusal(w http.ResponseWriter, err error, lookupField string) int {
 		WriteError(w, http.StatusNotFound, "unknown-referral", "no referral is known by the reference given; the event was recorded, not applied", problems)
 		return http.StatusNotFound
 	case errors.Is(err, intake.ErrImpossibleTransition):
-		WriteError(w, http.StatusConflict, "impossible-transition", "the order cannot move to this status from where it stands; the event was recorded, not applied", nil)
+		WriteError(w, http.StatusConflict, "impossible-transition", TransitionMessage(err), nil)
 		return http.StatusConflict
 	case errors.Is(err, intake.ErrNotYours):
 		WriteError(w, http.StatusForbidden, "not-yours", "the referral is not yours to report on; the event was recorded, not applied", nil)
@@ -159,6 +161,30 @@ func WriteRefusal(w http.ResponseWriter, err error, lookupField string) int {
 	w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
 	WriteError(w, http.StatusServiceUnavailable, "unavailable", "the hub could not store the event; send it again later", nil)
 	return http.StatusServiceUnavailable
+}
+
+// TransitionMessage is the message of a 409 impossible-transition: where the
+// order stands and the statuses it may move to next (model.TransitionError),
+// which are the hub's order statuses and never values from the request
+// beyond the status refused.
+func TransitionMessage(err error) string {
+	var te *model.TransitionError
+	if !errors.As(err, &te) {
+		return "the order cannot move to this status from where it stands; the event was recorded, not applied"
+	}
+	if len(te.Allowed) == 0 {
+		return fmt.Sprintf("the order is %s, which is final: no status may follow it; the event was recorded, not applied", te.From)
+	}
+	names := make([]string, len(te.Allowed))
+	for i, s := range te.Allowed {
+		names[i] = string(s)
+	}
+	again := ""
+	if te.From != model.StatusOrdered {
+		again = fmt.Sprintf(" (or %s again)", te.From)
+	}
+	return fmt.Sprintf("the order is %s and cannot move to %s; allowed next: %s%s; the event was recorded, not applied",
+		te.From, te.To, strings.Join(names, ", "), again)
 }
 
 // WriteError writes a partnersim.ErrorBody.
