@@ -114,7 +114,7 @@ func (g *storeGate) end() {
 	}
 	close(g.clear)
 	g.log.Info("the store takes writes again: deliveries resume",
-		"outcomes_held", g.waited, "seconds", g.now().Sub(g.since).Seconds())
+		"outcomes_held", g.waited, "duration_ms", g.now().Sub(g.since).Milliseconds())
 	g.waited = 0
 }
 
