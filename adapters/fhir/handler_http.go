@@ -319,11 +319,13 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, route string, r
 	// touches the stored referral, so only a sender that may touch that
 	// one gets further: another trust is refused as if the id were unknown
 	// to the hub, not answered with the first sender's stored answer.
+	held := false
 	if h.cfg.Finder != nil && ref.Source.ServiceRequestID != "" {
 		stored, found, err := h.cfg.Finder.FindReferral(r.Context(), intake.Lookup{ServiceRequestID: ref.Source.ServiceRequestID})
 		if err != nil {
 			return h.unavailable("referral", err)
 		}
+		held = found
 		if found {
 			if err := sender.MayTouch(stored); err != nil {
 				return notYours(r.Context(), "not_owner", model.KindAmendment, &parsed, err)
@@ -336,6 +338,10 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, route string, r
 			}
 			return h.submitAmendment(w, r, route, rec, requestID, &parsed, ref, stored, sender)
 		}
+	}
+	if len(parsed.Withdrawn) > 0 && !held {
+		return errorf(http.StatusUnprocessableEntity, fhirmap.IssueBusinessRule, parsed.Withdrawn[0],
+			"the hub holds no referral with this ServiceRequest id, so no line can be withdrawn from it: every line of a new referral must be active (a revoked DeviceRequest withdraws a line from an order the hub holds)")
 	}
 	if err := sender.MayCreate(ref.Source.SenderODS, ref.Requester.OrganisationODS); err != nil {
 		auth.Forbid(r.Context(), "organisation")

@@ -454,3 +454,67 @@ func TestBookingDateIsAWeekFromTheDayItRuns(t *testing.T) {
 		t.Errorf("booked %s is not after today", booked)
 	}
 }
+
+// TestWithdrawingOneLineReachesTheProviderAsAChange: the NHS withdraws one
+// equipment line of an order the hub holds (its DeviceRequest revoked, the
+// ServiceRequest still active); the provider receives the order amended
+// without that line, the other lines kept, rather than a 422. The same
+// revoked line in a referral the hub does not hold is refused at it.
+func TestWithdrawingOneLineReachesTheProviderAsAChange(t *testing.T) {
+	base, h, sims := startTestHub(t, io.Discard)
+	ctx := context.Background()
+	original := mustRead(t, "../../testdata/fhir/referral-3-lines.json")
+	status, answer, err := sims.postBundle(ctx, base, original)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("referral: %d %v %s", status, err, answer)
+	}
+	if _, err := waitOrdered(ctx, h, referralIDFrom(answer), 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(original, &doc); err != nil {
+		t.Fatal(err)
+	}
+	entries := doc["entry"].([]any)
+	perch := entries[8].(map[string]any)["resource"].(map[string]any)
+	if perch["id"] != "462309c0-83b2-522e-9ee7-a38a7b2aebf8" {
+		t.Fatalf("entry 8 is %v, not the perching stool's DeviceRequest", perch["id"])
+	}
+	perch["status"] = "revoked"
+	doc["id"] = uuid.NewString()
+	entries[0].(map[string]any)["resource"].(map[string]any)["id"] = uuid.NewString() // a new message
+	withdrawn, _ := json.Marshal(doc)
+	before := len(sims.accepted()["provider"])
+	status, answer, err = sims.postBundle(ctx, base, withdrawn)
+	if err != nil || status != http.StatusOK || !strings.Contains(string(answer), "amendment accepted") {
+		t.Fatalf("line withdrawn: %d %v %s", status, err, answer)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(sims.accepted()["provider"]) <= before {
+		if time.Now().After(deadline) {
+			t.Fatal("the provider received no change")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	change := sims.accepted()["provider"][before]
+	var order struct {
+		Items []struct{ LineID, Code string }
+	}
+	if err := json.Unmarshal(change.Body, &order); err != nil {
+		t.Fatal(err)
+	}
+	var codes []string
+	for _, it := range order.Items {
+		codes = append(codes, it.Code)
+	}
+	if !strings.HasSuffix(change.Path, "/amendments") || strings.Join(codes, ",") != "BED-PROFILING-01,MATT-PR-02" {
+		t.Errorf("provider received %s with lines %v; want the amended order without STOOL-PERCH-01", change.Path, codes)
+	}
+
+	// A new referral (another ServiceRequest) cannot withdraw a line.
+	fresh := bytes.ReplaceAll(withdrawn, []byte("f23e69a2-c030-505a-b022-ed9d1a4b418c"), []byte("0e0e0e0e-c030-505a-b022-ed9d1a4b418c"))
+	status, answer, err = sims.postBundle(ctx, base, fresh)
+	if err != nil || status != http.StatusUnprocessableEntity || !strings.Contains(string(answer), `"Bundle.entry[8].resource.status"`) {
+		t.Errorf("a new referral with a revoked line: %d %v %s; want 422 at the DeviceRequest's status", status, err, answer)
+	}
+}

@@ -54,6 +54,12 @@ type Parsed struct {
 	Paths Paths
 	// Timestamp is Bundle.timestamp; zero when absent or not an instant.
 	Timestamp time.Time
+	// Withdrawn, for a referral, are the paths of its DeviceRequests whose
+	// status is revoked or entered-in-error: lines the requester took back,
+	// left out of Referral.Equipment. Only an amendment may carry them
+	// (the line is withdrawn from an order the hub holds); the caller
+	// refuses them in a new referral.
+	Withdrawn []string `json:",omitempty"`
 }
 
 // Target names the referral a bundle is about, as the hub recorded it.
@@ -158,6 +164,7 @@ func parse(body []byte, message bool) (Parsed, error) {
 		out.Paths.NHSNumber = p.nhsAt
 	}
 	out.Timestamp = p.timestamp(out.Change != nil)
+	out.Withdrawn = p.withdrawn
 	p.unknownTypes()
 	if is.hasErrors() {
 		return Parsed{}, &ValidationError{Kind: ErrInvalid, Issues: byEntry(is.sorted())}
@@ -198,6 +205,8 @@ type parser struct {
 	// sender is the organisation of MessageHeader.sender (an
 	// Organization, or a PractitionerRole's organization), when known.
 	sender org
+	// withdrawn are the DeviceRequests revoked or entered in error.
+	withdrawn []string
 }
 
 // decoded decodes e as a T, once.

@@ -120,6 +120,9 @@ func (p *parser) referral(sr *entry, ref *model.Referral) {
 	if !has(sr, "reasonCode") && !has(sr, "reasonReference") && len(p.b.ofType("DeviceRequest")) == 0 {
 		p.is.errorf(IssueBusinessRule, sr.res(), "the referral has neither a reason (ServiceRequest.reasonCode or reasonReference) nor an equipment line (DeviceRequest)")
 	}
+	if n := len(p.b.ofType("DeviceRequest")); n > 0 && len(p.withdrawn) == n {
+		p.is.errorf(IssueBusinessRule, p.withdrawn[0], "every equipment line is withdrawn: to cancel the order, send its ServiceRequest with status revoked")
+	}
 
 	ref.Clinical = p.clinical(sr, s, patient)
 }
@@ -479,8 +482,14 @@ func (p *parser) equipment(e *entry, patient *entry) (model.EquipmentItem, bool)
 	dr := decoded[r4.DeviceRequest](p, e, keepDeviceRequest...)
 	item := model.EquipmentItem{LineID: nonEmpty(e.id, e.fullURL), Quantity: 1}
 
-	if st, ok := code(e, "status", false, p.is); ok && st != "active" {
-		p.is.errorf(IssueBusinessRule, e.res("status"), "an equipment line of a new referral must be active: DeviceRequest.status must be active when present")
+	switch st, ok := code(e, "status", false, p.is); {
+	case ok && (st == "revoked" || st == "entered-in-error"):
+		// A line the requester took back: an amendment of the order
+		// without it, which only the caller can tell from a new referral.
+		p.withdrawn = append(p.withdrawn, e.res("status"))
+		return model.EquipmentItem{}, false
+	case ok && st != "active":
+		p.is.errorf(IssueBusinessRule, e.res("status"), "DeviceRequest.status must be active (a line ordered) or revoked (a line withdrawn from an order the hub holds) when present")
 	}
 	code(e, "intent", true, p.is)
 
