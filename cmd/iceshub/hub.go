@@ -336,7 +336,7 @@ func newHTTPServer(cfg *config.Config, handler http.Handler, tlsConfig *tls.Conf
 func warnIfOpen(dir string, logger *slog.Logger) {
 	fi, err := os.Stat(dir)
 	if err == nil && fi.Mode().Perm()&0o077 != 0 {
-		logger.Warn("the data directory can be read or entered by others than its owner; chmod 0700 it", "data_dir", dir, "mode", fi.Mode().Perm().String())
+		logger.Warn("the data directory can be read or entered by others than its owner; chmod 0700 it", "data_dir", dir)
 	}
 }
 
@@ -457,7 +457,6 @@ func (h *hub) run(ctx context.Context, ln net.Listener) error {
 	}
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- h.server.Serve(ln) }()
-	opsAddr := "(same as addr)"
 	if h.opsServer != nil {
 		opsLn := h.opsListener
 		if opsLn == nil {
@@ -470,11 +469,12 @@ func (h *hub) run(ctx context.Context, ln net.Listener) error {
 			if h.opsServer.TLSConfig != nil {
 				opsLn = tls.NewListener(opsLn, h.opsServer.TLSConfig)
 			}
-			opsAddr = opsLn.Addr().String()
+			// Logged under "addr", a key the log handler lets through.
+			h.log.Info("operator endpoints (/healthz, /readyz, /metrics, /admin/) serving apart from the partners'", "addr", opsLn.Addr().String())
 			go func() { serveErr <- h.opsServer.Serve(opsLn) }()
 		}
 	}
-	h.log.Info("iceshub serving", "addr", ln.Addr().String(), "ops_addr", opsAddr, "data_dir", h.cfg.Store.DataDir, "partners", len(h.cfg.Partners), "routes", len(h.cfg.Routes))
+	h.log.Info("iceshub serving", "addr", ln.Addr().String(), "data_dir", h.cfg.Store.DataDir, "partners", len(h.cfg.Partners), "routes", len(h.cfg.Routes))
 
 	var runErr error
 	select {
