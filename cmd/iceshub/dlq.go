@@ -84,8 +84,10 @@ func stateOf(d store.DeadLetter) string {
 }
 
 // cmdDLQ lists, shows, replays and discards dead letters in a hub's store.
-// It works whether the hub runs or not: a replayed delivery is published on
-// the partner's topic, which the running hub (or the next start) delivers.
+// list and show work whether the hub runs or not; replay and discard write
+// the store and are refused while a hub runs on it (its admin API makes the
+// same decisions): a replayed delivery is published on the partner's
+// topic, which the next start delivers.
 func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: dlq list|show|replay|discard [flags]", errUsage)
@@ -104,6 +106,23 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	ids, err := parseIDs(args[0], rest)
 	if err != nil {
 		return err
+	}
+	if args[0] == "discard" && strings.TrimSpace(*reason) == "" {
+		return fmt.Errorf("%w: dlq discard ID... --reason TEXT: a discard needs a reason", errUsage)
+	}
+	if args[0] == "replay" || args[0] == "discard" {
+		// A decision writes the store: refused while a hub runs on it,
+		// whose admin API makes the same decisions.
+		dir, err := sf.dataDir()
+		if err != nil {
+			return err
+		}
+		lock, err := lockStoreForCommand(dir, "dlq "+args[0],
+			"while the hub runs, use its admin API (POST /admin/dlq/{id}/"+args[0]+", see README, Admin API), or stop the hub first")
+		if err != nil {
+			return err
+		}
+		defer lock.Release()
 	}
 	st, err := sf.open()
 	if err != nil {
@@ -124,9 +143,6 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return writeJSON(stdout, viewOf(d))
 	case "replay", "discard":
-		if args[0] == "discard" && strings.TrimSpace(*reason) == "" {
-			return fmt.Errorf("%w: dlq discard ID... --reason TEXT: a discard needs a reason", errUsage)
-		}
 		// Replays follow the policy of the configuration named; with only
 		// --data the hub's configuration is unknown here.
 		var cfg *config.Config

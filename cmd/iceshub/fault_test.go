@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -123,12 +124,15 @@ func keysOf(ids []string) map[string]bool {
 
 // TestPermanentRefusalIsDeadLetteredThenReplayed: a 422 from the provider
 // dead-letters the delivery at the first answer, with no retry; the
-// council's copy is unaffected. Once the provider is fixed, 'iceshub dlq
-// replay' delivers it under the same idempotency key, and the dead letter is
-// kept, marked replayed. A second refusal is discarded with a reason, which
-// is recorded; the evidence stays.
+// council's copy is unaffected. Once the provider is fixed, a replay
+// delivers it under the same idempotency key, and the dead letter is kept,
+// marked replayed. A second refusal is discarded with a reason, which is
+// recorded; the evidence stays. While the hub runs, 'iceshub dlq replay'
+// and 'discard' are refused (they would write the store under it) and name
+// the admin API, which makes the decisions; 'dlq list' reads and works.
 func TestPermanentRefusalIsDeadLetteredThenReplayed(t *testing.T) {
-	o := startOpsHub(t, opsHubConfig{})
+	const token = "fictional-admin-token-for-dlq-tests"
+	o := startOpsHub(t, opsHubConfig{adminToken: token})
 	prov := o.sims.provider
 	prov.FailNext(1, http.StatusUnprocessableEntity, "")
 	template := referralTemplate(t)
@@ -152,12 +156,20 @@ func TestPermanentRefusalIsDeadLetteredThenReplayed(t *testing.T) {
 		t.Errorf("open dead letters = %v, want 1", v)
 	}
 
-	// The provider is fixed (FailNext is used up); replay through the CLI
-	// on the running hub's data directory.
+	// The provider is fixed (FailNext is used up). The CLI is refused on
+	// the running hub's data directory, naming the lock and the admin API;
+	// the admin API replays.
 	idArg := strconv.FormatInt(dl.ID, 10)
 	var out, errOut bytes.Buffer
-	if code := run([]string{"dlq", "replay", idArg, "--data", o.dir, "--by", "test-operator", "--reason", "provider fixed"}, &out, &errOut); code != 0 {
-		t.Fatalf("dlq replay = %d\n%s%s", code, out.String(), errOut.String())
+	if code := run([]string{"dlq", "replay", idArg, "--data", o.dir, "--by", "test-operator", "--reason", "provider fixed"}, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), filepath.Join(o.dir, store.LockFileName)) || !strings.Contains(errOut.String(), "POST /admin/dlq/{id}/replay") {
+		t.Fatalf("dlq replay with the hub running = %d, want 1 naming the lock and the admin API\n%s%s", code, out.String(), errOut.String())
+	}
+	if got, _ := o.hub.store.DeadLetter(context.Background(), dl.ID); got.Resolution != nil {
+		t.Fatalf("the refused dlq replay decided the dead letter: %+v", got.Resolution)
+	}
+	if code, body := adminCall(t, http.MethodPost, o.base+"/admin/dlq/"+idArg+"/replay", token, `{"by": "test-operator", "reason": "provider fixed"}`); code != http.StatusOK {
+		t.Fatalf("admin replay = %d\n%s", code, body)
 	}
 	eventually(t, "the replayed delivery to reach the provider", func() bool { return prov.Stats().Created == 1 })
 	if c := prov.Created()[0]; c.Header.IdempotencyKey != key {
@@ -168,13 +180,11 @@ func TestPermanentRefusalIsDeadLetteredThenReplayed(t *testing.T) {
 		return err == nil && ok
 	})
 	got, err := o.hub.store.DeadLetter(context.Background(), dl.ID)
-	if err != nil || got.Resolution == nil || got.Resolution.Action != store.ActionReplayed || got.Resolution.By != "test-operator" {
-		t.Fatalf("after replay the dead letter is %+v, %v; want it kept and marked replayed by test-operator", got, err)
+	if err != nil || got.Resolution == nil || got.Resolution.Action != store.ActionReplayed || got.Resolution.By != "admin-api:test-operator" {
+		t.Fatalf("after replay the dead letter is %+v, %v; want it kept and marked replayed by admin-api:test-operator", got, err)
 	}
-	out.Reset()
-	errOut.Reset()
-	if code := run([]string{"dlq", "replay", idArg, "--data", o.dir}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "already") {
-		t.Errorf("a second replay = %d, %q; want refused as already replayed", code, errOut.String())
+	if code, body := adminCall(t, http.MethodPost, o.base+"/admin/dlq/"+idArg+"/replay", token, ""); code != http.StatusConflict {
+		t.Errorf("a second replay = %d, %s; want 409, already replayed", code, body)
 	}
 
 	// A second refusal, discarded.
@@ -190,8 +200,13 @@ func TestPermanentRefusalIsDeadLetteredThenReplayed(t *testing.T) {
 		t.Errorf("discard without a reason = %d, want 2 (usage)", code)
 	}
 	out.Reset()
-	if code := run([]string{"dlq", "discard", arg2, "--data", o.dir, "--reason", "sent by mistake; the requester will resend"}, &out, &errOut); code != 0 {
-		t.Fatalf("dlq discard = %d\n%s", code, errOut.String())
+	errOut.Reset()
+	if code := run([]string{"dlq", "discard", arg2, "--data", o.dir, "--reason", "sent by mistake; the requester will resend"}, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), "POST /admin/dlq/{id}/discard") {
+		t.Fatalf("dlq discard with the hub running = %d, want 1 naming the admin API\n%s", code, errOut.String())
+	}
+	if code, body := adminCall(t, http.MethodPost, o.base+"/admin/dlq/"+arg2+"/discard", token, `{"reason": "sent by mistake; the requester will resend"}`); code != http.StatusOK {
+		t.Fatalf("admin discard = %d\n%s", code, body)
 	}
 	out.Reset()
 	if code := run([]string{"dlq", "list", "--json", "--all", "--data", o.dir}, &out, &errOut); code != 0 {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -37,12 +38,22 @@ type hub struct {
 	log    *slog.Logger
 	store  *store.SQLite
 	router *message.Router
+	// server serves the partners' endpoints, and the operator's too when
+	// server.ops_addr is not set.
 	server *http.Server
+	// opsServer, when server.ops_addr is set, serves the operator's
+	// endpoints (/healthz, /readyz, /metrics, /admin/) and nothing else;
+	// opsListener is where, when the caller listened already (serve,
+	// tests); nil: run listens on server.ops_addr.
+	opsServer   *http.Server
+	opsListener net.Listener
+	// lock is the data directory's lock, held from newHub until the store
+	// closes: a second hub on the same directory refuses to start.
+	lock *store.DirLock
 	// ops holds metrics, draining and the admin API (ops.go).
 	ops *ops
-	// inbound counts the partner endpoints' decisions (accepted, refused
-	// and why), per partner; also published as the expvar iceshub_inbound.
-	inbound *auth.Counts
+	// readiness remembers the last store probe of /readyz.
+	readiness readiness
 
 	retentionDelay time.Duration
 }
@@ -61,6 +72,8 @@ type hubOptions struct {
 	tuneDelivery func(*delivery.Config)
 	// adminToken overrides the environment's ICESHUB_ADMIN_TOKEN.
 	adminToken string
+	// now is the clock of readiness probes; nil means time.Now.
+	now func() time.Time
 }
 
 // queueHandlers is how many messages each queue hands out per request it
@@ -75,9 +88,22 @@ const queueHandlers = 4
 
 // newHub builds a hub from cfg. Nothing runs until run is called.
 func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, err error) {
+	// First the data directory's lock: two hubs on one store would deliver
+	// every message twice, and an operator command writing the store
+	// (keys rotate, dlq replay, retention run) takes it too.
+	lock, err := store.LockDataDir(cfg.Store.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("refusing to start: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = lock.Release()
+		}
+	}()
 	if err := cfg.CheckSecrets(); err != nil {
 		return nil, err
 	}
+	warnIfOpen(cfg.Store.DataDir, logger)
 	subjects, err := loadSubjectKey(cfg.Store.DataDir, true, logger)
 	if err != nil {
 		return nil, err
@@ -225,9 +251,9 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	if err != nil {
 		return nil, err
 	}
-	counts := &auth.Counts{}
-	publishCounts(counts)
-	guard, err := newAuthenticator(cfg, counts, logger)
+	// Every decision of the partner endpoints' guard is counted in
+	// iceshub_inbound_requests_total{partner,outcome}.
+	guard, err := newAuthenticator(cfg, o.metrics, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +261,8 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	if err != nil {
 		return nil, err
 	}
-	h := &hub{cfg: cfg, log: logger, store: st, router: router, ops: o, inbound: counts, retentionDelay: opts.retentionDelay}
+	h := &hub{cfg: cfg, log: logger, store: st, router: router, ops: o, lock: lock, retentionDelay: opts.retentionDelay}
+	h.readiness.now = opts.now
 	if h.retentionDelay <= 0 {
 		h.retentionDelay = time.Minute
 	}
@@ -256,20 +283,45 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	}
 	mux.Handle(crm.EventsPattern, guard.Wrap(auth.All(auth.OfKind(config.KindCouncil), auth.PathPartner("council")),
 		auth.Harden(webhook, councilEvents, auth.JSONError), auth.JSONError))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+	// The operator's endpoints: on the partners' listener, or, with
+	// server.ops_addr, on a listener of their own, the partners' then
+	// answering 404 for them.
+	opsMux := mux
+	if cfg.Server.OpsAddr != "" {
+		opsMux = http.NewServeMux()
+	}
+	opsMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.HandleFunc("GET /readyz", h.ready)
-	// Slow clients (slow-loris) are cut off by the timeouts; headers are
-	// bounded by MaxHeaderBytes (431 beyond).
+	opsMux.HandleFunc("GET /readyz", h.ready)
 	adminToken := opts.adminToken
 	if adminToken == "" {
 		adminToken = os.Getenv(adminTokenEnv)
 	}
-	o.mount(mux, adminToken, newDLQActions(st, cfg))
-	h.server = &http.Server{
-		Handler:           o.handler(mux),
+	o.mount(opsMux, adminToken, newDLQActions(st, cfg))
+	h.server = newHTTPServer(cfg, o.handler(mux), tlsConfig, logger)
+	if cfg.Server.OpsAddr != "" {
+		// The same certificate when the hub serves HTTPS (client
+		// certificates are never asked for there: nothing on it takes a
+		// partner's credentials).
+		var opsTLS *tls.Config
+		if tlsConfig != nil {
+			opsTLS = tlsConfig.Clone()
+			opsTLS.ClientAuth = tls.NoClientCert
+			opsTLS.ClientCAs = nil
+		}
+		h.opsServer = newHTTPServer(cfg, o.handler(opsMux), opsTLS, logger)
+	}
+	return h, nil
+}
+
+// newHTTPServer returns a server of handler with the configured limits:
+// slow clients (slow-loris) are cut off by the timeouts; headers are
+// bounded by MaxHeaderBytes (431 beyond).
+func newHTTPServer(cfg *config.Config, handler http.Handler, tlsConfig *tls.Config, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           handler,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
 		ReadTimeout:       cfg.Server.ReadTimeout,
 		WriteTimeout:      cfg.Server.WriteTimeout,
@@ -278,7 +330,16 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 		TLSConfig:         tlsConfig,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	return h, nil
+}
+
+// warnIfOpen logs when the data directory, which the hub did not create,
+// lets others in: the hub creates it 0700 but leaves an existing one as
+// the operator made it.
+func warnIfOpen(dir string, logger *slog.Logger) {
+	fi, err := os.Stat(dir)
+	if err == nil && fi.Mode().Perm()&0o077 != 0 {
+		logger.Warn("the data directory can be read or entered by others than its owner; chmod 0700 it", "data_dir", dir)
+	}
 }
 
 // loadSubjectKey returns the key of the disclosure record's subjects, the
@@ -298,10 +359,50 @@ func loadSubjectKey(dataDir string, create bool, logger *slog.Logger) (subject.K
 	return k, nil
 }
 
+// readyProbeEvery is how often, at most, readiness writes to the store:
+// /readyz is unauthenticated, so its callers must not decide how often the
+// hub writes and fsyncs.
+const readyProbeEvery = time.Second
+
+// readiness is the last store probe of /readyz, served to every call
+// within readyProbeEvery of it.
+type readiness struct {
+	// now is the clock; nil means time.Now.
+	now func() time.Time
+	// mu is held while probing, so that callers arriving meanwhile wait
+	// for its result rather than probe too.
+	mu     sync.Mutex
+	probed bool
+	at     time.Time
+	err    error
+}
+
+// storeWritable returns the result of the last probe when it is recent,
+// else probes (the probe bounded by five seconds, whoever asked) and
+// remembers the result; fresh says it probed.
+func (r *readiness) storeWritable(probe func(context.Context) error) (fresh bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now
+	if r.now != nil {
+		now = r.now
+	}
+	if age := now().Sub(r.at); r.probed && age >= 0 && age < readyProbeEvery {
+		return false, r.err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r.err = probe(ctx)
+	r.at, r.probed = now(), true
+	return true, r.err
+}
+
 // ready answers readiness: the hub is not draining, its configuration is
 // loaded, the router runs, and the store takes a durable write (a real
-// write, not a read: a full disk or a read-only file must fail it).
-func (h *hub) ready(w http.ResponseWriter, r *http.Request) {
+// write, not a read: a full disk or a read-only file must fail it), at
+// most once a second (readyProbeEvery), the calls between served the last
+// probe's result.
+func (h *hub) ready(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	notReady := func(what string) { http.Error(w, "not ready: "+what, http.StatusServiceUnavailable) }
 	switch {
@@ -315,10 +416,10 @@ func (h *hub) ready(w http.ResponseWriter, r *http.Request) {
 		notReady("router not running")
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
-	if err := h.store.Probe(ctx); err != nil {
-		h.log.Warn("readiness: store not writable", "error", err)
+	if fresh, err := h.readiness.storeWritable(h.store.Probe); err != nil {
+		if fresh {
+			h.log.Warn("readiness: store not writable", "error", err)
+		}
 		notReady("store not writable")
 		return
 	}
@@ -356,8 +457,25 @@ func (h *hub) run(ctx context.Context, ln net.Listener) error {
 	if h.server.TLSConfig != nil {
 		ln = tls.NewListener(ln, h.server.TLSConfig)
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- h.server.Serve(ln) }()
+	if h.opsServer != nil {
+		opsLn := h.opsListener
+		if opsLn == nil {
+			var err error
+			if opsLn, err = net.Listen("tcp", h.cfg.Server.OpsAddr); err != nil {
+				serveErr <- fmt.Errorf("listen on server.ops_addr %s: %w", h.cfg.Server.OpsAddr, err)
+			}
+		}
+		if opsLn != nil {
+			if h.opsServer.TLSConfig != nil {
+				opsLn = tls.NewListener(opsLn, h.opsServer.TLSConfig)
+			}
+			// Logged under "addr", a key the log handler lets through.
+			h.log.Info("operator endpoints (/healthz, /readyz, /metrics, /admin/) serving apart from the partners'", "addr", opsLn.Addr().String())
+			go func() { serveErr <- h.opsServer.Serve(opsLn) }()
+		}
+	}
 	h.log.Info("iceshub serving", "addr", ln.Addr().String(), "data_dir", h.cfg.Store.DataDir, "partners", len(h.cfg.Partners), "routes", len(h.cfg.Routes))
 
 	var runErr error
@@ -382,6 +500,11 @@ func (h *hub) run(ctx context.Context, ln net.Listener) error {
 	if err := h.server.Shutdown(shutdownCtx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
 	}
+	if h.opsServer != nil {
+		if err := h.opsServer.Shutdown(shutdownCtx); err != nil {
+			runErr = errors.Join(runErr, fmt.Errorf("ops http shutdown: %w", err))
+		}
+	}
 	endDrain()
 	stopRouter()
 	stopRetention()
@@ -389,11 +512,16 @@ func (h *hub) run(ctx context.Context, ln net.Listener) error {
 	if err := h.store.Close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("store close: %w", err))
 	}
+	// Only once the store is closed may another hub or command have it.
+	if err := h.lock.Release(); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
 	h.log.Info("iceshub stopped")
 	return runErr
 }
 
 // close releases a hub that was built but never run.
 func (h *hub) close() error {
-	return errors.Join(h.router.Close(), h.store.Close())
+	err := errors.Join(h.router.Close(), h.store.Close())
+	return errors.Join(err, h.lock.Release())
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/tls"
-	"expvar"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,9 +12,6 @@ import (
 	"github.com/iceshub/iceshub/internal/crypt"
 	"github.com/iceshub/iceshub/internal/delivery"
 )
-
-// inboundCountsVar is the expvar name of the inbound decisions' counts.
-const inboundCountsVar = "iceshub_inbound"
 
 // newAuthenticator builds the guard of the partner endpoints from the
 // configuration: each partner's inbound block, its secret read from its
@@ -71,14 +67,6 @@ func newAuthenticator(cfg *config.Config, counter auth.Counter, logger *slog.Log
 		ac.Partners = append(ac.Partners, pc)
 	}
 	return auth.New(ac, logger)
-}
-
-// publishCounts makes the inbound counts visible as an expvar (once per
-// process: tests run several hubs).
-func publishCounts(c *auth.Counts) {
-	if expvar.Get(inboundCountsVar) == nil {
-		expvar.Publish(inboundCountsVar, c)
-	}
 }
 
 // serverTLS returns the server's TLS configuration, or nil for plain HTTP.

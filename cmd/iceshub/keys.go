@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/iceshub/iceshub/internal/crypt"
@@ -46,12 +43,15 @@ func keysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *data != "" {
 		cfg.Store.DataDir = *data
 	}
-	if _, err := os.Stat(filepath.Join(cfg.Store.DataDir, store.FileName)); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("no hub store in %s", cfg.Store.DataDir)
-		}
+	// Refused while a hub runs on the store, before any key is added: the
+	// running hub holds its keys from its start, and would not be able to
+	// open what the rotation re-encrypts under a key it does not have.
+	lock, err := lockStoreForCommand(cfg.Store.DataDir, "keys rotate",
+		"the running hub would not know a new key and could not read what is re-encrypted under it: stop the hub, rotate, then start it again")
+	if err != nil {
 		return err
 	}
+	defer lock.Release()
 	keyFile := dataKeyFile(cfg)
 	if *newKey {
 		if os.Getenv(crypt.EnvKey) != "" {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/iceshub/iceshub/adapters/crm"
 	"github.com/iceshub/iceshub/adapters/provider"
+	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/delivery/partnersim"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/metrics"
@@ -278,8 +279,10 @@ func (o *ops) beginDrain(timeout time.Duration) (cancel func()) {
 	}
 }
 
-// The adapters' clients report their circuit breaker.
+// The adapters' clients report their circuit breaker; the recorder counts
+// the partner endpoints' decisions.
 var (
+	_ auth.Counter    = (*metrics.Recorder)(nil)
 	_ metrics.Breaker = (*provider.Client)(nil)
 	_ metrics.Breaker = (*crm.Client)(nil)
 )

@@ -30,10 +30,13 @@ import (
 // partners, with fast retries and a breaker that opens and closes quickly.
 type opsHub struct {
 	base string
-	hub  *hub
-	sims *demoPartners
-	dir  string
-	logs *syncBuffer
+	// opsBase is the operator's listener, when opsHubConfig.opsAddr;
+	// else base.
+	opsBase string
+	hub     *hub
+	sims    *demoPartners
+	dir     string
+	logs    *syncBuffer
 	// stop ends the hub as SIGTERM does and returns run's error.
 	stop func() error
 }
@@ -46,6 +49,14 @@ type opsHubConfig struct {
 	// unlimited lifts the partners' inbound rate limits, for tests that
 	// send faster than the built-in 20 a second when the hub is quick.
 	unlimited bool
+	// dir, when set, is the data directory (a hub run on it before);
+	// else a new one.
+	dir string
+	// now is the clock of readiness probes.
+	now func() time.Time
+	// opsAddr serves the operator's endpoints on a listener of their
+	// own (server.ops_addr).
+	opsAddr bool
 }
 
 func startOpsHub(t *testing.T, c opsHubConfig) *opsHub {
@@ -65,12 +76,19 @@ func startOpsHub(t *testing.T, c opsHubConfig) *opsHub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	dir := c.dir
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	cfg.Store.DataDir = dir
 	cfg.Store.PollInterval = 5 * time.Millisecond
 	cfg.Server.ShutdownTimeout = 30 * time.Second
 	if c.shutdownTimeout > 0 {
 		cfg.Server.ShutdownTimeout = c.shutdownTimeout
+	}
+	if c.opsAddr {
+		// The listener is made below, on a free port.
+		cfg.Server.OpsAddr = "127.0.0.1:0"
 	}
 	for i := range cfg.Partners {
 		cfg.Partners[i].BaseURL = sims.urls[cfg.Partners[i].ID]
@@ -99,6 +117,7 @@ func startOpsHub(t *testing.T, c opsHubConfig) *opsHub {
 			dc.OpenTimeout = 50 * time.Millisecond
 		},
 		adminToken: c.adminToken,
+		now:        c.now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -106,6 +125,13 @@ func startOpsHub(t *testing.T, c opsHubConfig) *opsHub {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	opsBase := "http://" + ln.Addr().String()
+	if c.opsAddr {
+		if h.opsListener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		opsBase = "http://" + h.opsListener.Addr().String()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -120,7 +146,7 @@ func startOpsHub(t *testing.T, c opsHubConfig) *opsHub {
 		}
 		return runErr
 	}
-	oh := &opsHub{base: "http://" + ln.Addr().String(), hub: h, sims: sims, dir: dir, logs: logs, stop: stop}
+	oh := &opsHub{base: "http://" + ln.Addr().String(), opsBase: opsBase, hub: h, sims: sims, dir: dir, logs: logs, stop: stop}
 	t.Cleanup(func() {
 		if err := stop(); err != nil {
 			t.Errorf("hub stopped with error: %v", err)
@@ -129,7 +155,7 @@ func startOpsHub(t *testing.T, c opsHubConfig) *opsHub {
 			t.Logf("hub log (last 6 KiB):\n%s", tail([]byte(logs.String()), 6<<10))
 		}
 	})
-	if err := waitReady(context.Background(), oh.base, 10*time.Second); err != nil {
+	if err := waitReady(context.Background(), oh.opsBase, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	return oh

@@ -52,6 +52,12 @@ func cmdRetention(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *data != "" {
 		cfg.Store.DataDir = *data
 	}
+	lock, err := lockStoreForCommand(cfg.Store.DataDir, "retention run",
+		"the running hub applies retention itself every retention.interval; to run it by hand, stop the hub first")
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	st, err := openExisting(cfg.Store.DataDir, nil)
 	if err != nil {
 		return err

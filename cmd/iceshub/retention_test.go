@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/iceshub/iceshub/internal/intake"
+	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/internal/subject"
 	"github.com/iceshub/iceshub/routes"
 )
@@ -21,11 +22,13 @@ import (
 // hub, then runs 'retention run' at three moments: now (nothing is old),
 // 31 days on (delivered payloads and idempotency records go, the
 // disclosure record stays) and 7 years on (the record goes too, and still
-// verifies).
+// verifies). While the hub runs, 'retention run' is refused and removes
+// nothing; it runs once the hub has stopped.
 func TestRetentionRunOnDemoTraffic(t *testing.T) {
 	t.Setenv(subject.EnvKey, "")
 	ctx := context.Background()
-	base, h, sims := startTestHub(t, io.Discard)
+	o := startOpsHub(t, opsHubConfig{})
+	base, h, sims := o.base, o.hub, o.sims
 	dir := h.cfg.Store.DataDir
 	files, _ := filepath.Glob("../../testdata/fhir/referral-*.json")
 	entries := 0
@@ -55,6 +58,15 @@ func TestRetentionRunOnDemoTraffic(t *testing.T) {
 			t.Fatalf("%d messages still pending", pending)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+
+	var refused bytes.Buffer
+	if code := run([]string{"retention", "run", "--data", dir, "--now", time.Now().AddDate(7, 0, 1).UTC().Format(time.RFC3339)}, io.Discard, &refused); code != 1 ||
+		!strings.Contains(refused.String(), store.LockFileName) || !strings.Contains(refused.String(), "stop the hub") {
+		t.Fatalf("retention run with the hub running = %d, want 1 naming the lock\n%s", code, refused.String())
+	}
+	if err := o.stop(); err != nil {
+		t.Fatal(err)
 	}
 
 	retention := func(now time.Time) string {

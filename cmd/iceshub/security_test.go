@@ -100,8 +100,12 @@ func TestFHIREdgeRefusals(t *testing.T) {
 	if n, err := h.store.Pending(context.Background(), intake.TopicReferralReceived); err != nil || n != 0 {
 		t.Fatalf("%d referrals stored after refusals (%v)", n, err)
 	}
-	if h.inbound.Get(auth.UnknownPartner, auth.OutcomeUnauthenticated) != 2 || h.inbound.Get("provider", auth.OutcomeForbidden) != 1 {
-		t.Fatalf("refusals not counted: %s", h.inbound)
+	// Counted on /metrics, per partner and outcome.
+	m := scrape(t, base)
+	unauthenticated := series("iceshub_inbound_requests_total", "partner", auth.UnknownPartner, "outcome", auth.OutcomeUnauthenticated)
+	forbidden := series("iceshub_inbound_requests_total", "partner", "provider", "outcome", auth.OutcomeForbidden)
+	if m[unauthenticated] != 2 || m[forbidden] != 1 {
+		t.Fatalf("refusals not counted: %s = %v, %s = %v", unauthenticated, m[unauthenticated], forbidden, m[forbidden])
 	}
 	// The same referral with the NHS partner's token is accepted.
 	if status, body, _ := post(referral, bearer); status != http.StatusOK {
@@ -237,30 +241,74 @@ func TestDatabaseHoldsNoPersonalDataInClear(t *testing.T) {
 	}
 }
 
-// TestKeysRotateCommand rotates a store's data key with the real command and
-// checks that a second run finds nothing to do.
+// TestKeysRotateCommand: while a hub runs, 'keys rotate --new-key' is
+// refused, naming the data directory's lock, and changes nothing: the key
+// file is as it was, and the hub keeps serving, delivering a new referral
+// and reading what it stored before (a dead letter's sealed copy). Once the
+// hub has stopped, the rotation runs (a second run finds nothing to do),
+// and a hub started again on the directory reads what was stored under the
+// old key and serves.
 func TestKeysRotateCommand(t *testing.T) {
-	base, h, sims := startTestHub(t, io.Discard)
-	status, answer, err := sims.postBundle(context.Background(), base, mustRead(t, "../../testdata/fhir/referral-3-lines.json"))
-	if err != nil || status != http.StatusOK {
-		t.Fatalf("%d %v", status, err)
+	ctx := context.Background()
+	o := startOpsHub(t, opsHubConfig{})
+	o.sims.provider.FailNext(1, http.StatusUnprocessableEntity, "")
+	template := referralTemplate(t)
+	first := o.send(t, template)
+	eventually(t, "the first referral dead-lettered", func() bool { return len(o.deadLetters(t)) == 1 })
+	dl, err := o.hub.store.DeadLetter(ctx, o.deadLetters(t)[0].ID)
+	if err != nil || dl.ReferralID != first || len(dl.Payload) == 0 {
+		t.Fatalf("dead letter %+v", dl)
 	}
-	waitOutcomes(t, h, referralIDFrom(answer), 2)
-	dir := h.cfg.Store.DataDir
+	keyFile := filepath.Join(o.dir, "data.key")
+	keysBefore, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	var out, errOut bytes.Buffer
-	if code := run([]string{"keys", "rotate", "--data", dir, "--new-key", "--batch", "2"}, &out, &errOut); code != 0 {
+	if code := run([]string{"keys", "rotate", "--data", o.dir, "--new-key", "--batch", "2"}, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), filepath.Join(o.dir, store.LockFileName)) || !strings.Contains(errOut.String(), "stop the hub") {
+		t.Fatalf("keys rotate with the hub running = %d, want 1 naming the lock\n%s%s", code, out.String(), errOut.String())
+	}
+	if keysAfter, _ := os.ReadFile(keyFile); !bytes.Equal(keysAfter, keysBefore) {
+		t.Fatal("the refused rotation changed the key file")
+	}
+	// The hub keeps serving: ready, a new referral delivered, the dead
+	// letter's sealed copy opened.
+	if err := waitReady(ctx, o.base, 5*time.Second); err != nil {
+		t.Fatalf("after the refused rotation: %v", err)
+	}
+	second := o.send(t, template)
+	eventually(t, "the second referral delivered", func() bool { return o.outcomes(t, second)["provider"] == store.OutcomeSent })
+	if got, err := o.hub.store.DeadLetter(ctx, dl.ID); err != nil || !bytes.Equal(got.Payload, dl.Payload) {
+		t.Fatalf("the running hub cannot read its dead letter after the refused rotation: %v", err)
+	}
+	if err := o.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"keys", "rotate", "--data", o.dir, "--new-key", "--batch", "2"}, &out, &errOut); code != 0 {
 		t.Fatalf("keys rotate exited %d: %s", code, errOut.String())
 	}
 	if !strings.Contains(out.String(), "new active data key") || strings.Contains(out.String(), " 0 rewritten") {
 		t.Fatalf("first rotation:\n%s", out.String())
 	}
 	out.Reset()
-	if code := run([]string{"keys", "rotate", "--data", dir}, &out, &errOut); code != 0 {
+	if code := run([]string{"keys", "rotate", "--data", o.dir}, &out, &errOut); code != 0 {
 		t.Fatalf("second keys rotate exited %d: %s", code, errOut.String())
 	}
 	if !strings.Contains(out.String(), ": 0 rewritten") {
 		t.Fatalf("second rotation rewrote values:\n%s", out.String())
 	}
+
+	again := startOpsHub(t, opsHubConfig{dir: o.dir})
+	if got, err := again.hub.store.DeadLetter(ctx, dl.ID); err != nil || !bytes.Equal(got.Payload, dl.Payload) {
+		t.Fatalf("after the rotation the hub cannot read its dead letter: %v", err)
+	}
+	third := again.send(t, template)
+	eventually(t, "a referral delivered after the rotation", func() bool { return again.outcomes(t, third)["provider"] == store.OutcomeSent })
 }
 
 // inClear returns where secret stands in raw as readable data, or -1.

@@ -18,6 +18,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (default: the built-in configuration, see README)")
 	addr := fs.String("addr", "", "listen address HOST:PORT (overrides server.addr)")
+	opsAddr := fs.String("ops-addr", "", "listen address HOST:PORT of the operator's endpoints: /healthz, /readyz, /metrics, /admin/ (overrides server.ops_addr; set, addr serves only the partners' endpoints)")
 	data := fs.String("data", "", "data directory (overrides store.data_dir)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	debug := fs.Bool("debug", false, "log at debug level")
@@ -44,6 +45,12 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if *addr != "" {
 		cfg.Server.Addr = *addr
+	}
+	if *opsAddr != "" {
+		cfg.Server.OpsAddr = *opsAddr
+	}
+	if cfg.Server.OpsAddr != "" && cfg.Server.OpsAddr == cfg.Server.Addr {
+		return fmt.Errorf("%w: the operator's address %s is the partners' address too: give it one of its own, or none", errUsage, cfg.Server.OpsAddr)
 	}
 	if *data != "" {
 		cfg.Store.DataDir = *data
@@ -76,6 +83,13 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		_ = h.close()
 		return fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
+	}
+	if cfg.Server.OpsAddr != "" {
+		if h.opsListener, err = net.Listen("tcp", cfg.Server.OpsAddr); err != nil {
+			_ = ln.Close()
+			_ = h.close()
+			return fmt.Errorf("listen on server.ops_addr %s: %w", cfg.Server.OpsAddr, err)
+		}
 	}
 	return h.run(ctx, ln)
 }

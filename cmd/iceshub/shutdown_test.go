@@ -121,9 +121,11 @@ func TestShutdownDrains(t *testing.T) {
 }
 
 // TestReadinessNeedsAWritableStore: /readyz names its checks when ready, and
-// fails, while /healthz holds, once the store cannot take a write.
+// fails, while /healthz holds, once the store cannot take a write (seen at
+// the next probe, a second after the last).
 func TestReadinessNeedsAWritableStore(t *testing.T) {
-	o := startOpsHub(t, opsHubConfig{})
+	clock := newTestClock()
+	o := startOpsHub(t, opsHubConfig{now: clock.now})
 	get := func(path string) (int, string) {
 		resp, err := http.Get(o.base + path)
 		if err != nil {
@@ -139,6 +141,7 @@ func TestReadinessNeedsAWritableStore(t *testing.T) {
 	if err := o.hub.store.Close(); err != nil { // the store fails under the running hub
 		t.Fatal(err)
 	}
+	clock.advance(readyProbeEvery)
 	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "store not writable") {
 		t.Errorf("/readyz with the store gone = %d %q, want 503 naming the store", code, body)
 	}

@@ -10,6 +10,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -68,6 +69,11 @@ type Config struct {
 type Server struct {
 	// Addr is the listen address, HOST:PORT.
 	Addr string `yaml:"addr"`
+	// OpsAddr, when set, is a second listen address that serves only the
+	// operator's endpoints (/healthz, /readyz, /metrics and the admin
+	// API); Addr then serves only the partners' endpoints. Empty: Addr
+	// serves both.
+	OpsAddr string `yaml:"ops_addr"`
 	// MaxBodyBytes limits an inbound request body; larger bodies get 413.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// ShutdownTimeout bounds how long in-flight work may take after SIGTERM.
@@ -736,6 +742,13 @@ func (c *Config) Check() error {
 		errs = append(errs, fmt.Errorf("%s: server.max_body_bytes %d is below 1024", c.Source, c.Server.MaxBodyBytes))
 	}
 	errs = append(errs, c.checkServer()...)
+	if a := c.Server.OpsAddr; a != "" {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			errs = append(errs, fmt.Errorf("%s: server.ops_addr %q is not HOST:PORT: %w", c.Source, a, err))
+		} else if a == c.Server.Addr {
+			errs = append(errs, fmt.Errorf("%s: server.ops_addr %q is server.addr too: give the operator's endpoints an address of their own, or leave ops_addr out", c.Source, a))
+		}
+	}
 	if c.Store.PollInterval < time.Millisecond {
 		errs = append(errs, fmt.Errorf("%s: store.poll_interval must be at least 1ms", c.Source))
 	}

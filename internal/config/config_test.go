@@ -93,6 +93,8 @@ func TestParseErrorsNameTheProblemAndLine(t *testing.T) {
 		{"secret in file", strings.Replace(base, "kind: provider\n", "kind: provider\n    token_env: s3cr3t-token-value\n", 1), []string{"token_env"}},
 		{"council without area", strings.Replace(base, "    postcode_prefixes: [CH1]\n", "", 1), []string{`council "council-a" needs postcode_prefixes`}},
 		{"commit delay too long", base + "\nstore:\n  commit_delay: 50ms\n", []string{"store.commit_delay 50ms", "10ms"}},
+		{"ops address not HOST:PORT", base + "\nserver:\n  ops_addr: localhost\n", []string{`server.ops_addr "localhost" is not HOST:PORT`}},
+		{"ops address the partners' address", base + "\nserver:\n  addr: 127.0.0.1:8080\n  ops_addr: 127.0.0.1:8080\n", []string{`server.ops_addr "127.0.0.1:8080" is server.addr too`}},
 		{"negative commit delay", base + "\nstore:\n  commit_delay: -1ms\n", []string{"store.commit_delay -1ms"}},
 		{"retry horizon shorter than a wait", base + "\ndelivery:\n  retry_max_wait: 10m\n  retry_horizon: 1m\n", []string{"retry_horizon", "10m0s", "1m0s"}},
 		{"nhs partner without ODS codes", strings.Replace(base, "partners:\n", "partners:\n  - id: trust\n    kind: nhs\n    base_url: http://127.0.0.1:3\n", 1), []string{`nhs partner "trust" needs ods_codes`}},
@@ -134,6 +136,9 @@ func TestParseValid(t *testing.T) {
 	if c.Server.MaxBodyBytes != 1<<20 || c.Store.Backend != "sqlite" || c.Partners[0].RetryMax != 4 ||
 		c.Store.EffectiveCommitDelay() != DefaultCommitDelay {
 		t.Errorf("defaults not applied: %+v", c)
+	}
+	if c.Server.OpsAddr != "" {
+		t.Errorf("ops_addr defaults to %q, want empty (one listener)", c.Server.OpsAddr)
 	}
 	// 0 is a setting (never wait), not "unset".
 	c, err = Parse([]byte(base+"\nstore:\n  commit_delay: 0s\n"), "test.yaml")

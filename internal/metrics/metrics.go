@@ -47,6 +47,7 @@ type Recorder struct {
 	failed    *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	requests  *prometheus.CounterVec
+	inbound   *prometheus.CounterVec
 }
 
 // New returns a Recorder with the hub's metrics, the Go runtime's and the
@@ -75,8 +76,12 @@ func New() *Recorder {
 			Namespace: Namespace, Name: "http_requests_total",
 			Help: "Inbound HTTP requests answered, by route pattern and status code.",
 		}, []string{"route", "code"}),
+		inbound: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "inbound_requests_total",
+			Help: "Decisions on requests to the partner endpoints, by partner (a configured id, insecure-dev, or unknown when nobody was authenticated) and outcome: accepted, unauthenticated, forbidden, rate_limited, insecure_dev.",
+		}, []string{"partner", "outcome"}),
 	}
-	r.reg.MustRegister(r.received, r.delivered, r.failed, r.latency, r.requests,
+	r.reg.MustRegister(r.received, r.delivered, r.failed, r.latency, r.requests, r.inbound,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }
@@ -99,6 +104,14 @@ func (r *Recorder) Received(kind string, duplicate bool) {
 		outcome = "duplicate"
 	}
 	r.received.WithLabelValues(kind, outcome).Inc()
+}
+
+// Inc counts one decision of the partner endpoints' authentication and
+// authorisation (the Counter of internal/auth): partner is a configured id,
+// the insecure-dev id or "unknown", never what a caller sent, so the
+// series stay few.
+func (r *Recorder) Inc(partner, outcome string) {
+	r.inbound.WithLabelValues(partner, outcome).Inc()
 }
 
 // Delivered counts one delivery a partner accepted, and observes how long

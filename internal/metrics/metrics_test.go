@@ -70,6 +70,19 @@ func TestInstrumentSenderCountsOutcomes(t *testing.T) {
 	)
 }
 
+func TestInboundDecisionsAreCountedByPartnerAndOutcome(t *testing.T) {
+	r := New()
+	r.Inc("unknown", "unauthenticated")
+	r.Inc("unknown", "unauthenticated")
+	r.Inc("provider", "forbidden")
+	r.Inc("provider", "accepted")
+	wantLines(t, exposition(t, r),
+		`iceshub_inbound_requests_total{outcome="unauthenticated",partner="unknown"} 2`,
+		`iceshub_inbound_requests_total{outcome="forbidden",partner="provider"} 1`,
+		`iceshub_inbound_requests_total{outcome="accepted",partner="provider"} 1`,
+	)
+}
+
 func TestHTTPCountsByPattern(t *testing.T) {
 	r := New()
 	mux := http.NewServeMux()

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -29,7 +28,8 @@ const FileName = "iceshub.db"
 
 // Options configure Open.
 type Options struct {
-	// DataDir is created if missing; the database is DataDir/iceshub.db.
+	// DataDir is created if missing (mode 0700); the database is
+	// DataDir/iceshub.db, its files mode 0600 (files.go).
 	DataDir string
 	// PollInterval is how often an idle subscription looks for messages.
 	// Default 50ms.
@@ -125,11 +125,14 @@ func Open(opts Options) (*SQLite, error) {
 	if opts.Logger == nil {
 		opts.Logger = watermill.NopLogger{}
 	}
-	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("store: create data directory: %w", err)
+	if err := ensureDataDir(opts.DataDir); err != nil {
+		return nil, err
 	}
 	keys, err := loadKeyring(opts)
 	if err != nil {
+		return nil, err
+	}
+	if err := restrictDatabaseFiles(opts.DataDir); err != nil {
 		return nil, err
 	}
 	path := filepath.Join(opts.DataDir, FileName)
