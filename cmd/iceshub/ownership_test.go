@@ -122,11 +122,12 @@ func TestAnotherTrustCannotTouchAReferral(t *testing.T) {
 	if status, answer := postAs(t, base, secret, unknown); status != http.StatusForbidden || !bytes.Equal(answer, unknownAnswer) {
 		t.Errorf("cancellation of an unknown referral: %d %s\nwant the same answer as for A's referral:\n%s", status, answer, unknownAnswer)
 	}
-	if n := h.inbound.Get(trustB, auth.OutcomeForbidden); n != 6 {
-		t.Errorf("trust B's refusals counted %d times, want 6 (%s)", n, h.inbound)
+	m := scrape(t, base)
+	if n := m[series("iceshub_inbound_requests_total", "partner", trustB, "outcome", auth.OutcomeForbidden)]; n != 6 {
+		t.Errorf("trust B's refusals counted %v times on /metrics, want 6", n)
 	}
-	if n := h.inbound.Get(trustB, auth.OutcomeAccepted); n != 0 {
-		t.Errorf("trust B's refused requests also counted as accepted %d times", n)
+	if n := m[series("iceshub_inbound_requests_total", "partner", trustB, "outcome", auth.OutcomeAccepted)]; n != 0 {
+		t.Errorf("trust B's refused requests also counted as accepted %v times", n)
 	}
 	rec, found, err := h.store.FindReferral(ctx, intake.Lookup{ReferralID: id})
 	if err != nil || !found || rec.Status != model.StatusOrdered && rec.Status != model.StatusAccepted {
@@ -189,7 +190,7 @@ func TestMessageKindsAPartnerMayNotSend(t *testing.T) {
 	if n, err := h.store.Pending(ctx, "referral.received"); err != nil || n != 0 {
 		t.Errorf("referrals stored: %d %v", n, err)
 	}
-	if n := h.inbound.Get(trustB, auth.OutcomeForbidden); n != 2 {
-		t.Errorf("refusals counted %d, want 2", n)
+	if n := scrape(t, base)[series("iceshub_inbound_requests_total", "partner", trustB, "outcome", auth.OutcomeForbidden)]; n != 2 {
+		t.Errorf("refusals counted %v on /metrics, want 2", n)
 	}
 }
