@@ -490,15 +490,26 @@ func (h *hub) run(ctx context.Context, ln net.Listener) error {
 		runErr = fmt.Errorf("router stopped: %w", err)
 	}
 
+	// The order of a stop: intake answers 503 at once; the partners'
+	// listener closes as soon as the requests it is answering have their
+	// answers (an intake commits in milliseconds), so that a load balancer
+	// sends partners to another hub instead of to a hub answering 503;
+	// then the queues stop taking deliveries, and those in flight have
+	// what is left of shutdown_timeout to finish (the rest are offered
+	// again on the next start). The partners' listener used to close only
+	// after the router: a hung partner kept it answering 503 for as long
+	// as its delivery stayed open. The operator's listener, when there is
+	// one, stays up to the end, so /metrics shows the drain.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), h.cfg.Server.ShutdownTimeout)
 	defer cancel()
 	endDrain := h.ops.beginDrain(h.cfg.Server.ShutdownTimeout)
 	defer endDrain()
-	if err := h.router.Close(); err != nil {
-		runErr = errors.Join(runErr, fmt.Errorf("router close: %w", err))
-	}
 	if err := h.server.Shutdown(shutdownCtx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("http shutdown: %w", err))
+	}
+	h.log.Info("stopping: partner listener closed; finishing deliveries in flight")
+	if err := h.router.Close(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("router close: %w", err))
 	}
 	if h.opsServer != nil {
 		if err := h.opsServer.Shutdown(shutdownCtx); err != nil {

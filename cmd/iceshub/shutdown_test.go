@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -14,9 +15,12 @@ import (
 )
 
 // TestShutdownDrains stops the hub (as SIGTERM does) while a delivery to
-// the provider is in flight: intake answers 503 with Retry-After and an
-// OperationOutcome instead of refusing connections, readiness fails while
-// health holds, and the in-flight delivery finishes, receipt and disclosure
+// the provider is in flight, held by the provider: intake answers 503 with
+// Retry-After and an OperationOutcome from the moment the stop begins, the
+// partners' listener closes without waiting for that delivery (a hung
+// partner kept it answering 503 for as long as its request stayed open),
+// the operator's listener stays up with readiness failing and health
+// holding, and the in-flight delivery finishes, receipt and disclosure
 // recorded, before the hub exits.
 func TestShutdownDrains(t *testing.T) {
 	entered := make(chan struct{}, 16)
@@ -28,7 +32,7 @@ func TestShutdownDrains(t *testing.T) {
 			next.ServeHTTP(w, r)
 		})
 	}
-	o := startOpsHub(t, opsHubConfig{wrap: map[string]func(http.Handler) http.Handler{"provider": hold}})
+	o := startOpsHub(t, opsHubConfig{wrap: map[string]func(http.Handler) http.Handler{"provider": hold}, opsAddr: true})
 	defer func() {
 		select {
 		case <-release:
@@ -43,23 +47,25 @@ func TestShutdownDrains(t *testing.T) {
 	stopped := make(chan error, 1)
 	go func() { stopped <- o.stop() }()
 
-	var refusal *http.Response
-	var body []byte
-	eventually(t, "intake to answer 503 while draining", func() bool {
+	// The partners' listener closes while the delivery is still held.
+	eventually(t, "the partners' listener to close", func() bool {
 		resp, err := http.Post(o.base+"/fhir/$process-message", "application/fhir+json", strings.NewReader(string(template)))
 		if err != nil {
-			t.Fatalf("intake refused the connection while draining: %v", err)
+			return true
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusServiceUnavailable {
-			return false
+			t.Fatalf("intake answered %d after the stop began, want 503 or no connection", resp.StatusCode)
 		}
-		refusal = resp
-		body = make([]byte, 4096)
-		n, _ := resp.Body.Read(body)
-		body = body[:n]
-		return true
+		return false
 	})
+	// A request that still reached the hub's handler gets a 503 it can act on.
+	w := httptest.NewRecorder()
+	o.hub.server.Handler.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/fhir/$process-message", strings.NewReader(string(template))))
+	refusal, body := w.Result(), w.Body.Bytes()
+	if refusal.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("intake while draining answered %d, want 503", refusal.StatusCode)
+	}
 	if ra := refusal.Header.Get("Retry-After"); ra == "" || ra == "0" {
 		t.Errorf("503 while draining has Retry-After %q", ra)
 	}
@@ -74,9 +80,9 @@ func TestShutdownDrains(t *testing.T) {
 		t.Errorf("503 Content-Type = %q", got)
 	}
 	for path, want := range map[string]int{"/readyz": http.StatusServiceUnavailable, "/healthz": http.StatusOK} {
-		resp, err := http.Get(o.base + path)
+		resp, err := http.Get(o.opsBase + path)
 		if err != nil {
-			t.Fatalf("%s while draining: %v", path, err)
+			t.Fatalf("%s on the operator's listener while draining: %v", path, err)
 		}
 		resp.Body.Close()
 		if resp.StatusCode != want {
