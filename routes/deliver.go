@@ -115,9 +115,16 @@ func (d *deliver) handle(msg *message.Message) error {
 		defer release() // even if the sender panics
 		return d.sender.Send(ctx, del)
 	}()
+	// The record lists what the payload held, as the sender's mapping
+	// encoded it, not what the route allows (del.Fields): a field the copy
+	// did not hold was not disclosed. Nothing encoded, nothing listed.
+	fields := receipt.Fields
+	if fields == nil {
+		fields = []string{}
+	}
 	disclosure := store.Disclosure{
 		At: d.now(), ReferralID: del.Referral.ID, CorrelationID: del.Referral.Source.CorrelationID,
-		Recipient: d.partner, Kind: string(del.Kind), Fields: del.Fields, Purpose: del.Purpose, LawfulBasis: del.LawfulBasis,
+		Recipient: d.partner, Kind: string(del.Kind), Fields: fields, Purpose: del.Purpose, LawfulBasis: del.LawfulBasis,
 		Subject: del.Subject,
 	}
 	var b store.Batch

@@ -42,7 +42,9 @@ import (
 
 // Sender delivers one recipient's copy to its partner. Adapters implement it.
 // A *delivery.Error that is Permanent will never succeed as it stands; any
-// other error is treated as transient.
+// other error is treated as transient. The receipt's Fields, with or
+// without an error, are the disclosure record of what was sent: the fields
+// the encoded payload held, never the route's list.
 type Sender interface {
 	Send(ctx context.Context, d model.Delivery) (model.Receipt, error)
 }

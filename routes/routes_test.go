@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/postcode"
 	"github.com/iceshub/iceshub/internal/store"
+	crmmap "github.com/iceshub/iceshub/mappings/crm"
+	providermap "github.com/iceshub/iceshub/mappings/provider"
 	"github.com/iceshub/iceshub/routes"
 )
 
@@ -27,18 +30,40 @@ type fakePartner struct {
 	calls     int
 }
 
+// Send encodes d with the partner's own outbound mapping, as the adapters
+// do, so that the receipt's Fields (the disclosure record) are those of a
+// real payload: nil when d cannot be encoded.
 func (f *fakePartner) Send(_ context.Context, d model.Delivery) (model.Receipt, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
+	fields := wireFields(d)
 	if f.permanent != nil {
-		return model.Receipt{}, f.permanent
+		return model.Receipt{Fields: fields}, f.permanent
 	}
 	if f.calls <= f.failFirst {
-		return model.Receipt{}, &delivery.Error{Partner: "fake", StatusCode: 503, Err: errors.New("unavailable")}
+		return model.Receipt{Fields: fields}, &delivery.Error{Partner: "fake", StatusCode: 503, Err: errors.New("unavailable")}
 	}
 	f.got = append(f.got, d)
-	return model.Receipt{PartnerReference: "REF-" + d.Referral.ID, StatusCode: 201}, nil
+	return model.Receipt{PartnerReference: "REF-" + d.Referral.ID, StatusCode: 201, Fields: fields}, nil
+}
+
+// wireFields is the disclosure record of d's payload under the outbound
+// mapping of its recipient's kind (the provider's, or a council's), nil
+// when d cannot be encoded.
+func wireFields(d model.Delivery) []string {
+	if d.Recipient == "provider" {
+		req, err := providermap.Outbound(d)
+		if err != nil {
+			return nil
+		}
+		return req.Fields
+	}
+	req, err := crmmap.Outbound(d)
+	if err != nil {
+		return nil
+	}
+	return req.Fields
 }
 
 func (f *fakePartner) received() []model.Delivery {
@@ -227,6 +252,37 @@ func TestReferralFansOutMinimisedCopies(t *testing.T) {
 		if d.Outcome != store.OutcomeSent || len(d.Fields) == 0 || d.LawfulBasis == "" || d.CorrelationID != "corr-r1" {
 			t.Errorf("disclosure incomplete: %+v", d)
 		}
+	}
+}
+
+// TestDisclosureRecordsWhatThePayloadHeld checks that each disclosure lists
+// the fields the payload sent held, from the sender's receipt, not the
+// route's list: a referral without a weight or an address line is recorded
+// without clinical.weight for the provider, and a copy the partner refused
+// is recorded with what its payload held, a copy that could not be encoded
+// with nothing.
+func TestDisclosureRecordsWhatThePayloadHeld(t *testing.T) {
+	refuse := &delivery.Error{Partner: "council-a", StatusCode: 422, Permanent: true, Body: `{"error":"unknown case type"}`}
+	e := start(t, &fakePartner{}, &fakePartner{permanent: refuse})
+	r := referral("r9", "CH1 4AA")
+	r.Clinical.Weight = nil
+	r.Person.Name = model.HumanName{}
+	e.accept(t, r)
+	waitFor(t, "both outcomes", func() bool {
+		ds, _ := e.store.Disclosures(context.Background(), "r9")
+		return len(ds) == 2
+	})
+	ds, _ := e.store.Disclosures(context.Background(), "r9")
+	got := map[string][]string{}
+	for _, d := range ds {
+		got[d.Recipient+" "+d.Outcome] = d.Fields
+	}
+	want := map[string][]string{
+		"provider " + store.OutcomeSent:    {"person.nhsNumber", "person.address", "equipment"},
+		"council-a " + store.OutcomeFailed: {"person.nhsNumber", "priority"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("disclosure record = %v, want %v (the route named %v and %v)", got, want, testRoutes[0].Fields, testRoutes[1].Fields)
 	}
 }
 

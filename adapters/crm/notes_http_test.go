@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/iceshub/iceshub/adapters/crm"
@@ -63,7 +64,7 @@ func TestSendNotesAndSafeguardingCases(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Send: %v", err)
 			}
-			if receipt != (model.Receipt{PartnerReference: tc.ref, StatusCode: 201}) {
+			if receipt.PartnerReference != tc.ref || receipt.StatusCode != 201 || !slices.Equal(receipt.Fields, sentFields(t, d)) {
 				t.Errorf("receipt = %+v", receipt)
 			}
 			j := cw.sim.Journal()
@@ -154,4 +155,15 @@ func TestNoteSimulatorContract(t *testing.T) {
 	if resp, _, _ := post(t, sim, "/cases/CASE-000001/notes", note, map[string]string{"Idempotency-Key": "n9"}); resp.StatusCode != 503 {
 		t.Errorf("SetFailure on notes: %d", resp.StatusCode)
 	}
+}
+
+// sentFields is the disclosure record the mapping gives d, which Send must
+// return with its receipt.
+func sentFields(t *testing.T, d model.Delivery) []string {
+	t.Helper()
+	req, err := mapping.Outbound(d)
+	if err != nil {
+		t.Fatalf("Outbound: %v", err)
+	}
+	return req.Fields
 }

@@ -116,6 +116,10 @@ func (c *Client) ID() string { return c.id }
 // server refused it (4xx; the start of its OperationOutcome is in the
 // error's Body). Transient: the server could not be reached, failed (5xx,
 // 429), its breaker is open, or ctx ended.
+//
+// The receipt's Fields are the disclosure record of the payload: the fields
+// the mapping encoded into it (its own report of them), returned with an
+// error too once the request was made, nil when nothing could be encoded.
 func (c *Client) Send(ctx context.Context, d model.Delivery) (model.Receipt, error) {
 	if d.Recipient != c.id {
 		return model.Receipt{}, c.refuse(fmt.Errorf("copy addressed to %q, not to this endpoint", d.Recipient))
@@ -132,7 +136,10 @@ func (c *Client) Send(ctx context.Context, d model.Delivery) (model.Receipt, err
 			"X-Request-Id": {RequestID(d.IdempotencyKey)},
 		},
 	}
-	var resource, id string
+	var (
+		resource, id string
+		fields       []string // what the resource holds: the disclosure record
+	)
 	if !fhirmap.UpdatesTask(d.Kind) {
 		comm, err := fhirmap.CommunicationFor(d, c.opts)
 		if err != nil {
@@ -141,7 +148,7 @@ func (c *Client) Send(ctx context.Context, d model.Delivery) (model.Receipt, err
 		if req.Body, err = json.Marshal(comm); err != nil {
 			return model.Receipt{}, c.refuse(fmt.Errorf("encode Communication: %w", err))
 		}
-		resource = "Communication"
+		resource, fields = "Communication", fhirmap.CommunicationFields(d, comm)
 		req.Method, req.Path = http.MethodPost, CommunicationPath
 		req.Header.Set("If-None-Exist", fhirmap.IfNoneExist(comm))
 	} else {
@@ -152,14 +159,14 @@ func (c *Client) Send(ctx context.Context, d model.Delivery) (model.Receipt, err
 		if req.Body, err = json.Marshal(task); err != nil {
 			return model.Receipt{}, c.refuse(fmt.Errorf("encode Task: %w", err))
 		}
-		resource, id = "Task", task.ID
+		resource, id, fields = "Task", task.ID, fhirmap.TaskFields(d, task)
 		req.Method, req.Path = http.MethodPut, TaskPath+"/"+task.ID
 	}
 
 	resp, err := c.http.Do(ctx, req)
 	if err != nil {
 		compactOutcome(err, resp.Body)
-		return model.Receipt{StatusCode: resp.StatusCode}, err
+		return model.Receipt{StatusCode: resp.StatusCode, Fields: fields}, err
 	}
 	if answered := answeredID(resource, resp); answered != "" {
 		id = answered
@@ -167,7 +174,7 @@ func (c *Client) Send(ctx context.Context, d model.Delivery) (model.Receipt, err
 	c.log.Debug("fhir endpoint accepted", "kind", string(d.Kind), "referral_id", d.Referral.ID,
 		"idempotency_key", d.IdempotencyKey, "request_id", req.Header.Get("X-Request-Id"), "path", req.Path,
 		"status", resp.StatusCode, "repeat", resp.StatusCode == http.StatusOK)
-	return model.Receipt{PartnerReference: id, StatusCode: resp.StatusCode}, nil
+	return model.Receipt{PartnerReference: id, StatusCode: resp.StatusCode, Fields: fields}, nil
 }
 
 // BreakerState returns the state of the endpoint's circuit breaker:

@@ -106,8 +106,8 @@ func TestTaskPutCarriesTheContractHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	taskID := fhirmap.TaskID(referralID)
-	if rcpt.PartnerReference != taskID || rcpt.StatusCode != http.StatusCreated {
-		t.Errorf("receipt = %+v, want the Task id %s and 201", rcpt, taskID)
+	if rcpt.PartnerReference != taskID || rcpt.StatusCode != http.StatusCreated || !slices.Equal(rcpt.Fields, d.Fields) {
+		t.Errorf("receipt = %+v, want the Task id %s, 201 and the fields the Task holds, %v", rcpt, taskID, d.Fields)
 	}
 	got := e.sim.Received()
 	if len(got) != 1 {
@@ -182,13 +182,15 @@ func TestTaskUpdatesAreIdempotent(t *testing.T) {
 func TestSafeguardingIsPostedOnceAsACommunication(t *testing.T) {
 	e := newEnv(t)
 	d := copyFor(model.KindSafeguarding, "")
-	d.Fields = append(d.Fields, "event.description")
+	// event.reason is named but the concern gave none: not recorded.
+	d.Fields = append(d.Fields, "event.description", "event.reason")
 	d.Referral.Event.Description = "Person found without heating."
 	rcpt, err := e.client.Send(context.Background(), d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rcpt.PartnerReference != "comm-000001" || rcpt.StatusCode != http.StatusCreated {
+	if rcpt.PartnerReference != "comm-000001" || rcpt.StatusCode != http.StatusCreated ||
+		!slices.Equal(rcpt.Fields, []string{"person.nhsNumber", "requester.organisation", "event.description"}) {
 		t.Errorf("receipt = %+v", rcpt)
 	}
 	// Resent with the same key, then re-cut under a new key: the endpoint

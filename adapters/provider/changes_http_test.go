@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -61,7 +62,7 @@ func TestSendChangesToAnOrder(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Send: %v", err)
 			}
-			if receipt != (model.Receipt{PartnerReference: tc.ref, StatusCode: 201}) {
+			if receipt.PartnerReference != tc.ref || receipt.StatusCode != 201 || !slices.Equal(receipt.Fields, sentFields(t, d)) {
 				t.Errorf("receipt = %+v", receipt)
 			}
 			j := e.sim.Journal()
@@ -194,4 +195,15 @@ func TestSimulatorEndpoints(t *testing.T) {
 			t.Fatalf("journal out of order: %+v", sim.Journal())
 		}
 	}
+}
+
+// sentFields is the disclosure record the mapping gives d, which Send must
+// return with its receipt.
+func sentFields(t *testing.T, d model.Delivery) []string {
+	t.Helper()
+	req, err := mapping.Outbound(d)
+	if err != nil {
+		t.Fatalf("Outbound: %v", err)
+	}
+	return req.Fields
 }

@@ -99,6 +99,10 @@ func (c *Client) ID() string { return c.id }
 // (2xx) but its answer could not be read (wrapping
 // delivery.ErrUnreadableAnswer): resending with the same key fetches the
 // answer again and creates nothing new.
+//
+// The receipt's Fields are the disclosure record of the payload: the fields
+// the mapping encoded into it (its own report of them), returned with an
+// error too once the request was made, nil when nothing could be encoded.
 func (c *Client) Send(ctx context.Context, d model.Delivery) (model.Receipt, error) {
 	if d.Recipient != c.id {
 		return model.Receipt{}, &delivery.Error{Partner: c.id, Permanent: true,
@@ -121,26 +125,26 @@ func (c *Client) Send(ctx context.Context, d model.Delivery) (model.Receipt, err
 		ContentType:    "application/json",
 	})
 	if err != nil {
-		return model.Receipt{StatusCode: resp.StatusCode}, err
+		return model.Receipt{StatusCode: resp.StatusCode, Fields: req.Fields}, err
 	}
 	if d.Kind != model.KindReferral {
 		ack := mapping.DecodeAcknowledgement(resp.Body)
 		c.log.Debug("provider acknowledged", "kind", d.Kind, "referral_id", d.Referral.ID, "idempotency_key", d.IdempotencyKey,
 			"order_reference", d.Refs.OrderReference, "status", resp.StatusCode, "repeat", resp.StatusCode == http.StatusOK)
-		return model.Receipt{PartnerReference: ack.Reference, StatusCode: resp.StatusCode}, nil
+		return model.Receipt{PartnerReference: ack.Reference, StatusCode: resp.StatusCode, Fields: req.Fields}, nil
 	}
 	accepted, err := mapping.DecodeOrderAccepted(resp.Body)
 	if err != nil {
 		c.log.Warn("order accepted but the answer could not be read; will resend with the same idempotency key",
 			"referral_id", d.Referral.ID, "idempotency_key", d.IdempotencyKey, "status", resp.StatusCode)
-		return model.Receipt{StatusCode: resp.StatusCode}, &delivery.Error{
+		return model.Receipt{StatusCode: resp.StatusCode, Fields: req.Fields}, &delivery.Error{
 			Partner: c.id, StatusCode: resp.StatusCode, Body: delivery.Snippet(resp.Body),
 			Err: fmt.Errorf("%w: %w", delivery.ErrUnreadableAnswer, err),
 		}
 	}
 	c.log.Debug("order accepted", "referral_id", d.Referral.ID, "idempotency_key", d.IdempotencyKey,
 		"order_reference", accepted.OrderReference, "status", resp.StatusCode, "repeat", resp.StatusCode == http.StatusOK)
-	return model.Receipt{PartnerReference: accepted.OrderReference, StatusCode: resp.StatusCode}, nil
+	return model.Receipt{PartnerReference: accepted.OrderReference, StatusCode: resp.StatusCode, Fields: req.Fields}, nil
 }
 
 // BreakerState returns the state of the provider's circuit breaker:

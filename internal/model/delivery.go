@@ -11,10 +11,14 @@ type Delivery struct {
 	// IdempotencyKey is sent as the Idempotency-Key header; it is derived from
 	// the referral and recipient so that it is the same on every retry,
 	// redelivery and restart.
-	IdempotencyKey string   `json:"idempotencyKey"`
-	Fields         []string `json:"fields"`
-	Purpose        string   `json:"purpose"`
-	LawfulBasis    string   `json:"lawfulBasis"`
+	IdempotencyKey string `json:"idempotencyKey"`
+	// Fields are the labels of the fields the route lets the recipient
+	// have (config.Route.Disclosed): what the copy was cut by and what the
+	// outbound mapping checks it can carry. The disclosure record lists
+	// only those the payload actually held (Receipt.Fields).
+	Fields      []string `json:"fields"`
+	Purpose     string   `json:"purpose"`
+	LawfulBasis string   `json:"lawfulBasis"`
 	// Subject is the person as a keyed hash of the NHS number, taken from
 	// the full referral at fan-out (the copy may not hold the number), for
 	// the disclosure record. Never sent to the partner.
@@ -34,4 +38,10 @@ type Receipt struct {
 	// (the provider's order reference, the council's case reference).
 	PartnerReference string `json:"partnerReference,omitempty"`
 	StatusCode       int    `json:"statusCode"`
+	// Fields are the labels of the canonical fields the payload sent held
+	// (model.SentLabels), as its outbound mapping encoded them: what the
+	// disclosure record lists. A sender returns them with an error too
+	// when the payload went out (the partner refused it); nil when nothing
+	// was encoded.
+	Fields []string `json:"fields,omitempty"`
 }

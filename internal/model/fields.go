@@ -33,6 +33,22 @@ func ParseFieldLabel(label string) (field, as string) {
 	return label, "keep"
 }
 
+// SentLabels returns the disclosure record of one payload: the labels of
+// named (a copy's Delivery.Fields, as FieldLabel writes them) whose field
+// sent reports the payload holds, in named's order, each with the
+// transform named gives it. Never nil, so that a payload holding none of
+// them is recorded as an empty list. An outbound mapping calls it with a
+// sent that looks at what it encoded, never at what the route allows.
+func SentLabels(named []string, sent func(field string) bool) []string {
+	out := make([]string, 0, len(named))
+	for _, label := range named {
+		if f, _ := ParseFieldLabel(label); sent(f) {
+			out = append(out, label)
+		}
+	}
+	return out
+}
+
 // Class is the data protection class of a canonical field.
 type Class string
 

@@ -115,6 +115,52 @@ type Request struct {
 	// CreatesCase reports that the answer is a CaseCreated (a new case),
 	// not a NoteAdded.
 	CreatesCase bool
+	// Fields are the labels of the canonical fields Body holds, with the
+	// transform the copy's Fields give them (model.SentLabels): what the
+	// disclosure record of this request lists. A field the route allows
+	// but the copy does not hold is not there.
+	Fields []string
+}
+
+// heldIn names, per canonical field, the named case or note fields that
+// carry it; the others (references, times, who reported) are operational.
+// The postcode is part of the address: it counts for person.address too.
+var heldIn = map[string][]string{
+	"person.nhsNumber":       {FieldNHSNumber, FieldPseudonym, FieldPseudonymSystem},
+	"person.name":            {FieldPersonName, FieldPersonFamilyName, FieldPersonGivenNames},
+	"person.birthDate":       {FieldBirthDate, FieldAgeBand},
+	"person.gender":          {FieldGender},
+	"person.address":         {FieldAddress, FieldPostcode},
+	"person.postcode":        {FieldPostcode},
+	"person.telecom":         {FieldPersonContacts},
+	"requester.organisation": {FieldRequesterOrganisationODS, FieldRequesterOrganisationName},
+	"requester.practitioner": {FieldRequesterPractitioner},
+	"requester.contact":      {FieldRequesterContacts},
+	"priority":               {FieldPriority},
+	"deliverySetting":        {FieldDeliverySetting, FieldDeliverySettingName},
+	"accessNotes":            {FieldAccessNotes},
+	"equipment":              {FieldEquipmentLineCount, FieldEquipmentSummary},
+	"event.scheduledDate":    {NoteFieldScheduledDate},
+	"event.reason":           {FieldSafeguardingCategory, FieldSafeguardingCategoryText, NoteFieldReasonCode, NoteFieldReasonText},
+	"event.description":      {NoteFieldDescription},
+	"complaint.reply":        {NoteFieldReply},
+}
+
+// sentFields returns the labels of the canonical fields the named fields
+// in f hold, and also (free text that a case's note carries beside its
+// named fields), with the transforms d's Fields give them.
+func sentFields(d model.Delivery, f map[string]string, also string) []string {
+	return model.SentLabels(d.Fields, func(field string) bool {
+		if field == also {
+			return true
+		}
+		for _, name := range heldIn[field] {
+			if _, ok := f[name]; ok {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // ErrNoCaseReference is wrapped by Outbound for a note on a case the hub
@@ -163,7 +209,7 @@ func Outbound(d model.Delivery) (Request, error) {
 		if err != nil {
 			return Request{}, err
 		}
-		return Request{Path: CasesPath, Body: c, CreatesCase: true}, nil
+		return Request{Path: CasesPath, Body: c, CreatesCase: true, Fields: sentFields(d, c.Fields, "")}, nil
 	}
 	allowed, ok := fieldsFor[d.Kind]
 	if !ok {
@@ -189,7 +235,12 @@ func Outbound(d model.Delivery) (Request, error) {
 		if err := notCarried(r, true); err != nil {
 			return Request{}, err
 		}
-		return Request{Path: CasesPath, Body: safeguardingCase(d), CreatesCase: true}, nil
+		c := safeguardingCase(d)
+		also := ""
+		if strings.TrimSpace(ev.Description) != "" { // in the case's note (withDetail)
+			also = "event.description"
+		}
+		return Request{Path: CasesPath, Body: c, CreatesCase: true, Fields: sentFields(d, c.Fields, also)}, nil
 	}
 	// A note carries the event only: the person is on the case already.
 	if !personless(r) {
@@ -215,7 +266,8 @@ func Outbound(d model.Delivery) (Request, error) {
 	if !referencePattern.MatchString(caseRef) {
 		return Request{}, fmt.Errorf("%w: the case reference is not a short token", ErrInvalidCopy)
 	}
-	return Request{Path: strings.Replace(NotesPath, caseReferenceVar, url.PathEscape(caseRef), 1), Body: note(d)}, nil
+	n := note(d)
+	return Request{Path: strings.Replace(NotesPath, caseReferenceVar, url.PathEscape(caseRef), 1), Body: n, Fields: sentFields(d, n.Fields, "")}, nil
 }
 
 // personless reports whether a copy holds nothing of the referral itself.

@@ -410,6 +410,69 @@ func CommunicationFor(d model.Delivery, opts EmitOptions) (Communication, error)
 	return c, nil
 }
 
+// TaskFields returns the disclosure record of t, the Task TaskFor made of
+// d: the labels of the canonical fields t holds, with the transform d's
+// Fields give them (model.SentLabels). It reads t, and for the notes the
+// same test TaskFor applied to the event, never the route's list, so a
+// field the copy does not hold is not recorded. The requesting
+// organisation is recorded whenever t names it, even when it came from
+// d.Refs rather than the copy.
+func TaskFields(d model.Delivery, t Task) []string {
+	ev := d.Referral.Event
+	out := model.SentLabels(d.Fields, func(f string) bool {
+		switch f {
+		case "person.nhsNumber":
+			return t.For != nil
+		case "priority":
+			return t.Priority != ""
+		case "requester.organisation":
+			return t.Requester != nil
+		case "event.reason":
+			return t.StatusReason != nil
+		case "event.scheduledDate": // emitText is empty just when this is
+			return ev != nil && strings.TrimSpace(ev.ScheduledDate) != ""
+		case "event.description":
+			return ev != nil && strings.TrimSpace(ev.Description) != ""
+		}
+		return false
+	})
+	return withRequester(out, t.Requester != nil)
+}
+
+// CommunicationFields returns the disclosure record of c, the
+// Communication CommunicationFor made of d, as TaskFields does for a Task.
+func CommunicationFields(d model.Delivery, c Communication) []string {
+	out := model.SentLabels(d.Fields, func(f string) bool {
+		switch f {
+		case "person.nhsNumber":
+			return c.Subject != nil
+		case "requester.organisation":
+			return len(c.Recipient) > 0
+		case "event.reason":
+			return len(c.ReasonCode) > 0
+		case "event.description":
+			return len(c.Payload) > 0
+		}
+		return false
+	})
+	return withRequester(out, len(c.Recipient) > 0)
+}
+
+// withRequester adds requester.organisation to a record that lacks it
+// when the resource names the organisation anyway (its ODS code from
+// the copy's Refs): what was sent is recorded, whatever the route named.
+func withRequester(labels []string, named bool) []string {
+	if !named {
+		return labels
+	}
+	for _, l := range labels {
+		if f, _ := model.ParseFieldLabel(l); f == "requester.organisation" {
+			return labels
+		}
+	}
+	return append(labels, "requester.organisation")
+}
+
 // IfNoneExist returns the value of the If-None-Exist header that makes the
 // POST of c a conditional create: a server that already holds a
 // Communication with c's identifier answers with it and creates nothing.

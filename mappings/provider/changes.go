@@ -80,6 +80,11 @@ type Request struct {
 	// Body is the JSON body: an OrderRequest, CancellationRequest,
 	// CollectionRequest or ComplaintRequest.
 	Body any
+	// Fields are the labels of the canonical fields Body holds, with the
+	// transform the copy's Fields give them (model.SentLabels): what the
+	// disclosure record of this request lists. A field the route allows
+	// but the copy does not hold is not there.
+	Fields []string
 }
 
 // ErrNoOrderReference is wrapped by Outbound for a copy about an order the
@@ -120,7 +125,7 @@ func Outbound(d model.Delivery) (Request, error) {
 		if err != nil {
 			return Request{}, err
 		}
-		return Request{Path: OrdersPath, Body: o}, nil
+		return Request{Path: OrdersPath, Body: o, Fields: model.SentLabels(d.Fields, o.holds)}, nil
 	}
 	allowed, ok := fieldsFor[d.Kind]
 	if !ok {
@@ -142,7 +147,7 @@ func Outbound(d model.Delivery) (Request, error) {
 		if err != nil {
 			return Request{}, err
 		}
-		return Request{Path: strings.Replace(AmendmentsPath, orderReferenceVar, ref, 1), Body: o}, nil
+		return Request{Path: strings.Replace(AmendmentsPath, orderReferenceVar, ref, 1), Body: o, Fields: model.SentLabels(d.Fields, o.holds)}, nil
 	}
 	ev := r.Event
 	if ev == nil || ev.Kind != d.Kind {
@@ -154,17 +159,23 @@ func Outbound(d model.Delivery) (Request, error) {
 	at := ev.OccurredAt.UTC().Format(timeFormat)
 	switch d.Kind {
 	case model.KindCancellation:
+		body := CancellationRequest{ReferralID: r.ID, Reason: reason(ev.Reason), CancelledAt: at}
 		return Request{
-			Path: strings.Replace(CancellationPath, orderReferenceVar, ref, 1),
-			Body: CancellationRequest{ReferralID: r.ID, Reason: reason(ev.Reason), CancelledAt: at},
+			Path:   strings.Replace(CancellationPath, orderReferenceVar, ref, 1),
+			Body:   body,
+			Fields: model.SentLabels(d.Fields, func(f string) bool { return f == "event.reason" && body.Reason != nil }),
 		}, nil
 	case model.KindCollection:
 		if strings.TrimSpace(ev.From) == "" {
 			return Request{}, fmt.Errorf("%w: the collection request names nobody who asked", ErrInvalidCopy)
 		}
+		body := CollectionRequest{ReferralID: r.ID, Reason: reason(ev.Reason), Note: ev.Description, RequestedBy: ev.From, RequestedAt: at}
 		return Request{
 			Path: strings.Replace(CollectionsPath, orderReferenceVar, ref, 1),
-			Body: CollectionRequest{ReferralID: r.ID, Reason: reason(ev.Reason), Note: ev.Description, RequestedBy: ev.From, RequestedAt: at},
+			Body: body,
+			Fields: model.SentLabels(d.Fields, func(f string) bool {
+				return (f == "event.reason" && body.Reason != nil) || (f == "event.description" && body.Note != "")
+			}),
 		}, nil
 	default: // model.KindComplaint
 		c := ev.Complaint
@@ -181,7 +192,17 @@ func Outbound(d model.Delivery) (Request, error) {
 		if c.ContactAllowed {
 			out.Contact = contacts(c.Contact)
 		}
-		return Request{Path: ComplaintsPath, Body: out}, nil
+		return Request{Path: ComplaintsPath, Body: out, Fields: model.SentLabels(d.Fields, func(f string) bool {
+			switch f {
+			case "complaint.category":
+				return out.Category != ""
+			case "complaint.summary":
+				return out.Summary != ""
+			case "complaint.contact":
+				return len(out.Contact) > 0
+			}
+			return false
+		})}, nil
 	}
 }
 

@@ -238,6 +238,54 @@ func order(d model.Delivery) (OrderRequest, error) {
 	return o, nil
 }
 
+// holds reports whether the order holds the canonical field f: what
+// Outbound records as disclosed (Request.Fields), read from the order it
+// built, never from the route.
+func (o OrderRequest) holds(f string) bool {
+	p, dd, q, c := o.Person, o.Delivery, o.Requester, o.Clinical
+	switch f {
+	case "person.nhsNumber":
+		return p != nil && (p.NHSNumber != "" || p.Pseudonym != nil)
+	case "person.name":
+		return p != nil && p.Name != nil
+	case "person.birthDate":
+		return p != nil && (p.BirthDate != "" || p.AgeBand != "")
+	case "person.gender":
+		return p != nil && p.Gender != ""
+	case "person.telecom":
+		return p != nil && len(p.Contacts) > 0
+	case "person.address":
+		return dd != nil && dd.Address != nil
+	case "person.postcode":
+		return dd != nil && dd.Address != nil && dd.Address.Postcode != ""
+	case "deliverySetting":
+		return dd != nil && dd.Setting != nil
+	case "accessNotes":
+		return dd != nil && dd.AccessNotes != ""
+	case "priority":
+		return o.Priority != ""
+	case "equipment":
+		return len(o.Items) > 0
+	case "clinical.weight":
+		return o.SafeWorkingLoad != nil
+	case "clinical.reasons":
+		return c != nil && len(c.Reasons) > 0
+	case "clinical.conditions":
+		return c != nil && len(c.Conditions) > 0
+	case "clinical.observations":
+		return c != nil && len(c.Observations) > 0
+	case "clinical.notes":
+		return c != nil && len(c.Notes) > 0
+	case "requester.organisation":
+		return q != nil && q.Organisation != nil
+	case "requester.practitioner":
+		return q != nil && q.Practitioner != ""
+	case "requester.contact":
+		return q != nil && len(q.Contacts) > 0
+	}
+	return false
+}
+
 func person(p model.Person) *Person {
 	out := Person{
 		NHSNumber: p.NHSNumber,
