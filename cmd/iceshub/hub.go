@@ -74,8 +74,13 @@ const queueHandlers = 4
 
 // newHub builds a hub from cfg. Nothing runs until run is called.
 func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, err error) {
-	if err := cfg.CheckSecrets(); err != nil {
+	adminToken := adminTokenFrom(opts.adminToken)
+	warnings, err := checkEnvironment(cfg, cfg.Server.InsecureDev, adminToken)
+	if err != nil {
 		return nil, err
+	}
+	for _, w := range warnings {
+		logger.Warn(w)
 	}
 	subjects, err := loadSubjectKey(cfg.Store.DataDir, true, logger)
 	if err != nil {
@@ -113,10 +118,13 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 		}
 	}
 	for _, p := range cfg.Partners {
+		// An unset token_env was refused above, or warned about in
+		// insecure development mode: then no token, and no header.
+		token, _ := p.Token()
 		dc := delivery.Config{
 			Partner:  p.ID,
 			BaseURL:  p.BaseURL,
-			Token:    p.Token(),
+			Token:    token,
 			Timeout:  p.Timeout,
 			RetryMax: p.RetryMax,
 			// A partner's queue, its urgent queue and its parked lanes
@@ -225,7 +233,7 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	}
 	counts := &auth.Counts{}
 	publishCounts(counts)
-	guard, err := newAuthenticator(cfg, counts, logger)
+	guard, err := newAuthenticator(cfg, counts, st, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -261,10 +269,6 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	mux.HandleFunc("GET /readyz", h.ready)
 	// Slow clients (slow-loris) are cut off by the timeouts; headers are
 	// bounded by MaxHeaderBytes (431 beyond).
-	adminToken := opts.adminToken
-	if adminToken == "" {
-		adminToken = os.Getenv(adminTokenEnv)
-	}
 	o.mount(mux, adminToken, newDLQActions(st, cfg))
 	h.server = &http.Server{
 		Handler:           o.handler(mux),
