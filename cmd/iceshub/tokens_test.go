@@ -34,6 +34,15 @@ func setPartnerTokens(t *testing.T, unset ...string) {
 	}
 }
 
+// serveOnce runs serve with a context already cancelled, so that a hub that
+// starts (when it should have refused) stops at once instead of serving on.
+func serveOnce(t *testing.T, stderr io.Writer) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return cmdServe(ctx, []string{"--data", t.TempDir(), "--addr", "127.0.0.1:0"}, stderr)
+}
+
 // serve and check refuse a partner whose token_env names an unset or empty
 // variable, naming it (never a value); check --file-only checks the file
 // alone; --insecure-dev makes it a warning.
@@ -41,15 +50,13 @@ func TestServeAndCheckRefuseAnUnsetTokenEnv(t *testing.T) {
 	setPartnerTokens(t, "ICESHUB_NHS_TOKEN")
 	t.Setenv(adminTokenEnv, "")
 	var out, errOut bytes.Buffer
-	code := run([]string{"serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0"}, &out, &errOut)
-	if code != 1 || !strings.Contains(errOut.String(), "ICESHUB_NHS_TOKEN, which is unset or empty") || !strings.Contains(errOut.String(), `partner "nhs-trust"`) {
-		t.Fatalf("serve with ICESHUB_NHS_TOKEN unset exited %d:\n%s", code, errOut.String())
+	err := serveOnce(t, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "ICESHUB_NHS_TOKEN, which is unset or empty") || !strings.Contains(err.Error(), `partner "nhs-trust"`) {
+		t.Fatalf("serve with ICESHUB_NHS_TOKEN unset: %v", err)
 	}
-	if strings.Contains(errOut.String(), "ICESHUB_PROVIDER_TOKEN") {
-		t.Fatalf("serve names a token_env that is set:\n%s", errOut.String())
+	if strings.Contains(err.Error(), "ICESHUB_PROVIDER_TOKEN") {
+		t.Fatalf("serve names a token_env that is set: %v", err)
 	}
-	out.Reset()
-	errOut.Reset()
 	if code := run([]string{"check"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "ICESHUB_NHS_TOKEN, which is unset or empty") {
 		t.Fatalf("check exited %d:\n%s", code, errOut.String())
 	}
@@ -79,12 +86,11 @@ func TestAdminTokenMustBeAtLeast32Bytes(t *testing.T) {
 	setPartnerTokens(t)
 	const short = "only-31-bytes-of-admin-token-xx"
 	t.Setenv(adminTokenEnv, short)
-	var out, errOut bytes.Buffer
-	if code := run([]string{"serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0"}, &out, &errOut); code != 1 ||
-		!strings.Contains(errOut.String(), "ICESHUB_ADMIN_TOKEN holds 31 bytes: the admin token must be at least 32") || strings.Contains(errOut.String(), short) {
-		t.Fatalf("serve exited %d:\n%s", code, errOut.String())
+	if err := serveOnce(t, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "ICESHUB_ADMIN_TOKEN holds 31 bytes: the admin token must be at least 32") || strings.Contains(err.Error(), short) {
+		t.Fatalf("serve: %v", err)
 	}
-	errOut.Reset()
+	var out, errOut bytes.Buffer
 	if code := run([]string{"check"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "at least 32") {
 		t.Fatalf("check exited %d:\n%s", code, errOut.String())
 	}
