@@ -40,7 +40,11 @@ func TestSeenBeforeRemembersKeysAcrossReopen(t *testing.T) {
 	if seen(s, [32]byte{9}, now.Add(4*time.Minute), now.Add(9*time.Minute)) {
 		t.Fatal("another key was seen")
 	}
-	// Once expired, the key is new again (and remembered anew).
+	// Once expired, the key is new again (and remembered anew), even
+	// while older expired keys wait to be pruned before it.
+	for i := range 2 * replaysPruned {
+		seen(s, [32]byte{50, byte(i)}, now, now.Add(time.Minute))
+	}
 	if seen(s, key, now.Add(5*time.Minute), now.Add(10*time.Minute)) {
 		t.Fatal("an expired key was still seen")
 	}
@@ -48,7 +52,7 @@ func TestSeenBeforeRemembersKeysAcrossReopen(t *testing.T) {
 		t.Fatal("the key remembered anew was not seen")
 	}
 	// Expired keys are pruned as new ones arrive.
-	for i := range 20 {
+	for i := range 20 - replaysPruned {
 		seen(s, [32]byte{100, byte(i)}, now, now.Add(time.Minute))
 	}
 	later := now.Add(time.Hour)
