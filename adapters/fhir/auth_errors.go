@@ -14,8 +14,8 @@ const (
 )
 
 // WriteAuthError is the auth.ErrorWriter of the FHIR edge: it answers a
-// refusal of internal/auth (401, 403, 429, 413) as an OperationOutcome
-// whose issue code is login, forbidden, throttled or too-long, with the
+// refusal of internal/auth (401, 403, 429, 413, 503) as an OperationOutcome
+// whose issue code is login, forbidden, throttled, too-long or transient, with the
 // request's X-Correlation-ID echoed when it is well formed.
 func WriteAuthError(w http.ResponseWriter, r *http.Request, e *auth.Error) {
 	code := fhirmap.IssueInvalid
@@ -31,6 +31,9 @@ func WriteAuthError(w http.ResponseWriter, r *http.Request, e *auth.Error) {
 		code, expr = issueTooLong, "Bundle"
 	case http.StatusUnsupportedMediaType:
 		code, expr = fhirmap.IssueNotSupported, "http.Content-Type"
+	case http.StatusServiceUnavailable:
+		// The replay record could not be read or written: send again.
+		code, expr = issueTransient, "Bundle"
 	}
 	if corr, err := correlationID(r.Header.Get("X-Correlation-ID")); err == nil && corr != "" {
 		w.Header().Set("X-Correlation-ID", corr)

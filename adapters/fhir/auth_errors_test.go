@@ -25,6 +25,7 @@ func TestEmittedAuthRefusals(t *testing.T) {
 		{"outcome-401-login", &auth.Error{Status: http.StatusUnauthorized, Code: auth.CodeUnauthenticated, Message: "credentials required"}},
 		{"outcome-403-forbidden", &auth.Error{Status: http.StatusForbidden, Code: auth.CodeForbidden, Message: "this partner may not call this endpoint"}},
 		{"outcome-429-throttled", &auth.Error{Status: http.StatusTooManyRequests, Code: auth.CodeRateLimited, Message: "too many requests", RetryAfter: 1500 * time.Millisecond}},
+		{"outcome-503-replay-record", &auth.Error{Status: http.StatusServiceUnavailable, Code: auth.CodeUnavailable, Message: "the hub cannot check this request against replay just now: retry later, signed afresh", RetryAfter: 1500 * time.Millisecond}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

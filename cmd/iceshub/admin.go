@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/delivery/partnersim"
 	"github.com/iceshub/iceshub/internal/store"
 )
@@ -52,12 +53,12 @@ type admin struct {
 	log  *slog.Logger
 }
 
-// auth checks "Authorization: Bearer <token>". Both sides are hashed first so
-// that the comparison takes the same time whatever the length of what was
-// sent.
+// auth checks "Authorization: Bearer <token>", the scheme in any case (RFC
+// 7235). Both sides are hashed first so that the comparison takes the same
+// time whatever the length of what was sent.
 func (a *admin) auth(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		got, ok := auth.BearerCredentials(r.Header.Get("Authorization"))
 		sum := sha256.Sum256([]byte(got))
 		if !ok || subtle.ConstantTimeCompare(sum[:], a.want[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="iceshub-admin"`)

@@ -19,7 +19,10 @@ func adminCall(t *testing.T, method, url, token, body string) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if token != "" {
+	switch {
+	case strings.Contains(token, " "): // a whole Authorization header
+		req.Header.Set("Authorization", token)
+	case token != "":
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	if body != "" {
@@ -48,7 +51,7 @@ func TestAdminAPI(t *testing.T) {
 		}
 	})
 
-	const token = "fictional-admin-token-for-tests"
+	const token = "fictional-admin-token-for-tests-of-32-bytes-or-more"
 	o := startOpsHub(t, opsHubConfig{adminToken: token})
 	prov := o.sims.provider
 	prov.FailNext(2, http.StatusUnprocessableEntity, "")
@@ -71,6 +74,13 @@ func TestAdminAPI(t *testing.T) {
 			if strings.Contains(string(body), "deadLetters") {
 				t.Errorf("%s %s without the token leaked %s", c.method, c.path, body)
 			}
+		}
+	}
+
+	// The scheme in any case (RFC 7235), but only Bearer, and a space after it.
+	for header, want := range map[string]int{"bearer " + token: 200, "BEARER  " + token: 200, "Basic " + token: 401, "Bearer " + token[:31]: 401} {
+		if code, _ := adminCall(t, http.MethodGet, o.base+"/admin/held", header, ""); code != want {
+			t.Errorf("Authorization %q... = %d, want %d", header[:10], code, want)
 		}
 	}
 

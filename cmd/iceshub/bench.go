@@ -367,7 +367,7 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 			return nil, err
 		}
 	}
-	hub, err := startHubProcess(ctx, o.hubBinary, cfgPath, filepath.Join(dir, "data"), filepath.Join(dir, "hub.log"), extra...)
+	hub, err := startHubProcess(ctx, o.hubBinary, cfgPath, filepath.Join(dir, "data"), filepath.Join(dir, "hub.log"), creds.partnerEnv, extra...)
 	if err != nil {
 		return nil, err
 	}
@@ -700,7 +700,7 @@ type hubProcess struct {
 	once    sync.Once
 }
 
-func startHubProcess(ctx context.Context, binary, cfgPath, dataDir, logPath string, extra ...string) (*hubProcess, error) {
+func startHubProcess(ctx context.Context, binary, cfgPath, dataDir, logPath string, env []string, extra ...string) (*hubProcess, error) {
 	if binary == "" {
 		self, err := os.Executable()
 		if err != nil {
@@ -720,6 +720,7 @@ func startHubProcess(ctx context.Context, binary, cfgPath, dataDir, logPath stri
 	}
 	cmd := exec.Command(binary, append([]string{"serve", "--config", cfgPath, "--addr", addr, "--data", dataDir, "--log-format", "json"}, extra...)...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("bench: start hub: %w", err)

@@ -10,12 +10,15 @@ import (
 	"github.com/iceshub/iceshub/internal/model"
 )
 
-// cmdCheck validates a configuration file without starting anything.
+// cmdCheck validates a configuration file without starting anything, and
+// the environment serve would read with it (unless --file-only).
 func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file to check (default: the built-in configuration)")
 	fields := fs.Bool("fields", false, "also list the canonical fields routes may name, with their data protection class")
+	fileOnly := fs.Bool("file-only", false, "check the file alone, not the environment serve would need (secrets, token_env, "+adminTokenEnv+"): for checking a file where its secrets are not")
+	insecureDev := fs.Bool("insecure-dev", false, "check as serve --insecure-dev would start: an unset token_env is a warning, not an error")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -25,6 +28,15 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err
+	}
+	if !*fileOnly {
+		warnings, err := checkEnvironment(cfg, cfg.Server.InsecureDev || *insecureDev, adminTokenFrom(""))
+		for _, w := range warnings {
+			fmt.Fprintln(stderr, "warning:", w)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d partners, %d routes)\n", cfg.Source, len(cfg.Partners), len(cfg.Routes))
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)

@@ -9,6 +9,8 @@ import (
 )
 
 func TestCheckDefaultConfiguration(t *testing.T) {
+	setPartnerTokens(t)
+	t.Setenv(adminTokenEnv, "")
 	var out, errOut bytes.Buffer
 	if code := run([]string{"check", "--fields"}, &out, &errOut); code != 0 {
 		t.Fatalf("check exited %d: %s", code, errOut.String())

@@ -70,7 +70,8 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 `,
 	).Replace(string(mustRead(t, "../../internal/config/default.yaml")))
 	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
-		Issuer: "crash-test", Audience: jwt.ClaimStrings{"iceshub"}, ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour)),
+		Issuer: "crash-test", Audience: jwt.ClaimStrings{"iceshub"},
+		IssuedAt: jwt.NewNumericDate(time.Now()), ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour)),
 	}).SignedString(secret)
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +102,9 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 		addr := freeAddr(t)
 		cmd := exec.Command(bin, "serve", "--config", cfgPath, "--data", data, "--addr", addr)
 		cmd.Stdout, cmd.Stderr = logFile, logFile
+		// serve refuses a token_env that is unset: the simulators take any.
+		cmd.Env = append(os.Environ(), "ICESHUB_PROVIDER_TOKEN=crash-provider-token", "ICESHUB_CWAC_TOKEN=crash-cwac-token",
+			"ICESHUB_CEAST_TOKEN=crash-ceast-token", "ICESHUB_NHS_TOKEN=crash-nhs-token")
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}

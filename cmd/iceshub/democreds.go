@@ -37,6 +37,10 @@ type demoCredentials struct {
 	nhsID   string
 	nhsKey  *ecdsa.PrivateKey
 	secrets map[string][]byte // webhook secret by partner id
+	// partnerEnv sets every token_env of the configuration to a fresh
+	// token ("NAME=token"), for a hub run as a child process (the bench):
+	// serve refuses a token_env that is unset.
+	partnerEnv []string
 }
 
 // addDemoCredentials generates the credentials in dir (files mode 0600),
@@ -56,6 +60,16 @@ func addDemoCredentials(cfg *config.Config, dir string) (*demoCredentials, error
 		return nil, fmt.Errorf("demo credentials: %w", err)
 	}
 	d := &demoCredentials{nhsKey: key, secrets: map[string][]byte{}}
+	for _, p := range cfg.Partners {
+		if p.TokenEnv == "" {
+			continue
+		}
+		raw := make([]byte, 32)
+		if _, err := rand.Read(raw); err != nil {
+			return nil, fmt.Errorf("demo credentials: %w", err)
+		}
+		d.partnerEnv = append(d.partnerEnv, p.TokenEnv+"="+hex.EncodeToString(raw))
+	}
 	for i := range cfg.Partners {
 		p := &cfg.Partners[i]
 		if p.Kind != config.KindProvider && p.Kind != config.KindCouncil {
@@ -76,7 +90,7 @@ func addDemoCredentials(cfg *config.Config, dir string) (*demoCredentials, error
 	}
 	inbound := config.Inbound{
 		Mode: config.ModeJWT,
-		JWT:  config.InboundJWT{Issuer: demoIssuer, Audience: demoAudience, Algorithm: auth.AlgES256, KeyFile: keyFile, Skew: auth.DefaultSkew},
+		JWT:  config.InboundJWT{Issuer: demoIssuer, Audience: demoAudience, Algorithm: auth.AlgES256, KeyFile: keyFile, Skew: auth.DefaultSkew, MaxLifetime: config.DefaultTokenLifetime},
 		// The demo and the tests send in bursts.
 		Rate:      config.Rate{PerSecond: 1000, Burst: 1000},
 		Endpoints: config.DefaultEndpoints(config.KindNHS),

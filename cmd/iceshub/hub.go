@@ -100,8 +100,13 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 			_ = lock.Release()
 		}
 	}()
-	if err := cfg.CheckSecrets(); err != nil {
+	adminToken := adminTokenFrom(opts.adminToken)
+	warnings, err := checkEnvironment(cfg, cfg.Server.InsecureDev, adminToken)
+	if err != nil {
 		return nil, err
+	}
+	for _, w := range warnings {
+		logger.Warn(w)
 	}
 	warnIfOpen(cfg.Store.DataDir, logger)
 	subjects, err := loadSubjectKey(cfg.Store.DataDir, true, logger)
@@ -140,10 +145,13 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 		}
 	}
 	for _, p := range cfg.Partners {
+		// An unset token_env was refused above, or warned about in
+		// insecure development mode: then no token, and no header.
+		token, _ := p.Token()
 		dc := delivery.Config{
 			Partner:  p.ID,
 			BaseURL:  p.BaseURL,
-			Token:    p.Token(),
+			Token:    token,
 			Timeout:  p.Timeout,
 			RetryMax: p.RetryMax,
 			// A partner's queue, its urgent queue and its parked lanes
@@ -252,8 +260,10 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 		return nil, err
 	}
 	// Every decision of the partner endpoints' guard is counted in
-	// iceshub_inbound_requests_total{partner,outcome}.
-	guard, err := newAuthenticator(cfg, o.metrics, logger)
+	// iceshub_inbound_requests_total{partner,outcome}; signatures and
+	// single-use token ids already seen are kept in the store, so that a
+	// replay is refused after a restart too.
+	guard, err := newAuthenticator(cfg, o.metrics, st, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -295,10 +305,6 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	opsMux.HandleFunc("GET /readyz", h.ready)
-	adminToken := opts.adminToken
-	if adminToken == "" {
-		adminToken = os.Getenv(adminTokenEnv)
-	}
 	o.mount(opsMux, adminToken, newDLQActions(st, cfg))
 	h.server = newHTTPServer(cfg, o.handler(mux), tlsConfig, logger)
 	if cfg.Server.OpsAddr != "" {

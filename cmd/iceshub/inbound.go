@@ -16,11 +16,14 @@ import (
 // newAuthenticator builds the guard of the partner endpoints from the
 // configuration: each partner's inbound block, its secret read from its
 // environment variable or file, its public keys from their PEM files.
-func newAuthenticator(cfg *config.Config, counter auth.Counter, logger *slog.Logger) (*auth.Authenticator, error) {
+// replays (the hub's store) remembers accepted webhook signatures and
+// single-use tokens' ids, so that a replay is refused after a restart too.
+func newAuthenticator(cfg *config.Config, counter auth.Counter, replays auth.ReplayStore, logger *slog.Logger) (*auth.Authenticator, error) {
 	ac := auth.Config{
 		InsecureDev:  cfg.Server.InsecureDev,
 		MaxBodyBytes: cfg.Server.MaxBodyBytes,
 		Counter:      counter,
+		Replays:      replays,
 	}
 	for _, p := range cfg.Partners {
 		in := p.Inbound
@@ -51,7 +54,8 @@ func newAuthenticator(cfg *config.Config, counter auth.Counter, logger *slog.Log
 			}
 		case config.ModeJWT:
 			j := in.JWT
-			pc.JWT = auth.JWTConfig{Issuer: j.Issuer, Audience: j.Audience, Subject: j.Subject, Algorithm: j.Algorithm, Skew: j.Skew}
+			pc.JWT = auth.JWTConfig{Issuer: j.Issuer, Audience: j.Audience, Subject: j.Subject, Algorithm: j.Algorithm, Skew: j.Skew,
+				MaxLifetime: j.MaxLifetime, SingleUse: j.SingleUse}
 			if j.Algorithm == auth.AlgHS256 {
 				pc.JWT.Keys = []any{secret}
 			} else {

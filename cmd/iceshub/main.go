@@ -7,7 +7,7 @@
 //
 //	iceshub serve [--config FILE] [--addr HOST:PORT] [--data DIR]
 //	iceshub demo  [--referrals DIR] [--keep]
-//	iceshub check [--config FILE] [--fields]
+//	iceshub check [--config FILE] [--fields] [--file-only] [--insecure-dev]
 //	iceshub policy explain [--config FILE] [--format markdown|csv]
 //	iceshub retention run [--config FILE] [--data DIR] [--now RFC3339]
 //	iceshub bench [--scenario steady|outage] [--duration D] [--rate N] [--json]
@@ -38,8 +38,10 @@ Usage:
   iceshub demo [--referrals DIR] [--keep]
         run the hub with simulated partners on a temporary embedded store,
         send the sample referrals through it and show what each partner got
-  iceshub check [--config FILE] [--fields]
-        check a configuration file without starting anything
+  iceshub check [--config FILE] [--fields] [--file-only] [--insecure-dev]
+        check a configuration file without starting anything, and the
+        environment serve would need with it: inbound secrets, pseudonym
+        keys, every token_env, ICESHUB_ADMIN_TOKEN (--file-only: the file alone)
   iceshub audit verify [--data DIR | --config FILE]
         check that the disclosure record is intact (hash chain); exit 1
         naming the first changed or missing entry

@@ -10,7 +10,8 @@
 // without credentials through, and it says so loudly on every request.
 //
 // Refusals are answered 401 (no or invalid credentials), 403 (authenticated
-// but not allowed here) or 429 (over the partner's rate, with Retry-After)
+// but not allowed here), 429 (over the partner's rate, with Retry-After) or
+// 503 (the replay store could not be consulted: fail closed)
 // by an ErrorWriter the caller supplies, so that a FHIR endpoint answers an
 // OperationOutcome and a JSON endpoint {code, message}. Every refusal is
 // counted (Counter) and logged with the partner id, route, status and a
@@ -158,6 +159,9 @@ const (
 	CodePayloadTooLarge      = "payload_too_large"
 	CodeUnsupportedMediaType = "unsupported_media_type"
 	CodeInvalidJSON          = "invalid_json"
+	// CodeUnavailable: the hub cannot decide just now (its replay store
+	// failed); 503 with Retry-After.
+	CodeUnavailable = "unavailable"
 )
 
 func refuse(status int, code, reason, message string) *Error {
@@ -196,7 +200,7 @@ func setRetryAfter(w http.ResponseWriter, e *Error) {
 type Counter interface {
 	// Inc adds one for partner (a configured id, InsecureDevID, or
 	// "unknown" when nobody was authenticated) and outcome: accepted,
-	// unauthenticated, forbidden, rate_limited, insecure_dev.
+	// unauthenticated, forbidden, rate_limited, insecure_dev, unavailable.
 	Inc(partner, outcome string)
 }
 
@@ -207,6 +211,8 @@ const (
 	OutcomeForbidden       = "forbidden"
 	OutcomeRateLimited     = "rate_limited"
 	OutcomeInsecureDev     = "insecure_dev"
+	// OutcomeUnavailable: refused because the replay store failed.
+	OutcomeUnavailable = "unavailable"
 )
 
 // UnknownPartner is counted for requests nobody could be authenticated for.

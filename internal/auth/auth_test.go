@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -278,6 +280,12 @@ func TestRefusals(t *testing.T) {
 		{"replayed webhook", f.signed(t, "provider", "/provider/events", event, testNow), 401, "replay"},
 		{"wrong bearer key", f.bearer("/fhir", f.token(t, jwt.SigningMethodES256, otherEC, goodClaims("https://idp.example.nhs.uk"))), 401, "token_signature"},
 		{"expired token", f.bearer("/fhir", f.token(t, jwt.SigningMethodES256, f.ecKey, claims(func(c jwt.MapClaims) { c["exp"] = testNow.Add(-time.Minute).Unix() }))), 401, "token_expired"},
+		{"token without iat", f.bearer("/fhir", f.token(t, jwt.SigningMethodES256, f.ecKey, claims(func(c jwt.MapClaims) { delete(c, "iat") }))), 401, "token_claim_missing"},
+		{"a 10-year token", f.bearer("/fhir", f.token(t, jwt.SigningMethodES256, f.ecKey, claims(func(c jwt.MapClaims) { c["exp"] = testNow.AddDate(10, 0, 0).Unix() }))), 401, "token_lifetime"},
+		{"a 10-year token issued in the future", f.bearer("/fhir", f.token(t, jwt.SigningMethodES256, f.ecKey, claims(func(c jwt.MapClaims) {
+			c["exp"] = testNow.AddDate(10, 0, 0).Unix()
+			c["iat"] = testNow.AddDate(10, 0, 0).Add(-time.Minute).Unix()
+		}))), 401, "token_not_yet_valid"},
 		{"token without expiry", f.bearer("/fhir", f.token(t, jwt.SigningMethodES256, f.ecKey, claims(func(c jwt.MapClaims) { delete(c, "exp") }))), 401, "token_claim_missing"},
 		{"token not yet valid", f.bearer("/fhir", f.token(t, jwt.SigningMethodES256, f.ecKey, claims(func(c jwt.MapClaims) { c["nbf"] = testNow.Add(time.Hour).Unix() }))), 401, "token_not_yet_valid"},
 		{"wrong audience", f.bearer("/fhir", f.token(t, jwt.SigningMethodES256, f.ecKey, claims(func(c jwt.MapClaims) { c["aud"] = "https://elsewhere.example.org" }))), 401, "token_audience"},
@@ -561,4 +569,159 @@ func TestForbidCountsTheRequestOnceAsForbidden(t *testing.T) {
 	}
 	// Outside Wrap, Forbid does nothing (and does not panic).
 	Forbid(httptest.NewRequest(http.MethodGet, "/", nil).Context(), "x")
+}
+
+// A token may live at most the partner's max lifetime (exp minus iat), one
+// hour unless configured; exactly that long is accepted, a second more is
+// not, and a shorter max lifetime is enforced as configured.
+func TestTokenLifetimeIsBounded(t *testing.T) {
+	f := newFixture(t, func(c *Config) {
+		for i := range c.Partners {
+			if c.Partners[i].ID == "nhs-rs" {
+				c.Partners[i].JWT.MaxLifetime = 10 * time.Minute
+			}
+		}
+	})
+	lived := func(iss string, key any, method jwt.SigningMethod, d time.Duration) answer {
+		c := goodClaims(iss)
+		c["exp"] = testNow.Add(d).Unix()
+		return f.do(f.bearer("/fhir", f.token(t, method, key, c)))
+	}
+	for _, c := range []struct {
+		name   string
+		iss    string
+		key    any
+		method jwt.SigningMethod
+		life   time.Duration
+		status int
+	}{
+		{"default: one hour", "https://idp.example.nhs.uk", f.ecKey, jwt.SigningMethodES256, time.Hour, 202},
+		{"default: one hour and a second", "https://idp.example.nhs.uk", f.ecKey, jwt.SigningMethodES256, time.Hour + time.Second, 401},
+		{"default: ten years", "https://idp.example.nhs.uk", f.ecKey, jwt.SigningMethodES256, 10 * 365 * 24 * time.Hour, 401},
+		{"configured 10m: 10m", "https://rs.example.nhs.uk", f.rsaKey, jwt.SigningMethodRS256, 10 * time.Minute, 202},
+		{"configured 10m: 11m", "https://rs.example.nhs.uk", f.rsaKey, jwt.SigningMethodRS256, 11 * time.Minute, 401},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := lived(c.iss, c.key, c.method, c.life); got.status != c.status {
+				t.Fatalf("status %d (%s), want %d", got.status, got.code, c.status)
+			}
+		})
+	}
+}
+
+// memoryStore is a ReplayStore kept apart from any Authenticator, as the
+// hub's store is: it outlives a restart.
+type memoryStore struct {
+	mu   sync.Mutex
+	seen map[[32]byte]time.Time
+	fail error
+}
+
+func (m *memoryStore) SeenBefore(_ context.Context, key [32]byte, now, until time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return false, m.fail
+	}
+	if m.seen == nil {
+		m.seen = map[[32]byte]time.Time{}
+	}
+	if u, ok := m.seen[key]; ok && u.After(now) {
+		return true, nil
+	}
+	m.seen[key] = until
+	return false, nil
+}
+
+// A replay store kept outside the Authenticator refuses a replay after a
+// restart; when the store fails, the request is refused with 503, never
+// accepted unchecked.
+func TestReplayStoreOutlivesARestartAndFailsClosed(t *testing.T) {
+	st := &memoryStore{}
+	first := newFixture(t, func(c *Config) { c.Replays = st })
+	req := func(f *fixture) *http.Request { return f.signed(t, "provider", "/provider/events", event, testNow) }
+	if got := first.do(req(first)); got.status != http.StatusAccepted {
+		t.Fatalf("first send: %d", got.status)
+	}
+	restarted := newFixture(t, func(c *Config) {
+		c.Replays = st
+		c.Partners[0].HMACSecret = first.secrets["provider"]
+	})
+	if got := restarted.do(req(first)); got.status != http.StatusUnauthorized || restarted.fake.count() != 0 {
+		t.Fatalf("replay after a restart: %d, handler calls %d", got.status, restarted.fake.count())
+	}
+	if !strings.Contains(restarted.logs.String(), "reason=replay") {
+		t.Fatalf("log %q lacks reason=replay", restarted.logs.String())
+	}
+
+	st.fail = errors.New("disk full")
+	fresh := restarted.signed(t, "provider", "/provider/events", event, testNow.Add(time.Second))
+	got := restarted.do(fresh)
+	if got.status != http.StatusServiceUnavailable || got.code != CodeUnavailable || got.header.Get("Retry-After") == "" || restarted.fake.count() != 0 {
+		t.Fatalf("store failing: %d %s Retry-After %q, handler calls %d; want 503 unavailable", got.status, got.code, got.header.Get("Retry-After"), restarted.fake.count())
+	}
+	if restarted.counts.Get(UnknownPartner, OutcomeUnavailable) != 1 {
+		t.Fatalf("counts %s", restarted.counts)
+	}
+}
+
+// A single-use partner's token needs a jti and is accepted once, even after
+// a restart; a partner that is not single-use reuses its token.
+func TestSingleUseTokens(t *testing.T) {
+	st := &memoryStore{}
+	singleUse := func(c *Config) {
+		c.Replays = st
+		for i := range c.Partners {
+			if c.Partners[i].ID == "nhs-hs" {
+				c.Partners[i].JWT.SingleUse = true
+			}
+		}
+	}
+	f := newFixture(t, singleUse)
+	withJTI := func(jti string) string {
+		c := goodClaims("https://hs.example.nhs.uk")
+		if jti != "" {
+			c["jti"] = jti
+		}
+		return f.token(t, jwt.SigningMethodHS256, f.hsKey, c)
+	}
+	tok := withJTI("a1")
+	if got := f.do(f.bearer("/fhir", tok)); got.status != http.StatusAccepted {
+		t.Fatalf("first use: %d (%s)", got.status, got.code)
+	}
+	for name, tk := range map[string]string{"same token again": tok, "another token, same jti": withJTI("a1"), "no jti": withJTI("")} {
+		f.logs.Reset()
+		if got := f.do(f.bearer("/fhir", tk)); got.status != http.StatusUnauthorized {
+			t.Fatalf("%s: %d, want 401", name, got.status)
+		}
+		if want := map[bool]string{true: "reason=token_claim_missing", false: "reason=token_replay"}[name == "no jti"]; !strings.Contains(f.logs.String(), want) {
+			t.Fatalf("%s: log %q lacks %s", name, f.logs.String(), want)
+		}
+	}
+	if got := f.do(f.bearer("/fhir", withJTI("a2"))); got.status != http.StatusAccepted {
+		t.Fatalf("a new jti: %d", got.status)
+	}
+	restarted := newFixture(t, singleUse)
+	restarted.hsKey = f.hsKey
+	if got := restarted.do(restarted.bearer("/fhir", tok)); got.status != http.StatusUnauthorized {
+		t.Fatalf("single-use token after a restart: %d", got.status)
+	}
+	// Not single-use: the same token serves many requests.
+	es := f.token(t, jwt.SigningMethodES256, f.ecKey, goodClaims("https://idp.example.nhs.uk"))
+	for i := range 2 {
+		if got := f.do(f.bearer("/fhir", es)); got.status != http.StatusAccepted {
+			t.Fatalf("reusable token, use %d: %d", i+1, got.status)
+		}
+	}
+}
+
+// The Bearer scheme is matched in any case (RFC 7235); other schemes and
+// empty credentials are not bearer credentials.
+func TestBearerCredentials(t *testing.T) {
+	for h, want := range map[string]string{"Bearer abc": "abc", "bearer abc": "abc", "BEARER  abc ": "abc", "Bearer": "", "Bearer   ": "", "Basic abc": "", "Bearerabc": ""} {
+		got, ok := BearerCredentials(h)
+		if got != want || ok != (want != "") {
+			t.Errorf("BearerCredentials(%q) = %q, %v; want %q", h, got, ok, want)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"container/list"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -18,8 +19,8 @@ import (
 // signatures may be sent separated by commas (while a partner changes its
 // secret); one matching is enough. A request is refused when its timestamp
 // is further than the replay window from the hub's clock, or when the same
-// signature was accepted before within the window: every attempt, retries
-// included, must be signed afresh with a new timestamp.
+// signature was accepted before within the window (ReplayStore): every
+// attempt, retries included, must be signed afresh with a new timestamp.
 const (
 	HeaderTimestamp = "X-ICES-Timestamp"
 	HeaderSignature = "X-ICES-Signature"
@@ -129,14 +130,27 @@ func (p *hmacPartner) verify(timestamp string, body []byte, sigs [][]byte) ([]by
 	return nil, false
 }
 
+// ReplayStore remembers what was accepted once, so that it is refused when
+// it comes again: a webhook's signature, a single-use token's jti. Keys are
+// SHA-256 hashes (replayKey, jtiKey), never a signature or token itself.
+// The hub's store implements it, so that a replay is refused after a
+// restart and by every replica sharing the store; without one each
+// Authenticator keeps its own bounded cache in memory.
+type ReplayStore interface {
+	// SeenBefore records key until until and reports whether it was
+	// already recorded with an until after now. An error means the answer
+	// is unknown: the request is refused (503), never accepted.
+	SeenBefore(ctx context.Context, key [32]byte, now, until time.Time) (bool, error)
+}
+
 // DefaultReplayCacheSize bounds the signatures remembered against replay.
 const DefaultReplayCacheSize = 100_000
 
 // replayCache remembers accepted signatures until their window has passed.
 // It is bounded: when full, the entry closest to expiry is forgotten first
 // (entries arrive in about the order they expire), which is the one least
-// useful to an attacker. It is per process: several hub replicas would need
-// a shared cache.
+// useful to an attacker. It is per process, and forgets everything at a
+// restart: the default ReplayStore, when none is configured.
 type replayCache struct {
 	mu    sync.Mutex
 	max   int
@@ -154,6 +168,11 @@ func newReplayCache(max int) *replayCache {
 		max = DefaultReplayCacheSize
 	}
 	return &replayCache{max: max, order: list.New(), seen: map[[32]byte]*list.Element{}}
+}
+
+// SeenBefore implements ReplayStore; it never fails.
+func (c *replayCache) SeenBefore(_ context.Context, key [32]byte, now, until time.Time) (bool, error) {
+	return !c.add(key, until, now), nil
 }
 
 // add records key until expires and reports whether it was new (not seen
@@ -186,12 +205,25 @@ func (c *replayCache) len() int {
 	return c.order.Len()
 }
 
-// replayKey names an accepted signature of a partner.
+// replayKey names an accepted webhook signature of a partner.
 func replayKey(partner string, sig []byte) [32]byte {
+	return hashKey("hmac", partner, sig)
+}
+
+// jtiKey names an accepted token id (jti) of a single-use partner.
+func jtiKey(partner, jti string) [32]byte {
+	return hashKey("jti", partner, []byte(jti))
+}
+
+// hashKey is SHA-256 of what, the partner and v, each part apart, so that
+// a signature and a jti never name the same key.
+func hashKey(what, partner string, v []byte) [32]byte {
 	h := sha256.New()
+	h.Write([]byte(what))
+	h.Write([]byte{0})
 	h.Write([]byte(partner))
 	h.Write([]byte{0})
-	h.Write(sig)
+	h.Write(v)
 	var k [32]byte
 	copy(k[:], h.Sum(nil))
 	return k

@@ -22,7 +22,13 @@ import (
 // exactly one algorithm: a token whose header names another (none, HS256
 // against an RSA key: "algorithm confusion") is refused before any key is
 // used. The token must name the configured issuer and audience and carry an
-// expiry; exp, nbf and iat are checked with the configured clock skew.
+// expiry and an issue time (iat); exp, nbf and iat are checked with the
+// configured clock skew. A token may live at most the partner's
+// MaxLifetime (exp minus iat); since iat may not be later than now (plus the
+// skew), its exp is never further ahead than that either. A partner may
+// also be single-use: each token carries a jti, accepted once until the
+// token expires (in the Authenticator's ReplayStore, so after a restart
+// too).
 
 // JWT algorithms a partner may be configured with.
 const (
@@ -34,6 +40,10 @@ const (
 // DefaultSkew is the clock skew allowed on exp, nbf and iat.
 const DefaultSkew = 30 * time.Second
 
+// DefaultMaxLifetime is how long a token may live (exp minus iat) when the
+// partner's MaxLifetime is zero.
+const DefaultMaxLifetime = time.Hour
+
 // maxTokenBytes bounds a bearer token; a real one is well under 4 KiB.
 const maxTokenBytes = 8 << 10
 
@@ -41,16 +51,26 @@ const maxTokenBytes = 8 << 10
 // that is not "Bearer <JWT>".
 var ErrBadAuthorization = errors.New(`the Authorization header must be "Bearer <JWT>"`)
 
+// BearerCredentials returns the credentials of an Authorization header
+// "Bearer <credentials>": the scheme is matched in any case (RFC 7235,
+// section 2.1: auth-scheme is case-insensitive), and spaces around the
+// credentials are dropped. It reports false for any other scheme and for
+// empty credentials. The admin API uses it as well as ParseBearer.
+func BearerCredentials(h string) (string, bool) {
+	scheme, cred, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	cred = strings.TrimSpace(cred)
+	return cred, cred != ""
+}
+
 // ParseBearer returns the token of an Authorization header "Bearer <JWT>"
 // (the scheme in any case): three dot-separated base64url parts of at most
 // 8 KiB in all.
 func ParseBearer(h string) (string, error) {
-	scheme, tok, ok := strings.Cut(strings.TrimSpace(h), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", ErrBadAuthorization
-	}
-	tok = strings.TrimSpace(tok)
-	if tok == "" || len(tok) > maxTokenBytes || strings.Count(tok, ".") != 2 {
+	tok, ok := BearerCredentials(h)
+	if !ok || len(tok) > maxTokenBytes || strings.Count(tok, ".") != 2 {
 		return "", ErrBadAuthorization
 	}
 	for i := 0; i < len(tok); i++ {
@@ -82,6 +102,13 @@ type JWTConfig struct {
 	Keys []any
 	// Skew is the clock skew allowed; zero means DefaultSkew.
 	Skew time.Duration
+	// MaxLifetime is the longest a token may live, exp minus iat; zero
+	// means DefaultMaxLifetime.
+	MaxLifetime time.Duration
+	// SingleUse requires a jti in every token and accepts each jti once
+	// until the token's expiry (plus the skew): a replayed token is
+	// refused, and the partner gets a new token for each request.
+	SingleUse bool
 }
 
 func (c JWTConfig) check() error {
@@ -118,6 +145,9 @@ func (c JWTConfig) check() error {
 	if c.Skew < 0 {
 		return errors.New("jwt skew must not be negative")
 	}
+	if c.MaxLifetime < 0 {
+		return errors.New("jwt max lifetime must not be negative")
+	}
 	return nil
 }
 
@@ -151,6 +181,9 @@ func newJWTPartner(id string, c JWTConfig, now func() time.Time) (*jwtPartner, e
 	if c.Skew == 0 {
 		c.Skew = DefaultSkew
 	}
+	if c.MaxLifetime == 0 {
+		c.MaxLifetime = DefaultMaxLifetime
+	}
 	if now == nil {
 		now = time.Now
 	}
@@ -175,14 +208,28 @@ func newJWTPartner(id string, c JWTConfig, now func() time.Time) (*jwtPartner, e
 	return p, nil
 }
 
-// verify checks tok and returns a reason code when it is refused.
-func (p *jwtPartner) verify(tok string) (reason string, ok bool) {
+// verified is a token that passed every check of its partner.
+type verified struct {
+	// jti is the token's id (empty when it has none); until is when a
+	// single-use partner's jti may be forgotten: the token's expiry plus
+	// the skew, after which the token is refused anyway.
+	jti   string
+	until time.Time
+}
+
+// verify checks tok and returns a reason code when it is refused. It does
+// not consult the replay store: a single-use partner's caller does, with
+// the jti returned.
+func (p *jwtPartner) verify(tok string) (v verified, reason string, ok bool) {
 	sum := sha256.Sum256([]byte(tok))
-	p.mu.Lock()
-	exp, seen := p.verified[sum]
-	p.mu.Unlock()
-	if seen && p.now().Before(exp) {
-		return "", true
+	if !p.cfg.SingleUse {
+		// A single-use token is used once: remembering it saves nothing.
+		p.mu.Lock()
+		exp, seen := p.verified[sum]
+		p.mu.Unlock()
+		if seen && p.now().Before(exp) {
+			return verified{}, "", true
+		}
 	}
 	claims := &jwt.RegisteredClaims{}
 	_, err := p.parser.ParseWithClaims(tok, claims, func(t *jwt.Token) (any, error) {
@@ -195,32 +242,42 @@ func (p *jwtPartner) verify(tok string) (reason string, ok bool) {
 	})
 	switch {
 	case err == nil:
-		if claims.ExpiresAt != nil {
-			p.mu.Lock()
-			if len(p.verified) >= maxVerified {
-				clear(p.verified)
-			}
-			p.verified[sum] = claims.ExpiresAt.Time
-			p.mu.Unlock()
-		}
-		return "", true
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return "token_expired", false
+		return verified{}, "token_expired", false
 	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		return "token_not_yet_valid", false
+		return verified{}, "token_not_yet_valid", false
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		return "token_audience", false
+		return verified{}, "token_audience", false
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		return "token_issuer", false
+		return verified{}, "token_issuer", false
 	case errors.Is(err, jwt.ErrTokenInvalidSubject):
-		return "token_subject", false
+		return verified{}, "token_subject", false
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return "token_claim_missing", false
+		return verified{}, "token_claim_missing", false
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
-		return "token_signature", false
+		return verified{}, "token_signature", false
 	default:
-		return "token_invalid", false
+		return verified{}, "token_invalid", false
 	}
+	// The parser requires exp and checks iat when there is one; iat is
+	// required here, and bounds the token's life. With iat at most now plus
+	// the skew (checked above), exp is at most MaxLifetime (plus the skew)
+	// ahead of now as well.
+	if claims.IssuedAt == nil || (p.cfg.SingleUse && claims.ID == "") {
+		return verified{}, "token_claim_missing", false
+	}
+	if claims.ExpiresAt.Sub(claims.IssuedAt.Time) > p.cfg.MaxLifetime {
+		return verified{}, "token_lifetime", false
+	}
+	if !p.cfg.SingleUse {
+		p.mu.Lock()
+		if len(p.verified) >= maxVerified {
+			clear(p.verified)
+		}
+		p.verified[sum] = claims.ExpiresAt.Time
+		p.mu.Unlock()
+	}
+	return verified{jti: claims.ID, until: claims.ExpiresAt.Add(p.cfg.Skew)}, "", true
 }
 
 // tokenMessages are what the caller is told, by reason.
@@ -230,7 +287,9 @@ var tokenMessages = map[string]string{
 	"token_audience":      "the bearer token is not for this hub (audience)",
 	"token_issuer":        "the bearer token's issuer is not one this hub trusts",
 	"token_subject":       "the bearer token's subject is not the partner's",
-	"token_claim_missing": "the bearer token lacks a required claim (exp)",
+	"token_claim_missing": "the bearer token lacks a required claim (exp, iat; jti where each token is single-use)",
+	"token_lifetime":      "the bearer token lives longer than this hub accepts (exp minus iat over the partner's max_lifetime): ask for a shorter-lived token",
+	"token_replay":        "this bearer token (its jti) was used before: use a new token for each request",
 	"token_signature":     "the bearer token's signature or algorithm is not the partner's",
 	"token_invalid":       "the bearer token is malformed",
 }

@@ -60,8 +60,10 @@ type Config struct {
 	// MaxBodyBytes bounds the body read to check a webhook's signature;
 	// zero means 1 MiB. A larger body is answered 413.
 	MaxBodyBytes int64
-	// ReplayCacheSize bounds the signatures remembered against replay; zero
-	// means DefaultReplayCacheSize.
+	// Replays remembers accepted webhook signatures and single-use tokens'
+	// ids; nil means a cache in this process's memory, of ReplayCacheSize
+	// entries (zero: DefaultReplayCacheSize), forgotten at a restart.
+	Replays         ReplayStore
 	ReplayCacheSize int
 	// Counter counts every decision; nil counts nothing.
 	Counter Counter
@@ -79,7 +81,7 @@ type Authenticator struct {
 	spkis    map[[32]byte]*partner
 	jwts     []*jwtPartner
 	hmacs    []*hmacPartner
-	replays  *replayCache
+	replays  ReplayStore
 }
 
 // partner is one partner's inbound state.
@@ -109,7 +111,10 @@ func New(cfg Config, logger *slog.Logger) (*Authenticator, error) {
 		partners: map[string]*partner{},
 		certs:    map[[32]byte]*partner{},
 		spkis:    map[[32]byte]*partner{},
-		replays:  newReplayCache(cfg.ReplayCacheSize),
+		replays:  cfg.Replays,
+	}
+	if a.replays == nil {
+		a.replays = newReplayCache(cfg.ReplayCacheSize)
 	}
 	secrets := map[string]string{}
 	for _, pc := range cfg.Partners {
@@ -266,7 +271,7 @@ func (a *Authenticator) authenticate(r *http.Request) (*partner, *Error) {
 		if err != nil {
 			return nil, refuse(http.StatusUnauthorized, CodeUnauthenticated, "authorization_header", err.Error())
 		}
-		return a.authenticateJWT(tok)
+		return a.authenticateJWT(r.Context(), tok)
 	}
 	if r.Header.Get(HeaderSignature) != "" || r.Header.Get(HeaderTimestamp) != "" {
 		return a.authenticateHMAC(r)
@@ -280,7 +285,7 @@ func (a *Authenticator) authenticate(r *http.Request) (*partner, *Error) {
 	return nil, refuse(http.StatusUnauthorized, CodeUnauthenticated, "no_credentials", "credentials required: a client certificate, a bearer token or a signed request, as agreed for your organisation")
 }
 
-func (a *Authenticator) authenticateJWT(tok string) (*partner, *Error) {
+func (a *Authenticator) authenticateJWT(ctx context.Context, tok string) (*partner, *Error) {
 	iss, ok := unverifiedIssuer(tok)
 	if !ok {
 		return nil, refuse(http.StatusUnauthorized, CodeUnauthenticated, "token_invalid", tokenMessages["token_invalid"])
@@ -290,8 +295,13 @@ func (a *Authenticator) authenticateJWT(tok string) (*partner, *Error) {
 		if jp.cfg.Issuer != iss {
 			continue
 		}
-		why, ok := jp.verify(tok)
+		v, why, ok := jp.verify(tok)
 		if ok {
+			if jp.cfg.SingleUse {
+				if e := a.once(ctx, jtiKey(jp.id, v.jti), v.until, "token_replay", tokenMessages["token_replay"]); e != nil {
+					return nil, e
+				}
+			}
 			return a.partners[jp.id], nil
 		}
 		if reason == "" {
@@ -329,12 +339,29 @@ func (a *Authenticator) authenticateHMAC(r *http.Request) (*partner, *Error) {
 		if d := now.Sub(ts); d > hp.window || d < -hp.window {
 			return nil, refuse(http.StatusUnauthorized, CodeUnauthenticated, "timestamp_stale", "the request's timestamp is outside the replay window: sign each request when you send it")
 		}
-		if !a.replays.add(replayKey(hp.id, sig), ts.Add(hp.window), now) {
-			return nil, refuse(http.StatusUnauthorized, CodeUnauthenticated, "replay", "this signed request was received before: sign each attempt afresh, with a new timestamp")
+		if e := a.once(r.Context(), replayKey(hp.id, sig), ts.Add(hp.window), "replay", "this signed request was received before: sign each attempt afresh, with a new timestamp"); e != nil {
+			return nil, e
 		}
 		return a.partners[hp.id], nil
 	}
 	return nil, refuse(http.StatusUnauthorized, CodeUnauthenticated, "signature_mismatch", "the signature does not match the body under any partner's secret")
+}
+
+// once records key in the replay store until until, and refuses (401 with
+// reason and message) when it was there already, or (503) when the store
+// cannot say: a replay is never let through because the store failed.
+func (a *Authenticator) once(ctx context.Context, key [32]byte, until time.Time, reason, message string) *Error {
+	seen, err := a.replays.SeenBefore(ctx, key, a.cfg.Now(), until)
+	if err != nil {
+		a.log.Error("replay store unavailable: request refused", "error", err)
+		e := refuse(http.StatusServiceUnavailable, CodeUnavailable, "replay_store", "the hub cannot check this request against replay just now: retry later, signed afresh")
+		e.RetryAfter = 5 * time.Second
+		return e
+	}
+	if seen {
+		return refuse(http.StatusUnauthorized, CodeUnauthenticated, reason, message)
+	}
+	return nil
 }
 
 // readBody reads the body up to the limit and puts it back for the handler.
@@ -389,6 +416,8 @@ func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, partnerID
 		outcome = OutcomeForbidden
 	case http.StatusTooManyRequests:
 		outcome = OutcomeRateLimited
+	case http.StatusServiceUnavailable:
+		outcome = OutcomeUnavailable
 	}
 	a.count(partnerID, outcome)
 	a.log.Warn("inbound request refused", "partner", partnerID, "route", routeOf(r), "status", e.Status, "reason", e.reason)

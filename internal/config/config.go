@@ -183,7 +183,9 @@ type Partner struct {
 	Name    string `yaml:"name"`
 	BaseURL string `yaml:"base_url"`
 	// TokenEnv names the environment variable holding the bearer token the
-	// hub presents to this partner. Empty means no token.
+	// hub presents to this partner. Empty means no token; a name whose
+	// variable is unset or empty is an error (CheckTokens), so that the hub
+	// never calls a partner without the token it was configured to send.
 	TokenEnv string        `yaml:"token_env"`
 	Timeout  time.Duration `yaml:"timeout"`
 	RetryMax int           `yaml:"retry_max"`
@@ -254,7 +256,21 @@ type InboundJWT struct {
 	SecretEnv  string        `yaml:"secret_env"`
 	SecretFile string        `yaml:"secret_file"`
 	Skew       time.Duration `yaml:"skew"`
+	// MaxLifetime is the longest a token may live, exp minus iat (iat is
+	// required); default 1h, at most MaxTokenLifetime.
+	MaxLifetime time.Duration `yaml:"max_lifetime"`
+	// SingleUse requires a jti in every token and accepts each jti once
+	// until the token expires, after a restart too: the partner gets a new
+	// token for each request.
+	SingleUse bool `yaml:"single_use"`
 }
+
+// DefaultTokenLifetime is inbound.jwt.max_lifetime when it is not set, and
+// MaxTokenLifetime the most it may be.
+const (
+	DefaultTokenLifetime = time.Hour
+	MaxTokenLifetime     = 24 * time.Hour
+)
 
 // InboundHMAC checks the partner's signed webhooks.
 type InboundHMAC struct {
@@ -351,12 +367,21 @@ func (p Partner) InboundSecret() ([]byte, error) {
 	return bytes.TrimRight(b, "\r\n"), nil
 }
 
-// Token returns the partner's bearer token from its environment variable.
-func (p Partner) Token() string {
+// Token returns the partner's bearer token from its environment variable:
+// empty when the partner names no token_env, an error (naming the variable,
+// never a value) when the variable it names is unset, empty or blank.
+func (p Partner) Token() (string, error) {
 	if p.TokenEnv == "" {
-		return ""
+		return "", nil
 	}
-	return os.Getenv(p.TokenEnv)
+	v := os.Getenv(p.TokenEnv)
+	if strings.TrimSpace(v) == "" {
+		return "", fmt.Errorf("partner %q: token_env names %s, which is unset or empty: set it to the bearer token the hub sends this partner (or remove token_env if the partner takes none)", p.ID, p.TokenEnv)
+	}
+	if strings.TrimSpace(v) != v || strings.ContainsAny(v, "\r\n") {
+		return "", fmt.Errorf("partner %q: the token in %s has spaces or line breaks around or in it", p.ID, p.TokenEnv)
+	}
+	return v, nil
 }
 
 // Policy holds settings shared by every route's field list.
@@ -702,6 +727,9 @@ func (c *Config) applyDefaults() {
 		if in.Mode == ModeJWT && in.JWT.Skew == 0 {
 			in.JWT.Skew = 30 * time.Second
 		}
+		if in.Mode == ModeJWT && in.JWT.MaxLifetime == 0 {
+			in.JWT.MaxLifetime = DefaultTokenLifetime
+		}
 		if in.Rate.PerSecond == 0 {
 			in.Rate.PerSecond = 20
 		}
@@ -939,6 +967,25 @@ func (c *Config) CheckSecrets() error {
 		if r.Pseudonymises() && len(r.PseudonymKey()) < minimise.MinPseudonymKeyBytes {
 			errs = append(errs, fmt.Errorf("%s:%d: route %s -> %s pseudonymises the NHS number: set the environment variable %s to a secret key of at least %d bytes",
 				c.Source, r.Line, r.Message, r.To, r.PseudonymKeyEnv, minimise.MinPseudonymKeyBytes))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CheckTokens reports every partner whose token_env names an environment
+// variable that is unset or empty (or holds a token with spaces or line
+// breaks around it), each with the file and line. The hub calls it before
+// it starts, and refuses to start on any (or, in insecure development mode,
+// warns and calls those partners without a token).
+func (c *Config) CheckTokens() error {
+	var errs []error
+	for _, p := range c.Partners {
+		if _, err := p.Token(); err != nil {
+			where := c.Source
+			if p.Line > 0 {
+				where = fmt.Sprintf("%s:%d", c.Source, p.Line)
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
 	}
 	return errors.Join(errs...)

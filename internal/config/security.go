@@ -88,6 +88,9 @@ func (c *Config) checkInbound(p Partner, at func(int) string) []error {
 		if j.Skew < 0 || j.Skew > 5*time.Minute {
 			bad("jwt skew %s must be between 0 and 5m", j.Skew)
 		}
+		if j.MaxLifetime < time.Minute || j.MaxLifetime > MaxTokenLifetime {
+			bad("jwt max_lifetime %s must be between 1m and %s", j.MaxLifetime, MaxTokenLifetime)
+		}
 	case ModeHMAC:
 		errs = append(errs, c.checkSecretSource(p, where, "hmac", in.HMAC.SecretEnv, in.HMAC.SecretFile)...)
 		if in.HMAC.ReplayWindow < time.Second || in.HMAC.ReplayWindow > time.Hour {

@@ -55,7 +55,7 @@ func TestInboundDefaultsAndValidConfiguration(t *testing.T) {
 		t.Fatalf("council inbound defaults: %+v", co.Inbound)
 	}
 	tr, _ := c.PartnerByID("trust")
-	if tr.Inbound.JWT.Skew.String() != "30s" || len(tr.Inbound.Messages) == 0 {
+	if tr.Inbound.JWT.Skew.String() != "30s" || tr.Inbound.JWT.MaxLifetime.String() != "1h0m0s" || tr.Inbound.JWT.SingleUse || len(tr.Inbound.Messages) == 0 {
 		t.Fatalf("nhs inbound defaults: %+v", tr.Inbound)
 	}
 	if c.Server.ReadHeaderTimeout.String() != "10s" || c.Server.MaxHeaderBytes != 65536 {
@@ -72,6 +72,8 @@ func TestInboundMistakesNameTheLine(t *testing.T) {
 		{"secret in the file", "secret_env: TEST_PROVIDER_WEBHOOK_SECRET", "secret_env: s3cr3t-value", "not an environment variable name"},
 		{"alg none", "algorithm: ES256", "algorithm: none", `test.yaml:20: partner "trust": inbound: jwt algorithm "none"`},
 		{"HS256 with a key file", "algorithm: ES256", "algorithm: HS256", "jwt needs secret_env or secret_file"},
+		{"ten-year tokens", "        key_file: /etc/iceshub/trust.pem\n", "        key_file: /etc/iceshub/trust.pem\n        max_lifetime: 87600h\n", `test.yaml:20: partner "trust": inbound: jwt max_lifetime 87600h0m0s must be between 1m and 24h0m0s`},
+		{"tokens of seconds", "        key_file: /etc/iceshub/trust.pem\n", "        key_file: /etc/iceshub/trust.pem\n        max_lifetime: 30s\n", "jwt max_lifetime 30s must be between 1m"},
 		{"jwt without audience", "        audience: https://iceshub.example.org\n", "", "jwt needs an issuer and an audience"},
 		{"mtls without server tls", "mode: hmac\n      hmac:\n        secret_env: TEST_PROVIDER_WEBHOOK_SECRET", "mode: mtls\n      mtls:\n        spki_sha256: [" + strings.Repeat("ab", 32) + "]", "mtls needs server.tls"},
 		{"bad fingerprint", "mode: hmac\n      hmac:\n        secret_env: TEST_PROVIDER_WEBHOOK_SECRET", "mode: mtls\n      mtls:\n        cert_sha256: [abcd]", "is not a SHA-256 fingerprint"},
@@ -117,5 +119,35 @@ func TestInboundSecretFromEnvironmentOrFile(t *testing.T) {
 	os.Chmod(file, 0o600)
 	if b, err := p.InboundSecret(); err != nil || string(b) != strings.Repeat("f", 32) {
 		t.Fatalf("secret file: %q %v", b, err)
+	}
+}
+
+// A token_env whose variable is unset, empty or blank is an error naming
+// the file, line, partner and variable, never a value; set, the token is
+// read; no token_env means no token and no error.
+func TestTokenEnvMustBeSet(t *testing.T) {
+	y := strings.Replace(securityBase, "    base_url: http://127.0.0.1:1\n", "    base_url: http://127.0.0.1:1\n    token_env: TEST_PROVIDER_TOKEN\n", 1)
+	c, err := Parse([]byte(y), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"", "  "} {
+		t.Setenv("TEST_PROVIDER_TOKEN", v)
+		if err := c.CheckTokens(); err == nil || !strings.Contains(err.Error(), `test.yaml:3: partner "provider": token_env names TEST_PROVIDER_TOKEN, which is unset or empty`) {
+			t.Fatalf("token %q: %v", v, err)
+		}
+	}
+	t.Setenv("TEST_PROVIDER_TOKEN", " tok\n")
+	if err := c.CheckTokens(); err == nil || !strings.Contains(err.Error(), "the token in TEST_PROVIDER_TOKEN has spaces or line breaks") || strings.Contains(err.Error(), " tok\n") {
+		t.Fatalf("token with spaces: %v", err)
+	}
+	t.Setenv("TEST_PROVIDER_TOKEN", "a-token")
+	p, _ := c.PartnerByID("provider")
+	if tok, err := p.Token(); err != nil || tok != "a-token" || c.CheckTokens() != nil {
+		t.Fatalf("set token: %q %v", tok, err)
+	}
+	tr, _ := c.PartnerByID("trust")
+	if tok, err := tr.Token(); err != nil || tok != "" {
+		t.Fatalf("no token_env: %q %v", tok, err)
 	}
 }

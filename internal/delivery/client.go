@@ -52,8 +52,10 @@ type Config struct {
 	// BaseURL is the partner API's absolute http or https URL; request paths
 	// are joined to it. Required.
 	BaseURL string
-	// Token, if not empty, is sent as "Authorization: Bearer <Token>". The
-	// caller reads it from the environment; it is never logged.
+	// Token, if not empty, is sent as "Authorization: Bearer <Token>";
+	// empty, no Authorization header is sent at all. A token that is blank
+	// or has spaces around it is refused. The caller reads it from the
+	// environment (and refuses an unset one); it is never logged.
 	Token string
 	// UserAgent is sent as User-Agent; default DefaultUserAgent.
 	UserAgent string
@@ -175,6 +177,9 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 	}
 	if strings.ContainsAny(cfg.Token, "\r\n") || strings.ContainsAny(cfg.UserAgent, "\r\n") {
 		return nil, fmt.Errorf("delivery: partner %q: token or user agent holds a line break", cfg.Partner)
+	}
+	if cfg.Token != "" && strings.TrimSpace(cfg.Token) != cfg.Token {
+		return nil, fmt.Errorf("delivery: partner %q: the token is blank or starts or ends with spaces", cfg.Partner)
 	}
 	for name, d := range map[string]time.Duration{
 		"timeout": cfg.Timeout, "retry wait min": cfg.RetryWaitMin, "retry wait max": cfg.RetryWaitMax, "open timeout": cfg.OpenTimeout, "max open timeout": cfg.MaxOpenTimeout,
@@ -359,6 +364,9 @@ func (c *Client) attempt(ctx context.Context, req Request, cl *call) (Response, 
 	if req.CorrelationID != "" {
 		h.Set("X-Correlation-ID", req.CorrelationID)
 	}
+	// Authorization is the configuration's alone: the partner's token, or
+	// no header at all (never an empty one, nor one from req.Header).
+	h.Del("Authorization")
 	if c.token != "" {
 		h.Set("Authorization", "Bearer "+c.token)
 	}

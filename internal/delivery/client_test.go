@@ -658,6 +658,35 @@ func TestRequestDetails(t *testing.T) {
 	}
 }
 
+// Without a token no Authorization header leaves, not even one the caller
+// put in the request's headers, empty or not.
+func TestNoTokenSendsNoAuthorizationHeader(t *testing.T) {
+	var mu sync.Mutex
+	var seen [][]string
+	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		_, present := r.Header["Authorization"]
+		if present {
+			seen = append(seen, r.Header.Values("Authorization"))
+		}
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	cfg := fastConfig(srv.URL)
+	cfg.Token = ""
+	c, _ := newClient(t, cfg)
+	for _, h := range []http.Header{nil, {"Authorization": {""}}, {"Authorization": {"Bearer "}}, {"Authorization": {"Bearer x"}}} {
+		if _, err := c.Do(context.Background(), delivery.Request{Path: "/x", Body: []byte(`{}`), IdempotencyKey: "k", Header: h}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 0 {
+		t.Fatalf("Authorization sent without a token: %q", seen)
+	}
+}
+
 func TestPostWithoutIdempotencyKeyIsRefusedLocally(t *testing.T) {
 	rec := &recorder{script: []func(http.ResponseWriter){status(201, `{}`)}}
 	srv := serve(t, rec)
@@ -757,6 +786,8 @@ func TestNewChecksItsConfig(t *testing.T) {
 		"other scheme":       func(c *delivery.Config) { c.BaseURL = "ftp://partner.example" },
 		"query":              func(c *delivery.Config) { c.BaseURL = "https://partner.example/?a=b" },
 		"token line break":   func(c *delivery.Config) { c.Token = "a\r\nX-Evil: 1" },
+		"blank token":        func(c *delivery.Config) { c.Token = "   " },
+		"token with spaces":  func(c *delivery.Config) { c.Token = " tok " },
 		"negative timeout":   func(c *delivery.Config) { c.Timeout = -time.Second },
 		"min above max wait": func(c *delivery.Config) { c.RetryWaitMin, c.RetryWaitMax = time.Minute, time.Second },
 		"negative failures":  func(c *delivery.Config) { c.ConsecutiveFailures = -1 },

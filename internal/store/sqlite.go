@@ -164,7 +164,7 @@ func Open(opts Options) (*SQLite, error) {
 		conn.Close()
 		return nil, fmt.Errorf("store: create schema in %s: %w", path, err)
 	}
-	if err := sqlitex.ExecuteScript(conn, referralsSchema+parkedSchema, nil); err != nil {
+	if err := sqlitex.ExecuteScript(conn, referralsSchema+parkedSchema+replaysSchema, nil); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("store: create schema in %s: %w", path, err)
 	}
