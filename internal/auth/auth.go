@@ -24,10 +24,8 @@ package auth
 import (
 	"context"
 	"encoding/json"
-	"expvar"
 	"net/http"
 	"slices"
-	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -194,9 +192,9 @@ func setRetryAfter(w http.ResponseWriter, e *Error) {
 	}
 }
 
-// Counter counts inbound decisions. The operations side exports the counts
-// (Counts is an expvar.Var; a Prometheus counter fits the same interface).
-// It must be safe for concurrent use.
+// Counter counts inbound decisions; the hub's is the Prometheus counter
+// iceshub_inbound_requests_total (internal/metrics). It must be safe for
+// concurrent use.
 type Counter interface {
 	// Inc adds one for partner (a configured id, InsecureDevID, or
 	// "unknown" when nobody was authenticated) and outcome: accepted,
@@ -217,60 +215,6 @@ const (
 
 // UnknownPartner is counted for requests nobody could be authenticated for.
 const UnknownPartner = "unknown"
-
-// Counts is an in-memory Counter that is also an expvar.Var: its String is
-// a JSON object {"partner/outcome": count}. The zero value is ready to use
-// and it is safe for concurrent use.
-type Counts struct {
-	mu sync.Mutex
-	m  map[string]int64
-}
-
-var _ expvar.Var = (*Counts)(nil)
-
-// Inc implements Counter.
-func (c *Counts) Inc(partner, outcome string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]int64{}
-	}
-	c.m[partner+"/"+outcome]++
-}
-
-// Get returns the count of partner and outcome.
-func (c *Counts) Get(partner, outcome string) int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[partner+"/"+outcome]
-}
-
-// Snapshot returns a copy of every count, by "partner/outcome".
-func (c *Counts) Snapshot() map[string]int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]int64, len(c.m))
-	for k, v := range c.m {
-		out[k] = v
-	}
-	return out
-}
-
-// String implements expvar.Var.
-func (c *Counts) String() string {
-	snap := c.Snapshot()
-	keys := make([]string, 0, len(snap))
-	for k := range snap {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	ordered := make(map[string]int64, len(snap))
-	for _, k := range keys {
-		ordered[k] = snap[k]
-	}
-	b, _ := json.Marshal(ordered)
-	return string(b)
-}
 
 // Selector says whether an authenticated partner may call this request at
 // all, before the partner's own list of endpoints is consulted: the

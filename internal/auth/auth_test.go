@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -725,3 +726,32 @@ func TestBearerCredentials(t *testing.T) {
 		}
 	}
 }
+
+// Counts is an in-memory Counter for the tests, by "partner/outcome".
+type Counts struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+func (c *Counts) Inc(partner, outcome string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]int64{}
+	}
+	c.m[partner+"/"+outcome]++
+}
+
+func (c *Counts) Get(partner, outcome string) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[partner+"/"+outcome]
+}
+
+func (c *Counts) Snapshot() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.m)
+}
+
+func (c *Counts) String() string { return fmt.Sprint(c.Snapshot()) }
