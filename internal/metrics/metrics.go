@@ -78,7 +78,7 @@ func New() *Recorder {
 		}, []string{"route", "code"}),
 		inbound: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace, Name: "inbound_requests_total",
-			Help: "Decisions on requests to the partner endpoints, by partner (a configured id, insecure-dev, or unknown when nobody was authenticated) and outcome: accepted, unauthenticated, forbidden, rate_limited, insecure_dev.",
+			Help: "Decisions on requests to the partner endpoints, by partner (a configured id, insecure-dev, or unknown when nobody was authenticated) and outcome: accepted, unauthenticated, forbidden (also refused by the handler: a kind the partner may not send, a referral not its own), rate_limited, insecure_dev, unavailable (the replay record could not be checked).",
 		}, []string{"partner", "outcome"}),
 	}
 	r.reg.MustRegister(r.received, r.delivered, r.failed, r.latency, r.requests, r.inbound,
