@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/iceshub/iceshub/internal/logging"
 	"github.com/iceshub/iceshub/internal/store"
 )
 
@@ -120,53 +121,31 @@ func (g *storeGate) end() {
 
 // partnerWarnings summarises the warning logged when a copy fails and is
 // parked: while a partner is down every copy fails, and one line per copy
-// (7,000 in 20 s of outage) buries everything else. The first failure of
-// an interval is logged as it happens, with how many were left out since
-// the last line; the partner's next success logs how many failed since.
-// It is safe for concurrent use; one serves all of a partner's queues.
+// buries everything else (logging.Repeats). The partner's next success
+// logs how many failed since the last line. One serves all of a partner's
+// queues.
 type partnerWarnings struct {
-	partner  string
-	interval time.Duration
-	log      *slog.Logger
-	now      func() time.Time
-
-	mu      sync.Mutex
-	logged  time.Time // when the last line was written
-	omitted int       // failures since then not logged
+	partner string
+	log     *slog.Logger
+	repeats logging.Repeats
 }
 
-// warningInterval is how often at most a partner's failed deliveries are
-// logged one by one.
-const warningInterval = 10 * time.Second
-
 func newPartnerWarnings(partner string, log *slog.Logger, now func() time.Time) *partnerWarnings {
-	return &partnerWarnings{partner: partner, interval: warningInterval, log: log, now: now}
+	return &partnerWarnings{partner: partner, log: log, repeats: logging.Repeats{Now: now}}
 }
 
 // parked logs, or counts, one copy that failed and was parked.
 func (w *partnerWarnings) parked(referralID string, kind any, err error) {
-	w.mu.Lock()
-	now := w.now()
-	if !w.logged.IsZero() && now.Sub(w.logged) < w.interval {
-		w.omitted++
-		w.mu.Unlock()
-		return
+	if write, omitted := w.repeats.Write(); write {
+		w.log.Warn("delivery failed; parked for a later attempt", "partner", w.partner, "referral_id", referralID, "kind", kind,
+			"error", err, "similar_not_logged", omitted)
 	}
-	omitted := w.omitted
-	w.logged, w.omitted = now, 0
-	w.mu.Unlock()
-	w.log.Warn("delivery failed; parked for a later attempt", "partner", w.partner, "referral_id", referralID, "kind", kind,
-		"error", err, "similar_not_logged", omitted)
 }
 
 // delivered logs how many failures were not logged, if any: the partner
 // answers again.
 func (w *partnerWarnings) delivered() {
-	w.mu.Lock()
-	omitted := w.omitted
-	w.omitted = 0
-	w.mu.Unlock()
-	if omitted > 0 {
+	if omitted := w.repeats.Flush(); omitted > 0 {
 		w.log.Info("partner answers again; failed deliveries parked since the last warning", "partner", w.partner, "similar_not_logged", omitted)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/iceshub/iceshub/adapters/internal/eventhttp"
 	"github.com/iceshub/iceshub/internal/intake"
+	"github.com/iceshub/iceshub/internal/logging"
 	mapping "github.com/iceshub/iceshub/mappings/crm"
 )
 
@@ -58,6 +59,8 @@ type EventsHandler struct {
 	cfg EventsConfig
 	acc EventAcceptor
 	log *slog.Logger
+	// unavailable summarises 503s while the store cannot take writes.
+	unavailable logging.Repeats
 }
 
 // NewEventsHandler returns an EventsHandler. It returns an error for no
@@ -134,5 +137,5 @@ func (h *EventsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		sub.Find.OrderReference = in.OrderReference
 	}
-	eventhttp.Accept(w, r, h.acc, sub, lookupField, log)
+	eventhttp.Accept(w, r, h.acc, sub, lookupField, log, &h.unavailable)
 }

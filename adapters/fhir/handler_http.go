@@ -47,6 +47,7 @@ import (
 
 	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/intake"
+	"github.com/iceshub/iceshub/internal/logging"
 	"github.com/iceshub/iceshub/internal/model"
 	fhirmap "github.com/iceshub/iceshub/mappings/fhir"
 )
@@ -115,6 +116,9 @@ type Handler struct {
 	cfg    Config
 	accept Acceptor
 	log    *slog.Logger
+	// unavailable summarises the 503s of a store that cannot take writes:
+	// one error line per interval, the rest at debug level.
+	unavailableLines logging.Repeats
 }
 
 // New returns a Handler that hands accepted referrals to acceptor and logs
@@ -146,7 +150,9 @@ func New(cfg Config, acceptor Acceptor, logger *slog.Logger) (*Handler, error) {
 		cfg.NewID = intake.NewID
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	return &Handler{cfg: cfg, accept: acceptor, log: logger.With("component", "fhir")}, nil
+	h := &Handler{cfg: cfg, accept: acceptor, log: logger.With("component", "fhir")}
+	h.unavailableLines.Now = cfg.Clock
+	return h, nil
 }
 
 // The routes, by name; logs name the route, never the path as sent.
@@ -675,6 +681,13 @@ func (h *Handler) logRequest(rec *request, status int) {
 	switch {
 	case status >= 500:
 		level = slog.LevelError
+		if status == http.StatusServiceUnavailable {
+			if write, omitted := h.unavailableLines.Write(); write {
+				attrs = append(attrs, "similar_not_logged", omitted)
+			} else {
+				level = slog.LevelDebug
+			}
+		}
 		if rec.err != nil {
 			var e *httpError
 			if errors.As(rec.err, &e) && e.Err != nil {

@@ -751,3 +751,34 @@ func TestConcurrentRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreOutageIsLoggedOncePerInterval: while the store cannot take
+// writes every referral is answered 503, and the log gets one error line
+// per interval (with how many like ones it left out), the others at debug
+// level, rather than an error line per request (65,000 in a minute of full
+// disk, seen from outside).
+func TestStoreOutageIsLoggedOncePerInterval(t *testing.T) {
+	now := received
+	e := newEnv(t, fhiradapter.Config{Clock: func() time.Time { return now }})
+	e.acc.err = errors.New("store: commit: sqlite: step: database or disk is full")
+	for i := range 50 {
+		if i == 40 {
+			now = now.Add(11 * time.Second)
+		}
+		if w := e.do("POST", "/fhir/$process-message", read(t, "referral-1-line.json"), "X-Request-ID", uuid.NewString()); w.Code != 503 {
+			t.Fatalf("status %d", w.Code)
+		}
+	}
+	var errorsLogged []string
+	for _, line := range strings.Split(e.logs.String(), "\n") {
+		if strings.Contains(line, `"level":"ERROR"`) {
+			errorsLogged = append(errorsLogged, line)
+		}
+	}
+	if len(errorsLogged) != 2 || !strings.Contains(errorsLogged[0], `"similar_not_logged":0`) || !strings.Contains(errorsLogged[1], `"similar_not_logged":39`) {
+		t.Errorf("%d error lines, want 2 (the first, then one after the interval counting 39 left out):\n%s", len(errorsLogged), strings.Join(errorsLogged, "\n"))
+	}
+	if n := strings.Count(e.logs.String(), `"level":"DEBUG"`); n != 48 {
+		t.Errorf("%d debug lines, want the 48 others", n)
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/delivery/partnersim"
 	"github.com/iceshub/iceshub/internal/intake"
+	"github.com/iceshub/iceshub/internal/logging"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/mappings/inbound"
 )
@@ -103,7 +104,10 @@ func MaySend(w http.ResponseWriter, r *http.Request, kind model.Kind, log *slog.
 // own for a new event, the original for a duplicate), or the refusal.
 // lookupField is the member of the body that named the referral, for a 404's
 // problem.
-func Accept(w http.ResponseWriter, r *http.Request, acc Acceptor, sub intake.EventSubmission, lookupField string, log *slog.Logger) {
+//
+// unavailable summarises the 503s of a store that cannot take writes: one
+// error line per interval, the rest at debug level.
+func Accept(w http.ResponseWriter, r *http.Request, acc Acceptor, sub intake.EventSubmission, lookupField string, log *slog.Logger, unavailable *logging.Repeats) {
 	out, err := acc.AcceptEvent(r.Context(), sub)
 	if err != nil {
 		status := WriteRefusal(w, err, lookupField)
@@ -111,10 +115,16 @@ func Accept(w http.ResponseWriter, r *http.Request, acc Acceptor, sub intake.Eve
 			auth.Forbid(r.Context(), "not_owner")
 		}
 		level := slog.LevelInfo
+		attrs := []any{"kind", sub.Event.Kind, "status", status, "error", err}
 		if status >= 500 {
 			level = slog.LevelError
+			if write, omitted := unavailable.Write(); write {
+				attrs = append(attrs, "similar_not_logged", omitted)
+			} else {
+				level = slog.LevelDebug
+			}
 		}
-		log.Log(r.Context(), level, "event refused", "kind", sub.Event.Kind, "status", status, "error", err)
+		log.Log(r.Context(), level, "event refused", attrs...)
 		return
 	}
 	resp := out.Response
