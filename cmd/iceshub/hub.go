@@ -537,8 +537,10 @@ func (h *hub) run(ctx context.Context, ln net.Listener) error {
 	return runErr
 }
 
-// close releases a hub that was built but never run.
+// close releases a hub that was built but never run. Its router is not
+// closed: nothing of it started, and Watermill's Close waits for every
+// handler added (from AddHandler, not Run) to stop, so it would wait out
+// the whole shutdown timeout (20 s) for a serve that failed to listen.
 func (h *hub) close() error {
-	err := errors.Join(h.router.Close(), h.store.Close())
-	return errors.Join(err, h.lock.Release())
+	return errors.Join(h.store.Close(), h.lock.Release())
 }
