@@ -267,7 +267,7 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	if adminToken == "" {
 		adminToken = os.Getenv(adminTokenEnv)
 	}
-	o.mount(mux, adminToken, newDLQActions(st, cfg))
+	o.mount(mux, adminToken, newDLQActions(st, cfg), cfg.Stats.Rules())
 	h.server = &http.Server{
 		Handler:           o.handler(mux),
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
