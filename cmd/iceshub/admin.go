@@ -13,6 +13,7 @@ import (
 
 	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/delivery/partnersim"
+	"github.com/iceshub/iceshub/internal/stats"
 	"github.com/iceshub/iceshub/internal/store"
 )
 
@@ -31,15 +32,18 @@ const adminMaxBody = 16 << 10
 //	POST /admin/dlq/{id}/replay      {"by": "...", "reason": "..."} both optional
 //	POST /admin/dlq/{id}/discard     {"by": "...", "reason": "..."} reason required
 //	GET  /admin/held                 messages held for review
+//	GET  /admin/stats                statistics of the service, disclosure-controlled
+//	                                 (?from=YYYY-MM&to=YYYY-MM[&by=...][&format=csv|json|markdown])
 //
 // Errors use the JSON error body of the partner contracts.
-func mountAdmin(mux *http.ServeMux, token string, dlq *dlqActions, logger *slog.Logger) {
-	a := &admin{want: sha256.Sum256([]byte(token)), dlq: dlq, log: logger.With("component", "admin")}
+func mountAdmin(mux *http.ServeMux, token string, dlq *dlqActions, rules stats.Rules, logger *slog.Logger) {
+	a := &admin{want: sha256.Sum256([]byte(token)), dlq: dlq, rules: rules, log: logger.With("component", "admin")}
 	mux.Handle("GET /admin/dlq", a.auth(a.list))
 	mux.Handle("GET /admin/dlq/{id}", a.auth(a.show))
 	mux.Handle("POST /admin/dlq/{id}/replay", a.auth(a.replay))
 	mux.Handle("POST /admin/dlq/{id}/discard", a.auth(a.discard))
 	mux.Handle("GET /admin/held", a.auth(a.held))
+	mux.Handle("GET /admin/stats", a.auth(a.statsHandler))
 	// Anything else under /admin/ is a 404 in the same format, and still
 	// needs the token, so that the API's shape is not disclosed.
 	mux.Handle("/admin/", a.auth(func(w http.ResponseWriter, _ *http.Request) {
@@ -50,7 +54,9 @@ func mountAdmin(mux *http.ServeMux, token string, dlq *dlqActions, logger *slog.
 type admin struct {
 	want [sha256.Size]byte
 	dlq  *dlqActions
-	log  *slog.Logger
+	// rules is the disclosure control of GET /admin/stats.
+	rules stats.Rules
+	log   *slog.Logger
 }
 
 // auth checks "Authorization: Bearer <token>", the scheme in any case (RFC

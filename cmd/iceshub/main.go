@@ -13,6 +13,7 @@
 //	iceshub bench [--scenario steady|outage] [--duration D] [--rate N] [--json]
 //	iceshub dlq list [--json] [--all] | show ID | replay ID... | discard ID... --reason TEXT
 //	iceshub held list [--json]
+//	iceshub stats --from YYYY-MM --to YYYY-MM [--by council,month] [--format csv|json|markdown]
 //	iceshub keys rotate [--config FILE] [--data DIR] [--new-key]
 package main
 
@@ -68,6 +69,10 @@ Usage:
         record that each will not be delivered, and why (nothing is deleted)
   iceshub held list [--json] [--data DIR | --config FILE]
         list the messages held for review
+  iceshub stats --from YYYY-MM --to YYYY-MM [--by council,month,priority,setting,class] [--format csv|json|markdown] [--config FILE] [--data DIR]
+        print the statistics of the service as commissioners may see them:
+        counts by group with totals, after small-number suppression and
+        rounding (the stats rules of the configuration, stated in the output)
   iceshub keys rotate [--config FILE] [--data DIR] [--new-key] [--batch N]
         re-encrypt every stored payload under the active data key (with
         --new-key, first make a new key the active one) and print the counts
@@ -112,6 +117,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdHeld(ctx, args[1:], stdout, stderr)
 	case "keys":
 		err = cmdKeys(ctx, args[1:], stdout, stderr)
+	case "stats":
+		err = cmdStats(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

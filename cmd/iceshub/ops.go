@@ -19,6 +19,7 @@ import (
 	"github.com/iceshub/iceshub/internal/delivery/partnersim"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/metrics"
+	"github.com/iceshub/iceshub/internal/stats"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/routes"
 )
@@ -199,13 +200,13 @@ func storeState(st *store.SQLite) metrics.StateFunc {
 }
 
 // mount adds /metrics and, when a token is configured, the admin API.
-func (o *ops) mount(mux *http.ServeMux, adminToken string, dlq *dlqActions) {
+func (o *ops) mount(mux *http.ServeMux, adminToken string, dlq *dlqActions, rules stats.Rules) {
 	mux.Handle("GET /metrics", o.metrics.Handler())
 	if adminToken == "" {
 		o.log.Warn("admin API disabled: no token configured", "env", adminTokenEnv)
 		return
 	}
-	mountAdmin(mux, adminToken, dlq, o.log)
+	mountAdmin(mux, adminToken, dlq, rules, o.log)
 }
 
 // handler wraps the hub's mux: requests are counted for /metrics, and while

@@ -10,6 +10,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/iceshub/iceshub/internal/minimise"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/postcode"
+	"github.com/iceshub/iceshub/internal/stats"
 )
 
 //go:embed default.yaml
@@ -60,6 +62,9 @@ type Config struct {
 	Retention Retention `yaml:"retention"`
 	// Delivery says how long the hub keeps trying a partner that fails.
 	Delivery Delivery `yaml:"delivery"`
+	// Stats is the disclosure control of the statistics commissioners
+	// may see (iceshub stats, GET /admin/stats).
+	Stats Stats `yaml:"stats"`
 
 	// Source names where the configuration came from, for messages.
 	Source string `yaml:"-"`
@@ -174,6 +179,28 @@ type Retention struct {
 	// Interval is how often serve applies retention; the first run is
 	// shortly after start. Default 24h.
 	Interval time.Duration `yaml:"interval"`
+}
+
+// Stats configures the disclosure control applied to the statistics of
+// the service before they are shown (internal/stats): by default NHS
+// England's below national level.
+type Stats struct {
+	// SuppressUpTo: counts from 1 to it are shown as *. Default 7.
+	SuppressUpTo int `yaml:"suppress_up_to"`
+	// RoundTo: other counts are rounded to the nearest multiple of it (1:
+	// not rounded). Default 5.
+	RoundTo int `yaml:"round_to"`
+	// MinValues: medians and percentiles over fewer values are shown as
+	// *. Default 8.
+	MinValues int `yaml:"min_values"`
+	// Standards are the days within which each priority's equipment
+	// should be delivered. Default urgent 1, routine 7.
+	Standards map[string]int `yaml:"standards"`
+}
+
+// Rules returns the disclosure rules s configures.
+func (s Stats) Rules() stats.Rules {
+	return stats.Rules{SuppressUpTo: s.SuppressUpTo, RoundTo: s.RoundTo, MinValues: s.MinValues, Standards: maps.Clone(s.Standards)}
 }
 
 // Partner is an organisation the hub delivers to.
@@ -687,6 +714,19 @@ func (c *Config) applyDefaults() {
 	if c.Retention.Interval == 0 {
 		c.Retention.Interval = 24 * time.Hour
 	}
+	def := stats.DefaultRules()
+	if c.Stats.SuppressUpTo == 0 {
+		c.Stats.SuppressUpTo = def.SuppressUpTo
+	}
+	if c.Stats.RoundTo == 0 {
+		c.Stats.RoundTo = def.RoundTo
+	}
+	if c.Stats.MinValues == 0 {
+		c.Stats.MinValues = def.MinValues
+	}
+	if c.Stats.Standards == nil {
+		c.Stats.Standards = def.Standards
+	}
 	if c.Delivery.InFlight == 0 {
 		c.Delivery.InFlight = 16
 	}
@@ -788,6 +828,16 @@ func (c *Config) Check() error {
 	}
 	if c.Retention.Interval < time.Minute {
 		errs = append(errs, fmt.Errorf("%s: retention.interval must be at least 1m", c.Source))
+	}
+	if err := c.Stats.Rules().Check(); err != nil {
+		errs = append(errs, fmt.Errorf("%s: stats: %w", c.Source, err))
+	}
+	for _, p := range sortedKeys(c.Stats.Standards) {
+		switch model.Priority(p) {
+		case model.PriorityRoutine, model.PriorityUrgent, model.PriorityASAP, model.PriorityStat:
+		default:
+			errs = append(errs, fmt.Errorf("%s: stats.standards: unknown priority %q (want routine, urgent, asap or stat)", c.Source, p))
+		}
 	}
 	if d := c.Delivery; d.InFlight < 1 || d.InFlight > 256 {
 		errs = append(errs, fmt.Errorf("%s: delivery.in_flight must be between 1 and 256, got %d", c.Source, d.InFlight))

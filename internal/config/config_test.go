@@ -237,3 +237,34 @@ func TestParsePseudonymiseNeedsAKeyVariable(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// The stats section: NHS England's rules when absent; what is set is
+// checked (each setting at least 1, standards of known priorities only).
+func TestStatsDefaultsAndChecks(t *testing.T) {
+	c, err := Parse([]byte(base), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Stats.Rules()
+	if r.SuppressUpTo != 7 || r.RoundTo != 5 || r.MinValues != 8 || r.Standards["urgent"] != 1 || r.Standards["routine"] != 7 {
+		t.Errorf("stats defaults: %+v", r)
+	}
+	c, err = Parse([]byte(base+"\nstats:\n  suppress_up_to: 10\n  round_to: 1\n  standards:\n    stat: 1\n"), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Stats.Rules(); r.SuppressUpTo != 10 || r.RoundTo != 1 || r.MinValues != 8 || len(r.Standards) != 1 || r.Standards["stat"] != 1 {
+		t.Errorf("stats as set: %+v", r)
+	}
+	for y, want := range map[string]string{
+		"\nstats:\n  round_to: -5\n":              "round_to must be at least 1",
+		"\nstats:\n  suppress_up_to: -1\n":        "suppress_up_to must be at least 1",
+		"\nstats:\n  standards:\n    soon: 3\n":   `unknown priority "soon"`,
+		"\nstats:\n  standards:\n    urgent: 0\n": "standards.urgent must be from 1",
+		"\nstats:\n  threshold: 7\n":              "threshold",
+	} {
+		if _, err := Parse([]byte(base+y), "test.yaml"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want an error naming %q", y, err, want)
+		}
+	}
+}

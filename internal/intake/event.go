@@ -11,6 +11,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/internal/stats"
 )
 
 // TopicEventReceived is the durable topic of accepted events about
@@ -131,6 +132,9 @@ type EventCommit struct {
 	Amended  *model.Referral
 	// Case is a council case the event makes known (a complaint's).
 	Case *CaseRef
+	// Stats is what the event adds to the statistics of the service,
+	// written in the same transaction (counted once, like the event).
+	Stats []stats.Increment
 }
 
 // CaseRef is a council's case reference about a referral.
@@ -297,7 +301,8 @@ func (e *Events) accept(ctx context.Context, sub EventSubmission) (Outcome, erro
 	}
 	resp := sub.Response
 	resp.Body = []byte(strings.ReplaceAll(string(resp.Body), ReferralIDPlaceholder, rec.Referral.ID))
-	commit := EventCommit{Keys: sub.Keys, Response: resp, Topic: EventTopic(ev.Kind), Message: msg, Change: change, Amended: amended}
+	commit := EventCommit{Keys: sub.Keys, Response: resp, Topic: EventTopic(ev.Kind), Message: msg, Change: change, Amended: amended,
+		Stats: stats.ForEvent(&rec.Referral, rec.Refs.Council, &ev, change.From, change.To)}
 	if c := ev.Complaint; ev.Kind == model.KindComplaint && c != nil && c.Council != "" && c.Reference != "" {
 		commit.Case = &CaseRef{Council: c.Council, Reference: c.Reference, Purpose: "complaint"}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/internal/stats"
 )
 
 // laggingStore knows the referral only from the after-th lookup on, as when
@@ -90,5 +91,24 @@ func TestEventForAnUnknownReferenceIsRefusedAfterTheWait(t *testing.T) {
 	st.lookups = 0
 	if _, err := ev.AcceptEvent(context.Background(), scheduled(Lookup{ReferralID: "r-unknown"})); !errors.Is(err, ErrUnknownReferral) || st.lookups != 1 {
 		t.Fatalf("by referral id: err %v after %d lookups; want ErrUnknownReferral after one", err, st.lookups)
+	}
+}
+
+// An accepted event carries what it adds to the statistics to the store,
+// to be written in its transaction: here one order scheduled, in the
+// month the hub accepted the event.
+func TestEventCarriesItsStatistics(t *testing.T) {
+	st := &laggingStore{after: 1}
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	ev, err := NewEvents(st, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ev.AcceptEvent(context.Background(), scheduled(Lookup{ReferralID: "r1"})); err != nil {
+		t.Fatal(err)
+	}
+	want := stats.Increment{Key: stats.Key{Month: "2026-03", Class: stats.UnknownClass}, Measure: stats.Scheduled, Days: stats.NoDays}
+	if len(st.accepted) != 1 || len(st.accepted[0].Stats) != 1 || st.accepted[0].Stats[0] != want {
+		t.Fatalf("accepted %+v, want the statistics %+v", st.accepted, want)
 	}
 }

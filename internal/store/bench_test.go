@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,4 +112,31 @@ func BenchmarkDeliveryStatesAfterACommit(b *testing.B) {
 		}
 		wg.Wait()
 	}
+}
+
+// BenchmarkAcceptOnce accepts new referrals, each with its record, in one
+// durable commit per group of callers, as intake does on the hot path.
+// Parallel callers share fsyncs (group commit); run with -cpu to vary them.
+func BenchmarkAcceptOnce(b *testing.B) {
+	ctx := context.Background()
+	s := openTemp(b, b.TempDir())
+	defer s.Close()
+	var n atomic.Int64
+	councils := []string{"council-a", "council-b", "council-c"}
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			id := fmt.Sprintf("ref-%08d", i)
+			ref := model.Referral{ID: id, Source: model.Source{ServiceRequestID: "sr-" + id}, ReceivedAt: time.Now(),
+				Priority: model.PriorityRoutine, DeliverySetting: model.DeliverySetting{Kind: model.SettingHome},
+				Equipment: []model.EquipmentItem{{Code: "12 22 18", Quantity: 1}}}
+			rec := &intake.Record{Referral: ref, Refs: model.References{Council: councils[i%3]}, Status: model.StatusOrdered}
+			if _, _, err := s.AcceptOnce(ctx, []string{"request:" + id}, intake.Response{Status: 200}, "referral.received",
+				message.NewMessage(id, []byte("{}")), rec); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

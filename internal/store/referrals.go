@@ -326,6 +326,9 @@ func (s *SQLite) AcceptEventOnce(ctx context.Context, c intake.EventCommit) (int
 		if err := s.eventChanges(conn, c); err != nil {
 			return err
 		}
+		if err := addStatistics(conn, c.Stats); err != nil {
+			return err
+		}
 		return s.insertMessage(conn, m)
 	})
 }

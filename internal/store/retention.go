@@ -40,6 +40,10 @@ import (
 //     wait for a person, and a dead letter stays as the evidence of what a
 //     partner refused even after it is replayed or discarded (the decision
 //     is recorded beside it, deadletters.go).
+//   - The statistics table (statistics.go) is never deleted: it holds
+//     counts by month, council, priority, setting and equipment class,
+//     nothing that identifies anyone, and the statistics of a month must
+//     outlive its referrals.
 
 // RetentionPolicy says what ApplyRetention may delete.
 type RetentionPolicy struct {

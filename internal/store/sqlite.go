@@ -21,6 +21,7 @@ import (
 
 	"github.com/iceshub/iceshub/internal/crypt"
 	"github.com/iceshub/iceshub/internal/intake"
+	"github.com/iceshub/iceshub/internal/stats"
 )
 
 // FileName is the database file inside the data directory.
@@ -164,7 +165,7 @@ func Open(opts Options) (*SQLite, error) {
 		conn.Close()
 		return nil, fmt.Errorf("store: create schema in %s: %w", path, err)
 	}
-	if err := sqlitex.ExecuteScript(conn, referralsSchema+parkedSchema+replaysSchema, nil); err != nil {
+	if err := sqlitex.ExecuteScript(conn, referralsSchema+parkedSchema+replaysSchema+statisticsSchema, nil); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("store: create schema in %s: %w", path, err)
 	}
@@ -695,6 +696,12 @@ func (s *SQLite) acceptOnce(ctx context.Context, keys []string, resp intake.Resp
 	if err != nil {
 		return intake.Response{}, false, err
 	}
+	// What the referral adds to the statistics, worked out before the
+	// transaction, and written in it: counted once, with the referral.
+	var counts []stats.Increment
+	if rec != nil {
+		counts = stats.ForReferral(&rec.Referral, rec.Refs.Council, time.Now())
+	}
 	var stored []byte
 	err = s.withRerunnableTx(ctx, func(conn *sqlite.Conn) error {
 		for _, k := range keys {
@@ -726,6 +733,9 @@ func (s *SQLite) acceptOnce(ctx context.Context, keys []string, resp intake.Resp
 			if err := row.insert(conn, now); err != nil {
 				return err
 			}
+		}
+		if err := addStatistics(conn, counts); err != nil {
+			return err
 		}
 		return write(conn)
 	})
