@@ -65,12 +65,6 @@ func (m *memStore) put(t *testing.T, file, id string, st model.OrderStatus) {
 	m.records[id] = &intake.Record{Referral: ref, Status: st, Refs: model.References{ServiceRequestID: ref.Source.ServiceRequestID}}
 }
 
-func (m *memStore) setStatus(id string, st model.OrderStatus) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.records[id].Status = st
-}
-
 func (m *memStore) record(id string) intake.Record {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -5,12 +5,13 @@
 //
 // Usage:
 //
-//	iceshub serve [--config FILE] [--addr HOST:PORT] [--data DIR]
-//	iceshub demo  [--referrals DIR] [--keep]
+//	iceshub serve [--config FILE] [--addr HOST:PORT] [--ops-addr HOST:PORT] [--data DIR] [--insecure-dev]
+//	iceshub demo  [--referrals DIR] [--keep] [--no-return]
 //	iceshub check [--config FILE] [--fields] [--file-only] [--insecure-dev]
+//	iceshub audit verify | subject --nhs-number N [--json] [--data DIR | --config FILE]
 //	iceshub policy explain [--config FILE] [--format markdown|csv]
 //	iceshub retention run [--config FILE] [--data DIR] [--now RFC3339]
-//	iceshub bench [--scenario steady|outage] [--duration D] [--rate N] [--json]
+//	iceshub bench [--scenario steady|outage|backlog] [--flow default|f1] [--duration D] [--rate N] [--json]
 //	iceshub dlq list [--json] [--all] | show ID | replay ID... | discard ID... --reason TEXT
 //	iceshub held list [--json]
 //	iceshub stats --from YYYY-MM --to YYYY-MM [--by council,month] [--format csv|json|markdown]
@@ -34,9 +35,11 @@ import (
 const usage = `iceshub: the ICES integration hub
 
 Usage:
-  iceshub serve [--config FILE] [--addr HOST:PORT] [--data DIR] [--insecure-dev]
-        run the hub (built-in default configuration when --config is absent)
-  iceshub demo [--referrals DIR] [--keep]
+  iceshub serve [--config FILE] [--addr HOST:PORT] [--ops-addr HOST:PORT] [--data DIR]
+                [--insecure-dev] [--log-format text|json] [--debug]
+        run the hub (built-in default configuration when --config is absent);
+        --ops-addr serves /healthz, /readyz, /metrics and /admin/ there only
+  iceshub demo [--referrals DIR] [--refuse FILE] [--keep] [--no-return] [--v] [--wait D]
         run the hub with simulated partners on a temporary embedded store,
         send the sample referrals through it and show what each partner got
   iceshub check [--config FILE] [--fields] [--file-only] [--insecure-dev]
@@ -54,7 +57,8 @@ Usage:
   iceshub retention run [--config FILE] [--data DIR] [--now RFC3339]
         delete what the retention settings no longer allow the hub to keep
         (serve does this every retention.interval) and print the counts
-  iceshub bench [--scenario steady|outage] [--duration 10s] [--rate N] [--senders 8] [--json]
+  iceshub bench [--scenario steady|outage|backlog] [--flow default|f1] [--duration 10s]
+                [--rate N] [--senders 8] [--preload N] [--profile DIR] [--json]
         run this binary's hub on a temporary embedded store against partner
         stand-ins, drive it with referral bundles over HTTP, report
         throughput, latency, CPU, memory and database size

@@ -112,9 +112,11 @@ func compare(t *testing.T, name string, body []byte, want string) string {
 }
 
 // knownFiles are every bundle the tests know: the samples, the BaRS
-// examples and the invalid fixtures, and the shared BaRS examples when the
-// checkout has them beside it; by name relative to testdata (shared ones
-// prefixed "shared/").
+// examples and the invalid fixtures, and the shared BaRS examples the
+// checkout has beside it (../shared/examples/bars); by name relative to
+// testdata (shared ones prefixed "shared/"). Their fingerprints are
+// recorded, so a checkout without them fails here, naming what is missing,
+// rather than passing with fewer bundles checked.
 func knownFiles(t testing.TB) map[string]string {
 	files := map[string]string{}
 	for _, pattern := range []string{
@@ -131,7 +133,13 @@ func knownFiles(t testing.TB) map[string]string {
 			files[filepath.ToSlash(rel)] = path
 		}
 	}
-	shared, _ := filepath.Glob(filepath.Join("..", "..", "..", "shared", "examples", "bars", "*.json"))
+	sharedDir := filepath.Join("..", "..", "..", "shared", "examples", "bars")
+	shared, _ := filepath.Glob(filepath.Join(sharedDir, "*.json"))
+	if len(shared) == 0 {
+		abs, _ := filepath.Abs(sharedDir)
+		t.Fatalf("no shared BaRS examples in %s: the shared folder must be checked out beside the repository "+
+			"(their parse results are recorded in %s)", abs, fingerprintsFile)
+	}
 	for _, path := range shared {
 		files["shared/"+filepath.Base(path)] = path
 	}
