@@ -668,114 +668,71 @@ func recordLines(root *yaml.Node, c *Config) {
 }
 
 func (c *Config) applyDefaults() {
-	if c.Server.Addr == "" {
-		c.Server.Addr = "127.0.0.1:8080"
-	}
-	if c.Server.MaxBodyBytes == 0 {
-		c.Server.MaxBodyBytes = 1 << 20
-	}
-	if c.Server.ShutdownTimeout == 0 {
-		c.Server.ShutdownTimeout = 20 * time.Second
-	}
-	if c.Server.ReadHeaderTimeout == 0 {
-		c.Server.ReadHeaderTimeout = 10 * time.Second
-	}
-	if c.Server.ReadTimeout == 0 {
-		c.Server.ReadTimeout = 30 * time.Second
-	}
-	if c.Server.WriteTimeout == 0 {
-		c.Server.WriteTimeout = 30 * time.Second
-	}
-	if c.Server.IdleTimeout == 0 {
-		c.Server.IdleTimeout = 120 * time.Second
-	}
-	if c.Server.MaxHeaderBytes == 0 {
-		c.Server.MaxHeaderBytes = 64 << 10
-	}
-	if c.Store.Backend == "" {
-		c.Store.Backend = "sqlite"
-	}
-	if c.Store.DataDir == "" {
-		c.Store.DataDir = "data"
-	}
-	if c.Store.PollInterval == 0 {
-		c.Store.PollInterval = 50 * time.Millisecond
-	}
+	setDefault(&c.Server.Addr, "127.0.0.1:8080")
+	setDefault(&c.Server.MaxBodyBytes, 1<<20)
+	setDefault(&c.Server.ShutdownTimeout, 20*time.Second)
+	setDefault(&c.Server.ReadHeaderTimeout, 10*time.Second)
+	setDefault(&c.Server.ReadTimeout, 30*time.Second)
+	setDefault(&c.Server.WriteTimeout, 30*time.Second)
+	setDefault(&c.Server.IdleTimeout, 120*time.Second)
+	setDefault(&c.Server.MaxHeaderBytes, 64<<10)
+	setDefault(&c.Store.Backend, "sqlite")
+	setDefault(&c.Store.DataDir, "data")
+	setDefault(&c.Store.PollInterval, 50*time.Millisecond)
 	if c.Store.CommitDelay == nil {
 		d := DefaultCommitDelay
 		c.Store.CommitDelay = &d
 	}
-	if c.Retention.PayloadDays == 0 {
-		c.Retention.PayloadDays = 30
-	}
-	if c.Retention.DisclosureYears == 0 {
-		c.Retention.DisclosureYears = 7
-	}
-	if c.Retention.Interval == 0 {
-		c.Retention.Interval = 24 * time.Hour
-	}
+	setDefault(&c.Retention.PayloadDays, 30)
+	setDefault(&c.Retention.DisclosureYears, 7)
+	setDefault(&c.Retention.Interval, 24*time.Hour)
 	def := stats.DefaultRules()
-	if c.Stats.SuppressUpTo == 0 {
-		c.Stats.SuppressUpTo = def.SuppressUpTo
-	}
-	if c.Stats.RoundTo == 0 {
-		c.Stats.RoundTo = def.RoundTo
-	}
-	if c.Stats.MinValues == 0 {
-		c.Stats.MinValues = def.MinValues
-	}
+	setDefault(&c.Stats.SuppressUpTo, def.SuppressUpTo)
+	setDefault(&c.Stats.RoundTo, def.RoundTo)
+	setDefault(&c.Stats.MinValues, def.MinValues)
 	if c.Stats.Standards == nil {
 		c.Stats.Standards = def.Standards
 	}
-	if c.Delivery.InFlight == 0 {
-		c.Delivery.InFlight = 16
-	}
-	if c.Delivery.RetryFirstWait == 0 {
-		c.Delivery.RetryFirstWait = 2 * time.Second
-	}
-	if c.Delivery.RetryMaxWait == 0 {
-		c.Delivery.RetryMaxWait = 5 * time.Minute
-	}
-	if c.Delivery.RetryHorizon == 0 {
-		c.Delivery.RetryHorizon = 72 * time.Hour
-	}
+	setDefault(&c.Delivery.InFlight, 16)
+	setDefault(&c.Delivery.RetryFirstWait, 2*time.Second)
+	setDefault(&c.Delivery.RetryMaxWait, 5*time.Minute)
+	setDefault(&c.Delivery.RetryHorizon, 72*time.Hour)
 	for i := range c.Routes {
-		if c.Routes[i].PseudonymKeyEnv == "" {
-			c.Routes[i].PseudonymKeyEnv = c.Policy.PseudonymKeyEnv
-		}
+		setDefault(&c.Routes[i].PseudonymKeyEnv, c.Policy.PseudonymKeyEnv)
 	}
 	for i := range c.Partners {
-		if c.Partners[i].Timeout == 0 {
-			c.Partners[i].Timeout = 10 * time.Second
-		}
-		if c.Partners[i].RetryMax == 0 {
-			c.Partners[i].RetryMax = 4
-		}
-		in := &c.Partners[i].Inbound
-		if in.Mode == "" {
-			in.Mode = ModeNone
-		}
-		if len(in.Endpoints) == 0 {
-			in.Endpoints = DefaultEndpoints(c.Partners[i].Kind)
-		}
-		if len(in.Messages) == 0 {
-			in.Messages = DefaultMessages(c.Partners[i].Kind)
-		}
-		if in.Mode == ModeHMAC && in.HMAC.ReplayWindow == 0 {
-			in.HMAC.ReplayWindow = 5 * time.Minute
-		}
-		if in.Mode == ModeJWT && in.JWT.Skew == 0 {
-			in.JWT.Skew = 30 * time.Second
-		}
-		if in.Mode == ModeJWT && in.JWT.MaxLifetime == 0 {
-			in.JWT.MaxLifetime = DefaultTokenLifetime
-		}
-		if in.Rate.PerSecond == 0 {
-			in.Rate.PerSecond = 20
-		}
-		if in.Rate.Burst == 0 {
-			in.Rate.Burst = 40
-		}
+		c.Partners[i].applyDefaults()
+	}
+}
+
+// applyDefaults fills in what a partner's block leaves out.
+func (p *Partner) applyDefaults() {
+	setDefault(&p.Timeout, 10*time.Second)
+	setDefault(&p.RetryMax, 4)
+	in := &p.Inbound
+	setDefault(&in.Mode, ModeNone)
+	if len(in.Endpoints) == 0 {
+		in.Endpoints = DefaultEndpoints(p.Kind)
+	}
+	if len(in.Messages) == 0 {
+		in.Messages = DefaultMessages(p.Kind)
+	}
+	if in.Mode == ModeHMAC {
+		setDefault(&in.HMAC.ReplayWindow, 5*time.Minute)
+	}
+	if in.Mode == ModeJWT {
+		setDefault(&in.JWT.Skew, 30*time.Second)
+		setDefault(&in.JWT.MaxLifetime, DefaultTokenLifetime)
+	}
+	setDefault(&in.Rate.PerSecond, 20)
+	setDefault(&in.Rate.Burst, 40)
+}
+
+// setDefault sets *v to def when the file left it at its zero value.
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
 	}
 }
 
@@ -796,13 +753,24 @@ var knownKinds = func() map[string]bool {
 
 // Check reports every problem in c, each naming the file and line.
 func (c *Config) Check() error {
-	var errs []error
-	at := func(line int) string {
-		if line > 0 {
-			return fmt.Sprintf("%s:%d", c.Source, line)
-		}
-		return c.Source
+	errs := c.checkSettings()
+	idx, perrs := c.checkPartners()
+	errs = append(errs, perrs...)
+	errs = append(errs, c.checkRoutes(idx)...)
+	return errors.Join(errs...)
+}
+
+// at names line of c's source, for messages.
+func (c *Config) at(line int) string {
+	if line > 0 {
+		return fmt.Sprintf("%s:%d", c.Source, line)
 	}
+	return c.Source
+}
+
+// checkSettings checks the settings outside partners and routes.
+func (c *Config) checkSettings() []error {
+	var errs []error
 	if c.Store.Backend != "sqlite" {
 		errs = append(errs, fmt.Errorf("%s: store.backend %q is not available (available: sqlite)", c.Source, c.Store.Backend))
 	}
@@ -846,6 +814,25 @@ func (c *Config) Check() error {
 		errs = append(errs, fmt.Errorf("%s: delivery: want 0 < retry_first_wait <= retry_max_wait <= retry_horizon (have %s, %s, %s)",
 			c.Source, d.RetryFirstWait, d.RetryMaxWait, d.RetryHorizon))
 	}
+	if e := c.Policy.PseudonymKeyEnv; e != "" && !envPattern.MatchString(e) {
+		errs = append(errs, fmt.Errorf("%s: policy.pseudonym_key_env %q is not an environment variable name (put the key in the environment, never in this file)", c.Source, e))
+	}
+	return errs
+}
+
+// partnerIndex is what the routes are checked against: the partners by id,
+// the councils' postcode prefixes, and whether an nhs partner exists.
+type partnerIndex struct {
+	partners map[string]Partner
+	councils map[string][]string
+	nhs      int
+}
+
+// checkPartners checks each partner and returns the index the routes are
+// checked against.
+func (c *Config) checkPartners() (partnerIndex, []error) {
+	var errs []error
+	at := c.at
 	partners := map[string]Partner{}
 	councils := map[string][]string{}
 	ods := map[string]string{}
@@ -912,9 +899,14 @@ func (c *Config) Check() error {
 	if _, err := postcode.NewTable(councils); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", c.Source, err))
 	}
-	if e := c.Policy.PseudonymKeyEnv; e != "" && !envPattern.MatchString(e) {
-		errs = append(errs, fmt.Errorf("%s: policy.pseudonym_key_env %q is not an environment variable name (put the key in the environment, never in this file)", c.Source, e))
-	}
+	return partnerIndex{partners: partners, councils: councils, nhs: nhs}, errs
+}
+
+// checkRoutes checks each route against the partners of idx.
+func (c *Config) checkRoutes(idx partnerIndex) []error {
+	var errs []error
+	at := c.at
+	partners, councils, nhs := idx.partners, idx.councils, idx.nhs
 	type routeKey struct{ msg, to string }
 	seen := map[routeKey]bool{}
 	for _, r := range c.Routes {
@@ -956,44 +948,55 @@ func (c *Config) Check() error {
 				errs = append(errs, fmt.Errorf("%s: route %s -> %s: %s", at(e.Line), r.Message, r.To, e.problem))
 			}
 		}
-		named := map[string]int{}
-		for i, f := range r.Fields {
-			if f == "" {
-				continue // reported above
-			}
-			fd, ok := model.LookupField(f)
-			if !ok {
-				errs = append(errs, fmt.Errorf("%s: route %s -> %s: unknown field %q (known: %s)", at(r.fieldLine(i)), r.Message, r.To, f, strings.Join(model.FieldNames(), ", ")))
-				continue
-			}
-			if _, dup := named[f]; dup {
-				errs = append(errs, fmt.Errorf("%s: route %s -> %s names field %q twice", at(r.fieldLine(i)), r.Message, r.To, f))
-			}
-			named[f] = i
-			if err := minimise.CheckRule(minimise.Rule{Field: f, As: r.transform(i)}); err != nil {
-				errs = append(errs, fmt.Errorf("%s: route %s -> %s: %w", at(r.asLine(i)), r.Message, r.To, err))
-			} else if r.transform(i) == minimise.Pseudonymise {
-				switch {
-				case r.PseudonymKeyEnv == "":
-					errs = append(errs, fmt.Errorf("%s: route %s -> %s pseudonymises %q but names no pseudonym_key_env (on the route or under policy)", at(r.asLine(i)), r.Message, r.To, f))
-				case !envPattern.MatchString(r.PseudonymKeyEnv):
-					errs = append(errs, fmt.Errorf("%s: route %s -> %s: pseudonym_key_env %q is not an environment variable name (put the key in the environment, never in this file)", at(r.Line), r.Message, r.To, r.PseudonymKeyEnv))
-				}
-			}
-			if fd.Class == model.ClassSpecial && strings.TrimSpace(r.SpecialCategoryBasis) == "" {
-				errs = append(errs, fmt.Errorf("%s: route %s -> %s sends special category field %q but names no special_category_basis (UK GDPR Article 9)", at(r.fieldLine(i)), r.Message, r.To, f))
+		errs = append(errs, c.checkRouteFields(r)...)
+	}
+	return errs
+}
+
+// checkRouteFields checks the fields a route names: known, named once,
+// transforms that apply, a pseudonym key where one is needed, an Article 9
+// basis for special category data, and one transform for fields that hold
+// the same data.
+func (c *Config) checkRouteFields(r Route) []error {
+	var errs []error
+	at := c.at
+	named := map[string]int{}
+	for i, f := range r.Fields {
+		if f == "" {
+			continue // reported above
+		}
+		fd, ok := model.LookupField(f)
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: route %s -> %s: unknown field %q (known: %s)", at(r.fieldLine(i)), r.Message, r.To, f, strings.Join(model.FieldNames(), ", ")))
+			continue
+		}
+		if _, dup := named[f]; dup {
+			errs = append(errs, fmt.Errorf("%s: route %s -> %s names field %q twice", at(r.fieldLine(i)), r.Message, r.To, f))
+		}
+		named[f] = i
+		if err := minimise.CheckRule(minimise.Rule{Field: f, As: r.transform(i)}); err != nil {
+			errs = append(errs, fmt.Errorf("%s: route %s -> %s: %w", at(r.asLine(i)), r.Message, r.To, err))
+		} else if r.transform(i) == minimise.Pseudonymise {
+			switch {
+			case r.PseudonymKeyEnv == "":
+				errs = append(errs, fmt.Errorf("%s: route %s -> %s pseudonymises %q but names no pseudonym_key_env (on the route or under policy)", at(r.asLine(i)), r.Message, r.To, f))
+			case !envPattern.MatchString(r.PseudonymKeyEnv):
+				errs = append(errs, fmt.Errorf("%s: route %s -> %s: pseudonym_key_env %q is not an environment variable name (put the key in the environment, never in this file)", at(r.Line), r.Message, r.To, r.PseudonymKeyEnv))
 			}
 		}
-		for _, pair := range overlapping {
-			i, ok1 := named[pair[0]]
-			j, ok2 := named[pair[1]]
-			if ok1 && ok2 && r.transform(i) != r.transform(j) {
-				errs = append(errs, fmt.Errorf("%s: route %s -> %s names %q as %s and %q as %s; they hold the same data, so give them the same transform or name one",
-					at(r.fieldLine(j)), r.Message, r.To, pair[0], r.transform(i), pair[1], r.transform(j)))
-			}
+		if fd.Class == model.ClassSpecial && strings.TrimSpace(r.SpecialCategoryBasis) == "" {
+			errs = append(errs, fmt.Errorf("%s: route %s -> %s sends special category field %q but names no special_category_basis (UK GDPR Article 9)", at(r.fieldLine(i)), r.Message, r.To, f))
 		}
 	}
-	return errors.Join(errs...)
+	for _, pair := range overlapping {
+		i, ok1 := named[pair[0]]
+		j, ok2 := named[pair[1]]
+		if ok1 && ok2 && r.transform(i) != r.transform(j) {
+			errs = append(errs, fmt.Errorf("%s: route %s -> %s names %q as %s and %q as %s; they hold the same data, so give them the same transform or name one",
+				at(r.fieldLine(j)), r.Message, r.To, pair[0], r.transform(i), pair[1], r.transform(j)))
+		}
+	}
+	return errs
 }
 
 // overlapping lists fields that hold the same data; a route naming both must
