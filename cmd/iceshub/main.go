@@ -12,7 +12,7 @@
 //	iceshub retention run [--config FILE] [--data DIR] [--now RFC3339]
 //	iceshub bench [--scenario steady|outage] [--duration D] [--rate N] [--json]
 //	iceshub dlq list [--json] [--all] | show ID | replay ID... | discard ID... --reason TEXT
-//	iceshub held list [--json]
+//	iceshub held list [--json] [--all] | route ID --council C --reason TEXT | release ID --permission-recorded-by NAME --evidence REF | close ID --reason TEXT
 //	iceshub keys rotate [--config FILE] [--data DIR] [--new-key]
 package main
 
@@ -66,8 +66,19 @@ Usage:
         queue each delivery again for its partner, same idempotency key
   iceshub dlq discard ID... --reason TEXT [--by NAME] [--data DIR | --config FILE]
         record that each will not be delivered, and why (nothing is deleted)
-  iceshub held list [--json] [--data DIR | --config FILE]
-        list the messages held for review
+  iceshub held list [--json] [--all] [--data DIR | --config FILE]
+        list the messages held for review (--all: resolved ones too)
+  iceshub held route ID --council C --reason TEXT [--by NAME] [--data DIR | --config FILE]
+        send a copy held because no council covers the postcode to council C,
+        cut by the council route, and record C as the referral's council
+  iceshub held release ID --permission-recorded-by NAME --evidence REF [--permission-recorded-at DATE]
+                     [--reason TEXT] [--by NAME] [--data DIR | --config FILE]
+        record the person's express permission (who, when, a reference to the
+        evidence, never personal values) and send the copy held for want of it
+  iceshub held close ID --reason TEXT [--by NAME] [--data DIR | --config FILE]
+        record that a held copy will not be sent, and why (nothing is sent)
+        route, release and close are refused while a hub runs on the data
+        directory: use its admin API (POST /admin/held/{id}/route|release|close)
   iceshub keys rotate [--config FILE] [--data DIR] [--new-key] [--batch N]
         re-encrypt every stored payload under the active data key (with
         --new-key, first make a new key the active one) and print the counts
