@@ -175,21 +175,13 @@ func (f *fanout) handleEvent(msg *message.Message) error {
 // is the council its postcode gave (to record with it), else "".
 func (f *cutter) cut(full *model.Referral, kind model.Kind, keyID, council string, payload []byte) (b store.Batch, chosen string, err error) {
 	sbj := f.subjects.Of(full.Person.NHSNumber)
-	hold := func(r config.Route, recipient, reason, detail string) {
-		b.Holds = append(b.Holds, store.Hold{At: f.now(), ReferralID: full.ID, Kind: string(kind), Route: recipient, Reason: reason, Payload: payload})
-		b.Disclosures = append(b.Disclosures, store.Disclosure{
-			At: f.now(), ReferralID: full.ID, CorrelationID: full.Source.CorrelationID, Recipient: recipient, Kind: string(kind),
-			Fields: []string{}, Purpose: r.Purpose, LawfulBasis: lawfulBasis(r), Outcome: store.OutcomeWithheld,
-			Detail: detail + reason, Subject: sbj,
-		})
-	}
 	for _, r := range f.routes {
 		if r.Message != string(kind) {
 			continue
 		}
 		recipient, reason := f.recipient(r, full, council)
 		if reason != "" {
-			hold(r, r.To, reason, "held for review: ")
+			f.hold(&b, r, full, kind, r.To, reason, "held for review: ", payload, sbj)
 			continue
 		}
 		if full.Event != nil && recipient == full.Event.From {
@@ -198,33 +190,55 @@ func (f *cutter) cut(full *model.Referral, kind model.Kind, keyID, council strin
 		if kind == model.KindReferral && r.To == config.RecipientCouncil {
 			chosen = recipient
 		}
-		if reason := permissionHold(r, full); reason != "" {
-			hold(r, recipient, reason, "withheld: ")
-			continue
+		if err := f.cutFor(&b, r, full, kind, keyID, recipient, payload, sbj); err != nil {
+			return store.Batch{}, "", err
 		}
-		cut, err := minimise.Apply(full, r.Rules(), minimise.Options{Now: f.now(), PseudonymKey: r.PseudonymKey()})
-		if err != nil {
-			return store.Batch{}, "", fmt.Errorf("fan out %s %s to %s: %w", kind, keyID, recipient, err)
-		}
-		d := model.Delivery{
-			Kind: kind, Recipient: recipient, IdempotencyKey: IdempotencyKey(keyID, recipient, kind),
-			Fields: r.Disclosed(), Purpose: r.Purpose, LawfulBasis: lawfulBasis(r), Subject: sbj, Referral: cut,
-		}
-		body, err := model.MarshalDelivery(d)
-		if err != nil {
-			return store.Batch{}, "", fmt.Errorf("fan out %s %s to %s: encode: %w", kind, keyID, recipient, err)
-		}
-		out := message.NewMessage(d.IdempotencyKey, body)
-		out.Metadata.Set(intake.MetaKind, string(kind))
-		out.Metadata.Set(intake.MetaReferralID, full.ID)
-		out.Metadata.Set(intake.MetaCorrelationID, full.Source.CorrelationID)
-		topic := TopicDeliver(recipient)
-		if kind.Urgent() {
-			topic = TopicUrgent(recipient)
-		}
-		b.Messages = append(b.Messages, store.TopicMessage{Topic: topic, Message: out})
 	}
 	return b, chosen, nil
+}
+
+// hold adds to b a hold of full's message of kind for recipient (a partner,
+// or the route's "to" when none could be found), and its withheld record.
+func (f *cutter) hold(b *store.Batch, r config.Route, full *model.Referral, kind model.Kind, recipient, reason, detail string, payload []byte, sbj string) {
+	b.Holds = append(b.Holds, store.Hold{At: f.now(), ReferralID: full.ID, Kind: string(kind), Route: recipient, Reason: reason, Payload: payload})
+	b.Disclosures = append(b.Disclosures, store.Disclosure{
+		At: f.now(), ReferralID: full.ID, CorrelationID: full.Source.CorrelationID, Recipient: recipient, Kind: string(kind),
+		Fields: []string{}, Purpose: r.Purpose, LawfulBasis: lawfulBasis(r), Outcome: store.OutcomeWithheld,
+		Detail: detail + reason, Subject: sbj,
+	})
+}
+
+// cutFor adds to b recipient's copy of full, a message of kind, cut by
+// route r, on the recipient's queue; or, when r needs the person's express
+// permission and full does not record it given, a hold. keyID makes the
+// idempotency key; sbj is the person's subject.
+func (f *cutter) cutFor(b *store.Batch, r config.Route, full *model.Referral, kind model.Kind, keyID, recipient string, payload []byte, sbj string) error {
+	if reason := permissionHold(r, full); reason != "" {
+		f.hold(b, r, full, kind, recipient, reason, "withheld: ", payload, sbj)
+		return nil
+	}
+	cut, err := minimise.Apply(full, r.Rules(), minimise.Options{Now: f.now(), PseudonymKey: r.PseudonymKey()})
+	if err != nil {
+		return fmt.Errorf("fan out %s %s to %s: %w", kind, keyID, recipient, err)
+	}
+	d := model.Delivery{
+		Kind: kind, Recipient: recipient, IdempotencyKey: IdempotencyKey(keyID, recipient, kind),
+		Fields: r.Disclosed(), Purpose: r.Purpose, LawfulBasis: lawfulBasis(r), Subject: sbj, Referral: cut,
+	}
+	body, err := model.MarshalDelivery(d)
+	if err != nil {
+		return fmt.Errorf("fan out %s %s to %s: encode: %w", kind, keyID, recipient, err)
+	}
+	out := message.NewMessage(d.IdempotencyKey, body)
+	out.Metadata.Set(intake.MetaKind, string(kind))
+	out.Metadata.Set(intake.MetaReferralID, full.ID)
+	out.Metadata.Set(intake.MetaCorrelationID, full.Source.CorrelationID)
+	topic := TopicDeliver(recipient)
+	if kind.Urgent() {
+		topic = TopicUrgent(recipient)
+	}
+	b.Messages = append(b.Messages, store.TopicMessage{Topic: topic, Message: out})
+	return nil
 }
 
 // logHolds logs, once b is committed, each copy held for review or

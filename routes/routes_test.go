@@ -87,6 +87,8 @@ type env struct {
 	viaTopic *intake.Service
 	provider *fakePartner
 	council  *fakePartner
+	// cfg is the routes' configuration the router was built with.
+	cfg routes.Config
 }
 
 func start(t *testing.T, provider, council *fakePartner) *env {
@@ -179,7 +181,7 @@ func startWithStore(t *testing.T, routeTable []config.Route, provider, council r
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{store: st, intake: svc, viaTopic: viaTopic}
+	return &env{store: st, intake: svc, viaTopic: viaTopic, cfg: rc}
 }
 
 func referral(id, postcode string) model.Referral {

@@ -231,48 +231,6 @@ func dlqList(ctx context.Context, st *store.SQLite, stdout io.Writer, asJSON, al
 	return tw.Flush()
 }
 
-// cmdHeld lists the messages held for review.
-func cmdHeld(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "list" {
-		return fmt.Errorf("%w: held list [--json] [--data DIR | --config FILE]", errUsage)
-	}
-	fs := flag.NewFlagSet("held list", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	sf := addStoreFlags(fs)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
-	st, err := sf.open()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	held, err := st.Held(ctx)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		if held == nil {
-			held = []store.Hold{}
-		}
-		return writeJSON(stdout, held)
-	}
-	if len(held) == 0 {
-		fmt.Fprintln(stdout, "nothing held")
-		return nil
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tAT\tREFERRAL\tKIND\tROUTE\tREASON")
-	for _, h := range held {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", h.ID, h.At.UTC().Format(time.RFC3339), h.ReferralID, h.Kind, h.Route, h.Reason)
-	}
-	return tw.Flush()
-}
-
 // parseInterleaved parses flags that may come before, between or after the
 // positional arguments ("discard 3 4 --reason x") and returns the
 // positional ones.
@@ -322,11 +280,13 @@ func dlqStatus(err error) (int, string) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return 404, "not-found"
-	case errors.Is(err, store.ErrResolved):
+	case errors.Is(err, store.ErrResolved), errors.Is(err, store.ErrHoldResolved):
 		return 409, "already-resolved"
+	case errors.Is(err, routes.ErrCannotResolve):
+		return 422, "cannot-resolve"
 	case errors.Is(err, store.ErrNotReplayable):
 		return 422, "not-replayable"
-	case errors.Is(err, store.ErrReasonRequired), errors.Is(err, store.ErrByRequired):
+	case errors.Is(err, store.ErrReasonRequired), errors.Is(err, store.ErrByRequired), errors.Is(err, store.ErrPermissionRequired):
 		return 400, "invalid-request"
 	}
 	return 500, "internal-error"

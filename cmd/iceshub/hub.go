@@ -305,7 +305,11 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	opsMux.HandleFunc("GET /readyz", h.ready)
-	o.mount(opsMux, adminToken, newDLQActions(st, cfg), cfg.Stats.Rules())
+	held, err := newHeldResolver(st, cfg, subjects, logger)
+	if err != nil {
+		return nil, err
+	}
+	o.mount(opsMux, adminToken, newDLQActions(st, cfg), held, cfg.Stats.Rules())
 	h.server = newHTTPServer(cfg, o.handler(mux), tlsConfig, logger)
 	if cfg.Server.OpsAddr != "" {
 		// The same certificate when the hub serves HTTPS (client

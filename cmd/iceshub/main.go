@@ -13,7 +13,7 @@
 //	iceshub retention run [--config FILE] [--data DIR] [--now RFC3339]
 //	iceshub bench [--scenario steady|outage|backlog] [--flow default|f1] [--duration D] [--rate N] [--json]
 //	iceshub dlq list [--json] [--all] | show ID | replay ID... | discard ID... --reason TEXT
-//	iceshub held list [--json]
+//	iceshub held list [--json] [--all] | route ID --council C --reason TEXT | release ID --permission-recorded-by NAME --evidence REF | close ID --reason TEXT
 //	iceshub stats --from YYYY-MM --to YYYY-MM [--by council,month] [--format csv|json|markdown]
 //	iceshub keys rotate [--config FILE] [--data DIR] [--new-key]
 package main
@@ -71,8 +71,19 @@ Usage:
         queue each delivery again for its partner, same idempotency key
   iceshub dlq discard ID... --reason TEXT [--by NAME] [--data DIR | --config FILE]
         record that each will not be delivered, and why (nothing is deleted)
-  iceshub held list [--json] [--data DIR | --config FILE]
-        list the messages held for review
+  iceshub held list [--json] [--all] [--data DIR | --config FILE]
+        list the messages held for review (--all: resolved ones too)
+  iceshub held route ID --council C --reason TEXT [--by NAME] [--data DIR | --config FILE]
+        send a copy held because no council covers the postcode to council C,
+        cut by the council route, and record C as the referral's council
+  iceshub held release ID --permission-recorded-by NAME --evidence REF [--permission-recorded-at DATE]
+                     [--reason TEXT] [--by NAME] [--data DIR | --config FILE]
+        record the person's express permission (who, when, a reference to the
+        evidence, never personal values) and send the copy held for want of it
+  iceshub held close ID --reason TEXT [--by NAME] [--data DIR | --config FILE]
+        record that a held copy will not be sent, and why (nothing is sent)
+        route, release and close are refused while a hub runs on the data
+        directory: use its admin API (POST /admin/held/{id}/route|release|close)
   iceshub stats --from YYYY-MM --to YYYY-MM [--by council,month,priority,setting,class] [--format csv|json|markdown] [--config FILE] [--data DIR]
         print the statistics of the service as commissioners may see them:
         counts by group with totals, after small-number suppression and

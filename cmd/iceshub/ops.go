@@ -200,13 +200,13 @@ func storeState(st *store.SQLite) metrics.StateFunc {
 }
 
 // mount adds /metrics and, when a token is configured, the admin API.
-func (o *ops) mount(mux *http.ServeMux, adminToken string, dlq *dlqActions, rules stats.Rules) {
+func (o *ops) mount(mux *http.ServeMux, adminToken string, dlq *dlqActions, held *routes.Held, rules stats.Rules) {
 	mux.Handle("GET /metrics", o.metrics.Handler())
 	if adminToken == "" {
 		o.log.Warn("admin API disabled: no token configured", "env", adminTokenEnv)
 		return
 	}
-	mountAdmin(mux, adminToken, dlq, rules, o.log)
+	mountAdmin(mux, adminToken, dlq, held, rules, o.log)
 }
 
 // handler wraps the hub's mux: requests are counted for /metrics, and while

@@ -57,6 +57,8 @@ type opsHubConfig struct {
 	// opsAddr serves the operator's endpoints on a listener of their
 	// own (server.ops_addr).
 	opsAddr bool
+	// mutate, when set, changes the configuration before the hub is built.
+	mutate func(*config.Config)
 }
 
 func startOpsHub(t *testing.T, c opsHubConfig) *opsHub {
@@ -104,6 +106,9 @@ func startOpsHub(t *testing.T, c opsHubConfig) *opsHub {
 		}
 	}
 	sims.creds = creds
+	if c.mutate != nil {
+		c.mutate(cfg)
+	}
 	logs := &syncBuffer{}
 	logger := slog.New(logging.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	h, err := newHub(cfg, logger, hubOptions{

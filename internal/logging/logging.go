@@ -29,7 +29,7 @@ var Allowed = map[string]bool{
 	// ids
 	"referral_id": true, "event_id": true, "correlation_id": true, "request_id": true, "idempotency_key": true,
 	"message_id": true, "message_uuid": true, "order_reference": true, "case_reference": true,
-	"dead_letter_id": true,
+	"dead_letter_id": true, "held_id": true,
 	// who and where in the hub
 	"component": true, "partner": true, "route": true, "kind": true, "topic": true, "handler_name": true,
 	"subscriber_name": true, "publisher_id": true, "subscriber_id": true, "consumer_group": true,

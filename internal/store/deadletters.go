@@ -275,13 +275,3 @@ func (s *SQLite) DeadLetterCounts(ctx context.Context) ([]DeadLetterCount, error
 		})
 	return out, err
 }
-
-// HeldCounts returns the number of held messages per route.
-func (s *SQLite) HeldCounts(ctx context.Context) (map[string]int64, error) {
-	out := map[string]int64{}
-	err := s.read(ctx, `SELECT route, COUNT(*) FROM held GROUP BY route`, nil, func(st *sqlite.Stmt) error {
-		out[st.ColumnText(0)] = st.ColumnInt64(1)
-		return nil
-	})
-	return out, err
-}

@@ -165,7 +165,7 @@ func Open(opts Options) (*SQLite, error) {
 		conn.Close()
 		return nil, fmt.Errorf("store: create schema in %s: %w", path, err)
 	}
-	if err := sqlitex.ExecuteScript(conn, referralsSchema+parkedSchema+replaysSchema+statisticsSchema, nil); err != nil {
+	if err := sqlitex.ExecuteScript(conn, referralsSchema+parkedSchema+replaysSchema+statisticsSchema+heldResolutionsSchema, nil); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("store: create schema in %s: %w", path, err)
 	}
@@ -888,16 +888,6 @@ func (s *SQLite) Deliveries(ctx context.Context, referralID string) ([]Delivered
 // Disclosures returns the disclosure record of one referral, oldest first.
 func (s *SQLite) Disclosures(ctx context.Context, referralID string) ([]Disclosure, error) {
 	return s.disclosuresWhere(ctx, "referral_id = ?", referralID)
-}
-
-// Held returns the messages held for review, oldest first, without payloads.
-func (s *SQLite) Held(ctx context.Context) ([]Hold, error) {
-	var out []Hold
-	err := s.read(ctx, `SELECT at, referral_id, kind, route, reason, id FROM held ORDER BY id`, nil, func(st *sqlite.Stmt) error {
-		out = append(out, Hold{At: parseTS(st.ColumnText(0)), ReferralID: st.ColumnText(1), Kind: st.ColumnText(2), Route: st.ColumnText(3), Reason: st.ColumnText(4), ID: st.ColumnInt64(5)})
-		return nil
-	})
-	return out, err
 }
 
 // Pending returns how many messages on topic its consumers have not yet

@@ -63,6 +63,9 @@ type Hold struct {
 	Reason string `json:"reason"`
 	// Payload is the message as received, so that it can be released later.
 	Payload []byte `json:"-"`
+	// Resolution is what a person decided about it (held.go), nil while it
+	// waits. Set when it is read back; Commit ignores it.
+	Resolution *HoldResolution `json:"resolution,omitempty"`
 }
 
 // DeadLetter is a delivery that will never succeed as it stands: the partner
