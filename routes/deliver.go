@@ -156,17 +156,24 @@ func (d *deliver) handle(msg *message.Message) error {
 		return d.deadLetter(ctx, b, disclosure, del, msg.Payload, sendErr, "refused by partner: "+sendErr.Error())
 	}
 
+	return d.parkFailed(ctx, b, disclosure, del, msg.Payload, parked, lane, sendErr)
+}
+
+// parkFailed records a copy that failed transiently: parked in its lane for a
+// later attempt, or rescheduled when it came from the lane; dead-lettered
+// once it has been failing for the park's horizon.
+func (d *deliver) parkFailed(ctx context.Context, b store.Batch, disclosure store.Disclosure, del model.Delivery, payload []byte, parked *store.Parked, lane string, sendErr error) error {
 	now := d.now()
 	if parked == nil {
 		b.Park = []store.Parked{{
 			Partner: d.partner, Lane: lane, Urgent: del.Kind.Urgent(), Kind: string(del.Kind), ReferralID: del.Referral.ID,
-			IdempotencyKey: del.IdempotencyKey, Payload: msg.Payload, Attempts: 1, NextAt: now.Add(d.park.wait(1, sendErr)),
+			IdempotencyKey: del.IdempotencyKey, Payload: payload, Attempts: 1, NextAt: now.Add(d.park.wait(1, sendErr)),
 			FirstFailed: now, LastError: sendErr.Error(),
 		}}
 	} else {
 		attempts := parked.Attempts + 1
 		if now.Sub(parked.FirstFailed) >= d.park.Horizon {
-			return d.deadLetter(ctx, b, disclosure, del, msg.Payload, sendErr,
+			return d.deadLetter(ctx, b, disclosure, del, payload, sendErr,
 				fmt.Sprintf("gave up after %d attempts over %s: %s", attempts, d.park.Horizon, sendErr.Error()))
 		}
 		b.Reschedule = []store.Reschedule{{ID: parked.ID, Attempts: attempts, NextAt: now.Add(d.park.wait(attempts, sendErr)), LastError: sendErr.Error()}}

@@ -268,36 +268,10 @@ func correlationID(v string) (string, error) {
 // submit handles a POST of a Bundle on route: checks, parses, maps, hands
 // the referral to the acceptor and writes its answer.
 func (h *Handler) submit(w http.ResponseWriter, r *http.Request, route string, rec *request) error {
-	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
-		return err
-	}
-	requestID := strings.TrimSpace(r.Header.Get("X-Request-ID"))
-	if requestID != "" {
-		if u, err := uuid.Parse(requestID); err != nil || len(requestID) != 36 {
-			return errorf(http.StatusBadRequest, fhirmap.IssueValue, "http.X-Request-ID", "the X-Request-ID header must be a UUID")
-		} else {
-			requestID = u.String() // lower case, so that retries match however they are written
-		}
-	}
-	rec.requestID = requestID
-
-	body, err := h.readBody(w, r)
+	requestID, parsed, err := h.readBundle(w, r, route, rec)
 	if err != nil {
 		return err
 	}
-	if err := checkJSONShape(body); err != nil {
-		return err
-	}
-	parsed, err := parse(body, route == routeProcessMessage)
-	if err != nil {
-		var ve *fhirmap.ValidationError
-		if errors.As(err, &ve) {
-			rec.issues = ve.Issues
-		}
-		return err
-	}
-	rec.issues = parsed.Issues
-	rec.kind = parsed.Kind
 	// Whether this partner may send this kind at all is decided before
 	// anything is read from the store.
 	sender, err := permit(r.Context(), parsed.Kind, &parsed)
@@ -307,7 +281,49 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, route string, r
 	if parsed.Change != nil {
 		return h.submitEvent(w, r, route, rec, requestID, &parsed, sender)
 	}
+	return h.submitReferral(w, r, route, rec, requestID, &parsed, sender)
+}
 
+// readBundle checks a POST's headers, reads its body and parses the Bundle
+// in it, noting on rec what is logged of the request.
+func (h *Handler) readBundle(w http.ResponseWriter, r *http.Request, route string, rec *request) (string, fhirmap.Parsed, error) {
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		return "", fhirmap.Parsed{}, err
+	}
+	requestID := strings.TrimSpace(r.Header.Get("X-Request-ID"))
+	if requestID != "" {
+		if u, err := uuid.Parse(requestID); err != nil || len(requestID) != 36 {
+			return "", fhirmap.Parsed{}, errorf(http.StatusBadRequest, fhirmap.IssueValue, "http.X-Request-ID", "the X-Request-ID header must be a UUID")
+		} else {
+			requestID = u.String() // lower case, so that retries match however they are written
+		}
+	}
+	rec.requestID = requestID
+
+	body, err := h.readBody(w, r)
+	if err != nil {
+		return "", fhirmap.Parsed{}, err
+	}
+	if err := checkJSONShape(body); err != nil {
+		return "", fhirmap.Parsed{}, err
+	}
+	parsed, err := parse(body, route == routeProcessMessage)
+	if err != nil {
+		var ve *fhirmap.ValidationError
+		if errors.As(err, &ve) {
+			rec.issues = ve.Issues
+		}
+		return "", fhirmap.Parsed{}, err
+	}
+	rec.issues = parsed.Issues
+	rec.kind = parsed.Kind
+	return requestID, parsed, nil
+}
+
+// submitReferral takes a referral parsed from the request: a new one, an
+// amendment of one the hub holds, or a resend; refused when the sender may
+// not touch the referral it names or speak for its organisations.
+func (h *Handler) submitReferral(w http.ResponseWriter, r *http.Request, route string, rec *request, requestID string, parsed *fhirmap.Parsed, sender intake.Sender) error {
 	if h.cfg.RequesterRequired && parsed.Referral.Requester.OrganisationODS == "" {
 		return errorf(http.StatusUnprocessableEntity, fhirmap.IssueRequired, nonEmpty(parsed.Paths.ServiceRequest, "ServiceRequest")+".requester",
 			"the requesting organisation has no ODS code: name it (identifier system %s) on ServiceRequest.requester (an Organization, or a PractitionerRole with an organization) or on MessageHeader.sender; the hub sends the requester its status updates by that code", fhirmap.ODSSystem)
@@ -334,15 +350,15 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, route string, r
 		held = found
 		if found {
 			if err := sender.MayTouch(stored); err != nil {
-				return notYours(r.Context(), "not_owner", model.KindAmendment, &parsed, err)
+				return notYours(r.Context(), "not_owner", model.KindAmendment, parsed, err)
 			}
 		}
 		if found && fingerprint(&stored.Referral) != fingerprint(&ref) {
 			rec.kind = model.KindAmendment
-			if err := mayAmend(r.Context(), &parsed); err != nil {
+			if err := mayAmend(r.Context(), parsed); err != nil {
 				return err
 			}
-			return h.submitAmendment(w, r, route, rec, requestID, &parsed, ref, stored, sender)
+			return h.submitAmendment(w, r, route, rec, requestID, parsed, ref, stored, sender)
 		}
 	}
 	if len(parsed.Withdrawn) > 0 && !held {
@@ -351,19 +367,19 @@ func (h *Handler) submit(w http.ResponseWriter, r *http.Request, route string, r
 	}
 	if err := sender.MayCreate(ref.Source.SenderODS, ref.Requester.OrganisationODS); err != nil {
 		auth.Forbid(r.Context(), "organisation")
-		e := errorf(http.StatusForbidden, issueForbidden, organisationPath(&parsed, &ref, sender),
+		e := errorf(http.StatusForbidden, issueForbidden, organisationPath(parsed, &ref, sender),
 			"the referral names a sending or requesting organisation this partner does not speak for (its configured ODS codes); nothing was accepted")
 		e.Err = err
 		return e
 	}
 
-	keys, keyIssues := idempotencyKeys(requestID, &parsed, &ref)
+	keys, keyIssues := idempotencyKeys(requestID, parsed, &ref)
 	issues := append(parsed.Issues, keyIssues...)
 	a := answer{referralID: ref.ID, received: ref.ReceivedAt, summary: "referral accepted; the hub's referral id is " + ref.ID, created: true}
 	out, err := h.accept.AcceptReferral(r.Context(), intake.Submission{
 		Keys:     keys,
 		Referral: ref,
-		Response: intake.Response{Status: http.StatusOK, ContentType: ContentType, Body: h.answer(r, route, &parsed, a, issues)},
+		Response: intake.Response{Status: http.StatusOK, ContentType: ContentType, Body: h.answer(r, route, parsed, a, issues)},
 	})
 	if err != nil {
 		return h.unavailable("referral", err)
