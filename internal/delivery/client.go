@@ -160,6 +160,20 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 	if logger == nil {
 		return nil, errors.New("delivery: nil logger")
 	}
+	base, err := checkConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg = withDefaults(cfg)
+	if cfg.RetryWaitMin > cfg.RetryWaitMax {
+		return nil, fmt.Errorf("delivery: partner %q: retry wait min %s exceeds max %s", cfg.Partner, cfg.RetryWaitMin, cfg.RetryWaitMax)
+	}
+	return newClient(cfg, base, logger), nil
+}
+
+// checkConfig refuses what New cannot work with, and returns the parsed
+// base URL.
+func checkConfig(cfg Config) (*url.URL, error) {
 	if strings.TrimSpace(cfg.Partner) == "" {
 		return nil, errors.New("delivery: empty partner id")
 	}
@@ -191,11 +205,12 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 	if cfg.ConsecutiveFailures < 0 || cfg.MaxResponseBytes < 0 {
 		return nil, fmt.Errorf("delivery: partner %q: negative consecutive failures or response limit", cfg.Partner)
 	}
-	cfg = withDefaults(cfg)
-	if cfg.RetryWaitMin > cfg.RetryWaitMax {
-		return nil, fmt.Errorf("delivery: partner %q: retry wait min %s exceeds max %s", cfg.Partner, cfg.RetryWaitMin, cfg.RetryWaitMax)
-	}
+	return base, nil
+}
 
+// newClient builds the Client of a checked configuration with its
+// defaults: the transport behind the breaker, and the retrying client.
+func newClient(cfg Config, base *url.URL, logger *slog.Logger) *Client {
 	log := logger.With("partner", cfg.Partner)
 	c := &Client{
 		partner:   cfg.Partner,
@@ -256,7 +271,7 @@ func New(cfg Config, logger *slog.Logger) (*Client, error) {
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}
 
-	return c, nil
+	return c
 }
 
 func withDefaults(cfg Config) Config {
