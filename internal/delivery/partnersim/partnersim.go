@@ -274,71 +274,89 @@ func (s *Sim[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if !s.admit(w, r, &rec, readErr, decodeErr) {
+		return
+	}
+	s.create(w, &rec)
+}
+
+// admit checks the request as the contract says, in order (endpoint,
+// method, token, content type, idempotency key, body), and refuses it at
+// the first problem. It runs under s.mu.
+func (s *Sim[T]) admit(w http.ResponseWriter, r *http.Request, rec *Received[T], readErr, decodeErr error) bool {
 	params, matched := Params(s.c.Path, rec.Path)
 	switch {
 	case !matched:
-		s.refuse(w, &rec, http.StatusNotFound, "not-found", "no such endpoint", nil)
-		return
+		s.refuse(w, rec, http.StatusNotFound, "not-found", "no such endpoint", nil)
+		return false
 	case r.Method != http.MethodPost:
 		w.Header().Set("Allow", http.MethodPost)
-		s.refuse(w, &rec, http.StatusMethodNotAllowed, "method-not-allowed", "use POST", nil)
-		return
+		s.refuse(w, rec, http.StatusMethodNotAllowed, "method-not-allowed", "use POST", nil)
+		return false
 	}
 	if msg, ok := s.p.authorised(rec.Header.Authorization); !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="partner"`)
-		s.refuse(w, &rec, http.StatusUnauthorized, "unauthorised", msg, nil)
-		return
+		s.refuse(w, rec, http.StatusUnauthorized, "unauthorised", msg, nil)
+		return false
 	}
 	if mt, _, err := mime.ParseMediaType(rec.Header.ContentType); err != nil || mt != "application/json" {
-		s.refuse(w, &rec, http.StatusUnsupportedMediaType, "unsupported-media-type", "send application/json", nil)
-		return
+		s.refuse(w, rec, http.StatusUnsupportedMediaType, "unsupported-media-type", "send application/json", nil)
+		return false
 	}
 	key := rec.Header.IdempotencyKey
 	if key == "" || len(key) > 255 {
-		s.refuse(w, &rec, http.StatusBadRequest, "idempotency-key-required", "send an Idempotency-Key header of 1 to 255 characters",
+		s.refuse(w, rec, http.StatusBadRequest, "idempotency-key-required", "send an Idempotency-Key header of 1 to 255 characters",
 			[]Problem{{Field: "Idempotency-Key", Message: "required, at most 255 characters"}})
-		return
+		return false
 	}
 	if readErr != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(readErr, &tooBig) {
-			s.refuse(w, &rec, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("the body exceeds %d bytes", MaxBodyBytes), nil)
-			return
+			s.refuse(w, rec, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("the body exceeds %d bytes", MaxBodyBytes), nil)
+			return false
 		}
-		s.refuse(w, &rec, http.StatusBadRequest, "unreadable-body", "the body could not be read", nil)
-		return
+		s.refuse(w, rec, http.StatusBadRequest, "unreadable-body", "the body could not be read", nil)
+		return false
 	}
 	if decodeErr != nil {
 		// Only the kind of error, never the offending value.
-		s.refuse(w, &rec, http.StatusBadRequest, "invalid-json", describe(decodeErr), nil)
-		return
+		s.refuse(w, rec, http.StatusBadRequest, "invalid-json", describe(decodeErr), nil)
+		return false
 	}
 	if problems := s.c.Validate(key, &rec.Body); len(problems) > 0 {
-		s.refuse(w, &rec, http.StatusUnprocessableEntity, s.c.InvalidCode, "the request breaks the contract", problems)
-		return
+		s.refuse(w, rec, http.StatusUnprocessableEntity, s.c.InvalidCode, "the request breaks the contract", problems)
+		return false
 	}
 	if s.c.Check != nil {
 		if no := s.c.Check(params, &rec.Body); no != nil {
-			s.refuse(w, &rec, no.Status, no.Code, no.Message, nil)
-			return
+			s.refuse(w, rec, no.Status, no.Code, no.Message, nil)
+			return false
 		}
 	}
+	return true
+}
+
+// create answers an admitted request: the first with a key makes a new
+// reference (201), a repeat with the same body gets it again (200), the
+// same key with another body is 409. It runs under s.mu.
+func (s *Sim[T]) create(w http.ResponseWriter, rec *Received[T]) {
+	key := rec.Header.IdempotencyKey
 
 	canonical, err := json.Marshal(rec.Body)
 	if err != nil {
-		s.answerError(w, &rec, http.StatusInternalServerError, "internal", "the simulator could not encode the body", nil)
+		s.answerError(w, rec, http.StatusInternalServerError, "internal", "the simulator could not encode the body", nil)
 		return
 	}
 	fp := sha256.Sum256(canonical)
 	if prev, seen := s.byKey[key]; seen {
 		if prev.fingerprint != fp {
-			s.refuse(w, &rec, http.StatusConflict, "idempotency-key-reused",
+			s.refuse(w, rec, http.StatusConflict, "idempotency-key-reused",
 				"this Idempotency-Key was used for a different request", []Problem{{Field: "Idempotency-Key", Message: "reused with a different body"}})
 			return
 		}
 		s.stats.Repeats++
 		rec.Repeat, rec.Reference = true, prev.reference
-		s.answer(w, &rec, http.StatusOK, s.c.Answer(prev.reference))
+		s.answer(w, rec, http.StatusOK, s.c.Answer(prev.reference))
 		return
 	}
 	s.n++
@@ -347,7 +365,7 @@ func (s *Sim[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.p.created(ref)
 	s.stats.Created++
 	rec.Reference = ref
-	s.answer(w, &rec, http.StatusCreated, s.c.Answer(ref))
+	s.answer(w, rec, http.StatusCreated, s.c.Answer(ref))
 }
 
 func (s *Sim[T]) refuse(w http.ResponseWriter, rec *Received[T], status int, code, msg string, problems []Problem) {
