@@ -157,27 +157,10 @@ func New(cfg Config, st Store, newSub NewSubscriber, logger *slog.Logger) (*mess
 		}
 	}
 
-	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.CloseTimeout}, watermill.NewSlogLogger(logger))
+	router, err := newRouter(cfg, logger)
 	if err != nil {
-		return nil, fmt.Errorf("routes: router: %w", err)
+		return nil, err
 	}
-	// Middleware order, outermost first (first added runs first):
-	router.AddMiddleware(
-		// Retry backs off and tries again on a transient error; when it gives
-		// up the message is nacked and its queue offers it again, so a
-		// transient failure delays a message but never drops it.
-		middleware.Retry{
-			MaxRetries:          cfg.Retry.MaxRetries,
-			InitialInterval:     cfg.Retry.InitialInterval,
-			MaxInterval:         cfg.Retry.MaxInterval,
-			Multiplier:          2,
-			RandomizationFactor: 0.3,
-			ResetContextOnRetry: true,
-		}.Middleware,
-		// Recoverer sits inside Retry so that a panic becomes an error of
-		// this attempt rather than a crashed hub.
-		middleware.Recoverer,
-	)
 
 	var subs []message.Subscriber
 	subscriber := func() (message.Subscriber, error) {
@@ -236,6 +219,33 @@ func New(cfg Config, st Store, newSub NewSubscriber, logger *slog.Logger) (*mess
 		subs = append(subs, parked)
 		router.AddConsumerHandler(TopicParked(id), TopicParked(id), parked, queueDeliver().handle)
 	}
+	return router, nil
+}
+
+// newRouter returns the router with its middleware, in the order written
+// once here.
+func newRouter(cfg Config, logger *slog.Logger) (*message.Router, error) {
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.CloseTimeout}, watermill.NewSlogLogger(logger))
+	if err != nil {
+		return nil, fmt.Errorf("routes: router: %w", err)
+	}
+	// Middleware order, outermost first (first added runs first):
+	router.AddMiddleware(
+		// Retry backs off and tries again on a transient error; when it gives
+		// up the message is nacked and its queue offers it again, so a
+		// transient failure delays a message but never drops it.
+		middleware.Retry{
+			MaxRetries:          cfg.Retry.MaxRetries,
+			InitialInterval:     cfg.Retry.InitialInterval,
+			MaxInterval:         cfg.Retry.MaxInterval,
+			Multiplier:          2,
+			RandomizationFactor: 0.3,
+			ResetContextOnRetry: true,
+		}.Middleware,
+		// Recoverer sits inside Retry so that a panic becomes an error of
+		// this attempt rather than a crashed hub.
+		middleware.Recoverer,
+	)
 	return router, nil
 }
 
