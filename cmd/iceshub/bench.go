@@ -332,6 +332,28 @@ func pick(bs []benchBundle, r *rand.Rand) benchBundle {
 	return bs[0]
 }
 
+// benchRun is one run of the bench: the hub under test, its stand-ins,
+// and what the senders measured.
+type benchRun struct {
+	o       benchOptions
+	bundles []benchBundle
+	dir     string
+	stands  *standIns
+	hub     *hubProcess
+	tokens  *benchTokens
+
+	accepted, refused, failures atomic.Int64
+	mu                          sync.Mutex
+	senderLat                   []time.Duration
+	acceptedAt                  map[string]time.Time
+	// The provider's outage (scenarios outage and backlog), under mu.
+	outageStart, outageEnd                     time.Time
+	acceptedAtOutageStart, acceptedAtOutageEnd int64
+}
+
+// runBench runs the hub binary against stand-ins, sends referrals for
+// o.duration as o.scenario says, waits for them to be delivered, and
+// reports.
 func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchReport, error) {
 	bundles, err := loadBenchBundles(o.fixtures)
 	if err != nil {
@@ -346,61 +368,96 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 	} else {
 		defer os.RemoveAll(dir)
 	}
-
-	stands := newStandIns()
-	defer stands.close()
-	cfgPath := filepath.Join(dir, "iceshub.yaml")
-	creds, err := writeBenchConfig(cfgPath, dir, stands, o.flow)
-	if err != nil {
+	b := &benchRun{o: o, bundles: bundles, dir: dir, stands: newStandIns(), acceptedAt: map[string]time.Time{}}
+	defer b.stands.close()
+	if err := b.startHub(ctx, stderr); err != nil {
 		return nil, err
 	}
-	tokens := &benchTokens{creds: creds}
-	var extra []string
-	if o.profile != "" {
-		if err := os.MkdirAll(o.profile, 0o755); err != nil {
-			return nil, err
-		}
-		extra = []string{"--cpuprofile", filepath.Join(o.profile, "cpu.pprof"), "--memprofile", filepath.Join(o.profile, "allocs.pprof")}
-	}
-	if o.preload > 0 {
-		if err := preloadBacklog(ctx, filepath.Join(dir, "data"), bundles[0].body, o.preload, stderr); err != nil {
-			return nil, err
-		}
-	}
-	hub, err := startHubProcess(ctx, o.hubBinary, cfgPath, filepath.Join(dir, "data"), filepath.Join(dir, "hub.log"), creds.partnerEnv, extra...)
-	if err != nil {
-		return nil, err
-	}
-	defer hub.stop()
+	defer b.hub.stop()
 
 	rep := &BenchReport{Scenario: o.scenario, Flow: o.flow, Machine: machine(), Senders: o.senders, OfferedRate: o.rate, Preloaded: o.preload,
 		Delivered: map[string]int64{}, DeliveredPerSec: map[string]float64{}}
-	var (
-		accepted, refused, failures atomic.Int64
-		mu                          sync.Mutex
-		senderLat                   []time.Duration
-		acceptedAt                  = map[string]time.Time{}
-	)
 	memDone := make(chan struct{})
 	var memSamples []float64
 	go func() {
 		defer close(memDone)
-		t := time.NewTicker(o.sampleEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				if rss, _, err := procMemory(hub.pid()); err == nil {
-					memSamples = append(memSamples, rss)
-				}
-			case <-hub.exited:
-				return
-			case <-ctx.Done():
-				return
-			}
-		}
+		memSamples = b.sampleMemory(ctx)
 	}()
+	loadCPUAtStart, _ := procCPU(os.Getpid())
+	started := time.Now()
+	b.send(ctx, started, rep)
+	b.waitDelivered(ctx, rep)
+	rep.RunSeconds = time.Since(started).Seconds()
+	if cpu, err := procCPU(b.hub.pid()); err == nil {
+		rep.HubCPUSeconds = cpu
+	}
+	if load, err := procCPU(os.Getpid()); err == nil {
+		rep.LoadCPUSeconds = load - loadCPUAtStart
+	}
+	if _, peak, err := procMemory(b.hub.pid()); err == nil {
+		rep.HubPeakRSSMB = peak
+	}
+	b.hub.stop()
+	<-memDone
+	rep.HubRSSSamplesMB = memSamples
+	rep.DatabaseMB = fileMB(filepath.Join(dir, "data", store.FileName)) + fileMB(filepath.Join(dir, "data", store.FileName+"-wal"))
+	b.report(rep)
+	if rep.Accepted == 0 {
+		return rep, fmt.Errorf("bench: the hub accepted nothing (%d refused, %d errors); see %s", rep.Refused, rep.Errors, b.hub.logPath)
+	}
+	return rep, nil
+}
 
+// startHub writes the hub's configuration (with its credentials), preloads
+// a backlog when asked, and starts the hub binary.
+func (b *benchRun) startHub(ctx context.Context, stderr io.Writer) error {
+	o := b.o
+	cfgPath := filepath.Join(b.dir, "iceshub.yaml")
+	creds, err := writeBenchConfig(cfgPath, b.dir, b.stands, o.flow)
+	if err != nil {
+		return err
+	}
+	b.tokens = &benchTokens{creds: creds}
+	var extra []string
+	if o.profile != "" {
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			return err
+		}
+		extra = []string{"--cpuprofile", filepath.Join(o.profile, "cpu.pprof"), "--memprofile", filepath.Join(o.profile, "allocs.pprof")}
+	}
+	if o.preload > 0 {
+		if err := preloadBacklog(ctx, filepath.Join(b.dir, "data"), b.bundles[0].body, o.preload, stderr); err != nil {
+			return err
+		}
+	}
+	b.hub, err = startHubProcess(ctx, o.hubBinary, cfgPath, filepath.Join(b.dir, "data"), filepath.Join(b.dir, "hub.log"), creds.partnerEnv, extra...)
+	return err
+}
+
+// sampleMemory samples the hub's resident memory every o.sampleEvery until
+// it exits or ctx ends.
+func (b *benchRun) sampleMemory(ctx context.Context) []float64 {
+	var samples []float64
+	t := time.NewTicker(b.o.sampleEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if rss, _, err := procMemory(b.hub.pid()); err == nil {
+				samples = append(samples, rss)
+			}
+		case <-b.hub.exited:
+			return samples
+		case <-ctx.Done():
+			return samples
+		}
+	}
+}
+
+// send runs the senders for o.duration, taking the provider down as the
+// scenario says, and notes on rep what the send alone tells.
+func (b *benchRun) send(ctx context.Context, started time.Time, rep *BenchReport) {
+	o := b.o
 	// Pacing: with a rate, referral k is due at k/rate after the start, and
 	// the next free sender sends it then, or at once when it is late. A
 	// shared ticker would drop the ticks that come while every sender is
@@ -413,87 +470,30 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 	sendCtx, stopSending := context.WithTimeout(ctx, o.duration)
 	defer stopSending()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.senders * 2}, Timeout: 30 * time.Second}
-
-	loadCPUAtStart, _ := procCPU(os.Getpid())
-	started := time.Now()
-	var outageStart, outageEnd time.Time
-	var acceptedAtOutageStart, acceptedAtOutageEnd int64
 	if o.scenario == "backlog" {
-		stands.setDown("provider", true)
-		outageStart = started
+		b.stands.setDown("provider", true)
+		b.outageStart = started
 	}
 	if o.scenario == "outage" {
-		go func() {
-			select {
-			case <-time.After(o.duration / 4):
-			case <-sendCtx.Done():
-				return
-			}
-			mu.Lock()
-			outageStart, acceptedAtOutageStart = time.Now(), accepted.Load()
-			mu.Unlock()
-			stands.setDown("provider", true)
-			select {
-			case <-time.After(o.outage):
-			case <-ctx.Done():
-			}
-			mu.Lock()
-			outageEnd, acceptedAtOutageEnd = time.Now(), accepted.Load()
-			mu.Unlock()
-			stands.setDown("provider", false)
-		}()
+		go b.outage(ctx, sendCtx)
 	}
-
 	var wg sync.WaitGroup
 	for i := 0; i < o.senders; i++ {
 		wg.Add(1)
 		go func(seed uint64) {
 			defer wg.Done()
-			r := rand.New(rand.NewPCG(seed, 7))
-			wait := time.NewTimer(0)
-			defer wait.Stop()
-			for {
-				if interval > 0 {
-					at := started.Add(time.Duration(due.Add(1)-1) * interval)
-					wait.Reset(time.Until(at))
-					select {
-					case <-wait.C:
-					case <-sendCtx.Done():
-						return
-					}
-				}
-				if sendCtx.Err() != nil {
-					return
-				}
-				body := pick(bundles, r).fresh()
-				corr := uuid.NewString()
-				t0 := time.Now()
-				status, err := postReferral(ctx, client, hub.base, body, corr, tokens)
-				lat := time.Since(t0)
-				switch {
-				case err != nil:
-					failures.Add(1)
-				case status == http.StatusOK:
-					accepted.Add(1)
-					mu.Lock()
-					senderLat = append(senderLat, lat)
-					acceptedAt[corr] = time.Now()
-					mu.Unlock()
-				default:
-					refused.Add(1)
-				}
-			}
+			b.sender(ctx, sendCtx, client, seed, started, interval, &due)
 		}(uint64(i) + 1)
 	}
 	wg.Wait()
 	sendDone := time.Now()
 	rep.SendSeconds = sendDone.Sub(started).Seconds()
 	if o.scenario == "backlog" {
-		mu.Lock()
-		rep.BacklogAtEnd = int64(stands.missing(acceptedAt, "provider"))
+		b.mu.Lock()
+		rep.BacklogAtEnd = int64(b.stands.missing(b.acceptedAt, "provider"))
 		q := sendDone.Sub(started) / 4
 		var first, last int
-		for _, at := range acceptedAt {
+		for _, at := range b.acceptedAt {
 			switch {
 			case at.Before(started.Add(q)):
 				first++
@@ -501,68 +501,117 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 				last++
 			}
 		}
-		mu.Unlock()
+		b.outageEnd, b.acceptedAtOutageStart, b.acceptedAtOutageEnd = time.Now(), 0, b.accepted.Load()
+		b.mu.Unlock()
 		rep.IntakeFirstQuarterPerSec, rep.IntakeLastQuarterPerSec = float64(first)/q.Seconds(), float64(last)/q.Seconds()
-		outageEnd, acceptedAtOutageStart, acceptedAtOutageEnd = time.Now(), 0, accepted.Load()
-		stands.setDown("provider", false)
+		b.stands.setDown("provider", false)
 	}
+}
 
-	// Wait until every accepted referral reached provider and council.
-	deadline := time.Now().Add(o.drain)
+// outage takes the provider down a quarter into the send, for o.outage.
+func (b *benchRun) outage(ctx, sendCtx context.Context) {
+	select {
+	case <-time.After(b.o.duration / 4):
+	case <-sendCtx.Done():
+		return
+	}
+	b.mu.Lock()
+	b.outageStart, b.acceptedAtOutageStart = time.Now(), b.accepted.Load()
+	b.mu.Unlock()
+	b.stands.setDown("provider", true)
+	select {
+	case <-time.After(b.o.outage):
+	case <-ctx.Done():
+	}
+	b.mu.Lock()
+	b.outageEnd, b.acceptedAtOutageEnd = time.Now(), b.accepted.Load()
+	b.mu.Unlock()
+	b.stands.setDown("provider", false)
+}
+
+// sender sends referrals until sendCtx ends, paced by due when interval is
+// set, and counts each answer.
+func (b *benchRun) sender(ctx, sendCtx context.Context, client *http.Client, seed uint64, started time.Time, interval time.Duration, due *atomic.Int64) {
+	r := rand.New(rand.NewPCG(seed, 7))
+	wait := time.NewTimer(0)
+	defer wait.Stop()
 	for {
-		mu.Lock()
-		pending := stands.missing(acceptedAt, "provider", "council")
-		mu.Unlock()
+		if interval > 0 {
+			at := started.Add(time.Duration(due.Add(1)-1) * interval)
+			wait.Reset(time.Until(at))
+			select {
+			case <-wait.C:
+			case <-sendCtx.Done():
+				return
+			}
+		}
+		if sendCtx.Err() != nil {
+			return
+		}
+		body := pick(b.bundles, r).fresh()
+		corr := uuid.NewString()
+		t0 := time.Now()
+		status, err := postReferral(ctx, client, b.hub.base, body, corr, b.tokens)
+		lat := time.Since(t0)
+		switch {
+		case err != nil:
+			b.failures.Add(1)
+		case status == http.StatusOK:
+			b.accepted.Add(1)
+			b.mu.Lock()
+			b.senderLat = append(b.senderLat, lat)
+			b.acceptedAt[corr] = time.Now()
+			b.mu.Unlock()
+		default:
+			b.refused.Add(1)
+		}
+	}
+}
+
+// waitDelivered waits until every accepted referral reached provider and
+// council, or o.drain has passed.
+func (b *benchRun) waitDelivered(ctx context.Context, rep *BenchReport) {
+	deadline := time.Now().Add(b.o.drain)
+	for {
+		b.mu.Lock()
+		pending := b.stands.missing(b.acceptedAt, "provider", "council")
+		b.mu.Unlock()
 		if pending == 0 || time.Now().After(deadline) || ctx.Err() != nil {
 			rep.Undelivered = int64(pending)
-			break
+			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	rep.RunSeconds = time.Since(started).Seconds()
-	cpu, err := procCPU(hub.pid())
-	if err == nil {
-		rep.HubCPUSeconds = cpu
-	}
-	if load, err := procCPU(os.Getpid()); err == nil {
-		rep.LoadCPUSeconds = load - loadCPUAtStart
-	}
-	if _, peak, err := procMemory(hub.pid()); err == nil {
-		rep.HubPeakRSSMB = peak
-	}
-	hub.stop()
-	<-memDone
-	rep.HubRSSSamplesMB = memSamples
-	rep.DatabaseMB = fileMB(filepath.Join(dir, "data", store.FileName)) + fileMB(filepath.Join(dir, "data", store.FileName+"-wal"))
+}
 
-	rep.Accepted, rep.Refused, rep.Errors = accepted.Load(), refused.Load(), failures.Load()
+// report fills in rep from what the senders and the stand-ins saw.
+func (b *benchRun) report(rep *BenchReport) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rep.Accepted, rep.Refused, rep.Errors = b.accepted.Load(), b.refused.Load(), b.failures.Load()
 	rep.AcceptedPerSec = float64(rep.Accepted) / rep.SendSeconds
-	rep.Sender = percentiles(senderLat)
+	rep.Sender = percentiles(b.senderLat)
 	var e2e []time.Duration
-	for corr, at := range acceptedAt {
-		if last, ok := stands.lastReceipt(corr, "provider", "council"); ok {
+	for corr, at := range b.acceptedAt {
+		if last, ok := b.stands.lastReceipt(corr, "provider", "council"); ok {
 			e2e = append(e2e, last.Sub(at))
 		}
 	}
 	rep.EndToEnd = percentiles(e2e)
 	for _, p := range []string{"provider", "council", "nhs"} {
-		n, first, last := stands.count(p)
+		n, first, last := b.stands.count(p)
 		rep.Delivered[p] = n
 		if span := last.Sub(first).Seconds(); n > 1 && span > 0 {
 			rep.DeliveredPerSec[p] = float64(n) / span
 		}
 	}
-	if o.scenario != "steady" && !outageEnd.IsZero() {
-		if d := outageEnd.Sub(outageStart).Seconds(); d > 0 {
-			rep.IntakeDuringOutagePerSec = float64(acceptedAtOutageEnd-acceptedAtOutageStart) / d
+	if b.o.scenario != "steady" && !b.outageEnd.IsZero() {
+		if d := b.outageEnd.Sub(b.outageStart).Seconds(); d > 0 {
+			rep.IntakeDuringOutagePerSec = float64(b.acceptedAtOutageEnd-b.acceptedAtOutageStart) / d
 		}
-		rate, first := stands.rateAfter("provider", outageEnd)
+		rate, first := b.stands.rateAfter("provider", b.outageEnd)
 		rep.DrainPerSec, rep.RecoverySeconds = rate, first.Seconds()
 	}
-	if rep.Accepted == 0 {
-		return rep, fmt.Errorf("bench: the hub accepted nothing (%d refused, %d errors); see %s", rep.Refused, rep.Errors, hub.logPath)
-	}
-	return rep, nil
 }
 
 func postReferral(ctx context.Context, c *http.Client, base string, body []byte, corr string, tokens *benchTokens) (int, error) {
