@@ -72,24 +72,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	sims := newDemoPartners()
 	defer sims.close()
 
-	cfg, err := config.Default()
+	cfg, err := demoConfig(data, sims)
 	if err != nil {
-		return err
-	}
-	cfg.Store.DataDir = data
-	cfg.Store.PollInterval = 10 * time.Millisecond
-	cfg.Server.ShutdownTimeout = 5 * time.Second
-	for i := range cfg.Partners {
-		p := &cfg.Partners[i]
-		url, ok := sims.urls[p.ID]
-		if !ok {
-			return fmt.Errorf("demo has no simulator for partner %q", p.ID)
-		}
-		p.BaseURL = url
-		p.TokenEnv = "" // the simulators take no credentials
-	}
-	// The hub takes no request without credentials: the demo brings its own.
-	if sims.creds, err = addDemoCredentials(cfg, data); err != nil {
 		return err
 	}
 
@@ -116,94 +100,20 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "iceshub demo: hub at %s, provider and two councils simulated, store %s\n\n", base, filepath.Join(data, store.FileName))
 
-	type sent struct {
-		file, referralID string
+	accepted, err := sendReferrals(ctx, sims, base, files)
+	if err != nil {
+		return err
 	}
-	var accepted []sent
-	for _, f := range files {
-		body, err := os.ReadFile(f)
-		if err != nil {
-			return err
-		}
-		status, answer, err := sims.postBundle(ctx, base, body)
-		if err != nil {
-			return fmt.Errorf("%s: %w", f, err)
-		}
-		id := referralIDFrom(answer)
-		if status != http.StatusOK || id == "" {
-			return fmt.Errorf("%s: the hub answered %d, want 200 with a referral id:\n%s", filepath.Base(f), status, answer)
-		}
-		accepted = append(accepted, sent{file: filepath.Base(f), referralID: id})
+	if err := waitDealtWith(ctx, h, cfg, accepted, *wait); err != nil {
+		return err
+	}
+	delivered, held, err := printReferrals(ctx, stdout, h, sims, accepted)
+	if err != nil {
+		return err
 	}
 
-	// Wait until every route of every referral has an outcome.
-	perReferral := 0
-	for _, r := range cfg.Routes {
-		if r.Message == string(model.KindReferral) {
-			perReferral++
-		}
-	}
-	deadline := time.Now().Add(*wait)
-	for _, a := range accepted {
-		for {
-			ds, err := h.store.Disclosures(ctx, a.referralID)
-			if err != nil {
-				return err
-			}
-			if len(ds) >= perReferral {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("%s: only %d of %d recipients dealt with after %s", a.file, len(ds), perReferral, *wait)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}
-
-	var delivered, held int
-	for _, a := range accepted {
-		fmt.Fprintf(stdout, "=== %s  (hub referral %s)\n", a.file, a.referralID)
-		ds, err := h.store.Disclosures(ctx, a.referralID)
-		if err != nil {
-			return err
-		}
-		for _, d := range ds {
-			switch d.Outcome {
-			case store.OutcomeSent:
-				delivered++
-				key := routes.IdempotencyKey(a.referralID, d.Recipient, model.Kind(d.Kind))
-				fmt.Fprintf(stdout, "--- %s received (%s; purpose: %s; basis: %s)\n", d.Recipient, sims.what(d.Recipient), d.Purpose, d.LawfulBasis)
-				fmt.Fprintf(stdout, "    fields disclosed: %s\n", strings.Join(d.Fields, ", "))
-				body, ok := sims.received(d.Recipient, key)
-				if !ok {
-					return fmt.Errorf("%s: the hub recorded a delivery to %s that its simulator never saw", a.file, d.Recipient)
-				}
-				fmt.Fprintf(stdout, "%s\n", indent(body))
-			default:
-				held++
-				fmt.Fprintf(stdout, "--- %s: %s (%s)\n", d.Recipient, d.Outcome, d.Detail)
-			}
-		}
-		fmt.Fprintln(stdout)
-	}
-
-	if *refuse != "" {
-		body, err := os.ReadFile(*refuse)
-		if err != nil {
-			return fmt.Errorf("bundle to refuse: %w", err)
-		}
-		status, answer, err := sims.postBundle(ctx, base, body)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "=== %s is refused: HTTP %d\n%s\n\n", filepath.Base(*refuse), status, indent(answer))
-		if status < 400 || status >= 500 {
-			return fmt.Errorf("%s: the hub answered %d, want a 4xx refusal", *refuse, status)
-		}
+	if err := showRefusal(ctx, stdout, sims, base, *refuse); err != nil {
+		return err
 	}
 
 	var returned int
@@ -221,6 +131,143 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		len(accepted), delivered, held)
 	if !*noJourney {
 		fmt.Fprintf(stdout, "return journey: %d steps, %d messages delivered to partners.\n", len(journeySteps()), returned)
+	}
+	return nil
+}
+
+// demoConfig is the built-in configuration pointed at the simulated
+// partners, on the data directory data, with the demo's own credentials.
+func demoConfig(data string, sims *demoPartners) (*config.Config, error) {
+	cfg, err := config.Default()
+	if err != nil {
+		return nil, err
+	}
+	cfg.Store.DataDir = data
+	cfg.Store.PollInterval = 10 * time.Millisecond
+	cfg.Server.ShutdownTimeout = 5 * time.Second
+	for i := range cfg.Partners {
+		p := &cfg.Partners[i]
+		url, ok := sims.urls[p.ID]
+		if !ok {
+			return nil, fmt.Errorf("demo has no simulator for partner %q", p.ID)
+		}
+		p.BaseURL = url
+		p.TokenEnv = "" // the simulators take no credentials
+	}
+	// The hub takes no request without credentials: the demo brings its own.
+	if sims.creds, err = addDemoCredentials(cfg, data); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// sent is a referral the demo sent and the hub accepted.
+type sent struct {
+	file, referralID string
+}
+
+// sendReferrals sends each bundle of files, which the hub must accept.
+func sendReferrals(ctx context.Context, sims *demoPartners, base string, files []string) ([]sent, error) {
+	var accepted []sent
+	for _, f := range files {
+		body, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		status, answer, err := sims.postBundle(ctx, base, body)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		id := referralIDFrom(answer)
+		if status != http.StatusOK || id == "" {
+			return nil, fmt.Errorf("%s: the hub answered %d, want 200 with a referral id:\n%s", filepath.Base(f), status, answer)
+		}
+		accepted = append(accepted, sent{file: filepath.Base(f), referralID: id})
+	}
+	return accepted, nil
+}
+
+// waitDealtWith waits, at most wait, until every route of every accepted
+// referral has an outcome.
+func waitDealtWith(ctx context.Context, h *hub, cfg *config.Config, accepted []sent, wait time.Duration) error {
+	// Wait until every route of every referral has an outcome.
+	perReferral := 0
+	for _, r := range cfg.Routes {
+		if r.Message == string(model.KindReferral) {
+			perReferral++
+		}
+	}
+	deadline := time.Now().Add(wait)
+	for _, a := range accepted {
+		for {
+			ds, err := h.store.Disclosures(ctx, a.referralID)
+			if err != nil {
+				return err
+			}
+			if len(ds) >= perReferral {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("%s: only %d of %d recipients dealt with after %s", a.file, len(ds), perReferral, wait)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// printReferrals prints, per referral, what each partner received and
+// what was held back, and counts both.
+func printReferrals(ctx context.Context, stdout io.Writer, h *hub, sims *demoPartners, accepted []sent) (delivered, held int, err error) {
+	for _, a := range accepted {
+		fmt.Fprintf(stdout, "=== %s  (hub referral %s)\n", a.file, a.referralID)
+		ds, err := h.store.Disclosures(ctx, a.referralID)
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, d := range ds {
+			switch d.Outcome {
+			case store.OutcomeSent:
+				delivered++
+				key := routes.IdempotencyKey(a.referralID, d.Recipient, model.Kind(d.Kind))
+				fmt.Fprintf(stdout, "--- %s received (%s; purpose: %s; basis: %s)\n", d.Recipient, sims.what(d.Recipient), d.Purpose, d.LawfulBasis)
+				fmt.Fprintf(stdout, "    fields disclosed: %s\n", strings.Join(d.Fields, ", "))
+				body, ok := sims.received(d.Recipient, key)
+				if !ok {
+					return 0, 0, fmt.Errorf("%s: the hub recorded a delivery to %s that its simulator never saw", a.file, d.Recipient)
+				}
+				fmt.Fprintf(stdout, "%s\n", indent(body))
+			default:
+				held++
+				fmt.Fprintf(stdout, "--- %s: %s (%s)\n", d.Recipient, d.Outcome, d.Detail)
+			}
+		}
+		fmt.Fprintln(stdout)
+	}
+	return delivered, held, nil
+}
+
+// showRefusal sends the bundle at path, which the hub must refuse with a
+// 4xx, and prints the OperationOutcome; nothing when path is empty.
+func showRefusal(ctx context.Context, stdout io.Writer, sims *demoPartners, base, path string) error {
+	if path == "" {
+		return nil
+	}
+	body, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("bundle to refuse: %w", err)
+	}
+	status, answer, err := sims.postBundle(ctx, base, body)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "=== %s is refused: HTTP %d\n%s\n\n", filepath.Base(path), status, indent(answer))
+	if status < 400 || status >= 500 {
+		return fmt.Errorf("%s: the hub answered %d, want a 4xx refusal", path, status)
 	}
 	return nil
 }
