@@ -111,6 +111,23 @@ func cmdHeld(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%w: held release ID --permission-recorded-by NAME --evidence REF: record who recorded the person's permission and where the evidence is", errUsage)
 	}
 
+	return resolveHeld(ctx, sf, heldCommand{cmd: cmd, id: id, council: *council, reason: *reason, by: *by,
+		permission: store.PermissionRecord{RecordedBy: *permBy, RecordedAt: at, Evidence: *evidence}}, *asJSON, stdout, stderr)
+}
+
+// heldCommand is what an operator decided about one held message, on the
+// command line.
+type heldCommand struct {
+	cmd                 string // route, release or close
+	id                  int64
+	council, reason, by string
+	permission          store.PermissionRecord // release only
+}
+
+// resolveHeld carries out d on the store of sf, which no hub may hold, with
+// the routes of its configuration, and prints what it did.
+func resolveHeld(ctx context.Context, sf storeFlags, d heldCommand, asJSON bool, stdout, stderr io.Writer) error {
+	cmd, id := d.cmd, d.id
 	dir, err := sf.dataDir()
 	if err != nil {
 		return err
@@ -146,16 +163,16 @@ func cmdHeld(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var res routes.Resolved
 	switch cmd {
 	case "route":
-		res, err = held.Route(ctx, id, *council, *by, *reason)
+		res, err = held.Route(ctx, id, d.council, d.by, d.reason)
 	case "release":
-		res, err = held.Release(ctx, id, store.PermissionRecord{RecordedBy: *permBy, RecordedAt: at, Evidence: *evidence}, *by, *reason)
+		res, err = held.Release(ctx, id, d.permission, d.by, d.reason)
 	case "close":
-		res, err = held.Close(ctx, id, *by, *reason)
+		res, err = held.Close(ctx, id, d.by, d.reason)
 	}
 	if err != nil {
 		return fmt.Errorf("held message %d not resolved: %w", id, err)
 	}
-	if *asJSON {
+	if asJSON {
 		return writeJSON(stdout, res)
 	}
 	printResolved(stdout, res)
