@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 
@@ -113,19 +113,7 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	if err != nil {
 		return nil, err
 	}
-	dataKeys, err := loadDataKeys(cfg, true, logger)
-	if err != nil {
-		return nil, err
-	}
-	st, err := store.Open(store.Options{
-		DataDir:      cfg.Store.DataDir,
-		PollInterval: cfg.Store.PollInterval,
-		CommitDelay:  cfg.Store.EffectiveCommitDelay(),
-		InFlight:     queueHandlers * cfg.Delivery.InFlight,
-		Logger:       watermill.NewSlogLogger(logger.With("component", "watermill")),
-		SubjectKey:   subjects.Bytes(),
-		Keyring:      dataKeys,
-	})
+	st, err := openHubStore(cfg, subjects, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -136,14 +124,69 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	}()
 
 	o := newOps(logger, st)
-	senders := map[string]routes.Sender{}
-	ids := make([]string, 0, len(cfg.Partners))
-	providerID := ""
+	senders, err := newSenders(cfg, o, opts, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.EnsureTopics(routes.Topics(slices.Sorted(maps.Keys(senders)))...); err != nil {
+		return nil, err
+	}
+	routesCfg, err := newRoutesConfig(cfg, opts, subjects, senders, o)
+	if err != nil {
+		return nil, err
+	}
+	router, err := routes.New(routesCfg, st, o.subscribers(st.NewSubscriber), logger)
+	if err != nil {
+		return nil, err
+	}
+	o.instrumentRouter(router)
+	mux, err := newPartnerMux(cfg, routesCfg, st, o, logger)
+	if err != nil {
+		return nil, err
+	}
+	h := &hub{cfg: cfg, log: logger, store: st, router: router, ops: o, lock: lock, retentionDelay: opts.retentionDelay}
+	h.readiness.now = opts.now
+	if h.retentionDelay <= 0 {
+		h.retentionDelay = time.Minute
+	}
+	if err := h.newServers(mux, adminToken, subjects); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// openHubStore opens the hub's store on its data directory, with its keys.
+func openHubStore(cfg *config.Config, subjects subject.Key, logger *slog.Logger) (*store.SQLite, error) {
+	dataKeys, err := loadDataKeys(cfg, true, logger)
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(store.Options{
+		DataDir:      cfg.Store.DataDir,
+		PollInterval: cfg.Store.PollInterval,
+		CommitDelay:  cfg.Store.EffectiveCommitDelay(),
+		InFlight:     queueHandlers * cfg.Delivery.InFlight,
+		Logger:       watermill.NewSlogLogger(logger.With("component", "watermill")),
+		SubjectKey:   subjects.Bytes(),
+		Keyring:      dataKeys,
+	})
+}
+
+// providerOf returns the id of the configuration's provider, or "".
+func providerOf(cfg *config.Config) string {
 	for _, p := range cfg.Partners {
 		if p.Kind == config.KindProvider {
-			providerID = p.ID
+			return p.ID
 		}
 	}
+	return ""
+}
+
+// newSenders builds each partner's client (its delivery.Client behind the
+// adapter of its kind), instrumented for /metrics.
+func newSenders(cfg *config.Config, o *ops, opts hubOptions, logger *slog.Logger) (map[string]routes.Sender, error) {
+	senders := map[string]routes.Sender{}
+	providerID := providerOf(cfg)
 	for _, p := range cfg.Partners {
 		// An unset token_env was refused above, or warned about in
 		// insecure development mode: then no token, and no header.
@@ -185,16 +228,16 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 			return nil, fmt.Errorf("partner %q: %w", p.ID, err)
 		}
 		senders[p.ID] = o.sender(p.ID, s)
-		ids = append(ids, p.ID)
 	}
-	sort.Strings(ids)
-	if err := st.EnsureTopics(routes.Topics(ids)...); err != nil {
-		return nil, err
-	}
+	return senders, nil
+}
 
+// newRoutesConfig is the routes' configuration: the route table, who
+// covers what, the senders and the delivery schedules.
+func newRoutesConfig(cfg *config.Config, opts hubOptions, subjects subject.Key, senders map[string]routes.Sender, o *ops) (routes.Config, error) {
 	councils, err := cfg.CouncilTable()
 	if err != nil {
-		return nil, err
+		return routes.Config{}, err
 	}
 	// The configured schedule of parked deliveries, unless a test or the
 	// demo sets its own.
@@ -206,7 +249,7 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	for _, p := range cfg.Partners {
 		kinds[p.ID] = p.Kind
 	}
-	routesCfg := routes.Config{
+	return routes.Config{
 		Routes:       cfg.Routes,
 		Councils:     councils,
 		Requesters:   cfg.RequesterTable(),
@@ -219,13 +262,14 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 		InFlight:     queueHandlers * cfg.Delivery.InFlight,
 		Requests:     cfg.Delivery.InFlight,
 		Down:         o.breakerOpen,
-	}
-	router, err := routes.New(routesCfg, st, o.subscribers(st.NewSubscriber), logger)
-	if err != nil {
-		return nil, err
-	}
-	o.instrumentRouter(router)
+	}, nil
+}
 
+// newPartnerMux builds the partners' endpoints: the use cases that accept
+// referrals and events, behind their edges, each authenticated, rate
+// limited and authorised per partner (internal/auth) before any handler
+// reads the body. The operator endpoints never accept partner credentials.
+func newPartnerMux(cfg *config.Config, routesCfg routes.Config, st *store.SQLite, o *ops, logger *slog.Logger) (*http.ServeMux, error) {
 	// New referrals are cut for their recipients as they are accepted, in
 	// the same transaction (routes.FanOutOnAccept).
 	fanOut, err := routes.FanOutOnAccept(routesCfg, st, logger)
@@ -251,6 +295,7 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 			councilIDs = append(councilIDs, p.ID)
 		}
 	}
+	providerID := providerOf(cfg)
 	providerEvents, err := provider.NewEventsHandler(provider.EventsConfig{PartnerID: providerID}, events, logger)
 	if err != nil {
 		return nil, err
@@ -267,19 +312,6 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	if err != nil {
 		return nil, err
 	}
-	tlsConfig, err := serverTLS(cfg)
-	if err != nil {
-		return nil, err
-	}
-	h := &hub{cfg: cfg, log: logger, store: st, router: router, ops: o, lock: lock, retentionDelay: opts.retentionDelay}
-	h.readiness.now = opts.now
-	if h.retentionDelay <= 0 {
-		h.retentionDelay = time.Minute
-	}
-
-	// Partner endpoints: authenticated, rate limited and authorised per
-	// partner (internal/auth) before any handler reads the body. The
-	// operator endpoints never accept partner credentials.
 	fhirEdge := guard.Wrap(auth.OfKind(config.KindNHS), fhirHandler, fhiradapter.WriteAuthError)
 	mux := http.NewServeMux()
 	mux.Handle("/fhir", fhirEdge)
@@ -293,9 +325,19 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	}
 	mux.Handle(crm.EventsPattern, guard.Wrap(auth.All(auth.OfKind(config.KindCouncil), auth.PathPartner("council")),
 		auth.Harden(webhook, councilEvents, auth.JSONError), auth.JSONError))
-	// The operator's endpoints: on the partners' listener, or, with
-	// server.ops_addr, on a listener of their own, the partners' then
-	// answering 404 for them.
+	return mux, nil
+}
+
+// newServers adds the operator's endpoints and makes the HTTP servers:
+// the operator's endpoints on the partners' listener, or, with
+// server.ops_addr, on a listener of their own, the partners' then
+// answering 404 for them.
+func (h *hub) newServers(mux *http.ServeMux, adminToken string, subjects subject.Key) error {
+	cfg, o, st := h.cfg, h.ops, h.store
+	tlsConfig, err := serverTLS(cfg)
+	if err != nil {
+		return err
+	}
 	opsMux := mux
 	if cfg.Server.OpsAddr != "" {
 		opsMux = http.NewServeMux()
@@ -305,12 +347,12 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	opsMux.HandleFunc("GET /readyz", h.ready)
-	held, err := newHeldResolver(st, cfg, subjects, logger)
+	held, err := newHeldResolver(st, cfg, subjects, h.log)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	o.mount(opsMux, adminToken, newDLQActions(st, cfg), held, cfg.Stats.Rules())
-	h.server = newHTTPServer(cfg, o.handler(mux), tlsConfig, logger)
+	h.server = newHTTPServer(cfg, o.handler(mux), tlsConfig, h.log)
 	if cfg.Server.OpsAddr != "" {
 		// The same certificate when the hub serves HTTPS (client
 		// certificates are never asked for there: nothing on it takes a
@@ -321,9 +363,9 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 			opsTLS.ClientAuth = tls.NoClientCert
 			opsTLS.ClientCAs = nil
 		}
-		h.opsServer = newHTTPServer(cfg, o.handler(opsMux), opsTLS, logger)
+		h.opsServer = newHTTPServer(cfg, o.handler(opsMux), opsTLS, h.log)
 	}
-	return h, nil
+	return nil
 }
 
 // newHTTPServer returns a server of handler with the configured limits:
