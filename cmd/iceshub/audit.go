@@ -17,6 +17,7 @@ import (
 
 	"github.com/iceshub/iceshub/internal/nhsnumber"
 	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/store/sqlite"
 )
 
 // Article 12(3) UK GDPR, as the reports state it.
@@ -66,7 +67,7 @@ func (f storeFlags) dataDir() (string, error) {
 
 // open opens the existing store the flags name, for tools that look up no
 // person (no subject key).
-func (f storeFlags) open() (*store.SQLite, error) {
+func (f storeFlags) open() (*sqlite.SQLite, error) {
 	dir, err := f.dataDir()
 	if err != nil {
 		return nil, err
@@ -76,14 +77,14 @@ func (f storeFlags) open() (*store.SQLite, error) {
 
 // openExisting opens the store in dir, refusing to create one where there
 // is none: an audit of an empty new store would answer "nothing shared".
-func openExisting(dir string, subjectKey []byte) (*store.SQLite, error) {
-	if _, err := os.Stat(filepath.Join(dir, store.FileName)); err != nil {
+func openExisting(dir string, subjectKey []byte) (*sqlite.SQLite, error) {
+	if _, err := os.Stat(filepath.Join(dir, sqlite.FileName)); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no hub store in %s", dir)
 		}
 		return nil, err
 	}
-	return store.Open(store.Options{DataDir: dir, SubjectKey: subjectKey})
+	return sqlite.Open(sqlite.Options{DataDir: dir, SubjectKey: subjectKey})
 }
 
 // auditVerify recomputes the disclosure record's hash chain. A broken chain

@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/store/sqlite"
 )
 
 // lockStoreForCommand takes the data directory's lock for an operator
@@ -16,15 +16,15 @@ import (
 // the store meanwhile. When a hub runs on it (or another such command),
 // the lock is held and the command is refused with what to do instead;
 // the store is not touched. The store must exist.
-func lockStoreForCommand(dir, command, instead string) (*store.DirLock, error) {
-	if _, err := os.Stat(filepath.Join(dir, store.FileName)); err != nil {
+func lockStoreForCommand(dir, command, instead string) (*sqlite.DirLock, error) {
+	if _, err := os.Stat(filepath.Join(dir, sqlite.FileName)); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("no hub store in %s", dir)
 		}
 		return nil, err
 	}
-	l, err := store.LockDataDir(dir)
-	if errors.Is(err, store.ErrLocked) {
+	l, err := sqlite.LockDataDir(dir)
+	if errors.Is(err, sqlite.ErrLocked) {
 		return nil, fmt.Errorf("%s refused, nothing changed: %w; %s", command, err, instead)
 	}
 	if err != nil {

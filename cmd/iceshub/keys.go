@@ -11,6 +11,7 @@ import (
 
 	"github.com/iceshub/iceshub/internal/crypt"
 	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/store/sqlite"
 )
 
 // cmdKeys manages the data keys that encrypt stored payloads.
@@ -70,7 +71,7 @@ func keysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(store.Options{DataDir: cfg.Store.DataDir, Keyring: keys})
+	st, err := sqlite.Open(sqlite.Options{DataDir: cfg.Store.DataDir, Keyring: keys})
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,12 @@
-package store
+package sqlite
 
 import (
 	"context"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/iceshub/iceshub/internal/store"
 )
 
 // A key is seen once within its time, again after it expired, and still
@@ -68,7 +70,7 @@ func TestSeenBeforeRemembersKeysAcrossReopen(t *testing.T) {
 func TestSeenBeforeFailsOnAClosedStore(t *testing.T) {
 	s := openTemp(t, t.TempDir())
 	s.Close()
-	if _, err := s.SeenBefore(context.Background(), [32]byte{1}, time.Now(), time.Now().Add(time.Minute)); !errors.Is(err, ErrClosed) {
+	if _, err := s.SeenBefore(context.Background(), [32]byte{1}, time.Now(), time.Now().Add(time.Minute)); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("closed store: %v, want ErrClosed", err)
 	}
 }

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iceshub/iceshub/internal/store"
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 )
@@ -30,17 +31,17 @@ func fillRecord(t *testing.T, s *SQLite, n int) {
 	for i := range n {
 		subj := []string{"sbj_a", "sbj_b"}[i%2]
 		ref := []string{"r1", "r2", "r3", "r4"}[i%4]
-		if err := s.Commit(context.Background(), Batch{Disclosures: []Disclosure{{
+		if err := s.Commit(context.Background(), store.Batch{Disclosures: []store.Disclosure{{
 			At: at.Add(time.Duration(i) * time.Hour), ReferralID: ref, Recipient: "provider", Kind: "referral",
 			Fields: []string{"person.name", "person.address"}, Purpose: "delivery", LawfulBasis: "Art 6(1)(e)",
-			Outcome: OutcomeSent, Subject: subj,
+			Outcome: store.OutcomeSent, Subject: subj,
 		}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 }
 
-func verify(t *testing.T, s *SQLite) VerifyReport {
+func verify(t *testing.T, s *SQLite) store.VerifyReport {
 	t.Helper()
 	rep, err := s.VerifyDisclosures(context.Background())
 	if err != nil {
@@ -57,9 +58,9 @@ func TestDisclosureChainVerifiesWhenUntouched(t *testing.T) {
 	}
 	fillRecord(t, s, 5)
 	// Several entries in one batch chain too.
-	if err := s.Commit(context.Background(), Batch{Disclosures: []Disclosure{
-		{ReferralID: "r9", Recipient: "provider", Outcome: OutcomeSent, Subject: "sbj_c"},
-		{ReferralID: "r9", Recipient: "council-a", Outcome: OutcomeWithheld, Subject: "sbj_c"},
+	if err := s.Commit(context.Background(), store.Batch{Disclosures: []store.Disclosure{
+		{ReferralID: "r9", Recipient: "provider", Outcome: store.OutcomeSent, Subject: "sbj_c"},
+		{ReferralID: "r9", Recipient: "council-a", Outcome: store.OutcomeWithheld, Subject: "sbj_c"},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +202,7 @@ func TestOpenRefusesAnotherSubjectKey(t *testing.T) {
 		t.Fatalf("reopen with the same key: %v", err)
 	}
 	s.Close()
-	if _, err := Open(Options{DataDir: dir, SubjectKey: []byte(strings.Repeat("j", 32))}); !errors.Is(err, ErrSubjectKeyMismatch) {
+	if _, err := Open(Options{DataDir: dir, SubjectKey: []byte(strings.Repeat("j", 32))}); !errors.Is(err, store.ErrSubjectKeyMismatch) {
 		t.Fatalf("open with another key = %v; want ErrSubjectKeyMismatch", err)
 	}
 }

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/stats"
+	"github.com/iceshub/iceshub/internal/store"
 )
 
 // statReferral is a fictional urgent referral for a home, of a hoist
@@ -124,7 +125,7 @@ func TestRetentionKeepsTheStatistics(t *testing.T) {
 	if len(before) != 4 {
 		t.Fatalf("statistics before retention: %+v", before)
 	}
-	rep, err := s.ApplyRetention(ctx, RetentionPolicy{MessagesBefore: time.Now().Add(time.Hour), SubjectsInactiveSince: time.Now().Add(time.Hour)})
+	rep, err := s.ApplyRetention(ctx, store.RetentionPolicy{MessagesBefore: time.Now().Add(time.Hour), SubjectsInactiveSince: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}

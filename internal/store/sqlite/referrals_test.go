@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/internal/store"
 )
 
 func acceptReferral(t *testing.T, s *SQLite, id, serviceRequest string) {
@@ -31,11 +32,11 @@ func TestCrossReferenceFindsTheReferralByAnyReference(t *testing.T) {
 	defer s.Close()
 	acceptReferral(t, s, "ref-1", "sr-1")
 	acceptReferral(t, s, "ref-2", "sr-2")
-	if err := s.Commit(ctx, Batch{Refs: []RefUpdate{
+	if err := s.Commit(ctx, store.Batch{Refs: []store.RefUpdate{
 		{ReferralID: "ref-1", Council: "council-a"},
 		{ReferralID: "ref-1", OrderReference: "ORD-1", OrderSentTo: "provider"},
-		{ReferralID: "ref-1", Case: &CaseRef{Council: "council-a", Reference: "CASE-1", Purpose: CaseForOrder}},
-		{ReferralID: "ref-2", Case: &CaseRef{Council: "council-b", Reference: "CASE-1", Purpose: CaseForOrder}},
+		{ReferralID: "ref-1", Case: &store.CaseRef{Council: "council-a", Reference: "CASE-1", Purpose: store.CaseForOrder}},
+		{ReferralID: "ref-2", Case: &store.CaseRef{Council: "council-b", Reference: "CASE-1", Purpose: store.CaseForOrder}},
 		{ReferralID: "ref-1", TaskID: "task-1"},
 	}}); err != nil {
 		t.Fatal(err)
@@ -66,7 +67,7 @@ func TestCrossReferenceFindsTheReferralByAnyReference(t *testing.T) {
 		t.Errorf("record = %+v, want refs %+v", rec, want)
 	}
 	// The same case reference at two councils names no one without the council.
-	if _, _, err := s.FindReferral(ctx, intake.Lookup{CaseReference: "CASE-1"}); !errors.Is(err, ErrAmbiguous) {
+	if _, _, err := s.FindReferral(ctx, intake.Lookup{CaseReference: "CASE-1"}); !errors.Is(err, store.ErrAmbiguous) {
 		t.Errorf("ambiguous case reference: err = %v", err)
 	}
 	// A recipient sees its own case reference only.
@@ -117,11 +118,11 @@ func TestParkedLanesOfferOnlyTheirHead(t *testing.T) {
 	s := openTemp(t, t.TempDir())
 	defer s.Close()
 	now := time.Now()
-	park := func(lane, key string, urgent bool, next time.Time) Parked {
-		return Parked{Partner: "provider", Lane: lane, Urgent: urgent, Kind: "referral", ReferralID: lane, IdempotencyKey: key,
+	park := func(lane, key string, urgent bool, next time.Time) store.Parked {
+		return store.Parked{Partner: "provider", Lane: lane, Urgent: urgent, Kind: "referral", ReferralID: lane, IdempotencyKey: key,
 			Payload: []byte(key), Attempts: 1, NextAt: next, FirstFailed: now}
 	}
-	if err := s.Commit(ctx, Batch{Park: []Parked{
+	if err := s.Commit(ctx, store.Batch{Park: []store.Parked{
 		park("a", "a1", false, now.Add(-time.Second)),
 		park("a", "a2", false, now.Add(-time.Hour)), // behind a1 however early it is due
 		park("b", "b1", false, now.Add(time.Hour)),  // not yet due
@@ -152,7 +153,7 @@ func TestParkedLanesOfferOnlyTheirHead(t *testing.T) {
 	if busy, _ := s.LaneBusy(ctx, "provider", "b"); !busy {
 		t.Error("lane b is not busy")
 	}
-	if err := s.Commit(ctx, Batch{Unpark: []int64{due[1].ID}}); err != nil {
+	if err := s.Commit(ctx, store.Batch{Unpark: []int64{due[1].ID}}); err != nil {
 		t.Fatal(err)
 	}
 	due, _ = s.DueParked(ctx, "provider", now, 10)
@@ -168,7 +169,7 @@ func TestPurgeClosedReferralsKeepsOpenOrders(t *testing.T) {
 	defer s.Close()
 	acceptReferral(t, s, "open", "sr-open")
 	acceptReferral(t, s, "closed", "sr-closed")
-	if err := s.Commit(ctx, Batch{Refs: []RefUpdate{{ReferralID: "closed", Case: &CaseRef{Council: "c", Reference: "CASE-9", Purpose: CaseForOrder}}}}); err != nil {
+	if err := s.Commit(ctx, store.Batch{Refs: []store.RefUpdate{{ReferralID: "closed", Case: &store.CaseRef{Council: "c", Reference: "CASE-9", Purpose: store.CaseForOrder}}}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.AcceptEventOnce(ctx, intake.EventCommit{Keys: []string{"x"}, Topic: "event.received", Message: message.NewMessage("x", []byte("{}")),
@@ -199,7 +200,7 @@ func TestPurgeReceipts(t *testing.T) {
 	ctx := context.Background()
 	s := openTemp(t, t.TempDir())
 	defer s.Close()
-	if err := s.Commit(ctx, Batch{Delivered: []Delivered{{At: time.Now(), IdempotencyKey: "k1", Recipient: "provider", Kind: "referral", ReferralID: "r"}}}); err != nil {
+	if err := s.Commit(ctx, store.Batch{Delivered: []store.Delivered{{At: time.Now(), IdempotencyKey: "k1", Recipient: "provider", Kind: "referral", ReferralID: "r"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := s.PurgeReceipts(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
@@ -222,16 +223,16 @@ func TestDeliveryStateInOneRead(t *testing.T) {
 	s := openTemp(t, t.TempDir())
 	defer s.Close()
 	acceptReferral(t, s, "ref-1", "sr-1")
-	if err := s.Commit(ctx, Batch{
-		Refs: []RefUpdate{{ReferralID: "ref-1", OrderReference: "ORD-1", OrderSentTo: "provider"},
-			{ReferralID: "ref-1", Case: &CaseRef{Council: "council-a", Reference: "CASE-1", Purpose: CaseForOrder}}},
-		Delivered: []Delivered{{At: time.Now(), IdempotencyKey: "done", Recipient: "council-a", Kind: "referral", ReferralID: "ref-1"}},
-		Park: []Parked{{Partner: "provider", Lane: "ref-1", Kind: "referral", ReferralID: "ref-1", IdempotencyKey: "waiting",
+	if err := s.Commit(ctx, store.Batch{
+		Refs: []store.RefUpdate{{ReferralID: "ref-1", OrderReference: "ORD-1", OrderSentTo: "provider"},
+			{ReferralID: "ref-1", Case: &store.CaseRef{Council: "council-a", Reference: "CASE-1", Purpose: store.CaseForOrder}}},
+		Delivered: []store.Delivered{{At: time.Now(), IdempotencyKey: "done", Recipient: "council-a", Kind: "referral", ReferralID: "ref-1"}},
+		Park: []store.Parked{{Partner: "provider", Lane: "ref-1", Kind: "referral", ReferralID: "ref-1", IdempotencyKey: "waiting",
 			Payload: []byte("{}"), NextAt: time.Now(), FirstFailed: time.Now()}},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := s.DeliveryState(ctx, "done", "council-a", "ref-1", "ref-1", CaseForOrder)
+	st, err := s.DeliveryState(ctx, "done", "council-a", "ref-1", "ref-1", store.CaseForOrder)
 	if err != nil || !st.Delivered || st.LaneBusy || st.Refs.CaseReference != "CASE-1" || st.Refs.OrderReference != "ORD-1" {
 		t.Errorf("council's state = %+v, %v", st, err)
 	}
@@ -292,7 +293,7 @@ func TestSharedReadsAnswerEachCallerAndSeeEarlierCommits(t *testing.T) {
 	var fail error
 	for i := 0; i < 200 && fail == nil; i++ {
 		key := fmt.Sprintf("key-%d", i)
-		if err := s.Commit(ctx, Batch{Delivered: []Delivered{{At: time.Now(), IdempotencyKey: key, Recipient: "provider", Kind: "referral", ReferralID: "ref-00"}}}); err != nil {
+		if err := s.Commit(ctx, store.Batch{Delivered: []store.Delivered{{At: time.Now(), IdempotencyKey: key, Recipient: "provider", Kind: "referral", ReferralID: "ref-00"}}}); err != nil {
 			fail = err
 		} else if st, err := s.DeliveryState(ctx, key, "provider", "ref-00", "ref-00", ""); err != nil || !st.Delivered {
 			fail = fmt.Errorf("after its receipt was committed, DeliveryState(%s) = %+v, %v; want delivered", key, st, err)
@@ -311,7 +312,7 @@ func TestSharedReadsAnswerEachCallerAndSeeEarlierCommits(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.DeliveryState(ctx, "k", "provider", "ref-00", "ref-00", ""); !errors.Is(err, ErrClosed) {
+	if _, err := s.DeliveryState(ctx, "k", "provider", "ref-00", "ref-00", ""); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("DeliveryState after Close = %v; want ErrClosed", err)
 	}
 }
