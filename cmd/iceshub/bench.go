@@ -30,7 +30,6 @@ import (
 
 	fhiradapter "github.com/iceshub/iceshub/adapters/fhir"
 	"github.com/iceshub/iceshub/internal/config"
-	"github.com/iceshub/iceshub/internal/store/sqlite"
 )
 
 // benchOptions are the flags of `iceshub bench`.
@@ -533,7 +532,7 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 	hub.stop()
 	<-memDone
 	rep.HubRSSSamplesMB = memSamples
-	rep.DatabaseMB = fileMB(filepath.Join(dir, "data", sqlite.FileName)) + fileMB(filepath.Join(dir, "data", sqlite.FileName+"-wal"))
+	rep.DatabaseMB = fileMB(storeFile(filepath.Join(dir, "data"))) + fileMB(storeFile(filepath.Join(dir, "data"))+"-wal")
 
 	rep.Accepted, rep.Refused, rep.Errors = accepted.Load(), refused.Load(), failures.Load()
 	rep.AcceptedPerSec = float64(rep.Accepted) / rep.SendSeconds

@@ -14,7 +14,6 @@ import (
 	"github.com/iceshub/iceshub/internal/minimise"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
-	"github.com/iceshub/iceshub/internal/store/sqlite"
 	fhirmap "github.com/iceshub/iceshub/mappings/fhir"
 	"github.com/iceshub/iceshub/routes"
 )
@@ -49,7 +48,7 @@ func preloadBacklog(ctx context.Context, dataDir string, fixture []byte, n int, 
 	if err != nil {
 		return fmt.Errorf("bench: cut the sample referral: %w", err)
 	}
-	st, err := sqlite.Open(sqlite.Options{DataDir: dataDir})
+	st, err := openStore(storeSettings{dataDir: dataDir})
 	if err != nil {
 		return err
 	}

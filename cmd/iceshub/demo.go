@@ -29,7 +29,6 @@ import (
 	"github.com/iceshub/iceshub/internal/logging"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
-	"github.com/iceshub/iceshub/internal/store/sqlite"
 	"github.com/iceshub/iceshub/routes"
 )
 
@@ -115,7 +114,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := waitReady(ctx, base, 10*time.Second); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "iceshub demo: hub at %s, provider and two councils simulated, store %s\n\n", base, filepath.Join(data, sqlite.FileName))
+	fmt.Fprintf(stdout, "iceshub demo: hub at %s, provider and two councils simulated, store %s\n\n", base, storeFile(data))
 
 	type sent struct {
 		file, referralID string

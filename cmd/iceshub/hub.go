@@ -26,7 +26,7 @@ import (
 	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/delivery"
 	"github.com/iceshub/iceshub/internal/intake"
-	"github.com/iceshub/iceshub/internal/store/sqlite"
+	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/internal/subject"
 	"github.com/iceshub/iceshub/routes"
 )
@@ -36,7 +36,7 @@ import (
 type hub struct {
 	cfg    *config.Config
 	log    *slog.Logger
-	store  *sqlite.SQLite
+	store  store.Engine
 	router *message.Router
 	// server serves the partners' endpoints, and the operator's too when
 	// server.ops_addr is not set.
@@ -49,7 +49,7 @@ type hub struct {
 	opsListener net.Listener
 	// lock is the data directory's lock, held from newHub until the store
 	// closes: a second hub on the same directory refuses to start.
-	lock *sqlite.DirLock
+	lock dataLock
 	// ops holds metrics, draining and the admin API (ops.go).
 	ops *ops
 	// readiness remembers the last store probe of /readyz.
@@ -91,7 +91,7 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	// First the data directory's lock: two hubs on one store would deliver
 	// every message twice, and an operator command writing the store
 	// (keys rotate, dlq replay, retention run) takes it too.
-	lock, err := sqlite.LockDataDir(cfg.Store.DataDir)
+	lock, err := lockDataDir(cfg.Store.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("refusing to start: %w", err)
 	}
@@ -117,14 +117,14 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(sqlite.Options{
-		DataDir:      cfg.Store.DataDir,
-		PollInterval: cfg.Store.PollInterval,
-		CommitDelay:  cfg.Store.EffectiveCommitDelay(),
-		InFlight:     queueHandlers * cfg.Delivery.InFlight,
-		Logger:       watermill.NewSlogLogger(logger.With("component", "watermill")),
-		SubjectKey:   subjects.Bytes(),
-		Keyring:      dataKeys,
+	st, err := openStore(storeSettings{
+		dataDir:      cfg.Store.DataDir,
+		pollInterval: cfg.Store.PollInterval,
+		commitDelay:  cfg.Store.EffectiveCommitDelay(),
+		inFlight:     queueHandlers * cfg.Delivery.InFlight,
+		logger:       watermill.NewSlogLogger(logger.With("component", "watermill")),
+		subjectKey:   subjects.Bytes(),
+		keyring:      dataKeys,
 	})
 	if err != nil {
 		return nil, err

@@ -11,7 +11,6 @@ import (
 
 	"github.com/iceshub/iceshub/internal/crypt"
 	"github.com/iceshub/iceshub/internal/store"
-	"github.com/iceshub/iceshub/internal/store/sqlite"
 )
 
 // cmdKeys manages the data keys that encrypt stored payloads.
@@ -71,7 +70,7 @@ func keysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	st, err := sqlite.Open(sqlite.Options{DataDir: cfg.Store.DataDir, Keyring: keys})
+	st, err := openStore(storeSettings{dataDir: cfg.Store.DataDir, keyring: keys})
 	if err != nil {
 		return err
 	}

@@ -118,6 +118,23 @@ type SQLite struct {
 	wakers  map[string][]chan struct{}
 }
 
+// SQLite implements the whole store contract.
+var (
+	_ store.Committer    = (*SQLite)(nil)
+	_ store.Topics       = (*SQLite)(nil)
+	_ store.Intake       = (*SQLite)(nil)
+	_ store.Deliveries   = (*SQLite)(nil)
+	_ store.DeadLetters  = (*SQLite)(nil)
+	_ store.HeldMessages = (*SQLite)(nil)
+	_ store.Audit        = (*SQLite)(nil)
+	_ store.Retention    = (*SQLite)(nil)
+	_ store.Keys         = (*SQLite)(nil)
+	_ store.Statistics   = (*SQLite)(nil)
+	_ store.Replays      = (*SQLite)(nil)
+	_ store.Health       = (*SQLite)(nil)
+	_ store.Engine       = (*SQLite)(nil)
+)
+
 // Open opens (creating if needed) the store in opts.DataDir.
 func Open(opts Options) (*SQLite, error) {
 	if opts.DataDir == "" {
