@@ -89,23 +89,6 @@ func TestAcceptOnceDeduplicatesByAnyKey(t *testing.T) {
 	}
 }
 
-func TestCommitIsAllOrNothing(t *testing.T) {
-	ctx := context.Background()
-	s := openTemp(t, t.TempDir())
-	defer s.Close()
-	err := s.Commit(ctx, store.Batch{
-		Disclosures: []store.Disclosure{{ReferralID: "r1", Recipient: "provider", Kind: "referral", Fields: []string{"person.name"}, Outcome: store.OutcomeSent}},
-		Messages:    []store.TopicMessage{{Topic: "bad topic!", Message: message.NewMessage("1", nil)}},
-	})
-	if err == nil {
-		t.Fatal("a batch with an invalid topic was committed")
-	}
-	ds, err := s.Disclosures(ctx, "r1")
-	if err != nil || len(ds) != 0 {
-		t.Fatalf("disclosures after failed commit = %v, %v; want none", ds, err)
-	}
-}
-
 func TestCommittedMessagesSurviveReopenAndAreConsumedInOrder(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -1,4 +1,4 @@
-package sqlite
+package storetest
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
 )
@@ -17,7 +16,7 @@ func deliverTopic(partner string) string { return "deliver." + partner }
 
 // commitDeadLetter records one dead letter of a delivery to partner and
 // returns its id.
-func commitDeadLetter(t *testing.T, s *SQLite, partner, key string, payload []byte) int64 {
+func commitDeadLetter(t *testing.T, s store.Engine, partner, key string, payload []byte) int64 {
 	t.Helper()
 	if payload == nil {
 		d := model.Delivery{Kind: model.KindReferral, Recipient: partner, IdempotencyKey: key,
@@ -40,9 +39,9 @@ func commitDeadLetter(t *testing.T, s *SQLite, partner, key string, payload []by
 	return dls[len(dls)-1].ID
 }
 
-func TestDeadLetterShowDiscardKeepsEvidence(t *testing.T) {
+func testDeadLetterShowDiscardKeepsEvidence(t *testing.T, open func(t *testing.T) store.Engine) {
 	ctx := context.Background()
-	s := openTemp(t, t.TempDir())
+	s := open(t)
 	defer s.Close()
 	id := commitDeadLetter(t, s, "provider", "k1", nil)
 
@@ -82,9 +81,9 @@ func TestDeadLetterShowDiscardKeepsEvidence(t *testing.T) {
 	}
 }
 
-func TestReplayPublishesSameKeyOnce(t *testing.T) {
+func testReplayPublishesSameKeyOnce(t *testing.T, open func(t *testing.T) store.Engine) {
 	ctx := context.Background()
-	s := openTemp(t, t.TempDir())
+	s := open(t)
 	defer s.Close()
 	id := commitDeadLetter(t, s, "provider", "k2", nil)
 
@@ -146,9 +145,9 @@ func TestReplayPublishesSameKeyOnce(t *testing.T) {
 	}
 }
 
-func TestReplayRefusesWhatIsNotADelivery(t *testing.T) {
+func testReplayRefusesWhatIsNotADelivery(t *testing.T, open func(t *testing.T) store.Engine) {
 	ctx := context.Background()
-	s := openTemp(t, t.TempDir())
+	s := open(t)
 	defer s.Close()
 	id := commitDeadLetter(t, s, "provider", "k3", []byte("not json"))
 	if _, err := s.ReplayDeadLetter(ctx, id, store.Replay{By: "op", Topic: deliverTopic}); !errors.Is(err, store.ErrNotReplayable) {
@@ -163,9 +162,9 @@ func TestReplayRefusesWhatIsNotADelivery(t *testing.T) {
 	}
 }
 
-func TestQueuesAndProbe(t *testing.T) {
+func testQueuesAndProbe(t *testing.T, open func(t *testing.T) store.Engine) {
 	ctx := context.Background()
-	s := openWithTopics(t, "deliver.a", "deliver.b")
+	s := openWithTopics(t, open, "deliver.a", "deliver.b")
 	before := time.Now().Add(-time.Second)
 	for i := range 3 {
 		if err := s.Commit(ctx, store.Batch{Messages: []store.TopicMessage{{Topic: "deliver.a", Message: message.NewMessage(string(rune('a'+i)), []byte("{}"))}}}); err != nil {

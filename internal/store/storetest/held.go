@@ -1,4 +1,4 @@
-package sqlite
+package storetest
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 // A resolution and what it does commit together: a second resolution of
 // the same hold is refused and writes nothing of its batch; a resolved hold
 // is no longer listed or counted, but kept with its resolution.
-func TestResolveHoldOnceWithItsBatch(t *testing.T) {
+func testResolveHoldOnceWithItsBatch(t *testing.T, open func(t *testing.T) store.Engine) {
 	ctx := context.Background()
-	s := openTemp(t, t.TempDir())
+	s := open(t)
 	defer s.Close()
 	if err := s.Commit(ctx, store.Batch{Holds: []store.Hold{
 		{ReferralID: "r1", Kind: "referral", Route: "council", Reason: "no council", Payload: []byte(`{"id":"r1"}`)},
