@@ -10,6 +10,7 @@ import (
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/postcode"
 	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/store/sqlite"
 	"github.com/iceshub/iceshub/routes"
 )
 
@@ -19,7 +20,7 @@ import (
 // same request writes nothing more.
 func TestFanOutOnAcceptWritesCopiesWithTheReferral(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(store.Options{DataDir: t.TempDir()})
+	st, err := sqlite.Open(sqlite.Options{DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

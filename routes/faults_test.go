@@ -12,13 +12,14 @@ import (
 
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/store/sqlite"
 	"github.com/iceshub/iceshub/routes"
 )
 
 // fullDisk is the router's store with a disk that can fill up: while full,
 // every commit fails, as SQLite's do when it cannot write.
 type fullDisk struct {
-	*store.SQLite
+	*sqlite.SQLite
 	full   atomic.Bool
 	failed atomic.Int32
 }
@@ -82,7 +83,7 @@ func TestFullDiskHoldsDeliveriesInsteadOfSendingThemAgain(t *testing.T) {
 	disk.full.Store(true)
 	logs := &lockedLog{}
 	e := startWithStore(t, testRoutes, prov, council, routes.Park{First: time.Millisecond, Max: 5 * time.Millisecond, Poll: 5 * time.Millisecond}, nil,
-		func(st *store.SQLite) routes.Store { disk.SQLite = st; return disk }, logs)
+		func(st *sqlite.SQLite) routes.Store { disk.SQLite = st; return disk }, logs)
 	for i := range 6 {
 		e.accept(t, referral(fmt.Sprintf("ref-%d", i), "CH1 4QX"))
 	}

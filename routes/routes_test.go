@@ -16,6 +16,7 @@ import (
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/postcode"
 	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/store/sqlite"
 	crmmap "github.com/iceshub/iceshub/mappings/crm"
 	providermap "github.com/iceshub/iceshub/mappings/provider"
 	"github.com/iceshub/iceshub/routes"
@@ -80,7 +81,7 @@ var testRoutes = []config.Route{
 }
 
 type env struct {
-	store  *store.SQLite
+	store  *sqlite.SQLite
 	intake *intake.Service
 	// viaTopic accepts referrals the way an earlier hub did: onto
 	// intake.TopicReferralReceived, for the router's fan-out handler.
@@ -123,7 +124,7 @@ func startWithOptions(t *testing.T, routeTable []config.Route, provider, council
 // startWithStore is startWithOptions with the router's store wrapped by
 // wrap (when not nil) and its log written to logs.
 func startWithStore(t *testing.T, routeTable []config.Route, provider, council routes.Sender, park routes.Park, tune func(*routes.Config),
-	wrap func(*store.SQLite) routes.Store, logs io.Writer) *env {
+	wrap func(*sqlite.SQLite) routes.Store, logs io.Writer) *env {
 	t.Helper()
 	councils, err := postcode.NewTable(map[string][]string{"council-a": {"CH1"}})
 	if err != nil {
@@ -144,7 +145,7 @@ func startWithStore(t *testing.T, routeTable []config.Route, provider, council r
 	}
 	// The queues hand out as many messages at once as the parked lanes,
 	// as in the hub.
-	st, err := store.Open(store.Options{DataDir: t.TempDir(), PollInterval: 5 * time.Millisecond, InFlight: rc.InFlight})
+	st, err := sqlite.Open(sqlite.Options{DataDir: t.TempDir(), PollInterval: 5 * time.Millisecond, InFlight: rc.InFlight})
 	if err != nil {
 		t.Fatal(err)
 	}

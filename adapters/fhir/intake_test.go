@@ -14,14 +14,14 @@ import (
 	fhiradapter "github.com/iceshub/iceshub/adapters/fhir"
 	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/intake"
-	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/store/sqlite"
 )
 
 // TestWithIntakeAndStore runs the handler over real HTTP on the real
 // intake use case and the embedded store: a referral is committed once, a
 // retry gets the very same bytes, and nothing is published twice.
 func TestWithIntakeAndStore(t *testing.T) {
-	st, err := store.Open(store.Options{DataDir: t.TempDir(), PollInterval: 5 * time.Millisecond})
+	st, err := sqlite.Open(sqlite.Options{DataDir: t.TempDir(), PollInterval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

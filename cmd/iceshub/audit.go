@@ -3,14 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -66,24 +62,12 @@ func (f storeFlags) dataDir() (string, error) {
 
 // open opens the existing store the flags name, for tools that look up no
 // person (no subject key).
-func (f storeFlags) open() (*store.SQLite, error) {
+func (f storeFlags) open() (store.Engine, error) {
 	dir, err := f.dataDir()
 	if err != nil {
 		return nil, err
 	}
 	return openExisting(dir, nil)
-}
-
-// openExisting opens the store in dir, refusing to create one where there
-// is none: an audit of an empty new store would answer "nothing shared".
-func openExisting(dir string, subjectKey []byte) (*store.SQLite, error) {
-	if _, err := os.Stat(filepath.Join(dir, store.FileName)); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no hub store in %s", dir)
-		}
-		return nil, err
-	}
-	return store.Open(store.Options{DataDir: dir, SubjectKey: subjectKey})
 }
 
 // auditVerify recomputes the disclosure record's hash chain. A broken chain

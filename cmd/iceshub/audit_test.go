@@ -17,6 +17,7 @@ import (
 	"zombiezen.com/go/sqlite/sqlitex"
 
 	"github.com/iceshub/iceshub/internal/store"
+	sqlitestore "github.com/iceshub/iceshub/internal/store/sqlite"
 	"github.com/iceshub/iceshub/internal/subject"
 )
 
@@ -113,7 +114,7 @@ func TestAuditSubjectAndVerifyAfterDemoTraffic(t *testing.T) {
 	}
 
 	// Someone with access to the file rewrites one entry's outcome.
-	conn, err := sqlite.OpenConn(filepath.Join(dir, store.FileName))
+	conn, err := sqlite.OpenConn(filepath.Join(dir, sqlitestore.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,6 @@ import (
 
 	fhiradapter "github.com/iceshub/iceshub/adapters/fhir"
 	"github.com/iceshub/iceshub/internal/config"
-	"github.com/iceshub/iceshub/internal/store"
 )
 
 // benchOptions are the flags of `iceshub bench`.
@@ -400,7 +399,7 @@ func runBench(ctx context.Context, o benchOptions, stderr io.Writer) (*BenchRepo
 	b.hub.stop()
 	<-memDone
 	rep.HubRSSSamplesMB = memSamples
-	rep.DatabaseMB = fileMB(filepath.Join(dir, "data", store.FileName)) + fileMB(filepath.Join(dir, "data", store.FileName+"-wal"))
+	rep.DatabaseMB = fileMB(storeFile(filepath.Join(dir, "data"))) + fileMB(storeFile(filepath.Join(dir, "data"))+"-wal")
 	b.report(rep)
 	if rep.Accepted == 0 {
 		return rep, fmt.Errorf("bench: the hub accepted nothing (%d refused, %d errors); see %s", rep.Refused, rep.Errors, b.hub.logPath)

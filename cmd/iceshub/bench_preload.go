@@ -48,7 +48,7 @@ func preloadBacklog(ctx context.Context, dataDir string, fixture []byte, n int, 
 	if err != nil {
 		return fmt.Errorf("bench: cut the sample referral: %w", err)
 	}
-	st, err := store.Open(store.Options{DataDir: dataDir})
+	st, err := openStore(storeSettings{dataDir: dataDir})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/store/sqlite"
 )
 
 // testClock is a clock that moves only when told.
@@ -130,7 +131,7 @@ func TestASecondHubOnTheDataDirectoryRefusesToStart(t *testing.T) {
 	cancel()
 	var errOut bytes.Buffer
 	err := cmdServe(ended, []string{"--data", o.dir, "--addr", "127.0.0.1:0"}, &errOut)
-	lock := filepath.Join(o.dir, store.LockFileName)
+	lock := filepath.Join(o.dir, sqlite.LockFileName)
 	if err == nil || !strings.Contains(err.Error(), lock) || !strings.Contains(err.Error(), "process "+strconv.Itoa(os.Getpid())) {
 		t.Fatalf("second serve: %v; want an error naming %s and pid %d\n%s", err, lock, os.Getpid(), errOut.String())
 	}
@@ -175,7 +176,7 @@ func TestDatabaseFilesAre0600AfterARun(t *testing.T) {
 				t.Errorf("%s: %s is %v, want 0600", when, e.Name(), fi.Mode().Perm())
 			}
 		}
-		for _, want := range []string{store.FileName, "data.key", "subject.key", store.LockFileName} {
+		for _, want := range []string{sqlite.FileName, "data.key", "subject.key", sqlite.LockFileName} {
 			if !names[want] {
 				t.Errorf("%s: no %s in the data directory (have %v)", when, want, names)
 			}

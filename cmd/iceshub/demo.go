@@ -98,7 +98,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := waitReady(ctx, base, 10*time.Second); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "iceshub demo: hub at %s, provider and two councils simulated, store %s\n\n", base, filepath.Join(data, store.FileName))
+	fmt.Fprintf(stdout, "iceshub demo: hub at %s, provider and two councils simulated, store %s\n\n", base, storeFile(data))
 
 	accepted, err := sendReferrals(ctx, sims, base, files)
 	if err != nil {

@@ -15,15 +15,26 @@ import (
 	"time"
 
 	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/routes"
 )
 
+// adminStore is what the dead-letter actions and the admin API read and
+// write: dead letters, held messages, statistics, and the referral a
+// replay is re-cut from (routes.NewRecut).
+type adminStore interface {
+	store.DeadLetters
+	store.HeldMessages
+	store.Statistics
+	FindReferral(ctx context.Context, l intake.Lookup) (intake.Record, bool, error)
+}
+
 // dlqActions is the use case "replay or discard a dead letter", shared by
 // the dlq command and the admin API.
 type dlqActions struct {
-	store *store.SQLite
+	store adminStore
 	// recut re-cuts a delivery to the current route's fields before a
 	// replay; nil publishes the stored copy (whose mapping still runs at
 	// send time, so it is current).
@@ -33,7 +44,7 @@ type dlqActions struct {
 // newDLQActions returns the dead-letter actions on st. With cfg, a replay
 // is re-cut under cfg's routes (the current policy); without, the stored
 // copy is replayed as cut (its mapping still runs at send time).
-func newDLQActions(st *store.SQLite, cfg *config.Config) *dlqActions {
+func newDLQActions(st adminStore, cfg *config.Config) *dlqActions {
 	a := &dlqActions{store: st}
 	if cfg != nil {
 		kinds := map[string]string{}
@@ -204,7 +215,7 @@ func parseIDs(cmd string, args []string) ([]int64, error) {
 	return ids, nil
 }
 
-func dlqList(ctx context.Context, st *store.SQLite, stdout io.Writer, asJSON, all bool) error {
+func dlqList(ctx context.Context, st store.DeadLetters, stdout io.Writer, asJSON, all bool) error {
 	dls, err := st.DeadLetters(ctx)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/store/sqlite"
 	"github.com/iceshub/iceshub/routes"
 )
 
@@ -162,7 +163,7 @@ func TestPermanentRefusalIsDeadLetteredThenReplayed(t *testing.T) {
 	idArg := strconv.FormatInt(dl.ID, 10)
 	var out, errOut bytes.Buffer
 	if code := run([]string{"dlq", "replay", idArg, "--data", o.dir, "--by", "test-operator", "--reason", "provider fixed"}, &out, &errOut); code != 1 ||
-		!strings.Contains(errOut.String(), filepath.Join(o.dir, store.LockFileName)) || !strings.Contains(errOut.String(), "POST /admin/dlq/{id}/replay") {
+		!strings.Contains(errOut.String(), filepath.Join(o.dir, sqlite.LockFileName)) || !strings.Contains(errOut.String(), "POST /admin/dlq/{id}/replay") {
 		t.Fatalf("dlq replay with the hub running = %d, want 1 naming the lock and the admin API\n%s%s", code, out.String(), errOut.String())
 	}
 	if got, _ := o.hub.store.DeadLetter(context.Background(), dl.ID); got.Resolution != nil {

@@ -20,7 +20,7 @@ import (
 // a chosen council, release once permission is recorded, close), shared by
 // the held command and the admin API, under cfg's routes, councils and
 // partners, with the hub's subject key.
-func newHeldResolver(st *store.SQLite, cfg *config.Config, subjects subject.Key, logger *slog.Logger) (*routes.Held, error) {
+func newHeldResolver(st routes.HeldStore, cfg *config.Config, subjects subject.Key, logger *slog.Logger) (*routes.Held, error) {
 	councils, err := cfg.CouncilTable()
 	if err != nil {
 		return nil, err
@@ -193,7 +193,7 @@ func printResolved(w io.Writer, res routes.Resolved) {
 	}
 }
 
-func heldList(ctx context.Context, st *store.SQLite, stdout io.Writer, asJSON, all bool) error {
+func heldList(ctx context.Context, st store.HeldMessages, stdout io.Writer, asJSON, all bool) error {
 	list := st.Held
 	if all {
 		list = st.AllHeld

@@ -36,7 +36,7 @@ import (
 type hub struct {
 	cfg    *config.Config
 	log    *slog.Logger
-	store  *store.SQLite
+	store  store.Engine
 	router *message.Router
 	// server serves the partners' endpoints, and the operator's too when
 	// server.ops_addr is not set.
@@ -49,7 +49,7 @@ type hub struct {
 	opsListener net.Listener
 	// lock is the data directory's lock, held from newHub until the store
 	// closes: a second hub on the same directory refuses to start.
-	lock *store.DirLock
+	lock dataLock
 	// ops holds metrics, draining and the admin API (ops.go).
 	ops *ops
 	// readiness remembers the last store probe of /readyz.
@@ -91,7 +91,7 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	// First the data directory's lock: two hubs on one store would deliver
 	// every message twice, and an operator command writing the store
 	// (keys rotate, dlq replay, retention run) takes it too.
-	lock, err := store.LockDataDir(cfg.Store.DataDir)
+	lock, err := lockDataDir(cfg.Store.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("refusing to start: %w", err)
 	}
@@ -156,19 +156,19 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 }
 
 // openHubStore opens the hub's store on its data directory, with its keys.
-func openHubStore(cfg *config.Config, subjects subject.Key, logger *slog.Logger) (*store.SQLite, error) {
+func openHubStore(cfg *config.Config, subjects subject.Key, logger *slog.Logger) (store.Engine, error) {
 	dataKeys, err := loadDataKeys(cfg, true, logger)
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(store.Options{
-		DataDir:      cfg.Store.DataDir,
-		PollInterval: cfg.Store.PollInterval,
-		CommitDelay:  cfg.Store.EffectiveCommitDelay(),
-		InFlight:     queueHandlers * cfg.Delivery.InFlight,
-		Logger:       watermill.NewSlogLogger(logger.With("component", "watermill")),
-		SubjectKey:   subjects.Bytes(),
-		Keyring:      dataKeys,
+	return openStore(storeSettings{
+		dataDir:      cfg.Store.DataDir,
+		pollInterval: cfg.Store.PollInterval,
+		commitDelay:  cfg.Store.EffectiveCommitDelay(),
+		inFlight:     queueHandlers * cfg.Delivery.InFlight,
+		logger:       watermill.NewSlogLogger(logger.With("component", "watermill")),
+		subjectKey:   subjects.Bytes(),
+		keyring:      dataKeys,
 	})
 }
 
@@ -269,7 +269,7 @@ func newRoutesConfig(cfg *config.Config, opts hubOptions, subjects subject.Key, 
 // referrals and events, behind their edges, each authenticated, rate
 // limited and authorised per partner (internal/auth) before any handler
 // reads the body. The operator endpoints never accept partner credentials.
-func newPartnerMux(cfg *config.Config, routesCfg routes.Config, st *store.SQLite, o *ops, logger *slog.Logger) (*http.ServeMux, error) {
+func newPartnerMux(cfg *config.Config, routesCfg routes.Config, st store.Engine, o *ops, logger *slog.Logger) (*http.ServeMux, error) {
 	// New referrals are cut for their recipients as they are accepted, in
 	// the same transaction (routes.FanOutOnAccept).
 	fanOut, err := routes.FanOutOnAccept(routesCfg, st, logger)

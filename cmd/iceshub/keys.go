@@ -70,7 +70,7 @@ func keysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(store.Options{DataDir: cfg.Store.DataDir, Keyring: keys})
+	st, err := openStore(storeSettings{dataDir: cfg.Store.DataDir, keyring: keys})
 	if err != nil {
 		return err
 	}

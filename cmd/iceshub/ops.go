@@ -31,7 +31,7 @@ import (
 type ops struct {
 	log     *slog.Logger
 	metrics *metrics.Recorder
-	store   *store.SQLite
+	store   stateSource
 
 	// draining is set when shutdown begins: intake answers 503 with
 	// Retry-After, readiness fails.
@@ -51,7 +51,7 @@ type ops struct {
 // stops: a restart takes seconds.
 const drainRetryAfter = 10 * time.Second
 
-func newOps(logger *slog.Logger, st *store.SQLite) *ops {
+func newOps(logger *slog.Logger, st stateSource) *ops {
 	hard, stop := context.WithCancel(context.Background())
 	return &ops{
 		log: logger, metrics: metrics.New(), store: st,
@@ -169,8 +169,16 @@ func (o *ops) finishInFlight(h message.HandlerFunc) message.HandlerFunc {
 	}
 }
 
+// stateSource is what /metrics reads of the store.
+type stateSource interface {
+	Queues(ctx context.Context) ([]store.QueueStat, error)
+	DeadLetterCounts(ctx context.Context) ([]store.DeadLetterCount, error)
+	HeldCounts(ctx context.Context) (map[string]int64, error)
+	GroupStats() (groups, callers int64)
+}
+
 // storeState reads what /metrics reports about the store.
-func storeState(st *store.SQLite) metrics.StateFunc {
+func storeState(st stateSource) metrics.StateFunc {
 	return func(ctx context.Context) (metrics.State, error) {
 		var s metrics.State
 		qs, err := st.Queues(ctx)

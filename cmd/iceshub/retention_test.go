@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/iceshub/iceshub/internal/intake"
-	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/store/sqlite"
 	"github.com/iceshub/iceshub/internal/subject"
 	"github.com/iceshub/iceshub/routes"
 )
@@ -62,7 +62,7 @@ func TestRetentionRunOnDemoTraffic(t *testing.T) {
 
 	var refused bytes.Buffer
 	if code := run([]string{"retention", "run", "--data", dir, "--now", time.Now().AddDate(7, 0, 1).UTC().Format(time.RFC3339)}, io.Discard, &refused); code != 1 ||
-		!strings.Contains(refused.String(), store.LockFileName) || !strings.Contains(refused.String(), "stop the hub") {
+		!strings.Contains(refused.String(), sqlite.LockFileName) || !strings.Contains(refused.String(), "stop the hub") {
 		t.Fatalf("retention run with the hub running = %d, want 1 naming the lock\n%s", code, refused.String())
 	}
 	if err := o.stop(); err != nil {

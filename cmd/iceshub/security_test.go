@@ -23,6 +23,7 @@ import (
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/nhsnumber"
 	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/store/sqlite"
 )
 
 // outcomeCode returns the first issue code of an OperationOutcome.
@@ -209,7 +210,7 @@ func TestDatabaseHoldsNoPersonalDataInClear(t *testing.T) {
 	}
 	raw := func() []byte {
 		var all []byte
-		for _, name := range []string{store.FileName, store.FileName + "-wal"} {
+		for _, name := range []string{sqlite.FileName, sqlite.FileName + "-wal"} {
 			b, err := os.ReadFile(filepath.Join(h.cfg.Store.DataDir, name))
 			if err != nil && !os.IsNotExist(err) {
 				t.Fatal(err)
@@ -267,7 +268,7 @@ func TestKeysRotateCommand(t *testing.T) {
 
 	var out, errOut bytes.Buffer
 	if code := run([]string{"keys", "rotate", "--data", o.dir, "--new-key", "--batch", "2"}, &out, &errOut); code != 1 ||
-		!strings.Contains(errOut.String(), filepath.Join(o.dir, store.LockFileName)) || !strings.Contains(errOut.String(), "stop the hub") {
+		!strings.Contains(errOut.String(), filepath.Join(o.dir, sqlite.LockFileName)) || !strings.Contains(errOut.String(), "stop the hub") {
 		t.Fatalf("keys rotate with the hub running = %d, want 1 naming the lock\n%s%s", code, out.String(), errOut.String())
 	}
 	if keysAfter, _ := os.ReadFile(keyFile); !bytes.Equal(keysAfter, keysBefore) {

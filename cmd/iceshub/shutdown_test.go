@@ -11,6 +11,7 @@ import (
 
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/store/sqlite"
 	"github.com/iceshub/iceshub/routes"
 )
 
@@ -104,7 +105,7 @@ func TestShutdownDrains(t *testing.T) {
 	if got := o.sims.provider.Stats().Created; got != 1 {
 		t.Fatalf("provider created %d orders, want the in-flight one", got)
 	}
-	st, err := store.Open(store.Options{DataDir: o.dir})
+	st, err := sqlite.Open(sqlite.Options{DataDir: o.dir})
 	if err != nil {
 		t.Fatal(err)
 	}

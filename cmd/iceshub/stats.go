@@ -68,7 +68,7 @@ func (o statsOptions) query() (stats.Query, string, error) {
 // publishStats reads the counts of q's months and publishes them under
 // rules. A query the rules refuse (too many months or groups, months
 // backwards) wraps errStatsOption.
-func publishStats(ctx context.Context, st *store.SQLite, q stats.Query, rules stats.Rules) (stats.Table, error) {
+func publishStats(ctx context.Context, st store.Statistics, q stats.Query, rules stats.Rules) (stats.Table, error) {
 	counts, err := st.Statistics(ctx, q.From, q.To)
 	if err != nil {
 		return stats.Table{}, err

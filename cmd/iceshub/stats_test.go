@@ -109,7 +109,7 @@ func TestStatisticsOfDemoTrafficIdentifyNoOneAndOutliveRetention(t *testing.T) {
 		t.Fatalf("the traffic's people hold too little to look for: %q", personal)
 	}
 
-	cols, rows := rawStatistics(t, h.store.Path())
+	cols, rows := rawStatistics(t, storeFile(h.cfg.Store.DataDir))
 	if want := []string{"month", "council", "priority", "setting", "class", "measure", "days", "n"}; !slices.Equal(cols, want) {
 		t.Fatalf("statistics columns %v, want %v: a new column must be shown to identify no one", cols, want)
 	}
@@ -181,14 +181,14 @@ func TestStatisticsOfDemoTrafficIdentifyNoOneAndOutliveRetention(t *testing.T) {
 		t.Fatalf("retention removed %d messages for %d referrals:\n%s", n, len(ids), out.String())
 	}
 	for _, tp := range topics {
-		if n := countRows(t, h.store.Path(), "watermill_"+tp); n != 0 {
+		if n := countRows(t, storeFile(h.cfg.Store.DataDir), "watermill_"+tp); n != 0 {
 			t.Errorf("%d payloads left on %s after retention", n, tp)
 		}
 	}
 	if _, found, _ := h.store.FindReferral(ctx, intake.Lookup{ReferralID: j.a}); found {
 		t.Error("the cancelled referral's record outlived retention")
 	}
-	if _, after := rawStatistics(t, h.store.Path()); !slices.EqualFunc(after, rows, slices.Equal) {
+	if _, after := rawStatistics(t, storeFile(h.cfg.Store.DataDir)); !slices.EqualFunc(after, rows, slices.Equal) {
 		t.Errorf("statistics table after retention:\n%q\nwant\n%q", after, rows)
 	}
 	if got := statsOut(); got != before {

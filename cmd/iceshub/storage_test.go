@@ -12,7 +12,7 @@ import (
 
 	"github.com/iceshub/iceshub/adapters/provider"
 	"github.com/iceshub/iceshub/internal/intake"
-	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/store/sqlite"
 )
 
 // TestStorageStaysBounded drives cycles of referrals through the hub (over
@@ -77,7 +77,7 @@ func TestStorageStaysBounded(t *testing.T) {
 		}
 	}
 	size := func(suffix string) int64 {
-		fi, err := os.Stat(filepath.Join(o.dir, store.FileName+suffix))
+		fi, err := os.Stat(filepath.Join(o.dir, sqlite.FileName+suffix))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -129,7 +129,7 @@ type Store struct {
 	// PollInterval is how often idle subscribers look for new messages.
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// CommitDelay is how long, at most, a commit waits for more writes to
-	// share it when the hub is busy (store.Options.CommitDelay); nil means
+	// share it when the hub is busy (sqlite.Options.CommitDelay); nil means
 	// the default, 0 never waits.
 	CommitDelay *time.Duration `yaml:"commit_delay"`
 	// DataKeyFile is the file of the keys that encrypt stored payloads;

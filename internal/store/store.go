@@ -3,11 +3,17 @@
 // messages held for review and dead letters.
 //
 // What must change together is written by one Commit, in one transaction, so
-// that a crash leaves either all of it or none. The embedded engine is SQLite
-// (Open); a clustered engine would provide the same methods.
+// that a crash leaves either all of it or none.
+//
+// This package holds what every engine and its users share: the types a
+// store reads and writes, its errors and constants. The engines live in
+// packages of their own and import this one, never the reverse: the embedded
+// engine is SQLite (internal/store/sqlite); a clustered engine would provide
+// the same methods on the same types.
 package store
 
 import (
+	"errors"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -118,3 +124,6 @@ type Batch struct {
 	Reschedule []Reschedule
 	Unpark     []int64
 }
+
+// ErrClosed is returned by operations on a closed store.
+var ErrClosed = errors.New("store: closed")

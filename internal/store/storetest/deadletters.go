@@ -1,4 +1,4 @@
-package store
+package storetest
 
 import (
 	"context"
@@ -8,15 +8,15 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-
 	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/internal/store"
 )
 
 func deliverTopic(partner string) string { return "deliver." + partner }
 
 // commitDeadLetter records one dead letter of a delivery to partner and
 // returns its id.
-func commitDeadLetter(t *testing.T, s *SQLite, partner, key string, payload []byte) int64 {
+func commitDeadLetter(t *testing.T, s store.Engine, partner, key string, payload []byte) int64 {
 	t.Helper()
 	if payload == nil {
 		d := model.Delivery{Kind: model.KindReferral, Recipient: partner, IdempotencyKey: key,
@@ -26,7 +26,7 @@ func commitDeadLetter(t *testing.T, s *SQLite, partner, key string, payload []by
 			t.Fatal(err)
 		}
 	}
-	if err := s.Commit(context.Background(), Batch{DeadLetters: []DeadLetter{{
+	if err := s.Commit(context.Background(), store.Batch{DeadLetters: []store.DeadLetter{{
 		Recipient: partner, Kind: "referral", ReferralID: "ref-" + key, IdempotencyKey: key, StatusCode: 422,
 		PartnerAnswer: `{"code":"invalid-order"}`, Error: "refused", Payload: payload,
 	}}}); err != nil {
@@ -39,9 +39,9 @@ func commitDeadLetter(t *testing.T, s *SQLite, partner, key string, payload []by
 	return dls[len(dls)-1].ID
 }
 
-func TestDeadLetterShowDiscardKeepsEvidence(t *testing.T) {
+func testDeadLetterShowDiscardKeepsEvidence(t *testing.T, open func(t *testing.T) store.Engine) {
 	ctx := context.Background()
-	s := openTemp(t, t.TempDir())
+	s := open(t)
 	defer s.Close()
 	id := commitDeadLetter(t, s, "provider", "k1", nil)
 
@@ -49,29 +49,29 @@ func TestDeadLetterShowDiscardKeepsEvidence(t *testing.T) {
 	if err != nil || d.ID != id || d.StatusCode != 422 || len(d.Payload) == 0 || d.Resolution != nil {
 		t.Fatalf("DeadLetter = %+v, %v", d, err)
 	}
-	if _, err := s.DeadLetter(ctx, id+100); !errors.Is(err, ErrNotFound) {
+	if _, err := s.DeadLetter(ctx, id+100); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown id: %v, want ErrNotFound", err)
 	}
-	if err := s.DiscardDeadLetter(ctx, id, "cli:op", "  "); !errors.Is(err, ErrReasonRequired) {
+	if err := s.DiscardDeadLetter(ctx, id, "cli:op", "  "); !errors.Is(err, store.ErrReasonRequired) {
 		t.Errorf("blank reason: %v, want ErrReasonRequired", err)
 	}
-	if err := s.DiscardDeadLetter(ctx, id, "", "why"); !errors.Is(err, ErrByRequired) {
+	if err := s.DiscardDeadLetter(ctx, id, "", "why"); !errors.Is(err, store.ErrByRequired) {
 		t.Errorf("no one: %v, want ErrByRequired", err)
 	}
-	if err := s.DiscardDeadLetter(ctx, id+100, "cli:op", "why"); !errors.Is(err, ErrNotFound) {
+	if err := s.DiscardDeadLetter(ctx, id+100, "cli:op", "why"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown id: %v, want ErrNotFound", err)
 	}
 	if err := s.DiscardDeadLetter(ctx, id, "cli:op", "test order, never real"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DiscardDeadLetter(ctx, id, "cli:op", "again"); !errors.Is(err, ErrResolved) {
+	if err := s.DiscardDeadLetter(ctx, id, "cli:op", "again"); !errors.Is(err, store.ErrResolved) {
 		t.Errorf("second discard: %v, want ErrResolved", err)
 	}
-	if _, err := s.ReplayDeadLetter(ctx, id, Replay{By: "cli:op", Topic: deliverTopic}); !errors.Is(err, ErrResolved) {
+	if _, err := s.ReplayDeadLetter(ctx, id, store.Replay{By: "cli:op", Topic: deliverTopic}); !errors.Is(err, store.ErrResolved) {
 		t.Errorf("replay of a discarded one: %v, want ErrResolved", err)
 	}
 	d, err = s.DeadLetter(ctx, id)
-	if err != nil || len(d.Payload) == 0 || d.Resolution == nil || d.Resolution.Action != ActionDiscarded ||
+	if err != nil || len(d.Payload) == 0 || d.Resolution == nil || d.Resolution.Action != store.ActionDiscarded ||
 		d.Resolution.By != "cli:op" || d.Resolution.Reason != "test order, never real" || d.Resolution.At.IsZero() {
 		t.Fatalf("after discard = %+v %+v, %v; want the evidence kept and the decision recorded", d, d.Resolution, err)
 	}
@@ -81,16 +81,16 @@ func TestDeadLetterShowDiscardKeepsEvidence(t *testing.T) {
 	}
 }
 
-func TestReplayPublishesSameKeyOnce(t *testing.T) {
+func testReplayPublishesSameKeyOnce(t *testing.T, open func(t *testing.T) store.Engine) {
 	ctx := context.Background()
-	s := openTemp(t, t.TempDir())
+	s := open(t)
 	defer s.Close()
 	id := commitDeadLetter(t, s, "provider", "k2", nil)
 
-	if _, err := s.ReplayDeadLetter(ctx, id, Replay{By: "op", Topic: deliverTopic, Recut: func(d model.Delivery) (model.Delivery, error) {
+	if _, err := s.ReplayDeadLetter(ctx, id, store.Replay{By: "op", Topic: deliverTopic, Recut: func(d model.Delivery) (model.Delivery, error) {
 		d.IdempotencyKey = "other"
 		return d, nil
-	}}); !errors.Is(err, ErrNotReplayable) {
+	}}); !errors.Is(err, store.ErrNotReplayable) {
 		t.Errorf("a re-cut that changes the key: %v, want ErrNotReplayable", err)
 	}
 	if n, _ := s.Pending(ctx, deliverTopic("provider")); n != 0 {
@@ -98,7 +98,7 @@ func TestReplayPublishesSameKeyOnce(t *testing.T) {
 	}
 
 	recut := false
-	d, err := s.ReplayDeadLetter(ctx, id, Replay{By: "op", Reason: "fixed", Topic: deliverTopic, Recut: func(d model.Delivery) (model.Delivery, error) {
+	d, err := s.ReplayDeadLetter(ctx, id, store.Replay{By: "op", Reason: "fixed", Topic: deliverTopic, Recut: func(d model.Delivery) (model.Delivery, error) {
 		recut = true
 		d.Fields = []string{"person.name"}
 		return d, nil
@@ -109,7 +109,7 @@ func TestReplayPublishesSameKeyOnce(t *testing.T) {
 	if n, _ := s.Pending(ctx, deliverTopic("provider")); n != 1 {
 		t.Fatalf("pending after replay = %d, want 1", n)
 	}
-	if _, err := s.ReplayDeadLetter(ctx, id, Replay{By: "op", Topic: deliverTopic}); !errors.Is(err, ErrResolved) {
+	if _, err := s.ReplayDeadLetter(ctx, id, store.Replay{By: "op", Topic: deliverTopic}); !errors.Is(err, store.ErrResolved) {
 		t.Errorf("second replay: %v, want ErrResolved", err)
 	}
 	if n, _ := s.Pending(ctx, deliverTopic("provider")); n != 1 {
@@ -140,20 +140,20 @@ func TestReplayPublishesSameKeyOnce(t *testing.T) {
 	if err := json.Unmarshal(msg.Payload, &got); err != nil || got.IdempotencyKey != "k2" || len(got.Fields) != 1 {
 		t.Errorf("replayed payload = %s, %v", msg.Payload, err)
 	}
-	if msg.UUID != "k2" || msg.Metadata.Get(MetaReplayOf) == "" || msg.Metadata.Get("referral_id") != "ref-k2" {
+	if msg.UUID != "k2" || msg.Metadata.Get(store.MetaReplayOf) == "" || msg.Metadata.Get("referral_id") != "ref-k2" {
 		t.Errorf("replayed message %s metadata %v", msg.UUID, msg.Metadata)
 	}
 }
 
-func TestReplayRefusesWhatIsNotADelivery(t *testing.T) {
+func testReplayRefusesWhatIsNotADelivery(t *testing.T, open func(t *testing.T) store.Engine) {
 	ctx := context.Background()
-	s := openTemp(t, t.TempDir())
+	s := open(t)
 	defer s.Close()
 	id := commitDeadLetter(t, s, "provider", "k3", []byte("not json"))
-	if _, err := s.ReplayDeadLetter(ctx, id, Replay{By: "op", Topic: deliverTopic}); !errors.Is(err, ErrNotReplayable) {
+	if _, err := s.ReplayDeadLetter(ctx, id, store.Replay{By: "op", Topic: deliverTopic}); !errors.Is(err, store.ErrNotReplayable) {
 		t.Errorf("undecodable payload: %v, want ErrNotReplayable", err)
 	}
-	if _, err := s.ReplayDeadLetter(ctx, id, Replay{Topic: deliverTopic}); !errors.Is(err, ErrByRequired) {
+	if _, err := s.ReplayDeadLetter(ctx, id, store.Replay{Topic: deliverTopic}); !errors.Is(err, store.ErrByRequired) {
 		t.Errorf("no one: %v, want ErrByRequired", err)
 	}
 	// It can still be discarded.
@@ -162,12 +162,12 @@ func TestReplayRefusesWhatIsNotADelivery(t *testing.T) {
 	}
 }
 
-func TestQueuesAndProbe(t *testing.T) {
+func testQueuesAndProbe(t *testing.T, open func(t *testing.T) store.Engine) {
 	ctx := context.Background()
-	s := openWithTopics(t, "deliver.a", "deliver.b")
+	s := openWithTopics(t, open, "deliver.a", "deliver.b")
 	before := time.Now().Add(-time.Second)
 	for i := range 3 {
-		if err := s.Commit(ctx, Batch{Messages: []TopicMessage{{Topic: "deliver.a", Message: message.NewMessage(string(rune('a'+i)), []byte("{}"))}}}); err != nil {
+		if err := s.Commit(ctx, store.Batch{Messages: []store.TopicMessage{{Topic: "deliver.a", Message: message.NewMessage(string(rune('a'+i)), []byte("{}"))}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -175,7 +175,7 @@ func TestQueuesAndProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]QueueStat{}
+	got := map[string]store.QueueStat{}
 	for _, q := range qs {
 		got[q.Topic] = q
 	}
@@ -201,7 +201,7 @@ func TestQueuesAndProbe(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if err := s.Probe(ctx); !errors.Is(err, ErrClosed) {
+	if err := s.Probe(ctx); !errors.Is(err, store.ErrClosed) {
 		t.Errorf("probe of a closed store: %v, want ErrClosed", err)
 	}
 }

@@ -1,4 +1,4 @@
-package store
+package storetest
 
 import (
 	"context"
@@ -8,57 +8,18 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/stats"
+	"github.com/iceshub/iceshub/internal/store"
 )
 
-// statReferral is a fictional urgent referral for a home, of a hoist
-// (ISO 9999 12 36), accepted at accepted.
-func statReferral(id string, accepted time.Time) *intake.Record {
-	return &intake.Record{Referral: model.Referral{ID: id, ReceivedAt: accepted, Source: model.Source{ServiceRequestID: "sr-" + id},
-		Person:   model.Person{NHSNumber: "9990000026", Name: model.HumanName{Family: "Testperson"}, Address: model.Address{Postcode: "CH1 1AA"}},
-		Priority: model.PriorityUrgent, DeliverySetting: model.DeliverySetting{Kind: model.SettingHome},
-		Equipment: []model.EquipmentItem{{Code: "12 36 03", Quantity: 1}}},
-		Refs: model.References{Council: "council-a"}, Status: model.StatusOrdered}
-}
-
-func acceptStat(t *testing.T, s *SQLite, key string, rec *intake.Record) bool {
-	t.Helper()
-	_, dup, err := s.AcceptOnce(context.Background(), []string{key}, intake.Response{Status: 200}, "referral.received",
-		message.NewMessage(rec.Referral.ID, []byte("{}")), rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dup
-}
-
-// eventStat commits an event that moves rec's order from from to to, with
-// what it adds to the statistics, as intake.Events does.
-func eventStat(s *SQLite, key string, rec *intake.Record, kind model.Kind, from, to model.OrderStatus, at time.Time) error {
-	ev := model.Event{Kind: kind, ReceivedAt: at, Status: to}
-	_, _, err := s.AcceptEventOnce(context.Background(), intake.EventCommit{Keys: []string{key}, Topic: "event.received",
-		Message: message.NewMessage(key, []byte("{}")), Change: intake.StatusChange{ReferralID: rec.Referral.ID, From: from, To: to},
-		Stats: stats.ForEvent(&rec.Referral, rec.Refs.Council, &ev, from, to)})
-	return err
-}
-
-func statRows(t *testing.T, s *SQLite) []stats.Count {
-	t.Helper()
-	rows, err := s.Statistics(context.Background(), "0000-01", "9999-12")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rows
-}
-
-// TestStatisticsCountedWithTheirStep: a referral is counted once, with its
+// testStatisticsCountedWithTheirStep: a referral is counted once, with its
 // acceptance (not again when resent); an event's counts are written with
 // it, and not at all when it is refused (its status change lost a race),
 // nor when it is resent.
-func TestStatisticsCountedWithTheirStep(t *testing.T) {
-	s := openTemp(t, t.TempDir())
+func testStatisticsCountedWithTheirStep(t *testing.T, open func(t *testing.T) store.Engine) {
+	s := open(t)
 	defer s.Close()
 	accepted := time.Date(2026, 1, 31, 9, 0, 0, 0, time.UTC)
 	a, b := statReferral("ref-a", accepted), statReferral("ref-b", accepted)
@@ -100,12 +61,12 @@ func TestStatisticsCountedWithTheirStep(t *testing.T) {
 	}
 }
 
-// TestRetentionKeepsTheStatistics: once retention has removed closed
+// testRetentionKeepsTheStatistics: once retention has removed closed
 // orders' records and the idempotency records of their months, the
 // statistics of those months are unchanged.
-func TestRetentionKeepsTheStatistics(t *testing.T) {
+func testRetentionKeepsTheStatistics(t *testing.T, open func(t *testing.T) store.Engine) {
 	ctx := context.Background()
-	s := openTemp(t, t.TempDir())
+	s := open(t)
 	defer s.Close()
 	accepted := time.Now().Add(-time.Hour)
 	a, b := statReferral("ref-a", accepted), statReferral("ref-b", accepted)
@@ -124,7 +85,7 @@ func TestRetentionKeepsTheStatistics(t *testing.T) {
 	if len(before) != 4 {
 		t.Fatalf("statistics before retention: %+v", before)
 	}
-	rep, err := s.ApplyRetention(ctx, RetentionPolicy{MessagesBefore: time.Now().Add(time.Hour), SubjectsInactiveSince: time.Now().Add(time.Hour)})
+	rep, err := s.ApplyRetention(ctx, store.RetentionPolicy{MessagesBefore: time.Now().Add(time.Hour), SubjectsInactiveSince: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,4 +95,43 @@ func TestRetentionKeepsTheStatistics(t *testing.T) {
 	if after := statRows(t, s); !slices.Equal(after, before) {
 		t.Errorf("statistics after retention: %+v, want %+v", after, before)
 	}
+}
+
+// statReferral is a fictional urgent referral for a home, of a hoist
+// (ISO 9999 12 36), accepted at accepted.
+func statReferral(id string, accepted time.Time) *intake.Record {
+	return &intake.Record{Referral: model.Referral{ID: id, ReceivedAt: accepted, Source: model.Source{ServiceRequestID: "sr-" + id},
+		Person:   model.Person{NHSNumber: "9990000026", Name: model.HumanName{Family: "Testperson"}, Address: model.Address{Postcode: "CH1 1AA"}},
+		Priority: model.PriorityUrgent, DeliverySetting: model.DeliverySetting{Kind: model.SettingHome},
+		Equipment: []model.EquipmentItem{{Code: "12 36 03", Quantity: 1}}},
+		Refs: model.References{Council: "council-a"}, Status: model.StatusOrdered}
+}
+
+func acceptStat(t *testing.T, s store.Engine, key string, rec *intake.Record) bool {
+	t.Helper()
+	_, dup, err := s.AcceptOnce(context.Background(), []string{key}, intake.Response{Status: 200}, "referral.received",
+		message.NewMessage(rec.Referral.ID, []byte("{}")), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dup
+}
+
+// eventStat commits an event that moves rec's order from from to to, with
+// what it adds to the statistics, as intake.Events does.
+func eventStat(s store.Engine, key string, rec *intake.Record, kind model.Kind, from, to model.OrderStatus, at time.Time) error {
+	ev := model.Event{Kind: kind, ReceivedAt: at, Status: to}
+	_, _, err := s.AcceptEventOnce(context.Background(), intake.EventCommit{Keys: []string{key}, Topic: "event.received",
+		Message: message.NewMessage(key, []byte("{}")), Change: intake.StatusChange{ReferralID: rec.Referral.ID, From: from, To: to},
+		Stats: stats.ForEvent(&rec.Referral, rec.Refs.Council, &ev, from, to)})
+	return err
+}
+
+func statRows(t *testing.T, s store.Engine) []stats.Count {
+	t.Helper()
+	rows, err := s.Statistics(context.Background(), "0000-01", "9999-12")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }

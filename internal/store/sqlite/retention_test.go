@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/iceshub/iceshub/internal/store"
 	"zombiezen.com/go/sqlite"
 )
 
@@ -14,7 +15,7 @@ func publishN(t *testing.T, s *SQLite, topic string, n int) {
 	t.Helper()
 	for i := range n {
 		msg := message.NewMessage(string(rune('a'+i))+"-msg", []byte(`{"person":"someone"}`))
-		if err := s.Commit(context.Background(), Batch{Messages: []TopicMessage{{Topic: topic, Message: msg}}}); err != nil {
+		if err := s.Commit(context.Background(), store.Batch{Messages: []store.TopicMessage{{Topic: topic, Message: msg}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -93,8 +94,8 @@ func TestPruneInactiveSubjectsKeepsRecentlyActiveAndChain(t *testing.T) {
 		{"sbj_c", day(2010, 4)}, // inactive, but after b's old entry
 		{"sbj_b", day(2024, 1)},
 	} {
-		if err := s.Commit(ctx, Batch{Disclosures: []Disclosure{{At: e.at, ReferralID: "r", Recipient: "provider", Kind: "referral",
-			Fields: []string{"person.name"}, Purpose: "p", LawfulBasis: "b", Outcome: OutcomeSent, Subject: e.subject}}}); err != nil {
+		if err := s.Commit(ctx, store.Batch{Disclosures: []store.Disclosure{{At: e.at, ReferralID: "r", Recipient: "provider", Kind: "referral",
+			Fields: []string{"person.name"}, Purpose: "p", LawfulBasis: "b", Outcome: store.OutcomeSent, Subject: e.subject}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

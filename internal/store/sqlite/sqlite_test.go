@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"zombiezen.com/go/sqlite/sqlitex"
 
 	"github.com/iceshub/iceshub/internal/intake"
+	"github.com/iceshub/iceshub/internal/store"
 )
 
 func openTemp(t testing.TB, dir string) *SQLite {
@@ -88,34 +89,17 @@ func TestAcceptOnceDeduplicatesByAnyKey(t *testing.T) {
 	}
 }
 
-func TestCommitIsAllOrNothing(t *testing.T) {
-	ctx := context.Background()
-	s := openTemp(t, t.TempDir())
-	defer s.Close()
-	err := s.Commit(ctx, Batch{
-		Disclosures: []Disclosure{{ReferralID: "r1", Recipient: "provider", Kind: "referral", Fields: []string{"person.name"}, Outcome: OutcomeSent}},
-		Messages:    []TopicMessage{{Topic: "bad topic!", Message: message.NewMessage("1", nil)}},
-	})
-	if err == nil {
-		t.Fatal("a batch with an invalid topic was committed")
-	}
-	ds, err := s.Disclosures(ctx, "r1")
-	if err != nil || len(ds) != 0 {
-		t.Fatalf("disclosures after failed commit = %v, %v; want none", ds, err)
-	}
-}
-
 func TestCommittedMessagesSurviveReopenAndAreConsumedInOrder(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	dir := t.TempDir()
 	s := openTemp(t, dir)
-	if err := s.Commit(ctx, Batch{
-		Messages: []TopicMessage{
+	if err := s.Commit(ctx, store.Batch{
+		Messages: []store.TopicMessage{
 			{Topic: "deliver.p", Message: message.NewMessage("a", []byte("first"))},
 			{Topic: "deliver.p", Message: message.NewMessage("b", []byte("second"))},
 		},
-		Delivered: []Delivered{{IdempotencyKey: "k1", Recipient: "p", Kind: "referral", ReferralID: "r1", StatusCode: 201}},
+		Delivered: []store.Delivered{{IdempotencyKey: "k1", Recipient: "p", Kind: "referral", ReferralID: "r1", StatusCode: 201}},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +175,7 @@ func TestWriteAheadLogStaysBounded(t *testing.T) {
 	const commits = 1500 // 12 MB of payloads
 	for i := range commits {
 		m := message.NewMessage(fmt.Sprint(i), payload)
-		if err := s.Commit(ctx, Batch{Messages: []TopicMessage{{Topic: "deliver.p", Message: m}}}); err != nil {
+		if err := s.Commit(ctx, store.Batch{Messages: []store.TopicMessage{{Topic: "deliver.p", Message: m}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

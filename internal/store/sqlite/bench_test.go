@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/internal/store"
 )
 
 // BenchmarkCommitDisclosure appends one disclosure entry (hash-chained) in
@@ -20,12 +21,12 @@ import (
 func BenchmarkCommitDisclosure(b *testing.B) {
 	s := openTemp(b, b.TempDir())
 	defer s.Close()
-	d := Disclosure{At: time.Now(), ReferralID: "ref-1", Recipient: "provider", Kind: "referral",
-		Fields: []string{"person.name", "equipment"}, Purpose: "deliver", LawfulBasis: "Art 6(1)(e)", Outcome: OutcomeSent, Subject: "sbj_x"}
+	d := store.Disclosure{At: time.Now(), ReferralID: "ref-1", Recipient: "provider", Kind: "referral",
+		Fields: []string{"person.name", "equipment"}, Purpose: "deliver", LawfulBasis: "Art 6(1)(e)", Outcome: store.OutcomeSent, Subject: "sbj_x"}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if err := s.Commit(context.Background(), Batch{Disclosures: []Disclosure{d}}); err != nil {
+			if err := s.Commit(context.Background(), store.Batch{Disclosures: []store.Disclosure{d}}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -49,8 +50,8 @@ func BenchmarkDeliveryStateAfterACommit(b *testing.B) {
 				Source: model.Source{ServiceRequestID: "sr-" + ids[i]}}, Status: model.StatusOrdered}); err != nil {
 			b.Fatal(err)
 		}
-		if err := s.Commit(ctx, Batch{Refs: []RefUpdate{{ReferralID: ids[i], OrderReference: "ORD-" + ids[i], OrderSentTo: "provider"},
-			{ReferralID: ids[i], Case: &CaseRef{Council: "council-a", Reference: "CASE-" + ids[i], Purpose: CaseForOrder}}}}); err != nil {
+		if err := s.Commit(ctx, store.Batch{Refs: []store.RefUpdate{{ReferralID: ids[i], OrderReference: "ORD-" + ids[i], OrderSentTo: "provider"},
+			{ReferralID: ids[i], Case: &store.CaseRef{Council: "council-a", Reference: "CASE-" + ids[i], Purpose: store.CaseForOrder}}}}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -65,7 +66,7 @@ func BenchmarkDeliveryStateAfterACommit(b *testing.B) {
 				id := ids[i%referrals]
 				casePurpose := ""
 				if partner == "council-a" {
-					casePurpose = CaseForOrder
+					casePurpose = store.CaseForOrder
 				}
 				if _, err := s.DeliveryState(ctx, "key-"+id, partner, id, id, casePurpose); err != nil {
 					b.Fatal(err)

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"zombiezen.com/go/sqlite/sqlitex"
 
 	"github.com/iceshub/iceshub/internal/intake"
+	"github.com/iceshub/iceshub/internal/store"
 )
 
 // consumerGroup is the row of a topic's offsets table the hub's queues use:
@@ -481,7 +482,7 @@ func (q *queue) finalSave() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := q.s.saveOffset(ctx, q.topic, q.acked); err != nil && !errors.Is(err, ErrClosed) {
+	if err := q.s.saveOffset(ctx, q.topic, q.acked); err != nil && !errors.Is(err, store.ErrClosed) {
 		q.log.Error("recording the queue's position at stop failed; messages since may be offered again", err, nil)
 	}
 }

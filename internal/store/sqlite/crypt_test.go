@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/iceshub/iceshub/internal/crypt"
 	"github.com/iceshub/iceshub/internal/intake"
+	"github.com/iceshub/iceshub/internal/store"
 )
 
 // secret is fictional personal data that must never reach the file in clear.
@@ -53,9 +54,9 @@ func TestPayloadsAreSealedOnDiskAndOpenedForSubscribers(t *testing.T) {
 	if _, _, err := s.AcceptOnce(ctx, []string{"request:a"}, intake.Response{Status: 200, Body: []byte("{}")}, "topic.x", message.NewMessage("m1", []byte(secret)), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Commit(ctx, Batch{
-		Holds:       []Hold{{ReferralID: "r1", Kind: "referral", Route: "council", Reason: "no council", Payload: []byte(secret)}},
-		DeadLetters: []DeadLetter{{Recipient: "provider", Kind: "referral", ReferralID: "r1", IdempotencyKey: "k", StatusCode: 422, PartnerAnswer: "postcode CH1 9ZZ refused for Bertie Fictional", Error: "refused", Payload: []byte(secret)}},
+	if err := s.Commit(ctx, store.Batch{
+		Holds:       []store.Hold{{ReferralID: "r1", Kind: "referral", Route: "council", Reason: "no council", Payload: []byte(secret)}},
+		DeadLetters: []store.DeadLetter{{Recipient: "provider", Kind: "referral", ReferralID: "r1", IdempotencyKey: "k", StatusCode: 422, PartnerAnswer: "postcode CH1 9ZZ refused for Bertie Fictional", Error: "refused", Payload: []byte(secret)}},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -101,9 +102,9 @@ func TestRotateKeysReencryptsEverySealedValueIdempotently(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 7 {
-		if err := s.Commit(ctx, Batch{
-			Messages: []TopicMessage{{Topic: "topic.y", Message: message.NewMessage(string(rune('a'+i)), []byte(secret))}},
-			Holds:    []Hold{{ReferralID: string(rune('a' + i)), Kind: "referral", Route: "council", Reason: "r", Payload: []byte(secret)}},
+		if err := s.Commit(ctx, store.Batch{
+			Messages: []store.TopicMessage{{Topic: "topic.y", Message: message.NewMessage(string(rune('a'+i)), []byte(secret))}},
+			Holds:    []store.Hold{{ReferralID: string(rune('a' + i)), Kind: "referral", Route: "council", Reason: "r", Payload: []byte(secret)}},
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +120,7 @@ func TestRotateKeysReencryptsEverySealedValueIdempotently(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]RotateCount{}
+	got := map[string]store.RotateCount{}
 	for _, c := range counts {
 		got[c.Table+"."+c.Column] = c
 	}
@@ -176,7 +177,7 @@ func TestOpenWithoutKeyringGeneratesKeyFileApartFromDatabase(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, crypt.FileName)); err != nil {
 		t.Fatalf("no key file generated: %v", err)
 	}
-	if err := s.Commit(context.Background(), Batch{Holds: []Hold{{ReferralID: "r", Kind: "k", Route: "x", Reason: "y", Payload: []byte(secret)}}}); err != nil {
+	if err := s.Commit(context.Background(), store.Batch{Holds: []store.Hold{{ReferralID: "r", Kind: "k", Route: "x", Reason: "y", Payload: []byte(secret)}}}); err != nil {
 		t.Fatal(err)
 	}
 	if bytes.Contains(rawFiles(t, dir), []byte("Bertie")) {

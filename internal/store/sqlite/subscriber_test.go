@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -10,15 +10,16 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/iceshub/iceshub/internal/intake"
+	"github.com/iceshub/iceshub/internal/store"
 )
 
 func publishAbout(t *testing.T, s *SQLite, topic string, referrals ...string) {
 	t.Helper()
-	var b Batch
+	var b store.Batch
 	for i, r := range referrals {
 		m := message.NewMessage(fmt.Sprintf("%s-%d", r, i), []byte(fmt.Sprintf("%s#%d", r, i)))
 		m.Metadata.Set(intake.MetaReferralID, r)
-		b.Messages = append(b.Messages, TopicMessage{Topic: topic, Message: m})
+		b.Messages = append(b.Messages, store.TopicMessage{Topic: topic, Message: m})
 	}
 	if err := s.Commit(context.Background(), b); err != nil {
 		t.Error(err) // also called from other goroutines: no Fatal

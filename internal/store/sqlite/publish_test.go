@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill-sqlite/wmsqlitezombiezen"
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/iceshub/iceshub/internal/store"
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 )
@@ -50,7 +51,7 @@ func TestPublishedRowsAreWatermillsOwn(t *testing.T) {
 	}
 	ours := message.NewMessage("from-store", []byte(`{"from":"store"}`))
 	ours.Metadata.Set("referral_id", "r-1")
-	if err := s.Commit(ctx, Batch{Messages: []TopicMessage{{Topic: topic, Message: ours}}}); err != nil {
+	if err := s.Commit(ctx, store.Batch{Messages: []store.TopicMessage{{Topic: topic, Message: ours}}}); err != nil {
 		t.Fatal(err)
 	}
 

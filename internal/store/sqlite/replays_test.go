@@ -1,8 +1,7 @@
-package store
+package sqlite
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 )
@@ -61,14 +60,5 @@ func TestSeenBeforeRemembersKeysAcrossReopen(t *testing.T) {
 	}
 	if n, err := s.replayKeys(ctx); err != nil || n != 10 {
 		t.Fatalf("%d keys kept (%v), want the 10 live ones", n, err)
-	}
-}
-
-// A closed store cannot answer: SeenBefore fails (and the caller refuses).
-func TestSeenBeforeFailsOnAClosedStore(t *testing.T) {
-	s := openTemp(t, t.TempDir())
-	s.Close()
-	if _, err := s.SeenBefore(context.Background(), [32]byte{1}, time.Now(), time.Now().Add(time.Minute)); !errors.Is(err, ErrClosed) {
-		t.Fatalf("closed store: %v, want ErrClosed", err)
 	}
 }

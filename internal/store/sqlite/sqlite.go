@@ -1,4 +1,9 @@
-package store
+// Package sqlite is the store's embedded engine: one SQLite file (pure Go,
+// no cgo) in the data directory, holding the durable topics, the
+// idempotency records, the referral cross-references, the disclosure record,
+// held messages and dead letters. It reads and writes the types of package
+// store (internal/store), which it imports; nothing there imports it.
+package sqlite
 
 import (
 	"bytes"
@@ -22,6 +27,7 @@ import (
 	"github.com/iceshub/iceshub/internal/crypt"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/stats"
+	"github.com/iceshub/iceshub/internal/store"
 )
 
 // FileName is the database file inside the data directory.
@@ -111,6 +117,23 @@ type SQLite struct {
 	wakeMu  sync.Mutex
 	wakers  map[string][]chan struct{}
 }
+
+// SQLite implements the whole store contract.
+var (
+	_ store.Committer    = (*SQLite)(nil)
+	_ store.Topics       = (*SQLite)(nil)
+	_ store.Intake       = (*SQLite)(nil)
+	_ store.Deliveries   = (*SQLite)(nil)
+	_ store.DeadLetters  = (*SQLite)(nil)
+	_ store.HeldMessages = (*SQLite)(nil)
+	_ store.Audit        = (*SQLite)(nil)
+	_ store.Retention    = (*SQLite)(nil)
+	_ store.Keys         = (*SQLite)(nil)
+	_ store.Statistics   = (*SQLite)(nil)
+	_ store.Replays      = (*SQLite)(nil)
+	_ store.Health       = (*SQLite)(nil)
+	_ store.Engine       = (*SQLite)(nil)
+)
 
 // Open opens (creating if needed) the store in opts.DataDir.
 func Open(opts Options) (*SQLite, error) {
@@ -351,9 +374,6 @@ func (s *SQLite) haveTopics(topics []string) bool {
 	return true
 }
 
-// ErrClosed is returned by operations on a closed store.
-var ErrClosed = errors.New("store: closed")
-
 // withTx runs fn inside a write transaction on the write connection, and
 // returns once that transaction is durably committed (or fn's error, when
 // fn failed and nothing of it was written).
@@ -389,7 +409,7 @@ func handOver[T any](ctx context.Context, ch chan<- T, req T, done <-chan error,
 	select {
 	case ch <- req:
 	case <-stopped:
-		return ErrClosed
+		return store.ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -512,7 +532,7 @@ func (s *SQLite) commitGroup(group []*txRequest) {
 	}()
 	if s.closed.Load() {
 		for i := range results {
-			results[i] = ErrClosed
+			results[i] = store.ErrClosed
 		}
 		return
 	}
@@ -659,8 +679,8 @@ func (s *SQLite) AcceptOnce(ctx context.Context, keys []string, resp intake.Resp
 // recipient's copy are durable together before the sender is answered.
 // When any key has been seen it changes nothing and returns the response
 // stored with it.
-func (s *SQLite) AcceptWithBatch(ctx context.Context, keys []string, resp intake.Response, rec *intake.Record, b Batch) (intake.Response, bool, error) {
-	if err := s.EnsureTopics(b.topics()...); err != nil {
+func (s *SQLite) AcceptWithBatch(ctx context.Context, keys []string, resp intake.Response, rec *intake.Record, b store.Batch) (intake.Response, bool, error) {
+	if err := s.EnsureTopics(batchTopics(b)...); err != nil {
 		return intake.Response{}, false, err
 	}
 	msgs, err := s.sealMessages(b.Messages)
@@ -753,8 +773,8 @@ func (s *SQLite) acceptOnce(ctx context.Context, keys []string, resp intake.Resp
 }
 
 // Commit writes everything in b in one transaction.
-func (s *SQLite) Commit(ctx context.Context, b Batch) error {
-	if err := s.EnsureTopics(b.topics()...); err != nil {
+func (s *SQLite) Commit(ctx context.Context, b store.Batch) error {
+	if err := s.EnsureTopics(batchTopics(b)...); err != nil {
 		return err
 	}
 	msgs, err := s.sealMessages(b.Messages)
@@ -764,8 +784,8 @@ func (s *SQLite) Commit(ctx context.Context, b Batch) error {
 	return s.withRerunnableTx(ctx, func(conn *sqlite.Conn) error { return s.writeBatch(conn, b, msgs) })
 }
 
-// topics returns the topics b publishes to.
-func (b Batch) topics() []string {
+// batchTopics returns the topics b publishes to.
+func batchTopics(b store.Batch) []string {
 	topics := make([]string, 0, len(b.Messages))
 	for _, m := range b.Messages {
 		topics = append(topics, m.Topic)
@@ -775,7 +795,7 @@ func (b Batch) topics() []string {
 
 // writeBatch writes b, whose messages msgs are (sealMessages), inside the
 // caller's transaction.
-func (s *SQLite) writeBatch(conn *sqlite.Conn, b Batch, msgs []outgoing) error {
+func (s *SQLite) writeBatch(conn *sqlite.Conn, b store.Batch, msgs []outgoing) error {
 	for _, m := range msgs {
 		if err := s.insertMessage(conn, m); err != nil {
 			return err
@@ -872,11 +892,11 @@ func (s *SQLite) WasDelivered(ctx context.Context, referralID, idempotencyKey st
 }
 
 // Deliveries returns the receipts of deliveries about one referral.
-func (s *SQLite) Deliveries(ctx context.Context, referralID string) ([]Delivered, error) {
-	var out []Delivered
+func (s *SQLite) Deliveries(ctx context.Context, referralID string) ([]store.Delivered, error) {
+	var out []store.Delivered
 	err := s.read(ctx, `SELECT idempotency_key, recipient, kind, referral_id, partner_reference, status_code, at
 		FROM receipts WHERE referral_id = ? ORDER BY at`, []any{referralID}, func(st *sqlite.Stmt) error {
-		out = append(out, Delivered{
+		out = append(out, store.Delivered{
 			IdempotencyKey: st.ColumnText(0), Recipient: st.ColumnText(1), Kind: st.ColumnText(2),
 			ReferralID: st.ColumnText(3), PartnerReference: st.ColumnText(4), StatusCode: st.ColumnInt(5), At: parseTS(st.ColumnText(6)),
 		})
@@ -886,7 +906,7 @@ func (s *SQLite) Deliveries(ctx context.Context, referralID string) ([]Delivered
 }
 
 // Disclosures returns the disclosure record of one referral, oldest first.
-func (s *SQLite) Disclosures(ctx context.Context, referralID string) ([]Disclosure, error) {
+func (s *SQLite) Disclosures(ctx context.Context, referralID string) ([]store.Disclosure, error) {
 	return s.disclosuresWhere(ctx, "referral_id = ?", referralID)
 }
 
@@ -912,7 +932,7 @@ func (s *SQLite) Pending(ctx context.Context, topic string) (int64, error) {
 // wait for a write transaction's fsync (WAL: a reader sees the last commit).
 func (s *SQLite) read(ctx context.Context, query string, args []any, row func(*sqlite.Stmt) error) error {
 	if s.closed.Load() {
-		return ErrClosed
+		return store.ErrClosed
 	}
 	conn, err := s.readers.Take(ctx)
 	if err != nil {
@@ -940,7 +960,7 @@ func runQuery(conn *sqlite.Conn, query string, args []any, row func(*sqlite.Stmt
 // taken.
 func (s *SQLite) readShared(ctx context.Context, query string, args []any, row func(*sqlite.Stmt) error) error {
 	if s.closed.Load() {
-		return ErrClosed
+		return store.ErrClosed
 	}
 	r := &sharedRead{ctx: ctx, query: query, args: args, row: row, done: make(chan error, 1)}
 	return handOver(ctx, s.sharedReads, r, r.done, s.readerStopped)
@@ -1059,7 +1079,7 @@ func (s *SQLite) sealMessage(topic string, msg *message.Message) (outgoing, erro
 	return outgoing{topic: topic, uuid: msg.UUID, payload: sealed, metadata: meta, plain: msg.Payload, meta: msg.Metadata}, nil
 }
 
-func (s *SQLite) sealMessages(msgs []TopicMessage) ([]outgoing, error) {
+func (s *SQLite) sealMessages(msgs []store.TopicMessage) ([]outgoing, error) {
 	out := make([]outgoing, 0, len(msgs))
 	for _, m := range msgs {
 		o, err := s.sealMessage(m.Topic, m.Message)

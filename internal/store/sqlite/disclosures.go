@@ -1,0 +1,399 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"strconv"
+	"time"
+
+	"github.com/iceshub/iceshub/internal/store"
+	"zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
+)
+
+// The disclosure record is an append-only hash chain. Each entry's hash is
+// SHA-256 over a canonical encoding (chainEntry.digest) of the previous
+// entry's hash and every column of the entry, its id included, so that
+// changing, removing or reordering an entry breaks the chain at that entry.
+// Entries are appended only inside Commit's transaction, on the one write
+// connection, so the chain is linear. Ids come from the AUTOINCREMENT
+// sequence and are consecutive: a gap is a removed entry, and a sequence
+// beyond the last entry is a removed tail.
+//
+// Retention removes old entries by PruneInactiveSubjects (by the person's
+// last activity, retention.go) or PruneDisclosuresBefore (by date); both
+// remove only a prefix of the chain and write a
+// checkpoint (the id and hash of the last removed entry) in the same
+// transaction; verification starts from the latest checkpoint.
+//
+// What the chain cannot prove on its own: someone able to rewrite the whole
+// database file can recompute every hash. Recording VerifyReport.Head
+// somewhere else (a ticket, a partner, a signed log) from time to time
+// anchors the record up to that point.
+
+const disclosureColumns = `id, at, referral_id, correlation_id, recipient, kind, fields, purpose, lawful_basis, outcome, detail, subject, prev_hash, hash`
+
+// chainEntry is one row of the disclosures table as stored: the hash covers
+// these exact strings.
+type chainEntry struct {
+	ID                                             int64
+	At, ReferralID, CorrelationID, Recipient, Kind string
+	Fields, Purpose, LawfulBasis, Outcome, Detail  string
+	Subject, PrevHash, Hash                        string
+}
+
+func scanEntry(st *sqlite.Stmt) chainEntry {
+	return chainEntry{
+		ID: st.ColumnInt64(0), At: st.ColumnText(1), ReferralID: st.ColumnText(2), CorrelationID: st.ColumnText(3),
+		Recipient: st.ColumnText(4), Kind: st.ColumnText(5), Fields: st.ColumnText(6), Purpose: st.ColumnText(7),
+		LawfulBasis: st.ColumnText(8), Outcome: st.ColumnText(9), Detail: st.ColumnText(10), Subject: st.ColumnText(11),
+		PrevHash: st.ColumnText(12), Hash: st.ColumnText(13),
+	}
+}
+
+// digest returns the hex SHA-256 of a version tag followed by each value as
+// an 8-byte big-endian length and its bytes, so that no two different
+// entries encode alike.
+func (e chainEntry) digest() string {
+	h := sha256.New()
+	write := func(h hash.Hash, s string) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	write(h, "iceshub/disclosure/v1")
+	for _, v := range []string{e.PrevHash, strconv.FormatInt(e.ID, 10), e.At, e.ReferralID, e.CorrelationID, e.Recipient,
+		e.Kind, e.Fields, e.Purpose, e.LawfulBasis, e.Outcome, e.Detail, e.Subject} {
+		write(h, v)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (e chainEntry) disclosure() (store.Disclosure, error) {
+	d := store.Disclosure{
+		ID: e.ID, At: parseTS(e.At), ReferralID: e.ReferralID, CorrelationID: e.CorrelationID, Recipient: e.Recipient,
+		Kind: e.Kind, Purpose: e.Purpose, LawfulBasis: e.LawfulBasis, Outcome: e.Outcome, Detail: e.Detail, Subject: e.Subject,
+	}
+	if err := json.Unmarshal([]byte(e.Fields), &d.Fields); err != nil {
+		return store.Disclosure{}, fmt.Errorf("store: decode disclosed field names of entry %d: %w", e.ID, err)
+	}
+	return d, nil
+}
+
+// chainHead returns the last id the sequence gave out and the hash the next
+// entry chains from: the newest entry's, else the latest checkpoint's, else
+// "" for the first entry ever.
+func chainHead(conn *sqlite.Conn) (lastID int64, prev string, err error) {
+	q := `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'disclosures'), 0),
+		COALESCE((SELECT hash FROM disclosures ORDER BY id DESC LIMIT 1),
+		         (SELECT hash FROM disclosure_checkpoints ORDER BY upto_id DESC LIMIT 1), '')`
+	err = sqlitex.Execute(conn, q, &sqlitex.ExecOptions{ResultFunc: func(st *sqlite.Stmt) error {
+		lastID, prev = st.ColumnInt64(0), st.ColumnText(1)
+		return nil
+	}})
+	if err != nil {
+		return 0, "", fmt.Errorf("store: read the head of the disclosure record: %w", err)
+	}
+	return lastID, prev, nil
+}
+
+// appendDisclosures chains ds onto the record; conn must be in a write
+// transaction.
+func appendDisclosures(conn *sqlite.Conn, ds []store.Disclosure) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	id, prev, err := chainHead(conn)
+	if err != nil {
+		return err
+	}
+	for _, d := range ds {
+		fields, err := json.Marshal(d.Fields)
+		if err != nil {
+			return fmt.Errorf("store: encode disclosed field names: %w", err)
+		}
+		id++
+		e := chainEntry{
+			ID: id, At: ts(d.At), ReferralID: d.ReferralID, CorrelationID: d.CorrelationID, Recipient: d.Recipient, Kind: d.Kind,
+			Fields: string(fields), Purpose: d.Purpose, LawfulBasis: d.LawfulBasis, Outcome: d.Outcome, Detail: d.Detail,
+			Subject: d.Subject, PrevHash: prev,
+		}
+		e.Hash = e.digest()
+		if err := sqlitex.Execute(conn, `INSERT INTO disclosures (`+disclosureColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, &sqlitex.ExecOptions{Args: []any{
+			e.ID, e.At, e.ReferralID, e.CorrelationID, e.Recipient, e.Kind, e.Fields, e.Purpose, e.LawfulBasis, e.Outcome,
+			e.Detail, e.Subject, e.PrevHash, e.Hash,
+		}}); err != nil {
+			return fmt.Errorf("store: record disclosure: %w", err)
+		}
+		// Once per referral: a pair already there is left as it is, and
+		// writes nothing.
+		if e.Subject != "" {
+			if err := sqlitex.Execute(conn, `INSERT OR IGNORE INTO disclosure_subjects (subject, referral_id) VALUES (?, ?)`,
+				&sqlitex.ExecOptions{Args: []any{e.Subject, e.ReferralID}}); err != nil {
+				return fmt.Errorf("store: index the disclosure's subject: %w", err)
+			}
+		}
+		prev = e.Hash
+	}
+	return nil
+}
+
+// DisclosuresBySubject returns every entry of the disclosure record about
+// one person, across referrals, oldest first: what a subject access request
+// is answered from. subject is the keyed hash of the person's NHS number
+// (internal/subject); an empty subject is an error, since entries recorded
+// before subjects were have none.
+func (s *SQLite) DisclosuresBySubject(ctx context.Context, subject string) ([]store.Disclosure, error) {
+	if subject == "" {
+		return nil, errors.New("store: empty subject")
+	}
+	return s.disclosuresWhere(ctx, `referral_id IN (SELECT referral_id FROM disclosure_subjects WHERE subject = ?) AND subject = ?`,
+		subject, subject)
+}
+
+func (s *SQLite) disclosuresWhere(ctx context.Context, where string, args ...any) ([]store.Disclosure, error) {
+	var out []store.Disclosure
+	err := s.read(ctx, `SELECT `+disclosureColumns+` FROM disclosures WHERE `+where+` ORDER BY id`, args, func(st *sqlite.Stmt) error {
+		d, err := scanEntry(st).disclosure()
+		if err != nil {
+			return err
+		}
+		out = append(out, d)
+		return nil
+	})
+	return out, err
+}
+
+// VerifyDisclosures recomputes the hash chain of the disclosure record from
+// the latest checkpoint, in one read transaction, and reports the first
+// entry that was changed, removed or reordered. A broken chain is a report
+// with OK false, not an error; the error is for a store that cannot be read.
+func (s *SQLite) VerifyDisclosures(ctx context.Context) (store.VerifyReport, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return store.VerifyReport{}, store.ErrClosed
+	}
+	s.conn.SetInterrupt(ctx.Done())
+	defer s.conn.SetInterrupt(nil)
+	end := sqlitex.Transaction(s.conn) // a consistent snapshot, even with another process writing
+	var err error
+	defer end(&err)
+	var rep store.VerifyReport
+	rep, err = verifyChain(s.conn)
+	return rep, err
+}
+
+func verifyChain(conn *sqlite.Conn) (store.VerifyReport, error) {
+	var (
+		rep    store.VerifyReport
+		seq    int64
+		failed bool
+	)
+	err := sqlitex.Execute(conn, `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'disclosures'), 0),
+		COALESCE((SELECT upto_id FROM disclosure_checkpoints ORDER BY upto_id DESC LIMIT 1), 0),
+		COALESCE((SELECT hash FROM disclosure_checkpoints ORDER BY upto_id DESC LIMIT 1), '')`,
+		&sqlitex.ExecOptions{ResultFunc: func(st *sqlite.Stmt) error {
+			seq, rep.Checkpoint, rep.Head = st.ColumnInt64(0), st.ColumnInt64(1), st.ColumnText(2)
+			return nil
+		}})
+	if err != nil {
+		return store.VerifyReport{}, fmt.Errorf("store: read the disclosure sequence: %w", err)
+	}
+	fail := func(id int64, format string, args ...any) {
+		failed, rep.BadID, rep.Problem = true, id, fmt.Sprintf(format, args...)
+	}
+	next := rep.Checkpoint + 1
+	err = sqlitex.Execute(conn, `SELECT `+disclosureColumns+` FROM disclosures ORDER BY id`, &sqlitex.ExecOptions{
+		ResultFunc: func(st *sqlite.Stmt) error {
+			if failed {
+				return nil
+			}
+			e := scanEntry(st)
+			switch {
+			case e.ID <= rep.Checkpoint:
+				fail(e.ID, "entry %d is covered by checkpoint %d but was not removed", e.ID, rep.Checkpoint)
+			case e.ID != next:
+				fail(next, "entry %d is missing (the next entry is %d)", next, e.ID)
+			case e.PrevHash != rep.Head:
+				fail(e.ID, "entry %d does not follow the entry before it (previous hash differs)", e.ID)
+			case e.digest() != e.Hash:
+				fail(e.ID, "entry %d was changed (its contents do not match its hash)", e.ID)
+			default:
+				rep.Entries++
+				rep.Head = e.Hash
+				next++
+			}
+			return nil
+		}})
+	if err != nil {
+		return store.VerifyReport{}, fmt.Errorf("store: read the disclosure record: %w", err)
+	}
+	if !failed && seq >= next {
+		fail(next, "entry %d is missing (entries up to %d were recorded)", next, seq)
+	}
+	rep.OK = !failed
+	return rep, nil
+}
+
+// PruneDisclosuresBefore removes the oldest entries of the disclosure record
+// recorded before cutoff (stopping at the first entry at or after it, so
+// that what is removed is always a prefix of the chain) and writes a
+// checkpoint of the last removed entry in the same transaction. It verifies
+// the chain first and removes nothing, returning an error, when the chain
+// is broken: retention must not erase the evidence of tampering. It returns
+// how many entries it removed.
+func (s *SQLite) PruneDisclosuresBefore(ctx context.Context, cutoff time.Time) (int, error) {
+	byOwnDate := func(*sqlite.Conn) (func(at time.Time, subject string) time.Time, error) {
+		return func(at time.Time, _ string) time.Time { return at }, nil
+	}
+	return s.prunePrefix(ctx, cutoff, byOwnDate)
+}
+
+// prunePrefix removes, in one transaction, the longest prefix of the
+// disclosure record whose entries' effective time is before cutoff, and
+// writes a checkpoint of the last removed entry. effective is built inside
+// the transaction and maps an entry's date and subject to the time that
+// decides its removal. It verifies the chain first and removes nothing,
+// returning an error, when the chain is broken: retention must not erase the
+// evidence of tampering.
+func (s *SQLite) prunePrefix(ctx context.Context, cutoff time.Time,
+	effective func(conn *sqlite.Conn) (func(at time.Time, subject string) time.Time, error)) (int, error) {
+	var removed int
+	err := s.withTx(ctx, func(conn *sqlite.Conn) error {
+		rep, err := verifyChain(conn)
+		if err != nil {
+			return err
+		}
+		if !rep.OK {
+			return fmt.Errorf("store: disclosure record is broken, nothing removed: %s", rep.Problem)
+		}
+		when, err := effective(conn)
+		if err != nil {
+			return err
+		}
+		var upto int64
+		var hash string
+		stop := errors.New("stop")
+		err = sqlitex.Execute(conn, `SELECT id, at, subject, hash FROM disclosures ORDER BY id`, &sqlitex.ExecOptions{
+			ResultFunc: func(st *sqlite.Stmt) error {
+				if !when(parseTS(st.ColumnText(1)), st.ColumnText(2)).Before(cutoff) {
+					return stop
+				}
+				upto, hash = st.ColumnInt64(0), st.ColumnText(3)
+				removed++
+				return nil
+			}})
+		if err != nil && !errors.Is(err, stop) {
+			return fmt.Errorf("store: find entries to remove: %w", err)
+		}
+		if removed == 0 {
+			return nil
+		}
+		if err := sqlitex.Execute(conn, `INSERT INTO disclosure_checkpoints (upto_id, hash, at) VALUES (?, ?, ?)`,
+			&sqlitex.ExecOptions{Args: []any{upto, hash, ts(time.Time{})}}); err != nil {
+			return fmt.Errorf("store: write checkpoint: %w", err)
+		}
+		if err := sqlitex.Execute(conn, `DELETE FROM disclosures WHERE id <= ?`, &sqlitex.ExecOptions{Args: []any{upto}}); err != nil {
+			return fmt.Errorf("store: remove entries: %w", err)
+		}
+		// A person no entry names any more is not kept in the index either.
+		if err := sqlitex.Execute(conn, `DELETE FROM disclosure_subjects WHERE NOT EXISTS (SELECT 1 FROM disclosures d
+			WHERE d.referral_id = disclosure_subjects.referral_id AND d.subject = disclosure_subjects.subject)`, nil); err != nil {
+			return fmt.Errorf("store: remove subjects no entry names: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return removed, nil
+}
+
+// migrateDisclosures brings a disclosures table from before subjects and
+// the chain up to date: it adds the columns and chains the entries already
+// there, in id order (their subjects stay empty). It runs once.
+func migrateDisclosures(conn *sqlite.Conn) (err error) {
+	hasHash := false
+	if err := sqlitex.Execute(conn, `SELECT name FROM pragma_table_info('disclosures')`, &sqlitex.ExecOptions{
+		ResultFunc: func(st *sqlite.Stmt) error {
+			hasHash = hasHash || st.ColumnText(0) == "hash"
+			return nil
+		}}); err != nil {
+		return fmt.Errorf("read disclosures columns: %w", err)
+	}
+	if !hasHash {
+		end, err := sqlitex.ImmediateTransaction(conn)
+		if err != nil {
+			return fmt.Errorf("begin migration: %w", err)
+		}
+		defer end(&err)
+		if err := sqlitex.ExecuteScript(conn, `
+			ALTER TABLE disclosures ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+			ALTER TABLE disclosures ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
+			ALTER TABLE disclosures ADD COLUMN hash TEXT NOT NULL DEFAULT '';`, nil); err != nil {
+			return fmt.Errorf("add disclosure chain columns: %w", err)
+		}
+		var entries []chainEntry
+		if err := sqlitex.Execute(conn, `SELECT `+disclosureColumns+` FROM disclosures ORDER BY id`, &sqlitex.ExecOptions{
+			ResultFunc: func(st *sqlite.Stmt) error { entries = append(entries, scanEntry(st)); return nil }}); err != nil {
+			return fmt.Errorf("read disclosures to chain: %w", err)
+		}
+		prev := ""
+		for _, e := range entries {
+			e.PrevHash = prev
+			e.Hash = e.digest()
+			if err := sqlitex.Execute(conn, `UPDATE disclosures SET prev_hash = ?, hash = ? WHERE id = ?`,
+				&sqlitex.ExecOptions{Args: []any{e.PrevHash, e.Hash, e.ID}}); err != nil {
+				return fmt.Errorf("chain existing disclosures: %w", err)
+			}
+			prev = e.Hash
+		}
+	}
+	return nil
+}
+
+// migrateSubjectIndex replaces the index of disclosures by subject, in
+// databases that have it, by disclosure_subjects, filled from the entries
+// there, in one transaction.
+func migrateSubjectIndex(conn *sqlite.Conn) error {
+	return replaceOld(conn, "index", "disclosures_subject", `INSERT OR IGNORE INTO disclosure_subjects (subject, referral_id)
+			SELECT DISTINCT subject, referral_id FROM disclosures WHERE subject != '';
+		DROP INDEX disclosures_subject;`, "index the disclosure record's subjects by referral")
+}
+
+// checkSubjectKey records a keyed check value of key on first use and
+// compares it afterwards. The key itself is never stored.
+func checkSubjectKey(conn *sqlite.Conn, key []byte) error {
+	if key == nil {
+		return nil
+	}
+	if len(key) < 32 {
+		return errors.New("store: subject key shorter than 32 bytes")
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("iceshub/subject-key-check/v1"))
+	check := hex.EncodeToString(m.Sum(nil))
+	if err := sqlitex.Execute(conn, `INSERT OR IGNORE INTO meta (key, value) VALUES ('subject_key_check', ?)`,
+		&sqlitex.ExecOptions{Args: []any{check}}); err != nil {
+		return fmt.Errorf("store: record subject key check: %w", err)
+	}
+	var stored string
+	if err := sqlitex.Execute(conn, `SELECT value FROM meta WHERE key = 'subject_key_check'`, &sqlitex.ExecOptions{
+		ResultFunc: func(st *sqlite.Stmt) error { stored = st.ColumnText(0); return nil }}); err != nil {
+		return fmt.Errorf("store: read subject key check: %w", err)
+	}
+	if !hmac.Equal([]byte(stored), []byte(check)) {
+		return store.ErrSubjectKeyMismatch
+	}
+	return nil
+}
