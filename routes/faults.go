@@ -26,11 +26,12 @@ type storeGate struct {
 	log *slog.Logger
 	now func() time.Time
 
-	mu       sync.Mutex
-	retrying int           // outcomes being committed again
-	waited   int           // outcomes that waited during this fault
-	since    time.Time     // when this fault began
-	clear    chan struct{} // closed when the fault ends
+	mu        sync.Mutex
+	retrying  int           // outcomes being committed again
+	recovered bool          // one of them was committed in this fault
+	waited    int           // outcomes that waited during this fault
+	since     time.Time     // when this fault began
+	clear     chan struct{} // closed when the fault ends
 }
 
 // Waits between commits of an outcome the store refused.
@@ -76,17 +77,18 @@ func (g *storeGate) recordSent(ctx context.Context, st Store, partner string, b 
 		return nil
 	}
 	g.begin(partner, err)
-	defer g.end()
 	wait := firstCommitWait
 	for {
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			g.end(false)
 			return fmt.Errorf("%w (the store could not record it: %w)", ctx.Err(), err)
 		case <-t.C:
 		}
 		if err = st.Commit(ctx, b); err == nil {
+			g.end(true)
 			return nil
 		}
 		wait = min(2*wait, maxCommitWait)
@@ -106,17 +108,26 @@ func (g *storeGate) begin(partner string, err error) {
 		"partner", partner, "error", err)
 }
 
-func (g *storeGate) end() {
+// end ends one outcome's wait: committed, or given up because its
+// delivery stopped (the hub is stopping; it is offered again on the next
+// start). The last to end opens the gate and says which it was.
+func (g *storeGate) end(committed bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.retrying--
+	g.recovered = g.recovered || committed
 	if g.retrying > 0 {
 		return
 	}
 	close(g.clear)
-	g.log.Info("the store takes writes again: deliveries resume",
-		"outcomes_held", g.waited, "duration_ms", g.now().Sub(g.since).Milliseconds())
-	g.waited = 0
+	if g.recovered {
+		g.log.Info("the store takes writes again: deliveries resume",
+			"outcomes_held", g.waited, "duration_ms", g.now().Sub(g.since).Milliseconds())
+	} else {
+		g.log.Warn("stopped waiting for the store to take writes; the outcomes not recorded are offered again on the next start",
+			"outcomes_held", g.waited, "duration_ms", g.now().Sub(g.since).Milliseconds())
+	}
+	g.waited, g.recovered = 0, false
 }
 
 // partnerWarnings summarises the warning logged when a copy fails and is

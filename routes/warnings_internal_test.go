@@ -1,11 +1,15 @@
 package routes
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/iceshub/iceshub/internal/store"
 )
 
 // TestPartnerWarningsAreSummarised: while a partner is down, one line per
@@ -41,4 +45,54 @@ func TestPartnerWarningsAreSummarised(t *testing.T) {
 	if !strings.Contains(lines[2], "similar_not_logged=1") {
 		t.Errorf("summary: %s, want the one failure left out", lines[2])
 	}
+}
+
+// failingStore refuses every commit, as a full disk does.
+type failingStore struct{ Store }
+
+func (failingStore) Commit(context.Context, store.Batch) error { return errors.New("disk full") }
+
+// TestStoreGateOpensWhenItsWaiterStops: a delivery that gives up waiting
+// for the store (the hub is stopping) opens the gate for the others, and
+// the log says the outcome was not recorded, not that the store recovered.
+func TestStoreGateOpensWhenItsWaiterStops(t *testing.T) {
+	logs := &syncLog{}
+	g := newStoreGate(slog.New(slog.NewTextHandler(logs, nil)), time.Now)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.recordSent(ctx, failingStore{}, "provider", store.Batch{}) }()
+	// Another delivery waits at the gate once the fault is known.
+	for !strings.Contains(logs.String(), "cannot record") {
+		time.Sleep(time.Millisecond)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- g.wait(context.Background()) }()
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("recordSent = %v, want the context's end", err)
+	}
+	if err := <-waited; err != nil {
+		t.Fatalf("the waiting delivery: %v", err)
+	}
+	if strings.Contains(logs.String(), "the store takes writes again") || !strings.Contains(logs.String(), "stopped waiting for the store") {
+		t.Errorf("log:\n%s", logs.String())
+	}
+}
+
+// syncLog is a log buffer safe for a logger's goroutine and the test's.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
