@@ -30,6 +30,7 @@ import (
 
 	fhiradapter "github.com/iceshub/iceshub/adapters/fhir"
 	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/democreds"
 )
 
 // benchOptions are the flags of `iceshub bench`.
@@ -429,7 +430,7 @@ func (b *benchRun) startHub(ctx context.Context, stderr io.Writer) error {
 			return err
 		}
 	}
-	b.hub, err = startHubProcess(ctx, o.hubBinary, cfgPath, filepath.Join(b.dir, "data"), filepath.Join(b.dir, "hub.log"), creds.partnerEnv, extra...)
+	b.hub, err = startHubProcess(ctx, o.hubBinary, cfgPath, filepath.Join(b.dir, "data"), filepath.Join(b.dir, "hub.log"), creds.PartnerEnv, extra...)
 	return err
 }
 
@@ -639,16 +640,16 @@ func postReferral(ctx context.Context, c *http.Client, base string, body []byte,
 // pointed at its stand-in and the NHS partner authenticating with a bearer
 // JWT, as in production, whose key it returns. With flowF1 it leaves out
 // the route of referrals to the requester.
-func writeBenchConfig(path, dir string, s *standIns, flow string) (*demoCredentials, error) {
+func writeBenchConfig(path, dir string, s *standIns, flow string) (*democreds.Credentials, error) {
 	cfg, err := config.Default()
 	if err != nil {
 		return nil, err
 	}
-	creds, err := addDemoCredentials(cfg, dir)
+	creds, err := democreds.Add(cfg, dir)
 	if err != nil {
 		return nil, err
 	}
-	nhsCfg, ok := cfg.PartnerByID(creds.nhsID)
+	nhsCfg, ok := cfg.PartnerByID(creds.NHSID)
 	if !ok {
 		return nil, errors.New("bench: the configuration has no nhs partner to send as")
 	}
@@ -666,10 +667,10 @@ func writeBenchConfig(path, dir string, s *standIns, flow string) (*demoCredenti
       jwt: {issuer: %q, audience: %q, algorithm: %s, key_file: %q}
       rate: {per_second: 100000, burst: 100000}
 `, j.Issuer, j.Audience, j.Algorithm, j.KeyFile)
-	anchor := []byte("- id: " + creds.nhsID + "\n")
+	anchor := []byte("- id: " + creds.NHSID + "\n")
 	i := bytes.Index(b, anchor)
 	if i < 0 {
-		return nil, fmt.Errorf("bench: partner %q not found in the built-in configuration", creds.nhsID)
+		return nil, fmt.Errorf("bench: partner %q not found in the built-in configuration", creds.NHSID)
 	}
 	// Insert the block after the partner's last line (the next blank line).
 	end := bytes.Index(b[i:], []byte("\n\n"))
@@ -719,7 +720,7 @@ func withoutRoute(b []byte, message, to string) ([]byte, error) {
 // benchTokens hands out the NHS partner's bearer token, renewed before it
 // expires, so that the senders measure the hub rather than signing.
 type benchTokens struct {
-	creds *demoCredentials
+	creds *democreds.Credentials
 	mu    sync.Mutex
 	tok   string
 	until time.Time
@@ -731,7 +732,7 @@ func (t *benchTokens) get() (string, error) {
 	if time.Now().Before(t.until) {
 		return t.tok, nil
 	}
-	tok, err := t.creds.bearer()
+	tok, err := t.creds.Bearer()
 	if err != nil {
 		return "", err
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/iceshub/iceshub/adapters/provider"
 	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/delivery/partnersim"
+	"github.com/iceshub/iceshub/internal/democreds"
 	"github.com/iceshub/iceshub/internal/logging"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
@@ -155,7 +156,7 @@ func demoConfig(data string, sims *demoPartners) (*config.Config, error) {
 		p.TokenEnv = "" // the simulators take no credentials
 	}
 	// The hub takes no request without credentials: the demo brings its own.
-	if sims.creds, err = addDemoCredentials(cfg, data); err != nil {
+	if sims.creds, err = democreds.Add(cfg, data); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -291,7 +292,7 @@ func (d *demoPartners) postBundle(ctx context.Context, base string, body []byte)
 	req.Header.Set("X-Request-ID", uuid.NewString())
 	req.Header.Set("X-Correlation-ID", "demo-"+uuid.NewString()[:8])
 	if d.creds != nil {
-		if err := d.creds.authorise(req); err != nil {
+		if err := d.creds.Authorise(req); err != nil {
 			return 0, nil, err
 		}
 	}
@@ -362,8 +363,8 @@ type demoPartners struct {
 	nhs      *nhs.Simulator
 	servers  []*httptest.Server
 	urls     map[string]string
-	// creds sign the demo's requests to the hub (addDemoCredentials).
-	creds *demoCredentials
+	// creds sign the demo's requests to the hub (democreds.Add).
+	creds *democreds.Credentials
 }
 
 func newDemoPartners() *demoPartners {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/iceshub/iceshub/adapters/provider"
 	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/democreds"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/logging"
 	"github.com/iceshub/iceshub/internal/model"
@@ -67,7 +68,7 @@ func startHubWith(t testing.TB, logs io.Writer, mutate func(*config.Config)) (st
 		cfg.Partners[i].BaseURL = sims.urls[cfg.Partners[i].ID]
 		cfg.Partners[i].TokenEnv = ""
 	}
-	creds, err := addDemoCredentials(cfg, t.TempDir())
+	creds, err := democreds.Add(cfg, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +194,7 @@ func TestEndToEndEachPartnerGetsOnlyItsFields(t *testing.T) {
 	// Sending the same request again creates nothing and answers the same.
 	again, _ := http.NewRequest(http.MethodPost, base+"/fhir/$process-message", bytes.NewReader(mustRead(t, "../../testdata/fhir/referral-3-lines.json")))
 	again.Header.Set("Content-Type", "application/fhir+json")
-	if err := sims.creds.authorise(again); err != nil {
+	if err := sims.creds.Authorise(again); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.DefaultClient.Do(again)

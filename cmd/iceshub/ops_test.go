@@ -21,6 +21,7 @@ import (
 
 	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/delivery"
+	"github.com/iceshub/iceshub/internal/democreds"
 	"github.com/iceshub/iceshub/internal/logging"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/routes"
@@ -96,7 +97,7 @@ func startOpsHub(t *testing.T, c opsHubConfig) *opsHub {
 		cfg.Partners[i].BaseURL = sims.urls[cfg.Partners[i].ID]
 		cfg.Partners[i].TokenEnv = ""
 	}
-	creds, err := addDemoCredentials(cfg, t.TempDir())
+	creds, err := democreds.Add(cfg, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

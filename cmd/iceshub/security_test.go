@@ -61,7 +61,7 @@ func TestFHIREdgeRefusals(t *testing.T) {
 		return resp.StatusCode, b, resp.Header
 	}
 	bearer := func(r *http.Request) {
-		if err := sims.creds.authorise(r); err != nil {
+		if err := sims.creds.Authorise(r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -80,7 +80,7 @@ func TestFHIREdgeRefusals(t *testing.T) {
 			r.Header.Set("Authorization", "Bearer eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJodHRwczovL2lkcC5kZW1vLmljZXNodWIuaW52YWxpZCJ9.c2lnbmF0dXJl")
 		}, 401, "login"},
 		{"the provider's webhook credentials at the FHIR edge", referral, func(r *http.Request) {
-			if err := sims.creds.signWebhook(r, "provider", referral); err != nil {
+			if err := sims.creds.SignWebhook(r, "provider", referral); err != nil {
 				t.Fatal(err)
 			}
 		}, 403, "forbidden"},

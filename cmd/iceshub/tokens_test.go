@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/democreds"
 	"github.com/iceshub/iceshub/internal/logging"
 )
 
@@ -137,7 +138,7 @@ func TestReplayedWebhookIsRefusedAfterARestart(t *testing.T) {
 		cfg.Partners[i].BaseURL = sims.urls[cfg.Partners[i].ID]
 		cfg.Partners[i].TokenEnv = ""
 	}
-	if sims.creds, err = addDemoCredentials(cfg, t.TempDir()); err != nil {
+	if sims.creds, err = democreds.Add(cfg, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
@@ -181,7 +182,7 @@ func TestReplayedWebhookIsRefusedAfterARestart(t *testing.T) {
 	}
 	sign := func() http.Header {
 		r, _ := http.NewRequest(http.MethodPost, "/", nil)
-		if err := sims.creds.signWebhook(r, "provider", body); err != nil {
+		if err := sims.creds.SignWebhook(r, "provider", body); err != nil {
 			t.Fatal(err)
 		}
 		h := signed.Clone()
@@ -216,8 +217,8 @@ func TestHubRefusesTokensWithoutIatOrTooLong(t *testing.T) {
 		"without iat": {ExpiresAt: jwt.NewNumericDate(now.Add(5 * time.Minute))},
 		"10 years":    {IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.AddDate(10, 0, 0))},
 	} {
-		claims.Issuer, claims.Audience, claims.Subject = demoIssuer, jwt.ClaimStrings{demoAudience}, sims.creds.nhsID
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(sims.creds.nhsKey)
+		claims.Issuer, claims.Audience, claims.Subject = democreds.Issuer, jwt.ClaimStrings{democreds.Audience}, sims.creds.NHSID
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(sims.creds.NHSKey)
 		if err != nil {
 			t.Fatal(err)
 		}
