@@ -31,6 +31,7 @@ import (
 	fhiradapter "github.com/iceshub/iceshub/adapters/fhir"
 	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/democreds"
+	"github.com/iceshub/iceshub/internal/ready"
 )
 
 // benchOptions are the flags of `iceshub bench`.
@@ -776,7 +777,7 @@ func startHubProcess(ctx context.Context, binary, cfgPath, dataDir, logPath stri
 	}
 	h := &hubProcess{cmd: cmd, base: "http://" + addr, logPath: logPath, exited: make(chan struct{})}
 	go func() { _ = cmd.Wait(); logFile.Close(); close(h.exited) }()
-	if err := waitReady(ctx, h.base, 20*time.Second); err != nil {
+	if err := ready.Wait(ctx, h.base, 20*time.Second); err != nil {
 		h.stop()
 		return nil, fmt.Errorf("bench: %w (log: %s)", err, logPath)
 	}

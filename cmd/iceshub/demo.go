@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,6 +28,7 @@ import (
 	"github.com/iceshub/iceshub/internal/democreds"
 	"github.com/iceshub/iceshub/internal/logging"
 	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/internal/ready"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/routes"
 )
@@ -96,7 +96,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		<-hubDone
 	}()
 	base := "http://" + ln.Addr().String()
-	if err := waitReady(ctx, base, 10*time.Second); err != nil {
+	if err := ready.Wait(ctx, base, 10*time.Second); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "iceshub demo: hub at %s, provider and two councils simulated, store %s\n\n", base, storeFile(data))
@@ -322,29 +322,6 @@ func referralIDFrom(answer []byte) string {
 		return ""
 	}
 	return b.Identifier.Value
-}
-
-// waitReady polls /readyz until the hub answers 200.
-func waitReady(ctx context.Context, base string, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return errors.New("the hub did not become ready")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 func indent(b []byte) string {

@@ -23,6 +23,7 @@ import (
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/logging"
 	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/internal/ready"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/routes"
 )
@@ -96,7 +97,7 @@ func startHubWith(t testing.TB, logs io.Writer, mutate func(*config.Config)) (st
 		}
 	})
 	base := "http://" + ln.Addr().String()
-	if err := waitReady(context.Background(), base, 10*time.Second); err != nil {
+	if err := ready.Wait(context.Background(), base, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	return base, h, sims

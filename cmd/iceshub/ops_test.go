@@ -23,6 +23,7 @@ import (
 	"github.com/iceshub/iceshub/internal/delivery"
 	"github.com/iceshub/iceshub/internal/democreds"
 	"github.com/iceshub/iceshub/internal/logging"
+	"github.com/iceshub/iceshub/internal/ready"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/routes"
 )
@@ -161,7 +162,7 @@ func startOpsHub(t *testing.T, c opsHubConfig) *opsHub {
 			t.Logf("hub log (last 6 KiB):\n%s", tail([]byte(logs.String()), 6<<10))
 		}
 	})
-	if err := waitReady(context.Background(), oh.opsBase, 10*time.Second); err != nil {
+	if err := ready.Wait(context.Background(), oh.opsBase, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	return oh

@@ -22,6 +22,7 @@ import (
 	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/nhsnumber"
+	"github.com/iceshub/iceshub/internal/ready"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/internal/store/sqlite"
 )
@@ -276,7 +277,7 @@ func TestKeysRotateCommand(t *testing.T) {
 	}
 	// The hub keeps serving: ready, a new referral delivered, the dead
 	// letter's sealed copy opened.
-	if err := waitReady(ctx, o.base, 5*time.Second); err != nil {
+	if err := ready.Wait(ctx, o.base, 5*time.Second); err != nil {
 		t.Fatalf("after the refused rotation: %v", err)
 	}
 	second := o.send(t, template)

@@ -16,6 +16,7 @@ import (
 	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/democreds"
 	"github.com/iceshub/iceshub/internal/logging"
+	"github.com/iceshub/iceshub/internal/ready"
 )
 
 // partnerTokenEnvs are the token_env names of the built-in configuration.
@@ -156,7 +157,7 @@ func TestReplayedWebhookIsRefusedAfterARestart(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- h.run(ctx, ln) }()
 		base := "http://" + ln.Addr().String()
-		if err := waitReady(context.Background(), base, 10*time.Second); err != nil {
+		if err := ready.Wait(context.Background(), base, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		return base, func() {
