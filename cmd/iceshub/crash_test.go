@@ -22,6 +22,7 @@ import (
 	"github.com/iceshub/iceshub/adapters/crm"
 	"github.com/iceshub/iceshub/adapters/provider"
 	"github.com/iceshub/iceshub/internal/delivery/partnersim"
+	"github.com/iceshub/iceshub/internal/ready"
 )
 
 // TestSIGKILLLosesNothing builds the real binary, feeds it referrals from
@@ -109,7 +110,7 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		base := "http://" + addr
-		if err := waitReady(context.Background(), base, 30*time.Second); err != nil {
+		if err := ready.Wait(context.Background(), base, 30*time.Second); err != nil {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 			t.Fatalf("hub did not start: %v", err)

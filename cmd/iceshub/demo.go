@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -26,8 +25,10 @@ import (
 	"github.com/iceshub/iceshub/adapters/provider"
 	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/delivery/partnersim"
+	"github.com/iceshub/iceshub/internal/democreds"
 	"github.com/iceshub/iceshub/internal/logging"
 	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/internal/ready"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/routes"
 )
@@ -95,7 +96,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		<-hubDone
 	}()
 	base := "http://" + ln.Addr().String()
-	if err := waitReady(ctx, base, 10*time.Second); err != nil {
+	if err := ready.Wait(ctx, base, 10*time.Second); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "iceshub demo: hub at %s, provider and two councils simulated, store %s\n\n", base, storeFile(data))
@@ -155,7 +156,7 @@ func demoConfig(data string, sims *demoPartners) (*config.Config, error) {
 		p.TokenEnv = "" // the simulators take no credentials
 	}
 	// The hub takes no request without credentials: the demo brings its own.
-	if sims.creds, err = addDemoCredentials(cfg, data); err != nil {
+	if sims.creds, err = democreds.Add(cfg, data); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -291,7 +292,7 @@ func (d *demoPartners) postBundle(ctx context.Context, base string, body []byte)
 	req.Header.Set("X-Request-ID", uuid.NewString())
 	req.Header.Set("X-Correlation-ID", "demo-"+uuid.NewString()[:8])
 	if d.creds != nil {
-		if err := d.creds.authorise(req); err != nil {
+		if err := d.creds.Authorise(req); err != nil {
 			return 0, nil, err
 		}
 	}
@@ -323,29 +324,6 @@ func referralIDFrom(answer []byte) string {
 	return b.Identifier.Value
 }
 
-// waitReady polls /readyz until the hub answers 200.
-func waitReady(ctx context.Context, base string, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/readyz", nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return errors.New("the hub did not become ready")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 func indent(b []byte) string {
 	var out bytes.Buffer
 	if json.Indent(&out, b, "    ", "  ") != nil {
@@ -362,8 +340,8 @@ type demoPartners struct {
 	nhs      *nhs.Simulator
 	servers  []*httptest.Server
 	urls     map[string]string
-	// creds sign the demo's requests to the hub (addDemoCredentials).
-	creds *demoCredentials
+	// creds sign the demo's requests to the hub (democreds.Add).
+	creds *democreds.Credentials
 }
 
 func newDemoPartners() *demoPartners {

@@ -19,9 +19,11 @@ import (
 
 	"github.com/iceshub/iceshub/adapters/provider"
 	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/democreds"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/logging"
 	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/internal/ready"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/routes"
 )
@@ -67,7 +69,7 @@ func startHubWith(t testing.TB, logs io.Writer, mutate func(*config.Config)) (st
 		cfg.Partners[i].BaseURL = sims.urls[cfg.Partners[i].ID]
 		cfg.Partners[i].TokenEnv = ""
 	}
-	creds, err := addDemoCredentials(cfg, t.TempDir())
+	creds, err := democreds.Add(cfg, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +97,7 @@ func startHubWith(t testing.TB, logs io.Writer, mutate func(*config.Config)) (st
 		}
 	})
 	base := "http://" + ln.Addr().String()
-	if err := waitReady(context.Background(), base, 10*time.Second); err != nil {
+	if err := ready.Wait(context.Background(), base, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	return base, h, sims
@@ -193,7 +195,7 @@ func TestEndToEndEachPartnerGetsOnlyItsFields(t *testing.T) {
 	// Sending the same request again creates nothing and answers the same.
 	again, _ := http.NewRequest(http.MethodPost, base+"/fhir/$process-message", bytes.NewReader(mustRead(t, "../../testdata/fhir/referral-3-lines.json")))
 	again.Header.Set("Content-Type", "application/fhir+json")
-	if err := sims.creds.authorise(again); err != nil {
+	if err := sims.creds.Authorise(again); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.DefaultClient.Do(again)

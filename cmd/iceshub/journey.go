@@ -289,7 +289,7 @@ func (d *demoPartners) postWebhook(ctx context.Context, url, partner string, v a
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Correlation-ID", "demo-"+uuid.NewString()[:8])
 	if d.creds != nil {
-		if err := d.creds.signWebhook(req, partner, body); err != nil {
+		if err := d.creds.SignWebhook(req, partner, body); err != nil {
 			return 0, nil, err
 		}
 	}

@@ -21,7 +21,9 @@ import (
 
 	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/delivery"
+	"github.com/iceshub/iceshub/internal/democreds"
 	"github.com/iceshub/iceshub/internal/logging"
+	"github.com/iceshub/iceshub/internal/ready"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/routes"
 )
@@ -96,7 +98,7 @@ func startOpsHub(t *testing.T, c opsHubConfig) *opsHub {
 		cfg.Partners[i].BaseURL = sims.urls[cfg.Partners[i].ID]
 		cfg.Partners[i].TokenEnv = ""
 	}
-	creds, err := addDemoCredentials(cfg, t.TempDir())
+	creds, err := democreds.Add(cfg, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +162,7 @@ func startOpsHub(t *testing.T, c opsHubConfig) *opsHub {
 			t.Logf("hub log (last 6 KiB):\n%s", tail([]byte(logs.String()), 6<<10))
 		}
 	})
-	if err := waitReady(context.Background(), oh.opsBase, 10*time.Second); err != nil {
+	if err := ready.Wait(context.Background(), oh.opsBase, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	return oh

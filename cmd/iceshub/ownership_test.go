@@ -16,6 +16,7 @@ import (
 
 	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/democreds"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
 )
@@ -39,7 +40,7 @@ func addTrustB(t *testing.T, cfg *config.Config, secret []byte, messages []strin
 		ODSCodes: []string{"Y9Z09"}, Timeout: time.Second, RetryMax: 1,
 		Inbound: config.Inbound{
 			Mode: config.ModeJWT,
-			JWT:  config.InboundJWT{Issuer: trustBIssuer, Audience: demoAudience, Algorithm: auth.AlgHS256, SecretFile: file, Skew: auth.DefaultSkew},
+			JWT:  config.InboundJWT{Issuer: trustBIssuer, Audience: democreds.Audience, Algorithm: auth.AlgHS256, SecretFile: file, Skew: auth.DefaultSkew},
 			Rate: config.Rate{PerSecond: 1000, Burst: 1000}, Endpoints: config.DefaultEndpoints(config.KindNHS), Messages: messages,
 		},
 	})
@@ -50,7 +51,7 @@ func postAs(t *testing.T, base string, secret, body []byte) (int, []byte) {
 	t.Helper()
 	now := time.Now()
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
-		Issuer: trustBIssuer, Audience: jwt.ClaimStrings{demoAudience}, Subject: trustB,
+		Issuer: trustBIssuer, Audience: jwt.ClaimStrings{democreds.Audience}, Subject: trustB,
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(5 * time.Minute)),
 	}).SignedString(secret)
 	if err != nil {

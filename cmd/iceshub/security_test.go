@@ -22,6 +22,7 @@ import (
 	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/nhsnumber"
+	"github.com/iceshub/iceshub/internal/ready"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/internal/store/sqlite"
 )
@@ -61,7 +62,7 @@ func TestFHIREdgeRefusals(t *testing.T) {
 		return resp.StatusCode, b, resp.Header
 	}
 	bearer := func(r *http.Request) {
-		if err := sims.creds.authorise(r); err != nil {
+		if err := sims.creds.Authorise(r); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -80,7 +81,7 @@ func TestFHIREdgeRefusals(t *testing.T) {
 			r.Header.Set("Authorization", "Bearer eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJodHRwczovL2lkcC5kZW1vLmljZXNodWIuaW52YWxpZCJ9.c2lnbmF0dXJl")
 		}, 401, "login"},
 		{"the provider's webhook credentials at the FHIR edge", referral, func(r *http.Request) {
-			if err := sims.creds.signWebhook(r, "provider", referral); err != nil {
+			if err := sims.creds.SignWebhook(r, "provider", referral); err != nil {
 				t.Fatal(err)
 			}
 		}, 403, "forbidden"},
@@ -276,7 +277,7 @@ func TestKeysRotateCommand(t *testing.T) {
 	}
 	// The hub keeps serving: ready, a new referral delivered, the dead
 	// letter's sealed copy opened.
-	if err := waitReady(ctx, o.base, 5*time.Second); err != nil {
+	if err := ready.Wait(ctx, o.base, 5*time.Second); err != nil {
 		t.Fatalf("after the refused rotation: %v", err)
 	}
 	second := o.send(t, template)

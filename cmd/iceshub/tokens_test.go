@@ -14,7 +14,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/democreds"
 	"github.com/iceshub/iceshub/internal/logging"
+	"github.com/iceshub/iceshub/internal/ready"
 )
 
 // partnerTokenEnvs are the token_env names of the built-in configuration.
@@ -137,7 +139,7 @@ func TestReplayedWebhookIsRefusedAfterARestart(t *testing.T) {
 		cfg.Partners[i].BaseURL = sims.urls[cfg.Partners[i].ID]
 		cfg.Partners[i].TokenEnv = ""
 	}
-	if sims.creds, err = addDemoCredentials(cfg, t.TempDir()); err != nil {
+	if sims.creds, err = democreds.Add(cfg, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
@@ -155,7 +157,7 @@ func TestReplayedWebhookIsRefusedAfterARestart(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- h.run(ctx, ln) }()
 		base := "http://" + ln.Addr().String()
-		if err := waitReady(context.Background(), base, 10*time.Second); err != nil {
+		if err := ready.Wait(context.Background(), base, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		return base, func() {
@@ -181,7 +183,7 @@ func TestReplayedWebhookIsRefusedAfterARestart(t *testing.T) {
 	}
 	sign := func() http.Header {
 		r, _ := http.NewRequest(http.MethodPost, "/", nil)
-		if err := sims.creds.signWebhook(r, "provider", body); err != nil {
+		if err := sims.creds.SignWebhook(r, "provider", body); err != nil {
 			t.Fatal(err)
 		}
 		h := signed.Clone()
@@ -216,8 +218,8 @@ func TestHubRefusesTokensWithoutIatOrTooLong(t *testing.T) {
 		"without iat": {ExpiresAt: jwt.NewNumericDate(now.Add(5 * time.Minute))},
 		"10 years":    {IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.AddDate(10, 0, 0))},
 	} {
-		claims.Issuer, claims.Audience, claims.Subject = demoIssuer, jwt.ClaimStrings{demoAudience}, sims.creds.nhsID
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(sims.creds.nhsKey)
+		claims.Issuer, claims.Audience, claims.Subject = democreds.Issuer, jwt.ClaimStrings{democreds.Audience}, sims.creds.NHSID
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(sims.creds.NHSKey)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -26,7 +26,7 @@ import (
 // intake rate. Each copy is the provider's cut of a sample referral under
 // the built-in route, with an id of its own, so that the stand-in accepts
 // it when the provider comes back.
-func preloadBacklog(ctx context.Context, dataDir string, fixture []byte, n int, progress io.Writer) error {
+func preloadBacklog(ctx context.Context, open func(dataDir string) (store.Engine, error), dataDir string, fixture []byte, n int, progress io.Writer) error {
 	cfg, err := config.Default()
 	if err != nil {
 		return err
@@ -48,7 +48,7 @@ func preloadBacklog(ctx context.Context, dataDir string, fixture []byte, n int, 
 	if err != nil {
 		return fmt.Errorf("bench: cut the sample referral: %w", err)
 	}
-	st, err := openStore(storeSettings{dataDir: dataDir})
+	st, err := open(dataDir)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,9 @@
-package main
+// Package democreds makes the credentials that the demo and the bench send
+// with, in their temporary directory: an NHS partner whose bearer tokens
+// they sign with a fresh ES256 key, and a webhook secret for the provider
+// and each council. The hub checks them exactly as it checks real
+// partners'.
+package democreds
 
 import (
 	"crypto/ecdsa"
@@ -19,34 +24,33 @@ import (
 	"github.com/iceshub/iceshub/internal/config"
 )
 
-// The demo brings its own credentials, made at start and kept in its
-// temporary directory: an NHS partner (demoNHSPartner) whose bearer tokens
-// it signs with a fresh ES256 key, and a webhook secret for the provider and
-// each council. The hub checks them exactly as it checks real partners'.
+// The NHS partner the demo adds when the configuration has none
+// (NHSPartner), and the issuer and audience of its tokens.
 const (
-	demoNHSPartner = "nhs-demo"
-	demoIssuer     = "https://idp.demo.iceshub.invalid"
-	demoAudience   = "https://iceshub.demo.invalid"
+	NHSPartner = "nhs-demo"
+	Issuer     = "https://idp.demo.iceshub.invalid"
+	Audience   = "https://iceshub.demo.invalid"
 )
 
-// demoCredentials sign the demo's requests.
-type demoCredentials struct {
-	// nhsID is the NHS partner the demo sends referrals as: the
+// Credentials sign the demo's requests.
+type Credentials struct {
+	// NHSID is the NHS partner the demo sends referrals as: the
 	// configuration's own nhs partner when it has one (it both sends
-	// referrals and receives their Tasks), else demoNHSPartner.
-	nhsID   string
-	nhsKey  *ecdsa.PrivateKey
+	// referrals and receives their Tasks), else NHSPartner.
+	NHSID string
+	// NHSKey signs NHSID's bearer tokens.
+	NHSKey  *ecdsa.PrivateKey
 	secrets map[string][]byte // webhook secret by partner id
-	// partnerEnv sets every token_env of the configuration to a fresh
+	// PartnerEnv sets every token_env of the configuration to a fresh
 	// token ("NAME=token"), for a hub run as a child process (the bench):
 	// serve refuses a token_env that is unset.
-	partnerEnv []string
+	PartnerEnv []string
 }
 
-// addDemoCredentials generates the credentials in dir (files mode 0600),
-// configures them in cfg (an nhs partner, hmac for the provider and the
-// councils) and checks cfg again.
-func addDemoCredentials(cfg *config.Config, dir string) (*demoCredentials, error) {
+// Add generates the credentials in dir (files mode 0600), configures them
+// in cfg (an nhs partner, hmac for the provider and the councils) and
+// checks cfg again.
+func Add(cfg *config.Config, dir string) (*Credentials, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("demo credentials: %w", err)
@@ -59,7 +63,7 @@ func addDemoCredentials(cfg *config.Config, dir string) (*demoCredentials, error
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
 		return nil, fmt.Errorf("demo credentials: %w", err)
 	}
-	d := &demoCredentials{nhsKey: key, secrets: map[string][]byte{}}
+	d := &Credentials{NHSKey: key, secrets: map[string][]byte{}}
 	for _, p := range cfg.Partners {
 		if p.TokenEnv == "" {
 			continue
@@ -68,7 +72,7 @@ func addDemoCredentials(cfg *config.Config, dir string) (*demoCredentials, error
 		if _, err := rand.Read(raw); err != nil {
 			return nil, fmt.Errorf("demo credentials: %w", err)
 		}
-		d.partnerEnv = append(d.partnerEnv, p.TokenEnv+"="+hex.EncodeToString(raw))
+		d.PartnerEnv = append(d.PartnerEnv, p.TokenEnv+"="+hex.EncodeToString(raw))
 	}
 	for i := range cfg.Partners {
 		p := &cfg.Partners[i]
@@ -90,22 +94,22 @@ func addDemoCredentials(cfg *config.Config, dir string) (*demoCredentials, error
 	}
 	inbound := config.Inbound{
 		Mode: config.ModeJWT,
-		JWT:  config.InboundJWT{Issuer: demoIssuer, Audience: demoAudience, Algorithm: auth.AlgES256, KeyFile: keyFile, Skew: auth.DefaultSkew, MaxLifetime: config.DefaultTokenLifetime},
+		JWT:  config.InboundJWT{Issuer: Issuer, Audience: Audience, Algorithm: auth.AlgES256, KeyFile: keyFile, Skew: auth.DefaultSkew, MaxLifetime: config.DefaultTokenLifetime},
 		// The demo and the tests send in bursts.
 		Rate:      config.Rate{PerSecond: 1000, Burst: 1000},
 		Endpoints: config.DefaultEndpoints(config.KindNHS),
 		Messages:  config.DefaultMessages(config.KindNHS),
 	}
 	for i := range cfg.Partners {
-		if p := &cfg.Partners[i]; p.Kind == config.KindNHS && d.nhsID == "" {
-			d.nhsID = p.ID
+		if p := &cfg.Partners[i]; p.Kind == config.KindNHS && d.NHSID == "" {
+			d.NHSID = p.ID
 			p.Inbound = inbound
 		}
 	}
-	if d.nhsID == "" {
-		d.nhsID = demoNHSPartner
+	if d.NHSID == "" {
+		d.NHSID = NHSPartner
 		cfg.Partners = append(cfg.Partners, config.Partner{
-			ID: demoNHSPartner, Kind: config.KindNHS, Name: "Demo NHS trust (simulated prescriber system)",
+			ID: NHSPartner, Kind: config.KindNHS, Name: "Demo NHS trust (simulated prescriber system)",
 			BaseURL: "https://fhir.demo.iceshub.invalid", ODSCodes: []string{"X99DEMO"},
 			Timeout: 10 * time.Second, RetryMax: 4, Inbound: inbound,
 		})
@@ -116,22 +120,22 @@ func addDemoCredentials(cfg *config.Config, dir string) (*demoCredentials, error
 	return d, nil
 }
 
-// bearer returns a fresh token of the demo NHS partner, valid 5 minutes.
-func (d *demoCredentials) bearer() (string, error) {
+// Bearer returns a fresh token of the demo NHS partner, valid 5 minutes.
+func (d *Credentials) Bearer() (string, error) {
 	now := time.Now()
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.RegisteredClaims{
-		Issuer: demoIssuer, Audience: jwt.ClaimStrings{demoAudience}, Subject: d.nhsID,
+		Issuer: Issuer, Audience: jwt.ClaimStrings{Audience}, Subject: d.NHSID,
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(5 * time.Minute)),
-	}).SignedString(d.nhsKey)
+	}).SignedString(d.NHSKey)
 	if err != nil {
 		return "", fmt.Errorf("demo token: %w", err)
 	}
 	return tok, nil
 }
 
-// authorise puts the demo NHS partner's bearer token on req.
-func (d *demoCredentials) authorise(req *http.Request) error {
-	tok, err := d.bearer()
+// Authorise puts the demo NHS partner's bearer token on req.
+func (d *Credentials) Authorise(req *http.Request) error {
+	tok, err := d.Bearer()
 	if err != nil {
 		return err
 	}
@@ -139,9 +143,9 @@ func (d *demoCredentials) authorise(req *http.Request) error {
 	return nil
 }
 
-// signWebhook signs req's body as partner (the provider or a council) would:
+// SignWebhook signs req's body as partner (the provider or a council) would:
 // X-ICES-Timestamp and X-ICES-Signature.
-func (d *demoCredentials) signWebhook(req *http.Request, partner string, body []byte) error {
+func (d *Credentials) SignWebhook(req *http.Request, partner string, body []byte) error {
 	secret, ok := d.secrets[partner]
 	if !ok {
 		return fmt.Errorf("demo has no webhook secret for %q", partner)
