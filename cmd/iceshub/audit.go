@@ -13,6 +13,7 @@ import (
 
 	"github.com/iceshub/iceshub/internal/nhsnumber"
 	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/subject"
 )
 
 // Article 12(3) UK GDPR, as the reports state it.
@@ -153,11 +154,7 @@ func auditSubject(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	key, err := loadSubjectKey(dir, false, slog.New(slog.NewTextHandler(stderr, nil)))
-	if err != nil {
-		return err
-	}
-	st, err := openExisting(dir, key.Bytes())
+	st, key, err := openWithSubjectKey(dir, stderr)
 	if err != nil {
 		return err
 	}
@@ -228,4 +225,19 @@ func oneMonthAfter(d time.Time) time.Time {
 		day = last
 	}
 	return time.Date(first.Year(), first.Month(), day, 0, 0, 0, 0, time.UTC)
+}
+
+// openWithSubjectKey opens the existing store of dir with the subject key
+// serve uses (never making a new one), for the commands that read or write
+// what is recorded about a person.
+func openWithSubjectKey(dir string, stderr io.Writer) (store.Engine, subject.Key, error) {
+	key, err := loadSubjectKey(dir, false, slog.New(slog.NewTextHandler(stderr, nil)))
+	if err != nil {
+		return nil, subject.Key{}, err
+	}
+	st, err := openExisting(dir, key.Bytes())
+	if err != nil {
+		return nil, subject.Key{}, err
+	}
+	return st, key, nil
 }

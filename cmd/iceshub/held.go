@@ -147,11 +147,7 @@ func resolveHeld(ctx context.Context, sf storeFlags, d heldCommand, asJSON bool,
 	if *sf.config == "" && cmd != "close" {
 		fmt.Fprintln(stdout, "note: no --config: the copy is cut by the built-in configuration's routes; give --config to use the hub's")
 	}
-	key, err := loadSubjectKey(dir, false, slog.New(slog.NewTextHandler(stderr, nil)))
-	if err != nil {
-		return err
-	}
-	st, err := openExisting(dir, key.Bytes())
+	st, key, err := openWithSubjectKey(dir, stderr)
 	if err != nil {
 		return err
 	}
