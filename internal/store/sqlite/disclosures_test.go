@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/store/storetest"
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 )
@@ -23,33 +24,6 @@ func tamper(t *testing.T, s *SQLite, sql string, args ...any) {
 	}
 }
 
-// fillRecord commits n entries, one per Commit, alternating two subjects
-// and two referrals each, and returns them as committed.
-func fillRecord(t *testing.T, s *SQLite, n int) {
-	t.Helper()
-	at := time.Date(2025, 1, 1, 9, 0, 0, 0, time.UTC)
-	for i := range n {
-		subj := []string{"sbj_a", "sbj_b"}[i%2]
-		ref := []string{"r1", "r2", "r3", "r4"}[i%4]
-		if err := s.Commit(context.Background(), store.Batch{Disclosures: []store.Disclosure{{
-			At: at.Add(time.Duration(i) * time.Hour), ReferralID: ref, Recipient: "provider", Kind: "referral",
-			Fields: []string{"person.name", "person.address"}, Purpose: "delivery", LawfulBasis: "Art 6(1)(e)",
-			Outcome: store.OutcomeSent, Subject: subj,
-		}}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func verify(t *testing.T, s *SQLite) store.VerifyReport {
-	t.Helper()
-	rep, err := s.VerifyDisclosures(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rep
-}
-
 func TestDisclosureChainNamesTheChangedEntry(t *testing.T) {
 	for name, sql := range map[string]string{
 		"recipient":   `UPDATE disclosures SET recipient = 'someone-else' WHERE id = 3`,
@@ -63,7 +37,7 @@ func TestDisclosureChainNamesTheChangedEntry(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := openTemp(t, t.TempDir())
 			defer s.Close()
-			fillRecord(t, s, 5)
+			storetest.FillRecord(t, s, 5)
 			if name == "swapped ids" {
 				// Move 3 aside first: ids are unique.
 				tamper(t, s, `UPDATE disclosures SET id = 100 WHERE id = 3`)
@@ -72,7 +46,7 @@ func TestDisclosureChainNamesTheChangedEntry(t *testing.T) {
 			} else {
 				tamper(t, s, sql)
 			}
-			rep := verify(t, s)
+			rep := storetest.Verify(t, s)
 			if rep.OK || rep.BadID != 3 || rep.Entries != 2 || !strings.Contains(rep.Problem, "entry 3") {
 				t.Fatalf("after changing entry 3: %+v; want it named", rep)
 			}
@@ -83,23 +57,23 @@ func TestDisclosureChainNamesTheChangedEntry(t *testing.T) {
 func TestDisclosureChainDetectsRemovedEntries(t *testing.T) {
 	s := openTemp(t, t.TempDir())
 	defer s.Close()
-	fillRecord(t, s, 5)
+	storetest.FillRecord(t, s, 5)
 	tamper(t, s, `DELETE FROM disclosures WHERE id = 3`)
-	if rep := verify(t, s); rep.OK || rep.BadID != 3 || !strings.Contains(rep.Problem, "missing") {
+	if rep := storetest.Verify(t, s); rep.OK || rep.BadID != 3 || !strings.Contains(rep.Problem, "missing") {
 		t.Fatalf("after removing entry 3: %+v", rep)
 	}
 
 	// The newest entry leaves no gap behind it: the sequence tells.
 	s2 := openTemp(t, t.TempDir())
 	defer s2.Close()
-	fillRecord(t, s2, 5)
+	storetest.FillRecord(t, s2, 5)
 	tamper(t, s2, `DELETE FROM disclosures WHERE id = 5`)
-	if rep := verify(t, s2); rep.OK || rep.BadID != 5 {
+	if rep := storetest.Verify(t, s2); rep.OK || rep.BadID != 5 {
 		t.Fatalf("after removing the newest entry: %+v", rep)
 	}
 	// An entry appended after that keeps the damage visible.
-	fillRecord(t, s2, 1)
-	if rep := verify(t, s2); rep.OK || rep.BadID != 5 {
+	storetest.FillRecord(t, s2, 1)
+	if rep := storetest.Verify(t, s2); rep.OK || rep.BadID != 5 {
 		t.Fatalf("after appending past a removed entry: %+v", rep)
 	}
 }
@@ -108,24 +82,24 @@ func TestPruneWritesACheckpointVerifyStartsFrom(t *testing.T) {
 	ctx := context.Background()
 	s := openTemp(t, t.TempDir())
 	defer s.Close()
-	fillRecord(t, s, 6) // at 09:00 .. 14:00
+	storetest.FillRecord(t, s, 6) // at 09:00 .. 14:00
 	n, err := s.PruneDisclosuresBefore(ctx, time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC))
 	if err != nil || n != 3 {
 		t.Fatalf("prune = %d, %v; want 3 removed", n, err)
 	}
-	if rep := verify(t, s); !rep.OK || rep.Checkpoint != 3 || rep.Entries != 3 {
+	if rep := storetest.Verify(t, s); !rep.OK || rep.Checkpoint != 3 || rep.Entries != 3 {
 		t.Fatalf("after prune: %+v", rep)
 	}
-	fillRecord(t, s, 1)
-	if rep := verify(t, s); !rep.OK || rep.Entries != 4 {
+	storetest.FillRecord(t, s, 1)
+	if rep := storetest.Verify(t, s); !rep.OK || rep.Entries != 4 {
 		t.Fatalf("after prune and append: %+v", rep)
 	}
 	// Removing everything keeps the chain going from the checkpoint.
 	if n, err := s.PruneDisclosuresBefore(ctx, time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil || n != 4 {
 		t.Fatalf("prune all = %d, %v", n, err)
 	}
-	fillRecord(t, s, 1)
-	if rep := verify(t, s); !rep.OK || rep.Entries != 1 || rep.Checkpoint != 7 {
+	storetest.FillRecord(t, s, 1)
+	if rep := storetest.Verify(t, s); !rep.OK || rep.Entries != 1 || rep.Checkpoint != 7 {
 		t.Fatalf("after pruning all and appending: %+v", rep)
 	}
 	// A broken record is not pruned: that would erase the evidence.
@@ -133,7 +107,7 @@ func TestPruneWritesACheckpointVerifyStartsFrom(t *testing.T) {
 	if n, err := s.PruneDisclosuresBefore(ctx, time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)); err == nil || n != 0 {
 		t.Fatalf("prune of a broken record = %d, %v; want refused", n, err)
 	}
-	if rep := verify(t, s); rep.OK || rep.BadID != 8 {
+	if rep := storetest.Verify(t, s); rep.OK || rep.BadID != 8 {
 		t.Fatalf("%+v", rep)
 	}
 }
@@ -173,8 +147,8 @@ func TestOpenChainsADisclosureRecordFromBeforeTheChain(t *testing.T) {
 	conn.Close()
 	s := openTemp(t, dir)
 	defer s.Close()
-	fillRecord(t, s, 1)
-	if rep := verify(t, s); !rep.OK || rep.Entries != 3 {
+	storetest.FillRecord(t, s, 1)
+	if rep := storetest.Verify(t, s); !rep.OK || rep.Entries != 3 {
 		t.Fatalf("migrated record: %+v", rep)
 	}
 }
@@ -186,7 +160,7 @@ func TestSubjectIndexOfAnOlderDatabaseIsReplaced(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openTemp(t, dir)
-	fillRecord(t, s, 8)
+	storetest.FillRecord(t, s, 8)
 	// As an older version left it: the index, and nothing in the new table.
 	if err := s.withTx(ctx, func(conn *sqlite.Conn) error {
 		return sqlitex.ExecuteScript(conn, `DELETE FROM disclosure_subjects;
@@ -210,7 +184,7 @@ func TestSubjectIndexOfAnOlderDatabaseIsReplaced(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if rep := verify(t, s); !rep.OK {
+	if rep := storetest.Verify(t, s); !rep.OK {
 		t.Fatalf("chain after the upgrade: %+v", rep)
 	}
 }

@@ -13,25 +13,16 @@ import (
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/store/storetest"
 )
-
-func acceptReferral(t *testing.T, s *SQLite, id, serviceRequest string) {
-	t.Helper()
-	ref := model.Referral{ID: id, Source: model.Source{ServiceRequestID: serviceRequest}, Requester: model.Requester{OrganisationODS: "Y9Z01"},
-		Person: model.Person{NHSNumber: "9990000018"}}
-	if _, _, err := s.AcceptOnce(context.Background(), []string{"request:" + id}, intake.Response{Status: 200}, "referral.received",
-		message.NewMessage(id, []byte("{}")), &intake.Record{Referral: ref, Status: model.StatusOrdered}); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // A closed order's record goes at the payload cutoff; an open one stays.
 func TestPurgeClosedReferralsKeepsOpenOrders(t *testing.T) {
 	ctx := context.Background()
 	s := openTemp(t, t.TempDir())
 	defer s.Close()
-	acceptReferral(t, s, "open", "sr-open")
-	acceptReferral(t, s, "closed", "sr-closed")
+	storetest.AcceptReferral(t, s, "open", "sr-open")
+	storetest.AcceptReferral(t, s, "closed", "sr-closed")
 	if err := s.Commit(ctx, store.Batch{Refs: []store.RefUpdate{{ReferralID: "closed", Case: &store.CaseRef{Council: "c", Reference: "CASE-9", Purpose: store.CaseForOrder}}}}); err != nil {
 		t.Fatal(err)
 	}

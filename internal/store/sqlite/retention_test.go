@@ -8,6 +8,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/store/storetest"
 	"zombiezen.com/go/sqlite"
 )
 
@@ -124,7 +125,7 @@ func TestPruneInactiveSubjectsKeepsRecentlyActiveAndChain(t *testing.T) {
 	if strings.Join(indexed, ",") != "sbj_b,sbj_c" {
 		t.Errorf("subjects indexed after pruning = %v, want sbj_b and sbj_c only", indexed)
 	}
-	if rep := verify(t, s); !rep.OK || rep.Checkpoint != 2 || rep.Entries != 3 {
+	if rep := storetest.Verify(t, s); !rep.OK || rep.Checkpoint != 2 || rep.Entries != 3 {
 		t.Fatalf("after pruning: %+v", rep)
 	}
 	// Years later b is inactive too: everything goes, and the record still
@@ -132,8 +133,8 @@ func TestPruneInactiveSubjectsKeepsRecentlyActiveAndChain(t *testing.T) {
 	if n, err := s.PruneInactiveSubjects(ctx, day(2032, 1)); err != nil || n != 3 {
 		t.Fatalf("second prune removed %d, %v; want 3", n, err)
 	}
-	fillRecord(t, s, 2)
-	if rep := verify(t, s); !rep.OK || rep.Checkpoint != 5 || rep.Entries != 2 {
+	storetest.FillRecord(t, s, 2)
+	if rep := storetest.Verify(t, s); !rep.OK || rep.Checkpoint != 5 || rep.Entries != 2 {
 		t.Fatalf("after second prune and new entries: %+v", rep)
 	}
 	// A broken record is never pruned.

@@ -8,9 +8,9 @@ import (
 	"github.com/iceshub/iceshub/internal/store"
 )
 
-// fillRecord commits n entries, one per Commit, alternating two subjects
-// and two referrals each, and returns them as committed.
-func fillRecord(t *testing.T, s store.Engine, n int) {
+// FillRecord commits n disclosure entries, one per Commit, alternating two
+// subjects and four referrals; exported for the engines' own tests too.
+func FillRecord(t *testing.T, s store.Engine, n int) {
 	t.Helper()
 	at := time.Date(2025, 1, 1, 9, 0, 0, 0, time.UTC)
 	for i := range n {
@@ -26,7 +26,8 @@ func fillRecord(t *testing.T, s store.Engine, n int) {
 	}
 }
 
-func verify(t *testing.T, s store.Engine) store.VerifyReport {
+// Verify verifies s's disclosure record, failing t if it cannot be read.
+func Verify(t *testing.T, s store.Engine) store.VerifyReport {
 	t.Helper()
 	rep, err := s.VerifyDisclosures(context.Background())
 	if err != nil {
@@ -38,10 +39,10 @@ func verify(t *testing.T, s store.Engine) store.VerifyReport {
 func testDisclosureChainVerifiesWhenUntouched(t *testing.T, open func(t *testing.T) store.Engine) {
 	s := open(t)
 	defer s.Close()
-	if rep := verify(t, s); !rep.OK || rep.Entries != 0 {
+	if rep := Verify(t, s); !rep.OK || rep.Entries != 0 {
 		t.Fatalf("empty record: %+v", rep)
 	}
-	fillRecord(t, s, 5)
+	FillRecord(t, s, 5)
 	// Several entries in one batch chain too.
 	if err := s.Commit(context.Background(), store.Batch{Disclosures: []store.Disclosure{
 		{ReferralID: "r9", Recipient: "provider", Outcome: store.OutcomeSent, Subject: "sbj_c"},
@@ -49,7 +50,7 @@ func testDisclosureChainVerifiesWhenUntouched(t *testing.T, open func(t *testing
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	rep := verify(t, s)
+	rep := Verify(t, s)
 	if !rep.OK || rep.Entries != 7 || len(rep.Head) != 64 {
 		t.Fatalf("untouched record: %+v; want 7 entries verified", rep)
 	}
@@ -59,7 +60,7 @@ func testDisclosuresBySubjectAcrossReferrals(t *testing.T, open func(t *testing.
 	ctx := context.Background()
 	s := open(t)
 	defer s.Close()
-	fillRecord(t, s, 8)
+	FillRecord(t, s, 8)
 	got, err := s.DisclosuresBySubject(ctx, "sbj_a")
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,9 @@ import (
 	"github.com/iceshub/iceshub/internal/store"
 )
 
-func acceptReferral(t *testing.T, s store.Engine, id, serviceRequest string) {
+// AcceptReferral accepts a minimal referral id with its ServiceRequest id,
+// requested by Y9Z01, for a test to build on.
+func AcceptReferral(t *testing.T, s store.Engine, id, serviceRequest string) {
 	t.Helper()
 	ref := model.Referral{ID: id, Source: model.Source{ServiceRequestID: serviceRequest}, Requester: model.Requester{OrganisationODS: "Y9Z01"},
 		Person: model.Person{NHSNumber: "9990000018"}}
@@ -27,8 +29,8 @@ func testCrossReferenceFindsTheReferralByAnyReference(t *testing.T, open func(t 
 	ctx := context.Background()
 	s := open(t)
 	defer s.Close()
-	acceptReferral(t, s, "ref-1", "sr-1")
-	acceptReferral(t, s, "ref-2", "sr-2")
+	AcceptReferral(t, s, "ref-1", "sr-1")
+	AcceptReferral(t, s, "ref-2", "sr-2")
 	if err := s.Commit(ctx, store.Batch{Refs: []store.RefUpdate{
 		{ReferralID: "ref-1", Council: "council-a"},
 		{ReferralID: "ref-1", OrderReference: "ORD-1", OrderSentTo: "provider"},
@@ -80,7 +82,7 @@ func testAcceptEventOnceIsACompareAndSet(t *testing.T, open func(t *testing.T) s
 	ctx := context.Background()
 	s := open(t)
 	defer s.Close()
-	acceptReferral(t, s, "ref-1", "sr-1")
+	AcceptReferral(t, s, "ref-1", "sr-1")
 	commit := func(key string, from, to model.OrderStatus, amended *model.Referral) (bool, error) {
 		_, dup, err := s.AcceptEventOnce(ctx, intake.EventCommit{Keys: []string{key}, Response: intake.Response{Status: 202}, Topic: "event.received",
 			Message: message.NewMessage(key, []byte("{}")), Change: intake.StatusChange{ReferralID: "ref-1", From: from, To: to}, Amended: amended})
@@ -164,7 +166,7 @@ func testDeliveryStateInOneRead(t *testing.T, open func(t *testing.T) store.Engi
 	ctx := context.Background()
 	s := open(t)
 	defer s.Close()
-	acceptReferral(t, s, "ref-1", "sr-1")
+	AcceptReferral(t, s, "ref-1", "sr-1")
 	if err := s.Commit(ctx, store.Batch{
 		Refs: []store.RefUpdate{{ReferralID: "ref-1", OrderReference: "ORD-1", OrderSentTo: "provider"},
 			{ReferralID: "ref-1", Case: &store.CaseRef{Council: "council-a", Reference: "CASE-1", Purpose: store.CaseForOrder}}},
