@@ -54,23 +54,6 @@ func (k *keyedPartner) counts() (copies, most int) {
 	return len(k.sends), most
 }
 
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestFullDiskHoldsDeliveriesInsteadOfSendingThemAgain: while the store
 // cannot record what the partner answered, a copy the partner accepted is
 // not sent again (each failed commit used to hand it back to its queue,
@@ -81,7 +64,7 @@ func TestFullDiskHoldsDeliveriesInsteadOfSendingThemAgain(t *testing.T) {
 	prov, council := &keyedPartner{sends: map[string]int{}}, &keyedPartner{sends: map[string]int{}}
 	disk := &fullDisk{}
 	disk.full.Store(true)
-	logs := &lockedLog{}
+	logs := &routes.SyncLog{}
 	e := startWithStore(t, testRoutes, prov, council, routes.Park{First: time.Millisecond, Max: 5 * time.Millisecond, Poll: 5 * time.Millisecond}, nil,
 		func(st *sqlite.SQLite) routes.Store { disk.SQLite = st; return disk }, logs)
 	for i := range 6 {
