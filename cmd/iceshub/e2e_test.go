@@ -59,21 +59,7 @@ func startHubWith(t testing.TB, logs io.Writer, mutate func(*config.Config)) (st
 	t.Helper()
 	sims := newDemoPartners()
 	t.Cleanup(sims.close)
-	cfg, err := config.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Store.DataDir = t.TempDir()
-	cfg.Store.PollInterval = 5 * time.Millisecond
-	for i := range cfg.Partners {
-		cfg.Partners[i].BaseURL = sims.urls[cfg.Partners[i].ID]
-		cfg.Partners[i].TokenEnv = ""
-	}
-	creds, err := democreds.Add(cfg, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sims.creds = creds
+	cfg := simulatedConfig(t, sims, t.TempDir())
 	if mutate != nil {
 		mutate(cfg)
 	}
@@ -101,6 +87,27 @@ func startHubWith(t testing.TB, logs io.Writer, mutate func(*config.Config)) (st
 		t.Fatal(err)
 	}
 	return base, h, sims
+}
+
+// simulatedConfig is the built-in configuration on dataDir, its partners
+// the simulators of sims (which take no token), with the demo's inbound
+// credentials, which sims signs with.
+func simulatedConfig(t testing.TB, sims *demoPartners, dataDir string) *config.Config {
+	t.Helper()
+	cfg, err := config.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Store.DataDir = dataDir
+	cfg.Store.PollInterval = 5 * time.Millisecond
+	for i := range cfg.Partners {
+		cfg.Partners[i].BaseURL = sims.urls[cfg.Partners[i].ID]
+		cfg.Partners[i].TokenEnv = ""
+	}
+	if sims.creds, err = democreds.Add(cfg, t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // waitOutcomes waits until every route of a referral has an outcome.

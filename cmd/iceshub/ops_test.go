@@ -21,7 +21,6 @@ import (
 
 	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/delivery"
-	"github.com/iceshub/iceshub/internal/democreds"
 	"github.com/iceshub/iceshub/internal/logging"
 	"github.com/iceshub/iceshub/internal/ready"
 	"github.com/iceshub/iceshub/internal/store"
@@ -76,16 +75,11 @@ func startOpsHub(t *testing.T, c opsHubConfig) *opsHub {
 		t.Cleanup(srv.Close)
 		sims.urls[id] = srv.URL
 	}
-	cfg, err := config.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := c.dir
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	cfg.Store.DataDir = dir
-	cfg.Store.PollInterval = 5 * time.Millisecond
+	cfg := simulatedConfig(t, sims, dir)
 	cfg.Server.ShutdownTimeout = 30 * time.Second
 	if c.shutdownTimeout > 0 {
 		cfg.Server.ShutdownTimeout = c.shutdownTimeout
@@ -94,20 +88,11 @@ func startOpsHub(t *testing.T, c opsHubConfig) *opsHub {
 		// The listener is made below, on a free port.
 		cfg.Server.OpsAddr = "127.0.0.1:0"
 	}
-	for i := range cfg.Partners {
-		cfg.Partners[i].BaseURL = sims.urls[cfg.Partners[i].ID]
-		cfg.Partners[i].TokenEnv = ""
-	}
-	creds, err := democreds.Add(cfg, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	if c.unlimited {
 		for i := range cfg.Partners {
 			cfg.Partners[i].Inbound.Rate = config.Rate{PerSecond: 1e6, Burst: 1e6}
 		}
 	}
-	sims.creds = creds
 	if c.mutate != nil {
 		c.mutate(cfg)
 	}

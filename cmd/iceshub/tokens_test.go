@@ -129,19 +129,7 @@ func TestInsecureDevWarnsOfAnUnsetTokenEnv(t *testing.T) {
 func TestReplayedWebhookIsRefusedAfterARestart(t *testing.T) {
 	sims := newDemoPartners()
 	t.Cleanup(sims.close)
-	cfg, err := config.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Store.DataDir = t.TempDir()
-	cfg.Store.PollInterval = 5 * time.Millisecond
-	for i := range cfg.Partners {
-		cfg.Partners[i].BaseURL = sims.urls[cfg.Partners[i].ID]
-		cfg.Partners[i].TokenEnv = ""
-	}
-	if sims.creds, err = democreds.Add(cfg, t.TempDir()); err != nil {
-		t.Fatal(err)
-	}
+	cfg := simulatedConfig(t, sims, t.TempDir())
 	logs := &syncBuffer{}
 	start := func() (string, func()) {
 		logger := slog.New(logging.New(slog.NewJSONHandler(logs, nil)))
