@@ -9,29 +9,6 @@ import (
 	"github.com/iceshub/iceshub/internal/model"
 )
 
-// BenchmarkOrderEncode maps a provider's copy to an order and encodes it:
-// the outbound hot path before HTTP.
-func BenchmarkOrderEncode(b *testing.B) {
-	raw, err := os.ReadFile(filepath.Join("../../testdata/provider", "order-care-home-asap.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var d model.Delivery
-	if err := json.Unmarshal(raw, &d); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		o, err := Order(d)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := json.Marshal(o); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // BenchmarkOutboundEncode maps a provider's copy to its request, with the
 // disclosure record of what it holds, and encodes the body: what the
 // provider adapter does before HTTP.
