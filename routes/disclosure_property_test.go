@@ -367,6 +367,23 @@ func testConfigs(t *testing.T) []*config.Config {
 	return []*config.Config{def, every}
 }
 
+// encodeRoute cuts m's copy for route and encodes it as its recipient gets
+// it: the transform the route names for each field, the bytes sent, and
+// the fields the outbound mapping records as disclosed.
+func encodeRoute(t *testing.T, cfg *config.Config, route config.Route, m markedReferral, now time.Time) (as map[string]string, out string, recorded []string) {
+	t.Helper()
+	as = map[string]string{}
+	for _, rule := range route.Rules() {
+		as[rule.Field] = rule.As
+	}
+	body, recorded := encodeFor(t, cfg, route, cutFor(t, m, route, now))
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return as, string(b), recorded
+}
+
 // TestRecipientPayloadHoldsOnlyWhatItsPolicyAllows generates referrals with
 // a unique marker in every field and checks, for every route of the default
 // configuration and of one using every transform, that the encoded payload
@@ -381,16 +398,7 @@ func TestRecipientPayloadHoldsOnlyWhatItsPolicyAllows(t *testing.T) {
 		m := genReferral(rng, n)
 		for _, cfg := range configs {
 			for _, route := range cfg.Routes {
-				as := map[string]string{}
-				for _, rule := range route.Rules() {
-					as[rule.Field] = rule.As
-				}
-				body, _ := encodeFor(t, cfg, route, cutFor(t, m, route, now))
-				b, err := json.Marshal(body)
-				if err != nil {
-					t.Fatal(err)
-				}
-				out := string(b)
+				as, out, _ := encodeRoute(t, cfg, route, m, now)
 				for _, g := range m.groups {
 					allowed := false
 					for _, owner := range g.owners {
@@ -437,16 +445,7 @@ func TestDisclosureRecordIsTheWire(t *testing.T) {
 		m := genReferral(rng, n)
 		for _, cfg := range configs {
 			for _, route := range cfg.Routes {
-				as := map[string]string{}
-				for _, rule := range route.Rules() {
-					as[rule.Field] = rule.As
-				}
-				body, recorded := encodeFor(t, cfg, route, cutFor(t, m, route, now))
-				b, err := json.Marshal(body)
-				if err != nil {
-					t.Fatal(err)
-				}
-				out := string(b)
+				as, out, recorded := encodeRoute(t, cfg, route, m, now)
 				// The fields the bytes show: a named field under its
 				// transform; any other as it is, when no named field
 				// accounts for what shows (the postcode is the
