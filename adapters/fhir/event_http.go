@@ -232,7 +232,7 @@ func kindNotAllowed(ctx context.Context, kind model.Kind, p *fhirmap.Parsed) *ht
 	if p.Paths.ServiceRequest != "" {
 		at = p.Paths.ServiceRequest
 	}
-	return errorf(http.StatusForbidden, issueForbidden, at, "this partner may not send %s messages (the kinds its inbound.messages lists); nothing was accepted", what(kind))
+	return errorf(http.StatusForbidden, issueForbidden, at, "this partner may not send %s messages to the hub (the hub's operator decides which kinds each partner sends); nothing was accepted", what(kind))
 }
 
 // notYours refuses a change to a referral the sender may not touch, and a

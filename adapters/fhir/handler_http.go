@@ -368,7 +368,7 @@ func (h *Handler) submitReferral(w http.ResponseWriter, r *http.Request, route s
 	if err := sender.MayCreate(ref.Source.SenderODS, ref.Requester.OrganisationODS); err != nil {
 		auth.Forbid(r.Context(), "organisation")
 		e := errorf(http.StatusForbidden, issueForbidden, organisationPath(parsed, &ref, sender),
-			"the referral names a sending or requesting organisation this partner does not speak for (its configured ODS codes); nothing was accepted")
+			"the referral's sending or requesting organisation is not one this partner is registered to send for at the hub (by ODS code): send it from that organisation's own connection, or ask the hub's operator to add the code; nothing was accepted")
 		e.Err = err
 		return e
 	}

@@ -95,7 +95,7 @@ func MaySend(w http.ResponseWriter, r *http.Request, kind model.Kind, log *slog.
 		return true
 	}
 	auth.Forbid(r.Context(), "message_kind")
-	WriteError(w, http.StatusForbidden, "kind-not-allowed", fmt.Sprintf("this partner may not send %s events; nothing was stored", kind), nil)
+	WriteError(w, http.StatusForbidden, "kind-not-allowed", fmt.Sprintf("this partner may not send %s events to the hub (the hub's operator decides which kinds each partner sends); nothing was stored", kind), nil)
 	log.Info("event refused", "kind", kind, "status", http.StatusForbidden, "reason", "message_kind")
 	return false
 }
