@@ -69,6 +69,15 @@ func startHubWith(t testing.TB, logs io.Writer, mutate func(*config.Config)) (st
 	if err != nil {
 		t.Fatal(err)
 	}
+	base, stop := runHub(t, h)
+	t.Cleanup(stop)
+	return base, h, sims
+}
+
+// runHub runs h on a free loopback port until stop, which fails t if the
+// hub stops with an error, and returns its base URL once it is ready.
+func runHub(t testing.TB, h *hub) (base string, stop func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -76,17 +85,18 @@ func startHubWith(t testing.TB, logs io.Writer, mutate func(*config.Config)) (st
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.run(ctx, ln) }()
-	t.Cleanup(func() {
+	stop = func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("hub stopped with error: %v", err)
 		}
-	})
-	base := "http://" + ln.Addr().String()
+	}
+	base = "http://" + ln.Addr().String()
 	if err := ready.Wait(context.Background(), base, 10*time.Second); err != nil {
+		stop()
 		t.Fatal(err)
 	}
-	return base, h, sims
+	return base, stop
 }
 
 // simulatedConfig is the built-in configuration on dataDir, its partners

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,7 +15,6 @@ import (
 	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/democreds"
 	"github.com/iceshub/iceshub/internal/logging"
-	"github.com/iceshub/iceshub/internal/ready"
 )
 
 // partnerTokenEnvs are the token_env names of the built-in configuration.
@@ -137,23 +135,7 @@ func TestReplayedWebhookIsRefusedAfterARestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- h.run(ctx, ln) }()
-		base := "http://" + ln.Addr().String()
-		if err := ready.Wait(context.Background(), base, 10*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		return base, func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("hub stopped with error: %v", err)
-			}
-		}
+		return runHub(t, h)
 	}
 	body := []byte(`{"event":"order-status","timestamp":"2026-03-02T09:00:00Z","data":{"orderReference":"ORD-NONE","status":"delivered"}}`)
 	signed := http.Header{"Content-Type": {"application/json"}}
