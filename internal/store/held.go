@@ -2,6 +2,8 @@ package store
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -38,4 +40,34 @@ type HoldResolution struct {
 	Recipient string `json:"recipient,omitempty"`
 	// Permission is the permission recorded for a release.
 	Permission *PermissionRecord `json:"permission,omitempty"`
+}
+
+// CheckHoldResolution returns res trimmed, or ErrByRequired,
+// ErrReasonRequired (a route or close needs a reason) or
+// ErrPermissionRequired (a release needs the permission record): what
+// every engine's ResolveHold checks before it writes anything.
+func CheckHoldResolution(res HoldResolution) (HoldResolution, error) {
+	res.By, res.Reason = strings.TrimSpace(res.By), strings.TrimSpace(res.Reason)
+	if res.By == "" {
+		return res, ErrByRequired
+	}
+	switch res.Action {
+	case ActionRouted, ActionClosed:
+		if res.Reason == "" {
+			return res, ErrReasonRequired
+		}
+	case ActionReleased:
+		p := res.Permission
+		if p == nil || strings.TrimSpace(p.RecordedBy) == "" || strings.TrimSpace(p.Evidence) == "" {
+			return res, ErrPermissionRequired
+		}
+		res.Permission = &PermissionRecord{RecordedBy: strings.TrimSpace(p.RecordedBy), RecordedAt: p.RecordedAt,
+			Evidence: strings.TrimSpace(p.Evidence)}
+	default:
+		return res, fmt.Errorf("store: unknown hold resolution %q", res.Action)
+	}
+	if res.Action != ActionReleased {
+		res.Permission = nil
+	}
+	return res, nil
 }

@@ -2,16 +2,13 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 
-	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
 )
@@ -113,53 +110,19 @@ func (s *SQLite) DiscardDeadLetter(ctx context.Context, id int64, by, reason str
 // already, or ErrNotReplayable when its payload is not a delivery (it was
 // dead-lettered because it could not be decoded) or Recut fails.
 func (s *SQLite) ReplayDeadLetter(ctx context.Context, id int64, r store.Replay) (model.Delivery, error) {
-	if strings.TrimSpace(r.By) == "" {
-		return model.Delivery{}, store.ErrByRequired
-	}
-	if r.Topic == nil {
-		return model.Delivery{}, errors.New("store: replay needs a topic function")
-	}
 	// Read and prepare outside the write transaction: Recut may take its
 	// time, and the transaction checks again that the dead letter is open.
 	dl, err := s.DeadLetter(ctx, id)
 	if err != nil {
 		return model.Delivery{}, err
 	}
-	if dl.Resolution != nil {
-		return model.Delivery{}, fmt.Errorf("dead letter %d: %w", id, store.ErrResolved)
-	}
-	var del model.Delivery
-	if err := model.UnmarshalDelivery(dl.Payload, &del); err != nil || del.IdempotencyKey == "" || del.Recipient == "" {
-		return model.Delivery{}, fmt.Errorf("dead letter %d: %w: its payload is not a delivery; discard it", id, store.ErrNotReplayable)
-	}
-	if del.Recipient != dl.Recipient || del.IdempotencyKey != dl.IdempotencyKey {
-		return model.Delivery{}, fmt.Errorf("dead letter %d: %w: its payload names another recipient or key", id, store.ErrNotReplayable)
-	}
-	if r.Recut != nil {
-		cut, err := r.Recut(del)
-		if err != nil {
-			return model.Delivery{}, fmt.Errorf("dead letter %d: %w: re-cut: %w", id, store.ErrNotReplayable, err)
-		}
-		if cut.Recipient != del.Recipient || cut.IdempotencyKey != del.IdempotencyKey {
-			return model.Delivery{}, fmt.Errorf("dead letter %d: %w: re-cut changed the recipient or idempotency key", id, store.ErrNotReplayable)
-		}
-		del = cut
-	}
-	payload, err := model.MarshalDelivery(del)
+	del, topic, msg, err := store.PrepareReplay(dl, r)
 	if err != nil {
-		return model.Delivery{}, fmt.Errorf("dead letter %d: encode delivery: %w", id, err)
+		return model.Delivery{}, err
 	}
-	topic := r.Topic(del.Recipient)
 	if err := s.EnsureTopics(topic); err != nil {
 		return model.Delivery{}, err
 	}
-	msg := message.NewMessage(del.IdempotencyKey, payload)
-	msg.Metadata.Set(intake.MetaKind, string(del.Kind))
-	msg.Metadata.Set(intake.MetaReferralID, del.Referral.ID)
-	if c := del.Referral.Source.CorrelationID; c != "" {
-		msg.Metadata.Set(intake.MetaCorrelationID, c)
-	}
-	msg.Metadata.Set(store.MetaReplayOf, fmt.Sprint(id))
 	m, err := s.sealMessage(topic, msg)
 	if err != nil {
 		return model.Delivery{}, err

@@ -3,14 +3,8 @@ package sqlite
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
-	"strconv"
 	"time"
 
 	"github.com/iceshub/iceshub/internal/store"
@@ -18,74 +12,22 @@ import (
 	"zombiezen.com/go/sqlite/sqlitex"
 )
 
-// The disclosure record is an append-only hash chain. Each entry's hash is
-// SHA-256 over a canonical encoding (chainEntry.digest) of the previous
-// entry's hash and every column of the entry, its id included, so that
-// changing, removing or reordering an entry breaks the chain at that entry.
-// Entries are appended only inside Commit's transaction, on the one write
-// connection, so the chain is linear. Ids come from the AUTOINCREMENT
-// sequence and are consecutive: a gap is a removed entry, and a sequence
-// beyond the last entry is a removed tail.
-//
-// Retention removes old entries by PruneInactiveSubjects (by the person's
-// last activity, retention.go) or PruneDisclosuresBefore (by date); both
-// remove only a prefix of the chain and write a
-// checkpoint (the id and hash of the last removed entry) in the same
-// transaction; verification starts from the latest checkpoint.
-//
-// What the chain cannot prove on its own: someone able to rewrite the whole
-// database file can recompute every hash. Recording VerifyReport.Head
-// somewhere else (a ticket, a partner, a signed log) from time to time
-// anchors the record up to that point.
+// The disclosure record is the hash chain of package store (chain.go):
+// entries are appended only inside Commit's transaction, on the one write
+// connection, so the chain is linear; ids come from the AUTOINCREMENT
+// sequence, so they are consecutive and sqlite_sequence is the last id
+// given out. Retention removes a prefix (retention.go) by
+// PruneInactiveSubjects or PruneDisclosuresBefore.
 
 const disclosureColumns = `id, at, referral_id, correlation_id, recipient, kind, fields, purpose, lawful_basis, outcome, detail, subject, prev_hash, hash`
 
-// chainEntry is one row of the disclosures table as stored: the hash covers
-// these exact strings.
-type chainEntry struct {
-	ID                                             int64
-	At, ReferralID, CorrelationID, Recipient, Kind string
-	Fields, Purpose, LawfulBasis, Outcome, Detail  string
-	Subject, PrevHash, Hash                        string
-}
-
-func scanEntry(st *sqlite.Stmt) chainEntry {
-	return chainEntry{
+func scanEntry(st *sqlite.Stmt) store.ChainEntry {
+	return store.ChainEntry{
 		ID: st.ColumnInt64(0), At: st.ColumnText(1), ReferralID: st.ColumnText(2), CorrelationID: st.ColumnText(3),
 		Recipient: st.ColumnText(4), Kind: st.ColumnText(5), Fields: st.ColumnText(6), Purpose: st.ColumnText(7),
 		LawfulBasis: st.ColumnText(8), Outcome: st.ColumnText(9), Detail: st.ColumnText(10), Subject: st.ColumnText(11),
 		PrevHash: st.ColumnText(12), Hash: st.ColumnText(13),
 	}
-}
-
-// digest returns the hex SHA-256 of a version tag followed by each value as
-// an 8-byte big-endian length and its bytes, so that no two different
-// entries encode alike.
-func (e chainEntry) digest() string {
-	h := sha256.New()
-	write := func(h hash.Hash, s string) {
-		var n [8]byte
-		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
-		h.Write(n[:])
-		h.Write([]byte(s))
-	}
-	write(h, "iceshub/disclosure/v1")
-	for _, v := range []string{e.PrevHash, strconv.FormatInt(e.ID, 10), e.At, e.ReferralID, e.CorrelationID, e.Recipient,
-		e.Kind, e.Fields, e.Purpose, e.LawfulBasis, e.Outcome, e.Detail, e.Subject} {
-		write(h, v)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-func (e chainEntry) disclosure() (store.Disclosure, error) {
-	d := store.Disclosure{
-		ID: e.ID, At: parseTS(e.At), ReferralID: e.ReferralID, CorrelationID: e.CorrelationID, Recipient: e.Recipient,
-		Kind: e.Kind, Purpose: e.Purpose, LawfulBasis: e.LawfulBasis, Outcome: e.Outcome, Detail: e.Detail, Subject: e.Subject,
-	}
-	if err := json.Unmarshal([]byte(e.Fields), &d.Fields); err != nil {
-		return store.Disclosure{}, fmt.Errorf("store: decode disclosed field names of entry %d: %w", e.ID, err)
-	}
-	return d, nil
 }
 
 // chainHead returns the last id the sequence gave out and the hash the next
@@ -116,17 +58,11 @@ func appendDisclosures(conn *sqlite.Conn, ds []store.Disclosure) error {
 		return err
 	}
 	for _, d := range ds {
-		fields, err := json.Marshal(d.Fields)
-		if err != nil {
-			return fmt.Errorf("store: encode disclosed field names: %w", err)
-		}
 		id++
-		e := chainEntry{
-			ID: id, At: ts(d.At), ReferralID: d.ReferralID, CorrelationID: d.CorrelationID, Recipient: d.Recipient, Kind: d.Kind,
-			Fields: string(fields), Purpose: d.Purpose, LawfulBasis: d.LawfulBasis, Outcome: d.Outcome, Detail: d.Detail,
-			Subject: d.Subject, PrevHash: prev,
+		e, err := store.NewChainEntry(id, prev, d)
+		if err != nil {
+			return err
 		}
-		e.Hash = e.digest()
 		if err := sqlitex.Execute(conn, `INSERT INTO disclosures (`+disclosureColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, &sqlitex.ExecOptions{Args: []any{
 			e.ID, e.At, e.ReferralID, e.CorrelationID, e.Recipient, e.Kind, e.Fields, e.Purpose, e.LawfulBasis, e.Outcome,
@@ -163,7 +99,7 @@ func (s *SQLite) DisclosuresBySubject(ctx context.Context, subject string) ([]st
 func (s *SQLite) disclosuresWhere(ctx context.Context, where string, args ...any) ([]store.Disclosure, error) {
 	var out []store.Disclosure
 	err := s.read(ctx, `SELECT `+disclosureColumns+` FROM disclosures WHERE `+where+` ORDER BY id`, args, func(st *sqlite.Stmt) error {
-		d, err := scanEntry(st).disclosure()
+		d, err := scanEntry(st).Disclosure()
 		if err != nil {
 			return err
 		}
@@ -195,54 +131,29 @@ func (s *SQLite) VerifyDisclosures(ctx context.Context) (store.VerifyReport, err
 
 func verifyChain(conn *sqlite.Conn) (store.VerifyReport, error) {
 	var (
-		rep    store.VerifyReport
-		seq    int64
-		failed bool
+		issued, upto int64
+		head         string
 	)
 	err := sqlitex.Execute(conn, `SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'disclosures'), 0),
 		COALESCE((SELECT upto_id FROM disclosure_checkpoints ORDER BY upto_id DESC LIMIT 1), 0),
 		COALESCE((SELECT hash FROM disclosure_checkpoints ORDER BY upto_id DESC LIMIT 1), '')`,
 		&sqlitex.ExecOptions{ResultFunc: func(st *sqlite.Stmt) error {
-			seq, rep.Checkpoint, rep.Head = st.ColumnInt64(0), st.ColumnInt64(1), st.ColumnText(2)
+			issued, upto, head = st.ColumnInt64(0), st.ColumnInt64(1), st.ColumnText(2)
 			return nil
 		}})
 	if err != nil {
 		return store.VerifyReport{}, fmt.Errorf("store: read the disclosure sequence: %w", err)
 	}
-	fail := func(id int64, format string, args ...any) {
-		failed, rep.BadID, rep.Problem = true, id, fmt.Sprintf(format, args...)
-	}
-	next := rep.Checkpoint + 1
+	check := store.NewChainCheck(upto, head)
 	err = sqlitex.Execute(conn, `SELECT `+disclosureColumns+` FROM disclosures ORDER BY id`, &sqlitex.ExecOptions{
 		ResultFunc: func(st *sqlite.Stmt) error {
-			if failed {
-				return nil
-			}
-			e := scanEntry(st)
-			switch {
-			case e.ID <= rep.Checkpoint:
-				fail(e.ID, "entry %d is covered by checkpoint %d but was not removed", e.ID, rep.Checkpoint)
-			case e.ID != next:
-				fail(next, "entry %d is missing (the next entry is %d)", next, e.ID)
-			case e.PrevHash != rep.Head:
-				fail(e.ID, "entry %d does not follow the entry before it (previous hash differs)", e.ID)
-			case e.digest() != e.Hash:
-				fail(e.ID, "entry %d was changed (its contents do not match its hash)", e.ID)
-			default:
-				rep.Entries++
-				rep.Head = e.Hash
-				next++
-			}
+			check.Add(scanEntry(st))
 			return nil
 		}})
 	if err != nil {
 		return store.VerifyReport{}, fmt.Errorf("store: read the disclosure record: %w", err)
 	}
-	if !failed && seq >= next {
-		fail(next, "entry %d is missing (entries up to %d were recorded)", next, seq)
-	}
-	rep.OK = !failed
-	return rep, nil
+	return check.Report(issued), nil
 }
 
 // PruneDisclosuresBefore removes the oldest entries of the disclosure record
@@ -343,7 +254,7 @@ func migrateDisclosures(conn *sqlite.Conn) (err error) {
 			ALTER TABLE disclosures ADD COLUMN hash TEXT NOT NULL DEFAULT '';`, nil); err != nil {
 			return fmt.Errorf("add disclosure chain columns: %w", err)
 		}
-		var entries []chainEntry
+		var entries []store.ChainEntry
 		if err := sqlitex.Execute(conn, `SELECT `+disclosureColumns+` FROM disclosures ORDER BY id`, &sqlitex.ExecOptions{
 			ResultFunc: func(st *sqlite.Stmt) error { entries = append(entries, scanEntry(st)); return nil }}); err != nil {
 			return fmt.Errorf("read disclosures to chain: %w", err)
@@ -351,7 +262,7 @@ func migrateDisclosures(conn *sqlite.Conn) (err error) {
 		prev := ""
 		for _, e := range entries {
 			e.PrevHash = prev
-			e.Hash = e.digest()
+			e.Hash = e.Digest()
 			if err := sqlitex.Execute(conn, `UPDATE disclosures SET prev_hash = ?, hash = ? WHERE id = ?`,
 				&sqlitex.ExecOptions{Args: []any{e.PrevHash, e.Hash, e.ID}}); err != nil {
 				return fmt.Errorf("chain existing disclosures: %w", err)
@@ -377,12 +288,10 @@ func checkSubjectKey(conn *sqlite.Conn, key []byte) error {
 	if key == nil {
 		return nil
 	}
-	if len(key) < 32 {
-		return errors.New("store: subject key shorter than 32 bytes")
+	check, err := store.SubjectKeyCheck(key)
+	if err != nil {
+		return err
 	}
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("iceshub/subject-key-check/v1"))
-	check := hex.EncodeToString(m.Sum(nil))
 	if err := sqlitex.Execute(conn, `INSERT OR IGNORE INTO meta (key, value) VALUES ('subject_key_check', ?)`,
 		&sqlitex.ExecOptions{Args: []any{check}}); err != nil {
 		return fmt.Errorf("store: record subject key check: %w", err)

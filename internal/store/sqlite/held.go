@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/iceshub/iceshub/internal/store"
 	"zombiezen.com/go/sqlite"
@@ -109,22 +108,9 @@ func (s *SQLite) HeldMessage(ctx context.Context, id int64) (store.Hold, error) 
 // (a release needs the permission record), ErrNotFound, or ErrHoldResolved
 // when the message was resolved already; then nothing is written.
 func (s *SQLite) ResolveHold(ctx context.Context, id int64, res store.HoldResolution, b store.Batch) error {
-	res.By, res.Reason = strings.TrimSpace(res.By), strings.TrimSpace(res.Reason)
-	if res.By == "" {
-		return store.ErrByRequired
-	}
-	switch res.Action {
-	case store.ActionRouted, store.ActionClosed:
-		if res.Reason == "" {
-			return store.ErrReasonRequired
-		}
-	case store.ActionReleased:
-		p := res.Permission
-		if p == nil || strings.TrimSpace(p.RecordedBy) == "" || strings.TrimSpace(p.Evidence) == "" {
-			return store.ErrPermissionRequired
-		}
-	default:
-		return fmt.Errorf("store: unknown hold resolution %q", res.Action)
+	res, err := store.CheckHoldResolution(res)
+	if err != nil {
+		return err
 	}
 	if err := s.EnsureTopics(batchTopics(b)...); err != nil {
 		return err
@@ -134,8 +120,8 @@ func (s *SQLite) ResolveHold(ctx context.Context, id int64, res store.HoldResolu
 		return err
 	}
 	permBy, permAt, evidence := "", "", ""
-	if p := res.Permission; p != nil && res.Action == store.ActionReleased {
-		permBy, permAt, evidence = strings.TrimSpace(p.RecordedBy), ts(p.RecordedAt), strings.TrimSpace(p.Evidence)
+	if p := res.Permission; p != nil {
+		permBy, permAt, evidence = p.RecordedBy, ts(p.RecordedAt), p.Evidence
 	}
 	return s.withRerunnableTx(ctx, func(conn *sqlite.Conn) error {
 		if err := openHold(conn, id); err != nil {

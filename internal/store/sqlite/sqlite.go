@@ -1044,17 +1044,9 @@ func (s *SQLite) Close() error {
 	return errors.Join(s.readers.Close(), s.conn.Close())
 }
 
-func ts(t time.Time) string {
-	if t.IsZero() {
-		t = time.Now()
-	}
-	return t.UTC().Format(time.RFC3339Nano)
-}
+func ts(t time.Time) string { return store.Timestamp(t) }
 
-func parseTS(s string) time.Time {
-	t, _ := time.Parse(time.RFC3339Nano, s)
-	return t
-}
+func parseTS(s string) time.Time { return store.ParseTimestamp(s) }
 
 // outgoing is a message ready for its topic's table: payload sealed,
 // metadata encoded. Preparing it before the transaction keeps that work
