@@ -1,0 +1,375 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/iceshub/iceshub/internal/store"
+)
+
+// subscriber reads the store's topics as queues shared by every hub on the
+// database (message.Subscriber).
+//
+// A hub takes messages by claiming them: it leases them for
+// Options.Lease (FOR UPDATE SKIP LOCKED, so two hubs never claim the same
+// message), renews the lease while it works on them, and acknowledges
+// each when its handler has. Only the first unacknowledged message of a
+// lane (the referral it is about) can be claimed, so copies about one
+// referral are handled one after another, in the order they were written,
+// whichever hubs handle them. A hub that dies holds its messages until
+// their leases pass; then any hub takes them. Acknowledgement is at least
+// once: a message handled but not acknowledged when its hub died is
+// offered again, and every handler recognises a repeat (idempotency keys,
+// delivery receipts).
+//
+// A commit that publishes notifies the topic (LISTEN/NOTIFY), so every
+// hub's queue looks at once; each queue also looks every poll interval, in
+// case a notification was lost with a connection.
+type subscriber struct {
+	p *Postgres
+
+	mu     sync.Mutex
+	closed bool
+	cancel []context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewSubscriber returns a subscriber to the store's topics.
+func (p *Postgres) NewSubscriber() (message.Subscriber, error) {
+	return &subscriber{p: p}, nil
+}
+
+// Subscribe starts taking topic's messages.
+func (sub *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *message.Message, error) {
+	if err := sub.p.EnsureTopics(topic); err != nil {
+		return nil, err
+	}
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.closed {
+		return nil, errors.New("store: subscriber closed")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	sub.cancel = append(sub.cancel, cancel)
+	p := sub.p
+	q := &queue{
+		p: p, topic: topic, inFlight: max(p.opts.InFlight, 1),
+		log: p.opts.Logger.With(watermill.LogFields{"topic": topic}), out: make(chan *message.Message),
+		results: make(chan result), held: map[int64]bool{}, wake: p.wakeOn(topic), abandon: make(chan struct{}), stale: true,
+	}
+	sub.wg.Add(1)
+	go func() {
+		defer sub.wg.Done()
+		defer p.stopWaking(topic, q.wake)
+		q.run(ctx)
+	}()
+	return q.out, nil
+}
+
+// Close ends every subscription and waits for them to stop.
+func (sub *subscriber) Close() error {
+	sub.mu.Lock()
+	sub.closed = true
+	for _, c := range sub.cancel {
+		c()
+	}
+	sub.mu.Unlock()
+	sub.wg.Wait()
+	return nil
+}
+
+// queue is one subscription on one hub.
+type queue struct {
+	p        *Postgres
+	topic    string
+	inFlight int
+	log      watermill.LoggerAdapter
+	out      chan *message.Message
+	wake     chan struct{}
+	results  chan result
+	// abandon is closed when the queue stops waiting for its handlers.
+	abandon chan struct{}
+
+	pending []item         // claimed, not yet handed out, in order
+	again   []item         // nacked, offered again after a pause
+	handed  int            // handed out (or in again) and not yet answered
+	held    map[int64]bool // leased by this hub and not yet acknowledged
+	toAck   []int64        // answered ack, not yet written
+	// stale: the topic may hold messages this hub could claim.
+	stale bool
+	// ackFailed: the last write of acknowledgements failed; the next poll
+	// tries again rather than the next turn of the loop.
+	ackFailed bool
+}
+
+type item struct {
+	msg *message.Message
+	id  int64
+}
+
+type result struct {
+	item
+	acked bool
+}
+
+func (q *queue) run(ctx context.Context) {
+	defer close(q.out)
+	defer q.stop()
+	poll := time.NewTicker(q.p.opts.PollInterval)
+	defer poll.Stop()
+	renew := time.NewTicker(q.p.opts.Lease / 3)
+	defer renew.Stop()
+	var retry <-chan time.Time
+	for {
+		if len(q.toAck) > 0 && !q.ackFailed {
+			q.flushAcks(ctx)
+		}
+		if q.stale && len(q.pending) == 0 && q.handed < q.inFlight {
+			q.claim(ctx)
+		}
+		var out chan *message.Message
+		var next item
+		fromAgain := false
+		switch {
+		case len(q.again) > 0 && retry == nil:
+			next, out, fromAgain = q.again[0], q.out, true
+		case len(q.pending) > 0 && q.handed < q.inFlight:
+			next, out = q.pending[0], q.out
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case out <- next.msg:
+			if fromAgain {
+				q.again = q.again[1:]
+			} else {
+				q.pending = q.pending[1:]
+				q.handed++
+			}
+			go q.await(next)
+		case r := <-q.results:
+			if !r.acked {
+				m := message.NewMessage(r.msg.UUID, r.msg.Payload)
+				m.Metadata = r.msg.Metadata
+				m.SetContext(ctx)
+				r.msg = m
+				q.again = append(q.again, r.item)
+				retry = time.After(q.p.opts.PollInterval)
+				continue
+			}
+			q.handed--
+			q.toAck = append(q.toAck, r.id)
+		case <-retry:
+			retry = nil
+		case <-q.wake:
+			q.stale = true
+		case <-poll.C:
+			q.stale, q.ackFailed = true, false
+		case <-renew.C:
+			q.renew(ctx)
+		}
+	}
+}
+
+// claim leases the first messages of the topic that are the head of their
+// lane and not leased by a live hub.
+func (q *queue) claim(ctx context.Context) {
+	want := 2*q.inFlight - q.handed
+	rows, err := q.p.claim(ctx, q.topic, want)
+	if err != nil {
+		if ctx.Err() == nil {
+			q.log.Error("reading the queue failed; trying again", err, nil)
+		}
+		q.stale = false // the poll tries again, not the next turn of the loop
+		return
+	}
+	q.stale = len(rows) == want
+	for _, r := range rows {
+		plain, err := q.p.open(r.payload)
+		if err != nil {
+			// The data key that sealed it is missing: leave it leased by
+			// no one, for a hub that has the key; this one looks again at
+			// the next poll.
+			q.log.Error("stored message cannot be opened: it waits for a hub with the data key that sealed it", err,
+				watermill.LogFields{"message_uuid": r.uuid})
+			q.release(ctx, []int64{r.id})
+			q.stale = false
+			continue
+		}
+		m := message.NewMessage(r.uuid, plain)
+		m.Metadata = r.metadata
+		if m.Metadata == nil {
+			m.Metadata = message.Metadata{}
+		}
+		m.SetContext(ctx)
+		q.held[r.id] = true
+		q.pending = append(q.pending, item{msg: m, id: r.id})
+	}
+}
+
+// await reports the handler's answer to it.
+func (q *queue) await(it item) {
+	r := result{item: it}
+	select {
+	case <-it.msg.Acked():
+		r.acked = true
+	case <-it.msg.Nacked():
+	case <-q.abandon:
+		return
+	}
+	select {
+	case q.results <- r:
+	case <-q.abandon:
+	}
+}
+
+// flushAcks writes the acknowledgements waiting, and looks for more work:
+// the next message of each lane can now be claimed.
+func (q *queue) flushAcks(ctx context.Context) {
+	if err := q.p.ack(ctx, q.toAck); err != nil {
+		if ctx.Err() == nil {
+			q.log.Error("recording handled messages failed; trying again", err, nil)
+		}
+		q.ackFailed = true
+		return
+	}
+	for _, id := range q.toAck {
+		delete(q.held, id)
+	}
+	q.toAck = q.toAck[:0]
+	q.stale = true
+}
+
+// renew extends the lease of every message this queue holds.
+func (q *queue) renew(ctx context.Context) {
+	if len(q.held) == 0 {
+		return
+	}
+	ids := make([]int64, 0, len(q.held))
+	for id := range q.held {
+		ids = append(ids, id)
+	}
+	if _, err := q.p.pool.Exec(ctx, `UPDATE messages SET lease_until = now() + $1 * interval '1 millisecond'
+		WHERE id = ANY($2) AND leased_by = $3 AND acked_at IS NULL`, q.p.opts.Lease.Milliseconds(), ids, q.p.replica); err != nil && ctx.Err() == nil {
+		q.log.Error("renewing the queue's leases failed; another hub may take its messages when they pass", err, nil)
+	}
+}
+
+// stop waits a little for the handlers still at work (the router is
+// closing them), writes what they acknowledged, and gives every other
+// message back, so that other hubs take them at once.
+func (q *queue) stop() {
+	wait := time.NewTimer(min(q.p.opts.Lease/2, 5*time.Second))
+	defer wait.Stop()
+	for q.handed-len(q.again) > 0 {
+		select {
+		case r := <-q.results:
+			q.handed--
+			if r.acked {
+				q.toAck = append(q.toAck, r.id)
+			}
+		case <-wait.C:
+			q.handed = 0
+		}
+	}
+	close(q.abandon)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if len(q.toAck) > 0 {
+		if err := q.p.ack(ctx, q.toAck); err == nil {
+			for _, id := range q.toAck {
+				delete(q.held, id)
+			}
+		}
+	}
+	ids := make([]int64, 0, len(q.held))
+	for id := range q.held {
+		ids = append(ids, id)
+	}
+	q.release(ctx, ids)
+}
+
+// release gives ids back, unleased.
+func (q *queue) release(ctx context.Context, ids []int64) {
+	if len(ids) == 0 || q.p.closed.Load() {
+		return
+	}
+	if _, err := q.p.pool.Exec(ctx, `UPDATE messages SET leased_by = NULL, lease_until = NULL
+		WHERE id = ANY($1) AND leased_by = $2 AND acked_at IS NULL`, ids, q.p.replica); err != nil && !errors.Is(err, context.Canceled) {
+		q.log.Error("giving messages back failed; they go to another hub when their leases pass", err, nil)
+	}
+	for _, id := range ids {
+		delete(q.held, id)
+	}
+}
+
+// claimed is one message as claimed, still sealed.
+type claimed struct {
+	id       int64
+	uuid     string
+	payload  []byte
+	metadata message.Metadata
+}
+
+// claim leases up to limit messages of topic for this hub: each the first
+// unacknowledged message of its lane, not leased by a live hub, in order.
+func (p *Postgres) claim(ctx context.Context, topic string, limit int) ([]claimed, error) {
+	if p.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	var out []claimed
+	err := p.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `WITH c AS (
+				SELECT m.id FROM messages m
+				WHERE m.topic = $1 AND m.acked_at IS NULL
+				  AND (m.lease_until IS NULL OR m.lease_until < now())
+				  AND NOT EXISTS (SELECT 1 FROM messages e
+					WHERE e.topic = m.topic AND e.lane = m.lane AND e.acked_at IS NULL AND e.id < m.id)
+				ORDER BY m.id
+				LIMIT $2
+				FOR UPDATE OF m SKIP LOCKED)
+			UPDATE messages u SET leased_by = $3, lease_until = now() + $4 * interval '1 millisecond'
+			FROM c WHERE u.id = c.id
+			RETURNING u.id, u.uuid, u.payload, u.metadata`, topic, limit, p.replica, p.opts.Lease.Milliseconds())
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimed, error) {
+			var c claimed
+			var meta []byte
+			if err := r.Scan(&c.id, &c.uuid, &c.payload, &meta); err != nil {
+				return c, err
+			}
+			if err := json.Unmarshal(meta, &c.metadata); err != nil {
+				return c, fmt.Errorf("metadata of message %d on %s: %w", c.id, topic, err)
+			}
+			return c, nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: claim messages of %s: %w", topic, err)
+	}
+	slices.SortFunc(out, func(a, b claimed) int { return int(a.id - b.id) })
+	return out, nil
+}
+
+// ack records that ids were handled.
+func (p *Postgres) ack(ctx context.Context, ids []int64) error {
+	if p.closed.Load() {
+		return store.ErrClosed
+	}
+	if _, err := p.pool.Exec(ctx, `UPDATE messages SET acked_at = now(), leased_by = NULL, lease_until = NULL WHERE id = ANY($1)`, ids); err != nil {
+		return fmt.Errorf("store: acknowledge messages: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,459 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/iceshub/iceshub/internal/intake"
+	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/internal/stats"
+	"github.com/iceshub/iceshub/internal/store"
+)
+
+// notifyChannel is the channel a commit that publishes notifies, with the
+// topic as payload, so that every hub's queues of that topic look at once.
+const notifyChannel = "iceshub_topics"
+
+// outgoing is a message ready for the messages table: payload sealed,
+// metadata encoded, before the transaction.
+type outgoing struct {
+	topic, uuid, lane string
+	payload, metadata []byte
+}
+
+func (p *Postgres) sealMessage(topic string, msg *message.Message) (outgoing, error) {
+	sealed, err := p.seal(msg.Payload)
+	if err != nil {
+		return outgoing{}, fmt.Errorf("store: publish to %s: %w", topic, err)
+	}
+	meta, err := json.Marshal(msg.Metadata)
+	if err != nil {
+		return outgoing{}, fmt.Errorf("store: publish to %s: metadata of %s: %w", topic, msg.UUID, err)
+	}
+	// A message about no referral is a lane of its own: nothing waits
+	// behind it.
+	lane := msg.Metadata.Get(intake.MetaReferralID)
+	if lane == "" {
+		lane = "message:" + msg.UUID
+	}
+	return outgoing{topic: topic, uuid: msg.UUID, lane: lane, payload: sealed, metadata: meta}, nil
+}
+
+func (p *Postgres) sealMessages(msgs []store.TopicMessage) ([]outgoing, error) {
+	out := make([]outgoing, 0, len(msgs))
+	for _, m := range msgs {
+		if !topicPattern.MatchString(m.Topic) {
+			return nil, fmt.Errorf("store: invalid topic name %q", m.Topic)
+		}
+		o, err := p.sealMessage(m.Topic, m.Message)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// insertMessages writes msgs in the caller's transaction, in order, and
+// notifies their topics when it commits.
+func insertMessages(ctx context.Context, tx pgx.Tx, msgs []outgoing) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	topics, uuids, lanes := make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs))
+	payloads, metas := make([][]byte, len(msgs)), make([][]byte, len(msgs))
+	for i, m := range msgs {
+		topics[i], uuids[i], lanes[i], payloads[i], metas[i] = m.topic, m.uuid, m.lane, m.payload, m.metadata
+	}
+	// WITH ORDINALITY: ids follow the order of the batch, so that copies
+	// about one referral are offered in the order they were written.
+	if _, err := tx.Exec(ctx, `INSERT INTO messages (topic, uuid, lane, payload, metadata)
+		SELECT t, u, l, p, m FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[])
+			WITH ORDINALITY AS x(t, u, l, p, m, n) ORDER BY n`, topics, uuids, lanes, payloads, metas); err != nil {
+		return fmt.Errorf("store: publish to %s: %w", strings.Join(uniq(topics), ", "), err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, t) FROM unnest($2::text[]) AS t`, notifyChannel, uniq(topics)); err != nil {
+		return fmt.Errorf("store: notify %s: %w", strings.Join(uniq(topics), ", "), err)
+	}
+	return nil
+}
+
+func uniq(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func topicsOf(msgs []outgoing) map[string]bool {
+	out := map[string]bool{}
+	for _, m := range msgs {
+		out[m.topic] = true
+	}
+	return out
+}
+
+// Commit writes everything in b in one transaction.
+func (p *Postgres) Commit(ctx context.Context, b store.Batch) error {
+	w, err := p.prepareBatch(b)
+	if err != nil {
+		return err
+	}
+	if err := p.inTx(ctx, func(tx pgx.Tx) error { return w.write(ctx, tx) }); err != nil {
+		return err
+	}
+	p.wake(topicsOf(w.msgs))
+	return nil
+}
+
+// preparedBatch is a Batch with its sealing done, ready for a transaction.
+type preparedBatch struct {
+	b    store.Batch
+	msgs []outgoing
+	// holds, deadLetters and parked hold the sealed payloads of b's.
+	holds, deadPayloads, deadAnswers, parked [][]byte
+}
+
+func (p *Postgres) prepareBatch(b store.Batch) (*preparedBatch, error) {
+	msgs, err := p.sealMessages(b.Messages)
+	if err != nil {
+		return nil, err
+	}
+	w := &preparedBatch{b: b, msgs: msgs}
+	for _, h := range b.Holds {
+		s, err := p.sealOptional(h.Payload)
+		if err != nil {
+			return nil, err
+		}
+		w.holds = append(w.holds, s)
+	}
+	for _, d := range b.DeadLetters {
+		s, err := p.sealOptional(d.Payload)
+		if err != nil {
+			return nil, err
+		}
+		a, err := p.sealOptional([]byte(d.PartnerAnswer))
+		if err != nil {
+			return nil, err
+		}
+		w.deadPayloads, w.deadAnswers = append(w.deadPayloads, s), append(w.deadAnswers, a)
+	}
+	for _, pk := range b.Park {
+		s, err := p.seal(pk.Payload)
+		if err != nil {
+			return nil, err
+		}
+		w.parked = append(w.parked, s)
+	}
+	return w, nil
+}
+
+// write writes the batch in tx. The disclosure entries go last: appending
+// them locks the head of the chain until the commit, and every other
+// writer of the record waits for it.
+func (w *preparedBatch) write(ctx context.Context, tx pgx.Tx) error {
+	b := w.b
+	if err := insertMessages(ctx, tx, w.msgs); err != nil {
+		return err
+	}
+	if err := applyRefUpdates(ctx, tx, b.Refs); err != nil {
+		return err
+	}
+	if err := w.applyParking(ctx, tx); err != nil {
+		return err
+	}
+	for i, h := range b.Holds {
+		if _, err := tx.Exec(ctx, `INSERT INTO held (at, referral_id, kind, route, reason, payload) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (referral_id, kind, route) DO NOTHING`, store.Timestamp(h.At), h.ReferralID, h.Kind, h.Route, h.Reason, w.holds[i]); err != nil {
+			return fmt.Errorf("store: hold message: %w", err)
+		}
+	}
+	for i, d := range b.DeadLetters {
+		if _, err := tx.Exec(ctx, `INSERT INTO dead_letters
+			(at, recipient, kind, referral_id, idempotency_key, status_code, partner_answer, error, payload)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, store.Timestamp(d.At), d.Recipient, d.Kind, d.ReferralID, d.IdempotencyKey,
+			d.StatusCode, nonNil(w.deadAnswers[i]), d.Error, w.deadPayloads[i]); err != nil {
+			return fmt.Errorf("store: record dead letter: %w", err)
+		}
+	}
+	for _, d := range b.Delivered {
+		if _, err := tx.Exec(ctx, `INSERT INTO receipts
+			(referral_id, idempotency_key, recipient, kind, partner_reference, status_code, at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+			d.ReferralID, d.IdempotencyKey, d.Recipient, d.Kind, d.PartnerReference, d.StatusCode, store.Timestamp(d.At)); err != nil {
+			return fmt.Errorf("store: record delivery: %w", err)
+		}
+	}
+	return appendDisclosures(ctx, tx, b.Disclosures)
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// applyRefUpdates writes what a batch learnt about references.
+func applyRefUpdates(ctx context.Context, tx pgx.Tx, ups []store.RefUpdate) error {
+	now := store.Timestamp(time.Time{})
+	for _, u := range ups {
+		if u.Council != "" || u.OrderReference != "" || u.OrderSentTo != "" || u.TaskID != "" {
+			// An empty value leaves its column as it is.
+			if _, err := tx.Exec(ctx, `UPDATE referrals SET
+				council = COALESCE(NULLIF($1, ''), council), order_reference = COALESCE(NULLIF($2, ''), order_reference),
+				order_sent_to = COALESCE(NULLIF($3, ''), order_sent_to), task_id = COALESCE(NULLIF($4, ''), task_id), updated_at = $5
+				WHERE referral_id = $6`, u.Council, u.OrderReference, u.OrderSentTo, u.TaskID, now, u.ReferralID); err != nil {
+				return fmt.Errorf("store: update references of referral: %w", err)
+			}
+		}
+		if c := u.Case; c != nil && c.Reference != "" {
+			if _, err := tx.Exec(ctx, `INSERT INTO case_refs (council, case_reference, referral_id, purpose, at)
+				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (council, case_reference) DO NOTHING`,
+				c.Council, c.Reference, u.ReferralID, c.Purpose, now); err != nil {
+				return fmt.Errorf("store: record case reference: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// AcceptOnce implements intake.Store (see store.Intake).
+func (p *Postgres) AcceptOnce(ctx context.Context, keys []string, resp intake.Response, topic string, msg *message.Message, rec *intake.Record) (intake.Response, bool, error) {
+	return p.AcceptWithBatch(ctx, keys, resp, rec, store.Batch{Messages: []store.TopicMessage{{Topic: topic, Message: msg}}})
+}
+
+// AcceptWithBatch records keys with resp, rec in the cross-reference and
+// writes b, in one transaction, when none of keys has been seen; otherwise
+// it writes nothing and returns the response stored with the first key
+// seen.
+func (p *Postgres) AcceptWithBatch(ctx context.Context, keys []string, resp intake.Response, rec *intake.Record, b store.Batch) (intake.Response, bool, error) {
+	w, err := p.prepareBatch(b)
+	if err != nil {
+		return intake.Response{}, false, err
+	}
+	var body []byte
+	var counts []stats.Increment
+	if rec != nil {
+		if body, err = p.sealJSON(rec.Referral); err != nil {
+			return intake.Response{}, false, fmt.Errorf("store: referral record: %w", err)
+		}
+		counts = stats.ForReferral(&rec.Referral, rec.Refs.Council, time.Now())
+	}
+	return p.acceptOnce(ctx, keys, resp, w, func(tx pgx.Tx) error {
+		if rec != nil {
+			if err := insertReferral(ctx, tx, rec, body); err != nil {
+				return err
+			}
+		}
+		return addStatistics(ctx, tx, counts)
+	})
+}
+
+// AcceptEventOnce implements intake.EventStore.
+func (p *Postgres) AcceptEventOnce(ctx context.Context, c intake.EventCommit) (intake.Response, bool, error) {
+	w, err := p.prepareBatch(store.Batch{Messages: []store.TopicMessage{{Topic: c.Topic, Message: c.Message}}})
+	if err != nil {
+		return intake.Response{}, false, err
+	}
+	var amended []byte
+	if c.Amended != nil {
+		if amended, err = p.sealJSON(c.Amended); err != nil {
+			return intake.Response{}, false, fmt.Errorf("store: amended referral: %w", err)
+		}
+	}
+	return p.acceptOnce(ctx, c.Keys, c.Response, w, func(tx pgx.Tx) error {
+		if err := eventChanges(ctx, tx, c, amended); err != nil {
+			return err
+		}
+		return addStatistics(ctx, tx, c.Stats)
+	})
+}
+
+// errKeyTaken: another transaction recorded one of the keys first; the
+// accept runs again and finds its answer.
+var errKeyTaken = errors.New("store: idempotency key recorded meanwhile")
+
+// acceptOnce records keys with resp and runs write and w, in one
+// transaction, when none of keys has been seen; otherwise it returns the
+// response stored with the first key seen and writes nothing.
+func (p *Postgres) acceptOnce(ctx context.Context, keys []string, resp intake.Response, w *preparedBatch, write func(pgx.Tx) error) (intake.Response, bool, error) {
+	respJSON, err := json.Marshal(resp)
+	if err != nil {
+		return intake.Response{}, false, fmt.Errorf("store: encode response: %w", err)
+	}
+	for attempt := 0; ; attempt++ {
+		var stored []byte
+		err = p.inTx(ctx, func(tx pgx.Tx) error {
+			stored = nil
+			if err := tx.QueryRow(ctx, `SELECT response FROM idempotency WHERE key = ANY($1) ORDER BY array_position($1, key) LIMIT 1`,
+				keys).Scan(&stored); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("store: look up idempotency key: %w", err)
+			}
+			if stored != nil {
+				return nil
+			}
+			tag, err := tx.Exec(ctx, `INSERT INTO idempotency (key, response) SELECT unnest($1::text[]), $2 ON CONFLICT (key) DO NOTHING`, keys, respJSON)
+			if err != nil {
+				return fmt.Errorf("store: record idempotency key: %w", err)
+			}
+			if tag.RowsAffected() != int64(len(uniq(keys))) {
+				return errKeyTaken
+			}
+			if err := write(tx); err != nil {
+				return err
+			}
+			return w.write(ctx, tx)
+		})
+		if errors.Is(err, errKeyTaken) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return intake.Response{}, false, err
+		}
+		if stored == nil {
+			p.wake(topicsOf(w.msgs))
+			return resp, false, nil
+		}
+		var first intake.Response
+		if err := json.Unmarshal(stored, &first); err != nil {
+			return intake.Response{}, false, fmt.Errorf("store: decode stored response: %w", err)
+		}
+		return first, true, nil
+	}
+}
+
+func insertReferral(ctx context.Context, tx pgx.Tx, rec *intake.Record, body []byte) error {
+	status := rec.Status
+	if status == "" {
+		status = model.StatusOrdered
+	}
+	now := store.Timestamp(time.Time{})
+	if _, err := tx.Exec(ctx, `INSERT INTO referrals
+		(referral_id, service_request_id, requester_ods, council, status, record, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`, rec.Referral.ID, rec.Referral.Source.ServiceRequestID,
+		rec.Referral.Requester.OrganisationODS, rec.Refs.Council, string(status), body, now); err != nil {
+		return fmt.Errorf("store: record referral: %w", err)
+	}
+	return nil
+}
+
+// eventChanges writes what an accepted event changes in the referral's
+// record: its status (compare and set), its amended content, a case.
+func eventChanges(ctx context.Context, tx pgx.Tx, c intake.EventCommit, amended []byte) error {
+	now := store.Timestamp(time.Time{})
+	if c.Change.To != "" {
+		from := c.Change.From
+		if from == "" {
+			from = model.StatusOrdered
+		}
+		tag, err := tx.Exec(ctx, `UPDATE referrals SET status = $1, updated_at = $2 WHERE referral_id = $3 AND status = $4`,
+			string(c.Change.To), now, c.Change.ReferralID, string(from))
+		if err != nil {
+			return fmt.Errorf("store: change status: %w", err)
+		}
+		if tag.RowsAffected() != 1 {
+			return intake.ErrConflict
+		}
+	}
+	if amended != nil {
+		if _, err := tx.Exec(ctx, `UPDATE referrals SET record = $1, requester_ods = $2, updated_at = $3 WHERE referral_id = $4`,
+			amended, c.Amended.Requester.OrganisationODS, now, c.Change.ReferralID); err != nil {
+			return fmt.Errorf("store: record amended referral: %w", err)
+		}
+	}
+	if c.Case != nil {
+		return applyRefUpdates(ctx, tx, []store.RefUpdate{{ReferralID: c.Change.ReferralID, Case: &store.CaseRef{
+			Council: c.Case.Council, Reference: c.Case.Reference, Purpose: c.Case.Purpose}}})
+	}
+	return nil
+}
+
+// addStatistics adds incs to the statistics in the caller's transaction,
+// in the order of their keys, so that two transactions counting the same
+// cells never wait for each other in a circle.
+func addStatistics(ctx context.Context, tx pgx.Tx, incs []stats.Increment) error {
+	if len(incs) == 0 {
+		return nil
+	}
+	incs = slices.Clone(incs)
+	slices.SortFunc(incs, func(a, b stats.Increment) int {
+		return strings.Compare(fmt.Sprint(a.Month, a.Council, a.Priority, a.Setting, a.Class, a.Measure, a.Days),
+			fmt.Sprint(b.Month, b.Council, b.Priority, b.Setting, b.Class, b.Measure, b.Days))
+	})
+	for _, in := range incs {
+		if _, err := tx.Exec(ctx, `INSERT INTO statistics (month, council, priority, setting, class, measure, days, n)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, 1)
+			ON CONFLICT (month, council, priority, setting, class, measure, days) DO UPDATE SET n = statistics.n + 1`,
+			in.Month, in.Council, in.Priority, in.Setting, in.Class, string(in.Measure), in.Days); err != nil {
+			return fmt.Errorf("store: count %s in the statistics: %w", in.Measure, err)
+		}
+	}
+	return nil
+}
+
+// StoredResponse implements intake.EventStore.
+func (p *Postgres) StoredResponse(ctx context.Context, keys []string) (intake.Response, bool, error) {
+	if p.closed.Load() {
+		return intake.Response{}, false, store.ErrClosed
+	}
+	var stored []byte
+	err := p.pool.QueryRow(ctx, `SELECT response FROM idempotency WHERE key = ANY($1) ORDER BY array_position($1, key) LIMIT 1`, keys).Scan(&stored)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return intake.Response{}, false, nil
+	}
+	if err != nil {
+		return intake.Response{}, false, fmt.Errorf("store: look up idempotency key: %w", err)
+	}
+	var first intake.Response
+	if err := json.Unmarshal(stored, &first); err != nil {
+		return intake.Response{}, false, fmt.Errorf("store: decode stored response: %w", err)
+	}
+	return first, true, nil
+}
+
+// RecordRejection implements intake.EventStore.
+func (p *Postgres) RecordRejection(ctx context.Context, r intake.Rejection) error {
+	return p.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO rejected_events (at, sender, kind, sender_event, referral_id, reason) VALUES ($1, $2, $3, $4, $5, $6)`,
+			store.Timestamp(r.At), r.From, r.Kind, r.FromEventID, r.ReferralID, r.Reason); err != nil {
+			return fmt.Errorf("store: record rejected event: %w", err)
+		}
+		return nil
+	})
+}
+
+// Rejections returns the refused events, oldest first.
+func (p *Postgres) Rejections(ctx context.Context) ([]intake.Rejection, error) {
+	return query(ctx, p, `SELECT at, sender, kind, sender_event, referral_id, reason FROM rejected_events ORDER BY id`, nil,
+		func(row pgx.CollectableRow) (intake.Rejection, error) {
+			var r intake.Rejection
+			var at string
+			err := row.Scan(&at, &r.From, &r.Kind, &r.FromEventID, &r.ReferralID, &r.Reason)
+			r.At = store.ParseTimestamp(at)
+			return r, err
+		})
+}
+
+// query runs a read and collects its rows with scan.
+func query[T any](ctx context.Context, p *Postgres, sql string, args []any, scan pgx.RowToFunc[T]) ([]T, error) {
+	if p.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	rows, err := p.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: query: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scan)
+	if err != nil {
+		return nil, fmt.Errorf("store: query: %w", err)
+	}
+	return out, nil
+}
