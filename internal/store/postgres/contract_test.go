@@ -2,7 +2,10 @@ package postgres
 
 import (
 	"context"
+	"sync"
 	"testing"
+
+	"github.com/ThreeDotsLabs/watermill"
 
 	"github.com/iceshub/iceshub/internal/crypt"
 	"github.com/iceshub/iceshub/internal/store"
@@ -15,18 +18,30 @@ func TestContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Engine { return openTest(t, pgtest.URL(t)) })
 }
 
-// openTest opens a store on url with a new data key, migrating it.
+var (
+	keysMu sync.Mutex
+	keysOf = map[string]*crypt.Keyring{}
+)
+
+// openTest opens a store on url, migrating it, with the data key of url's
+// stores (new for the first).
 func openTest(t testing.TB, url string) *Postgres {
 	t.Helper()
-	key, err := crypt.NewKey()
-	if err != nil {
-		t.Fatal(err)
+	keysMu.Lock()
+	keys := keysOf[url]
+	if keys == nil {
+		key, err := crypt.NewKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if keys, err = crypt.NewKeyring(key); err != nil {
+			t.Fatal(err)
+		}
+		keysOf[url] = keys
 	}
-	keys, err := crypt.NewKeyring(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Open(context.Background(), Options{URL: url, Keyring: keys, Migrate: true, PollInterval: 20e6})
+	keysMu.Unlock()
+	p, err := Open(context.Background(), Options{URL: url, Keyring: keys, Migrate: true, PollInterval: 20e6,
+		Logger: watermill.NewStdLogger(false, false)})
 	if err != nil {
 		t.Fatal(err)
 	}

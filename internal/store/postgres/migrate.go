@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
 	"github.com/pressly/goose/v3/lock"
 )
 
@@ -31,17 +32,27 @@ type MigrationState struct {
 
 // provider returns a goose provider on the pool's connections; close it
 // after use (the pool stays open).
-func (p *Postgres) provider() (*goose.Provider, error) {
+func (p *Postgres) provider(ctx context.Context) (*goose.Provider, error) {
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return nil, err
+	}
+	// goose looks for its table in schema public unless told: the
+	// database's search_path may name another (a schema per deployment).
+	var schema string
+	if err := p.pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return nil, fmt.Errorf("store: migrations: find the schema: %w", err)
+	}
+	versions, err := database.NewStore(database.DialectPostgres, schema+".goose_db_version")
+	if err != nil {
+		return nil, fmt.Errorf("store: migrations: %w", err)
 	}
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {
 		return nil, fmt.Errorf("store: migration lock: %w", err)
 	}
 	db := stdlib.OpenDBFromPool(p.pool)
-	prov, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker))
+	prov, err := goose.NewProvider("", db, sub, goose.WithStore(versions), goose.WithSessionLocker(locker))
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: migrations: %w", err)
@@ -71,7 +82,7 @@ func (p *Postgres) schemaReady(ctx context.Context) error {
 // Migrate applies every migration not yet applied, in order, and returns
 // the versions it applied.
 func (p *Postgres) Migrate(ctx context.Context) ([]int64, error) {
-	prov, err := p.provider()
+	prov, err := p.provider(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +101,7 @@ func (p *Postgres) Migrate(ctx context.Context) ([]int64, error) {
 // MigrationStatus lists every migration the binary holds and whether the
 // database has it.
 func (p *Postgres) MigrationStatus(ctx context.Context) ([]MigrationState, error) {
-	prov, err := p.provider()
+	prov, err := p.provider(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -196,13 +196,12 @@ func (q *queue) claim(ctx context.Context) {
 	for _, r := range rows {
 		plain, err := q.p.open(r.payload)
 		if err != nil {
-			// The data key that sealed it is missing: leave it leased by
-			// no one, for a hub that has the key; this one looks again at
-			// the next poll.
+			// The data key that sealed it is missing. Its lease is not
+			// renewed: when it passes, any hub may take it, one with the
+			// key among them; this one tries again then (and says so
+			// again, once a lease).
 			q.log.Error("stored message cannot be opened: it waits for a hub with the data key that sealed it", err,
 				watermill.LogFields{"message_uuid": r.uuid})
-			q.release(ctx, []int64{r.id})
-			q.stale = false
 			continue
 		}
 		m := message.NewMessage(r.uuid, plain)
