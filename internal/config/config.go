@@ -122,7 +122,8 @@ const (
 
 // Store configures durable storage and messaging.
 type Store struct {
-	// Backend selects the engine; only "sqlite" (embedded, the default) exists.
+	// Backend selects the engine: "sqlite" (embedded, the default) or
+	// "postgres" (several hubs on one PostgreSQL database).
 	Backend string `yaml:"backend"`
 	// DataDir holds the database file and everything else the hub keeps.
 	DataDir string `yaml:"data_dir"`
@@ -135,7 +136,34 @@ type Store struct {
 	// DataKeyFile is the file of the keys that encrypt stored payloads;
 	// empty means data_dir/data.key. ICESHUB_DATA_KEY, when set, wins.
 	DataKeyFile string `yaml:"data_key_file"`
+	// Migrate is "auto" (the default: serve brings the schema up to date
+	// as it starts) or "manual" (serve refuses a schema that is not
+	// current; `iceshub migrate` brings it up to date).
+	Migrate string `yaml:"migrate"`
+	// Postgres configures the postgres backend.
+	Postgres StorePostgres `yaml:"postgres"`
 }
+
+// StorePostgres configures the PostgreSQL store (store.backend: postgres).
+type StorePostgres struct {
+	// URLEnv names the environment variable that holds the connection URL
+	// (it may carry a password, so it is never in this file).
+	URLEnv string `yaml:"url_env"`
+	// MaxConns bounds each hub's connections.
+	MaxConns int `yaml:"max_conns"`
+	// StatementTimeout ends a statement that runs longer.
+	StatementTimeout time.Duration `yaml:"statement_timeout"`
+	// Lease is how long a message or a parked copy stays with the hub that
+	// took it without word from it: a hub that dies lets its work go to
+	// the others after at most this long.
+	Lease time.Duration `yaml:"lease"`
+}
+
+// Defaults of the postgres backend.
+const (
+	DefaultPostgresURLEnv = "ICESHUB_POSTGRES_URL"
+	MinLease              = 3 * time.Second
+)
 
 // EffectiveCommitDelay is CommitDelay, or its default when it is not set.
 func (s Store) EffectiveCommitDelay() time.Duration {
@@ -679,6 +707,11 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Store.Backend, "sqlite")
 	setDefault(&c.Store.DataDir, "data")
 	setDefault(&c.Store.PollInterval, 50*time.Millisecond)
+	setDefault(&c.Store.Migrate, "auto")
+	setDefault(&c.Store.Postgres.URLEnv, DefaultPostgresURLEnv)
+	setDefault(&c.Store.Postgres.MaxConns, 10)
+	setDefault(&c.Store.Postgres.StatementTimeout, 30*time.Second)
+	setDefault(&c.Store.Postgres.Lease, 30*time.Second)
 	if c.Store.CommitDelay == nil {
 		d := DefaultCommitDelay
 		c.Store.CommitDelay = &d
@@ -768,12 +801,38 @@ func (c *Config) at(line int) string {
 	return c.Source
 }
 
+// checkStore checks the store's settings.
+func (c *Config) checkStore() []error {
+	var errs []error
+	st := c.Store
+	switch st.Backend {
+	case "sqlite", "postgres":
+	default:
+		errs = append(errs, fmt.Errorf("%s: store.backend %q is not available (available: sqlite, postgres)", c.Source, st.Backend))
+	}
+	if st.Migrate != "auto" && st.Migrate != "manual" {
+		errs = append(errs, fmt.Errorf("%s: store.migrate %q must be auto or manual", c.Source, st.Migrate))
+	}
+	pg := st.Postgres
+	if !envPattern.MatchString(pg.URLEnv) {
+		errs = append(errs, fmt.Errorf("%s: store.postgres.url_env %q is not an environment variable name", c.Source, pg.URLEnv))
+	}
+	if pg.MaxConns < 2 || pg.MaxConns > 1000 {
+		errs = append(errs, fmt.Errorf("%s: store.postgres.max_conns %d must be from 2 to 1000", c.Source, pg.MaxConns))
+	}
+	if pg.StatementTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("%s: store.postgres.statement_timeout must be at least 1s", c.Source))
+	}
+	if pg.Lease < MinLease {
+		errs = append(errs, fmt.Errorf("%s: store.postgres.lease must be at least %s (a hub renews its leases every third of it)", c.Source, MinLease))
+	}
+	return errs
+}
+
 // checkSettings checks the settings outside partners and routes.
 func (c *Config) checkSettings() []error {
 	var errs []error
-	if c.Store.Backend != "sqlite" {
-		errs = append(errs, fmt.Errorf("%s: store.backend %q is not available (available: sqlite)", c.Source, c.Store.Backend))
-	}
+	errs = append(errs, c.checkStore()...)
 	if c.Server.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("%s: server.max_body_bytes %d is below 1024", c.Source, c.Server.MaxBodyBytes))
 	}
