@@ -112,8 +112,9 @@ type queue struct {
 }
 
 type item struct {
-	msg *message.Message
-	id  int64
+	msg    *message.Message
+	id     int64
+	cancel context.CancelFunc // of the message's context, once handed out
 }
 
 type result struct {
@@ -145,6 +146,18 @@ func (q *queue) run(ctx context.Context) {
 		case len(q.pending) > 0 && q.handed < q.inFlight:
 			next, out = q.pending[0], q.out
 		}
+		if out != nil && next.cancel == nil {
+			// The message's context ends when its handler answers, as
+			// Watermill's subscribers do.
+			mctx, cancel := context.WithCancel(ctx)
+			next.msg.SetContext(mctx)
+			next.cancel = cancel
+			if fromAgain {
+				q.again[0] = next
+			} else {
+				q.pending[0] = next
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -160,8 +173,7 @@ func (q *queue) run(ctx context.Context) {
 			if !r.acked {
 				m := message.NewMessage(r.msg.UUID, r.msg.Payload)
 				m.Metadata = r.msg.Metadata
-				m.SetContext(ctx)
-				r.msg = m
+				r.msg, r.cancel = m, nil
 				q.again = append(q.again, r.item)
 				retry = time.After(q.p.opts.PollInterval)
 				continue
@@ -209,7 +221,6 @@ func (q *queue) claim(ctx context.Context) {
 		if m.Metadata == nil {
 			m.Metadata = message.Metadata{}
 		}
-		m.SetContext(ctx)
 		q.held[r.id] = true
 		q.pending = append(q.pending, item{msg: m, id: r.id})
 	}
@@ -217,6 +228,7 @@ func (q *queue) claim(ctx context.Context) {
 
 // await reports the handler's answer to it.
 func (q *queue) await(it item) {
+	defer it.cancel()
 	r := result{item: it}
 	select {
 	case <-it.msg.Acked():
@@ -225,6 +237,7 @@ func (q *queue) await(it item) {
 	case <-q.abandon:
 		return
 	}
+	it.cancel()
 	select {
 	case q.results <- r:
 	case <-q.abandon:

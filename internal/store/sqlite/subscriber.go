@@ -262,7 +262,8 @@ type queue struct {
 type item struct {
 	msg    *message.Message
 	offset int64
-	key    string // the referral it is about
+	key    string             // the referral it is about
+	cancel context.CancelFunc // of the message's context, once handed out
 }
 
 // result is a handler's answer to one message.
@@ -297,6 +298,18 @@ func (q *queue) run(ctx context.Context) {
 		} else if n, i := q.next(); i >= 0 {
 			next, idx, out = n, i, q.out
 		}
+		if out != nil && next.cancel == nil {
+			// The message's context ends when its handler answers, as
+			// Watermill's subscribers do.
+			mctx, cancel := context.WithCancel(ctx)
+			next.msg.SetContext(mctx)
+			next.cancel = cancel
+			if idx == -2 {
+				again[0] = next
+			} else {
+				q.pending[idx] = next
+			}
+		}
 		idle.Reset(q.poll)
 		select {
 		case <-ctx.Done():
@@ -316,8 +329,7 @@ func (q *queue) run(ctx context.Context) {
 				// so that nothing about the same referral overtakes it.
 				m := message.NewMessage(r.msg.UUID, r.msg.Payload)
 				m.Metadata = r.msg.Metadata
-				m.SetContext(ctx)
-				r.msg = m
+				r.msg, r.cancel = m, nil
 				again = append(again, r.item)
 				retry = time.After(q.poll)
 				continue
@@ -417,6 +429,7 @@ func (q *queue) next() (item, int) {
 
 // await reports the handler's answer to it.
 func (q *queue) await(ctx context.Context, it item) {
+	defer it.cancel()
 	r := result{item: it}
 	select {
 	case <-it.msg.Acked():
@@ -425,6 +438,7 @@ func (q *queue) await(ctx context.Context, it item) {
 	case <-ctx.Done():
 		return
 	}
+	it.cancel()
 	select {
 	case q.results <- r:
 	case <-ctx.Done():
