@@ -269,3 +269,7 @@ func (p *Postgres) prunePrefix(ctx context.Context, cutoff time.Time,
 	}
 	return removed, nil
 }
+
+// VerifyIn verifies the disclosure record as tx sees it: for a tool that
+// must check what it wrote before it commits (internal/store/storecopy).
+func VerifyIn(ctx context.Context, tx pgx.Tx) (store.VerifyReport, error) { return verifyChain(ctx, tx) }

@@ -312,3 +312,13 @@ func (p *Postgres) EnsureTopics(topics ...string) error {
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// Import runs fn in one transaction on the store's database, for tools
+// that fill a new store from elsewhere (internal/store/storecopy): what fn
+// writes is all there or none of it.
+func (p *Postgres) Import(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	if p.closed.Load() {
+		return store.ErrClosed
+	}
+	return pgx.BeginFunc(ctx, p.pool, fn)
+}

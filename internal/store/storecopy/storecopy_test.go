@@ -1,0 +1,122 @@
+package storecopy
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/iceshub/iceshub/internal/crypt"
+	"github.com/iceshub/iceshub/internal/intake"
+	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/store/postgres"
+	"github.com/iceshub/iceshub/internal/store/postgres/pgtest"
+	"github.com/iceshub/iceshub/internal/store/sqlite"
+	"github.com/iceshub/iceshub/internal/store/storetest"
+)
+
+// A SQLite store with a delivered referral, pending copies, a parked copy,
+// a dead letter and a held message is copied whole: the PostgreSQL store
+// answers the same requests the same way, offers the pending copies in
+// order, reads every sealed value with the same keys, and its disclosure
+// chain verifies and ends where the source's did.
+func TestCopyMovesEverythingAndRefusesAFullTarget(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	key, _ := crypt.NewKey()
+	keys, _ := crypt.NewKeyring(key)
+	dir := t.TempDir()
+	src, err := sqlite.Open(sqlite.Options{DataDir: dir, Keyring: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.AcceptReferral(t, src, "ref-1", "sr-1")
+	storetest.AcceptReferral(t, src, "ref-2", "sr-2")
+	storetest.FillRecord(t, src, 7)
+	var batch store.Batch
+	for _, id := range []string{"c1", "c2", "c3"} {
+		m := message.NewMessage(id, []byte("copy "+id))
+		m.Metadata.Set(intake.MetaReferralID, "ref-1")
+		batch.Messages = append(batch.Messages, store.TopicMessage{Topic: "deliver.provider", Message: m})
+	}
+	del, _ := model.MarshalDelivery(model.Delivery{Recipient: "provider", IdempotencyKey: "k-dead", Referral: model.Referral{ID: "ref-2"}})
+	batch.DeadLetters = []store.DeadLetter{{Recipient: "provider", Kind: "referral", ReferralID: "ref-2", IdempotencyKey: "k-dead",
+		StatusCode: 422, PartnerAnswer: "no such product", Error: "refused", Payload: del}}
+	batch.Holds = []store.Hold{{ReferralID: "ref-2", Kind: "referral", Route: "council", Reason: "no council", Payload: []byte("held copy")}}
+	batch.Park = []store.Parked{{Partner: "provider", Lane: "ref-2", Kind: "referral", ReferralID: "ref-2", IdempotencyKey: "k-park",
+		Payload: []byte("parked copy"), Attempts: 2, NextAt: time.Now(), FirstFailed: time.Now()}}
+	batch.Delivered = []store.Delivered{{ReferralID: "ref-1", IdempotencyKey: "k-1", Recipient: "council-a", Kind: "referral", StatusCode: 201}}
+	if err := src.EnsureTopics("deliver.provider"); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Commit(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	srcChain := storetest.Verify(t, src)
+	src.Close()
+
+	dst, err := postgres.Open(ctx, postgres.Options{URL: url, Keyring: keys, Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	rep, err := Copy(ctx, filepath.Join(dir, sqlite.FileName), dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Chain.OK || rep.Chain.Head != srcChain.Head || rep.Chain.Entries != srcChain.Entries {
+		t.Errorf("copied chain %+v, source %+v", rep.Chain, srcChain)
+	}
+	if rep.Pending["deliver.provider"] != 3 || rep.Pending["referral.received"] != 2 {
+		t.Errorf("pending copied = %v", rep.Pending)
+	}
+	if resp, dup, err := dst.StoredResponse(ctx, []string{"request:ref-1"}); err != nil || !dup || resp.Status != 200 {
+		t.Errorf("the copy's answer to a request seen = %+v %v %v", resp, dup, err)
+	}
+	if rec, ok, err := dst.FindReferral(ctx, intake.Lookup{ServiceRequestID: "sr-2"}); err != nil || !ok || rec.Referral.Person.NHSNumber != "9990000018" {
+		t.Errorf("the copy's referral = %+v %v %v", rec, ok, err)
+	}
+	dls, err := dst.DeadLetters(ctx)
+	if err != nil || len(dls) != 1 || dls[0].PartnerAnswer != "no such product" {
+		t.Errorf("dead letters = %+v, %v", dls, err)
+	}
+	if h, err := dst.HeldMessage(ctx, 1); err != nil || string(h.Payload) != "held copy" {
+		t.Errorf("held = %+v, %v", h, err)
+	}
+	if due, err := dst.DueParked(ctx, "provider", time.Now().Add(time.Second), 10); err != nil || len(due) != 1 || string(due[0].Payload) != "parked copy" {
+		t.Errorf("parked = %+v, %v", due, err)
+	}
+	// The copies come out in order, the first one first.
+	sub, _ := dst.NewSubscriber()
+	defer sub.Close()
+	msgs, err := sub.Subscribe(ctx, "deliver.provider")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"c1", "c2", "c3"} {
+		select {
+		case m := <-msgs:
+			if m.UUID != want || string(m.Payload) != "copy "+want {
+				t.Fatalf("got %s %q, want %s", m.UUID, m.Payload, want)
+			}
+			m.Ack()
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no %s", want)
+		}
+	}
+	if _, err := dst.ReplayDeadLetter(ctx, dls[0].ID, store.Replay{By: "ops", Topic: func(p string) string { return "deliver." + p }}); err != nil {
+		t.Errorf("replay of the copied dead letter: %v", err)
+	}
+	// The chain goes on from the copy.
+	storetest.FillRecord(t, dst, 2)
+	if v := storetest.Verify(t, dst); !v.OK || v.Entries != srcChain.Entries+2 {
+		t.Errorf("after two more entries: %+v", v)
+	}
+	if _, err := Copy(ctx, filepath.Join(dir, sqlite.FileName), dst); !errors.Is(err, ErrTargetNotEmpty) {
+		t.Errorf("copy into a used store: %v, want ErrTargetNotEmpty", err)
+	}
+}
