@@ -272,4 +272,6 @@ func (p *Postgres) prunePrefix(ctx context.Context, cutoff time.Time,
 
 // VerifyIn verifies the disclosure record as tx sees it: for a tool that
 // must check what it wrote before it commits (internal/store/storecopy).
-func VerifyIn(ctx context.Context, tx pgx.Tx) (store.VerifyReport, error) { return verifyChain(ctx, tx) }
+func VerifyIn(ctx context.Context, tx pgx.Tx) (store.VerifyReport, error) {
+	return verifyChain(ctx, tx)
+}
