@@ -146,12 +146,7 @@ func dlqList(ctx context.Context, st store.DeadLetters, stdout io.Writer, asJSON
 	if err != nil {
 		return err
 	}
-	views := []hub.DeadLetterView{}
-	for _, d := range dls {
-		if all || d.Resolution == nil {
-			views = append(views, hub.DeadLetterView{DeadLetter: d, State: hub.StateOf(d)})
-		}
-	}
+	views := hub.DeadLetterViews(dls, all)
 	if asJSON {
 		return writeJSON(stdout, views)
 	}

@@ -69,6 +69,7 @@ const bookedPlaceholder = "{{booked}}"
 // journey.
 const complaintRef = "COMP-2026-0042"
 
+// Steps are the return journey's steps, in the order they are played.
 func Steps() []Step {
 	providerEvent := func(ev map[string]any) func(context.Context, *Journey) (int, []byte, error) {
 		return func(ctx context.Context, j *Journey) (int, []byte, error) {

@@ -92,14 +92,7 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	all := r.URL.Query().Get("all") == "true"
-	views := []DeadLetterView{}
-	for _, d := range dls {
-		if all || d.Resolution == nil {
-			views = append(views, DeadLetterView{DeadLetter: d, State: StateOf(d)})
-		}
-	}
-	writeJSONOK(w, map[string]any{"deadLetters": views})
+	writeJSONOK(w, map[string]any{"deadLetters": DeadLetterViews(dls, r.URL.Query().Get("all") == "true")})
 }
 
 func (a *admin) show(w http.ResponseWriter, r *http.Request) {

@@ -13,10 +13,10 @@ import (
 	"github.com/iceshub/iceshub/routes"
 )
 
-// adminStore is what the dead-letter actions and the admin API read and
+// AdminStore is what the dead-letter actions and the admin API read and
 // write: dead letters, held messages, statistics, and the referral a
 // replay is re-cut from (routes.NewRecut).
-type adminStore interface {
+type AdminStore interface {
 	store.DeadLetters
 	store.HeldMessages
 	store.Statistics
@@ -26,7 +26,7 @@ type adminStore interface {
 // DLQActions is the use case "replay or discard a dead letter", shared by
 // the dlq command and the admin API.
 type DLQActions struct {
-	store adminStore
+	store AdminStore
 	// recut re-cuts a delivery to the current route's fields before a
 	// replay; nil publishes the stored copy (whose mapping still runs at
 	// send time, so it is current).
@@ -36,7 +36,7 @@ type DLQActions struct {
 // NewDLQActions returns the dead-letter actions on st. With cfg, a replay
 // is re-cut under cfg's routes (the current policy); without, the stored
 // copy is replayed as cut (its mapping still runs at send time).
-func NewDLQActions(st adminStore, cfg *config.Config) *DLQActions {
+func NewDLQActions(st AdminStore, cfg *config.Config) *DLQActions {
 	a := &DLQActions{store: st}
 	if cfg != nil {
 		kinds := map[string]string{}
@@ -67,8 +67,9 @@ type DeadLetterView struct {
 	State    string          `json:"state"`
 }
 
+// ViewOf is d as shown to an operator, with the delivery it carried.
 func ViewOf(d store.DeadLetter) DeadLetterView {
-	v := DeadLetterView{DeadLetter: d, State: StateOf(d)}
+	v := DeadLetterView{DeadLetter: d, State: stateOf(d)}
 	if len(d.Payload) > 0 {
 		if json.Valid(d.Payload) {
 			v.Delivery = json.RawMessage(d.Payload)
@@ -79,7 +80,21 @@ func ViewOf(d store.DeadLetter) DeadLetterView {
 	return v
 }
 
-func StateOf(d store.DeadLetter) string {
+// DeadLetterViews lists dls as shown to an operator, without the
+// deliveries: the open ones, or with all every one.
+func DeadLetterViews(dls []store.DeadLetter, all bool) []DeadLetterView {
+	views := []DeadLetterView{}
+	for _, d := range dls {
+		if all || d.Resolution == nil {
+			views = append(views, DeadLetterView{DeadLetter: d, State: stateOf(d)})
+		}
+	}
+	return views
+}
+
+// stateOf is a dead letter's state: open, or its resolution (replayed,
+// discarded).
+func stateOf(d store.DeadLetter) string {
 	if d.Resolution == nil {
 		return "open"
 	}

@@ -111,6 +111,7 @@ type JSONTable struct {
 	Rows    []JSONRow `json:"rows"`
 }
 
+// JSONRow is one row of a JSONTable: its group and its values, by name.
 type JSONRow struct {
 	Group  map[string]string `json:"group"`
 	Values map[string]string `json:"values"`
