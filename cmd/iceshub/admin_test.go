@@ -53,7 +53,7 @@ func TestAdminAPI(t *testing.T) {
 
 	const token = "fictional-admin-token-for-tests-of-32-bytes-or-more"
 	o := startOpsHub(t, opsHubConfig{adminToken: token})
-	prov := o.sims.provider
+	prov := o.sims.Provider
 	prov.FailNext(2, http.StatusUnprocessableEntity, "")
 	template := referralTemplate(t)
 	id1, id2 := o.send(t, template), o.send(t, template)
@@ -139,7 +139,7 @@ func TestAdminAPI(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("discard = %d %s", code, body)
 	}
-	got, err := o.hub.store.DeadLetter(t.Context(), dl2)
+	got, err := o.hub.Store().DeadLetter(t.Context(), dl2)
 	if err != nil || got.Resolution == nil || got.Resolution.Action != store.ActionDiscarded || got.Resolution.By != "admin-api" || len(got.Payload) == 0 {
 		t.Errorf("discarded dead letter = %+v, %v; want kept with its payload, resolution recorded", got.Resolution, err)
 	}
@@ -153,11 +153,11 @@ func TestAdminAPI(t *testing.T) {
 	}
 
 	// A referral no council covers is held; both views list it.
-	if status, answer, err := o.sims.postBundle(t.Context(), o.base, mustRead(t, "../../testdata/fhir/referral-no-council.json")); err != nil || status != http.StatusOK {
+	if status, answer, err := o.sims.PostBundle(t.Context(), o.base, mustRead(t, "../../testdata/fhir/referral-no-council.json")); err != nil || status != http.StatusOK {
 		t.Fatalf("POST = %d, %v\n%s", status, err, answer)
 	}
 	eventually(t, "a hold", func() bool {
-		held, err := o.hub.store.Held(t.Context())
+		held, err := o.hub.Store().Held(t.Context())
 		return err == nil && len(held) == 1
 	})
 	code, body = adminCall(t, http.MethodGet, o.base+"/admin/held", token, "")

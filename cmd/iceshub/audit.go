@@ -2,23 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/iceshub/iceshub/internal/audit"
+	"github.com/iceshub/iceshub/internal/hub"
 	"github.com/iceshub/iceshub/internal/nhsnumber"
 	"github.com/iceshub/iceshub/internal/store"
-	"github.com/iceshub/iceshub/internal/subject"
 )
-
-// Article 12(3) UK GDPR, as the reports state it.
-const sarDeadlineRule = "UK GDPR Art 12(3): reply without undue delay and at the latest within one month of receiving the request " +
-	"(extendable by two further months for complex or numerous requests, telling the person within the first month)"
 
 // cmdAudit answers questions about the disclosure record: is it intact
 // (verify), and what was shared about one person (subject).
@@ -54,7 +47,7 @@ func (f storeFlags) dataDir() (string, error) {
 	if *f.data != "" {
 		return *f.data, nil
 	}
-	cfg, err := loadConfig(*f.config)
+	cfg, err := hub.LoadConfig(*f.config)
 	if err != nil {
 		return "", err
 	}
@@ -68,7 +61,7 @@ func (f storeFlags) open() (store.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return openExisting(dir, nil)
+	return hub.OpenExisting(dir, nil)
 }
 
 // auditVerify recomputes the disclosure record's hash chain. A broken chain
@@ -104,18 +97,6 @@ func auditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintln(stdout)
 	return nil
-}
-
-// subjectReport is the JSON form of a subject access report.
-type subjectReport struct {
-	NHSNumber       string             `json:"nhsNumber"`
-	Subject         string             `json:"subject"`
-	GeneratedAt     time.Time          `json:"generatedAt"`
-	RequestReceived string             `json:"requestReceived"`
-	ReplyDueBy      string             `json:"replyDueBy"`
-	DeadlineRule    string             `json:"deadlineRule"`
-	RecordIntegrity store.VerifyReport `json:"recordIntegrity"`
-	Disclosures     []store.Disclosure `json:"disclosures"`
 }
 
 // auditSubject prints everything the disclosure record holds about one NHS
@@ -154,90 +135,17 @@ func auditSubject(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	st, key, err := openWithSubjectKey(dir, stderr)
+	st, key, err := hub.OpenWithSubjectKey(dir, stderr)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	sbj := key.Of(nhs)
-	ds, err := st.DisclosuresBySubject(ctx, sbj)
+	rep, err := audit.SubjectReport(ctx, st, nhs, key.Of(nhs), day, now)
 	if err != nil {
 		return err
-	}
-	integrity, err := st.VerifyDisclosures(ctx)
-	if err != nil {
-		return err
-	}
-	rep := subjectReport{
-		NHSNumber: nhs, Subject: sbj, GeneratedAt: now.UTC().Truncate(time.Second),
-		RequestReceived: day.Format(time.DateOnly), ReplyDueBy: oneMonthAfter(day).Format(time.DateOnly),
-		DeadlineRule: sarDeadlineRule, RecordIntegrity: integrity, Disclosures: ds,
-	}
-	if rep.Disclosures == nil {
-		rep.Disclosures = []store.Disclosure{}
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return writeJSON(stdout, rep)
 	}
-	return writeSubjectReport(stdout, rep)
-}
-
-func writeSubjectReport(w io.Writer, rep subjectReport) error {
-	fmt.Fprintf(w, "Subject access report: what iceshub shared about NHS number %s %s %s\n", rep.NHSNumber[:3], rep.NHSNumber[3:6], rep.NHSNumber[6:])
-	fmt.Fprintf(w, "Request received %s; reply due by %s. %s.\n", rep.RequestReceived, rep.ReplyDueBy, rep.DeadlineRule)
-	fmt.Fprintf(w, "Generated %s.", rep.GeneratedAt.Format(time.RFC3339))
-	if rep.RecordIntegrity.OK {
-		fmt.Fprintf(w, " Disclosure record verified intact (%d entries).\n", rep.RecordIntegrity.Entries)
-	} else {
-		fmt.Fprintf(w, " WARNING: the disclosure record is broken at entry %d (%s); run 'iceshub audit verify'.\n",
-			rep.RecordIntegrity.BadID, rep.RecordIntegrity.Problem)
-	}
-	fmt.Fprintf(w, "%d disclosure record entries.\n\n", len(rep.Disclosures))
-	if len(rep.Disclosures) == 0 {
-		return nil
-	}
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "WHEN (UTC)\tRECIPIENT\tKIND\tOUTCOME\tPURPOSE\tLAWFUL BASIS\tREFERRAL\tFIELDS")
-	for _, d := range rep.Disclosures {
-		outcome := d.Outcome
-		if d.Detail != "" {
-			outcome += " (" + d.Detail + ")"
-		}
-		fields := strings.Join(d.Fields, ", ")
-		if fields == "" {
-			fields = "(none)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.At.UTC().Format("2006-01-02 15:04:05"), d.Recipient, d.Kind,
-			outcome, d.Purpose, d.LawfulBasis, d.ReferralID, fields)
-	}
-	return tw.Flush()
-}
-
-// oneMonthAfter is the Art 12(3) deadline as the ICO counts it: the same
-// day of the next month, or that month's last day when it has no such day
-// (31 January gives 28 or 29 February).
-func oneMonthAfter(d time.Time) time.Time {
-	y, m, day := d.Date()
-	first := time.Date(y, m+1, 1, 0, 0, 0, 0, time.UTC)
-	if last := first.AddDate(0, 1, -1).Day(); day > last {
-		day = last
-	}
-	return time.Date(first.Year(), first.Month(), day, 0, 0, 0, 0, time.UTC)
-}
-
-// openWithSubjectKey opens the existing store of dir with the subject key
-// serve uses (never making a new one), for the commands that read or write
-// what is recorded about a person.
-func openWithSubjectKey(dir string, stderr io.Writer) (store.Engine, subject.Key, error) {
-	key, err := loadSubjectKey(dir, false, slog.New(slog.NewTextHandler(stderr, nil)))
-	if err != nil {
-		return nil, subject.Key{}, err
-	}
-	st, err := openExisting(dir, key.Bytes())
-	if err != nil {
-		return nil, subject.Key{}, err
-	}
-	return st, key, nil
+	return audit.Write(stdout, rep)
 }

@@ -16,6 +16,8 @@ import (
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 
+	"github.com/iceshub/iceshub/internal/audit"
+	"github.com/iceshub/iceshub/internal/demo"
 	"github.com/iceshub/iceshub/internal/store"
 	sqlitestore "github.com/iceshub/iceshub/internal/store/sqlite"
 	"github.com/iceshub/iceshub/internal/subject"
@@ -29,18 +31,18 @@ func TestAuditSubjectAndVerifyAfterDemoTraffic(t *testing.T) {
 	t.Setenv(subject.EnvKey, "") // the key file the hub generates in its data directory
 	ctx := context.Background()
 	base, h, sims := startTestHub(t, io.Discard)
-	dir := h.cfg.Store.DataDir
+	dir := h.Config().Store.DataDir
 	files, _ := filepath.Glob("../../testdata/fhir/referral-*.json")
 	if len(files) < 2 {
 		t.Fatalf("found %d sample referrals", len(files))
 	}
 	var target string
 	for _, f := range files {
-		status, answer, err := sims.postBundle(ctx, base, mustRead(t, f))
+		status, answer, err := sims.PostBundle(ctx, base, mustRead(t, f))
 		if err != nil || status != http.StatusOK {
 			t.Fatalf("%s: %d %v\n%s", f, status, err, answer)
 		}
-		id := referralIDFrom(answer)
+		id := demo.ReferralIDFrom(answer)
 		waitOutcomes(t, h, id, 3)
 		if filepath.Base(f) == "referral-3-lines.json" {
 			target = id
@@ -54,7 +56,7 @@ func TestAuditSubjectAndVerifyAfterDemoTraffic(t *testing.T) {
 	}
 
 	// The subject column holds a keyed hash, never an NHS number.
-	ds, err := h.store.Disclosures(ctx, target)
+	ds, err := h.Store().Disclosures(ctx, target)
 	if err != nil || len(ds) != 3 {
 		t.Fatalf("disclosures of %s = %v, %v", target, ds, err)
 	}
@@ -80,7 +82,7 @@ func TestAuditSubjectAndVerifyAfterDemoTraffic(t *testing.T) {
 	if code := run([]string{"audit", "subject", "--nhs-number", "999 000 0026", "--json", "--received", "2026-01-31", "--data", dir}, &out, &errs); code != 0 {
 		t.Fatalf("audit subject --json exited %d: %s", code, errs.String())
 	}
-	var rep subjectReport
+	var rep audit.Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
@@ -133,15 +135,3 @@ func TestAuditSubjectAndVerifyAfterDemoTraffic(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-func TestOneMonthAfter(t *testing.T) {
-	for in, want := range map[string]string{
-		"2025-01-15": "2025-02-15", "2025-01-31": "2025-02-28", "2024-01-31": "2024-02-29",
-		"2025-03-31": "2025-04-30", "2025-12-20": "2026-01-20",
-	} {
-		d, _ := time.Parse(time.DateOnly, in)
-		if got := oneMonthAfter(d).Format(time.DateOnly); got != want {
-			t.Errorf("oneMonthAfter(%s) = %s, want %s", in, got, want)
-		}
-	}
-}

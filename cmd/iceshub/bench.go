@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/iceshub/iceshub/cmd/internal/bench"
+	"github.com/iceshub/iceshub/internal/hub"
 	"github.com/iceshub/iceshub/internal/store"
 )
 
@@ -20,8 +20,8 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := bench.Options{
-		OpenStore: func(dataDir string) (store.Engine, error) { return openStore(storeSettings{dataDir: dataDir}) },
-		StoreFile: storeFile,
+		OpenStore: func(dataDir string) (store.Engine, error) { return hub.OpenStore(hub.StoreSettings{DataDir: dataDir}) },
+		StoreFile: hub.StoreFile,
 	}
 	var jsonOut bool
 	fs.StringVar(&o.Scenario, "scenario", "steady", "steady: constant load; outage: the provider is down for --outage in the middle of the run, then the backlog drains; backlog: the provider is down for the whole send, so its deliveries pile up, then they drain")
@@ -58,9 +58,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if jsonOut {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return writeJSON(stdout, rep)
 	}
 	return bench.Print(stdout, rep)
 }

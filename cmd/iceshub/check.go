@@ -6,7 +6,7 @@ import (
 	"io"
 	"text/tabwriter"
 
-	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/hub"
 	"github.com/iceshub/iceshub/internal/model"
 )
 
@@ -17,7 +17,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file to check (default: the built-in configuration)")
 	fields := fs.Bool("fields", false, "also list the canonical fields routes may name, with their data protection class")
-	fileOnly := fs.Bool("file-only", false, "check the file alone, not the environment serve would need (secrets, token_env, "+adminTokenEnv+"): for checking a file where its secrets are not")
+	fileOnly := fs.Bool("file-only", false, "check the file alone, not the environment serve would need (secrets, token_env, "+hub.AdminTokenEnv+"): for checking a file where its secrets are not")
 	insecureDev := fs.Bool("insecure-dev", false, "check as serve --insecure-dev would start: an unset token_env is a warning, not an error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -25,12 +25,12 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
-	cfg, err := loadConfig(*path)
+	cfg, err := hub.LoadConfig(*path)
 	if err != nil {
 		return err
 	}
 	if !*fileOnly {
-		warnings, err := checkEnvironment(cfg, cfg.Server.InsecureDev || *insecureDev, adminTokenFrom(""))
+		warnings, err := hub.CheckEnvironment(cfg, cfg.Server.InsecureDev || *insecureDev, hub.AdminTokenFrom(""))
 		for _, w := range warnings {
 			fmt.Fprintln(stderr, "warning:", w)
 		}
@@ -61,25 +61,4 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		return tw.Flush()
 	}
 	return nil
-}
-
-// loadConfig loads path, or the built-in default when path is empty, and
-// checks its routes against the partners' contracts.
-func loadConfig(path string) (*config.Config, error) {
-	var (
-		cfg *config.Config
-		err error
-	)
-	if path == "" {
-		cfg, err = config.Default()
-	} else {
-		cfg, err = config.Load(path)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := checkContracts(cfg); err != nil {
-		return nil, err
-	}
-	return cfg, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"github.com/iceshub/iceshub/internal/hub"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +11,7 @@ import (
 
 func TestCheckDefaultConfiguration(t *testing.T) {
 	setPartnerTokens(t)
-	t.Setenv(adminTokenEnv, "")
+	t.Setenv(hub.AdminTokenEnv, "")
 	var out, errOut bytes.Buffer
 	if code := run([]string{"check", "--fields"}, &out, &errOut); code != 0 {
 		t.Fatalf("check exited %d: %s", code, errOut.String())

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/iceshub/iceshub/internal/auth"
+	"github.com/iceshub/iceshub/internal/hub"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/internal/store/sqlite"
 )
@@ -61,21 +61,21 @@ func getStatus(t *testing.T, url string) int {
 func TestReadyzWritesTheStoreAtMostOnceASecond(t *testing.T) {
 	clock := newTestClock()
 	o := startOpsHub(t, opsHubConfig{now: clock.now})
-	_, before := o.hub.store.GroupStats()
+	_, before := o.hub.Store().GroupStats()
 	for i := 0; i < 100; i++ {
 		if code := getStatus(t, o.base+"/readyz"); code != http.StatusOK {
 			t.Fatalf("call %d: /readyz = %d", i, code)
 		}
 	}
-	_, after := o.hub.store.GroupStats()
+	_, after := o.hub.Store().GroupStats()
 	if writes := after - before; writes > 1 {
 		t.Fatalf("100 calls to /readyz made %d store writes, want at most 1", writes)
 	}
-	clock.advance(readyProbeEvery)
+	clock.advance(hub.ReadyProbeEvery)
 	if code := getStatus(t, o.base+"/readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz a second later = %d", code)
 	}
-	if _, probed := o.hub.store.GroupStats(); probed <= after {
+	if _, probed := o.hub.Store().GroupStats(); probed <= after {
 		t.Fatal("a second later /readyz did not probe the store again")
 	}
 }
@@ -194,23 +194,4 @@ func withUmask(t *testing.T, umask int) {
 	t.Helper()
 	old := syscall.Umask(umask)
 	t.Cleanup(func() { syscall.Umask(old) })
-}
-
-// TestAnOpenDataDirectoryIsWarnedAbout: a data directory the operator made
-// readable by others is left as it is, and warned about; a 0700 one is not.
-func TestAnOpenDataDirectoryIsWarnedAbout(t *testing.T) {
-	dir := t.TempDir()
-	for _, c := range []struct {
-		mode os.FileMode
-		warn bool
-	}{{0o755, true}, {0o700, false}} {
-		if err := os.Chmod(dir, c.mode); err != nil {
-			t.Fatal(err)
-		}
-		var logs bytes.Buffer
-		warnIfOpen(dir, slog.New(slog.NewTextHandler(&logs, nil)))
-		if got := strings.Contains(logs.String(), "chmod 0700"); got != c.warn {
-			t.Errorf("mode %v: warned %v, want %v: %q", c.mode, got, c.warn, logs.String())
-		}
-	}
 }

@@ -19,7 +19,9 @@ import (
 
 	"github.com/iceshub/iceshub/adapters/provider"
 	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/demo"
 	"github.com/iceshub/iceshub/internal/democreds"
+	"github.com/iceshub/iceshub/internal/hub"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/logging"
 	"github.com/iceshub/iceshub/internal/model"
@@ -48,24 +50,24 @@ func (s *syncBuffer) String() string {
 
 // startTestHub runs a hub on the default configuration against simulated
 // partners, on a temporary store, and returns its base URL.
-func startTestHub(t testing.TB, logs io.Writer) (string, *hub, *demoPartners) {
+func startTestHub(t testing.TB, logs io.Writer) (string, *hub.Hub, *demo.Partners) {
 	t.Helper()
 	return startHubWith(t, logs, nil)
 }
 
 // startHubWith is startTestHub with the configuration changed by mutate
 // (when not nil) after the demo credentials are added.
-func startHubWith(t testing.TB, logs io.Writer, mutate func(*config.Config)) (string, *hub, *demoPartners) {
+func startHubWith(t testing.TB, logs io.Writer, mutate func(*config.Config)) (string, *hub.Hub, *demo.Partners) {
 	t.Helper()
-	sims := newDemoPartners()
-	t.Cleanup(sims.close)
+	sims := demo.NewPartners()
+	t.Cleanup(sims.Close)
 	cfg := simulatedConfig(t, sims, t.TempDir())
 	if mutate != nil {
 		mutate(cfg)
 	}
 	logger := slog.New(logging.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	h, err := newHub(cfg, logger, hubOptions{retry: routes.Retry{MaxRetries: 2, InitialInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond},
-		park: routes.Park{First: 20 * time.Millisecond, Max: 200 * time.Millisecond, Poll: 10 * time.Millisecond}})
+	h, err := hub.New(cfg, logger, hub.Options{Retry: routes.Retry{MaxRetries: 2, InitialInterval: 10 * time.Millisecond, MaxInterval: 50 * time.Millisecond},
+		Park: routes.Park{First: 20 * time.Millisecond, Max: 200 * time.Millisecond, Poll: 10 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +78,7 @@ func startHubWith(t testing.TB, logs io.Writer, mutate func(*config.Config)) (st
 
 // runHub runs h on a free loopback port until stop, which fails t if the
 // hub stops with an error, and returns its base URL once it is ready.
-func runHub(t testing.TB, h *hub) (base string, stop func()) {
+func runHub(t testing.TB, h *hub.Hub) (base string, stop func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -84,7 +86,7 @@ func runHub(t testing.TB, h *hub) (base string, stop func()) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- h.run(ctx, ln) }()
+	go func() { done <- h.Run(ctx, ln) }()
 	stop = func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -102,7 +104,7 @@ func runHub(t testing.TB, h *hub) (base string, stop func()) {
 // simulatedConfig is the built-in configuration on dataDir, its partners
 // the simulators of sims (which take no token), with the demo's inbound
 // credentials, which sims signs with.
-func simulatedConfig(t testing.TB, sims *demoPartners, dataDir string) *config.Config {
+func simulatedConfig(t testing.TB, sims *demo.Partners, dataDir string) *config.Config {
 	t.Helper()
 	cfg, err := config.Default()
 	if err != nil {
@@ -111,21 +113,21 @@ func simulatedConfig(t testing.TB, sims *demoPartners, dataDir string) *config.C
 	cfg.Store.DataDir = dataDir
 	cfg.Store.PollInterval = 5 * time.Millisecond
 	for i := range cfg.Partners {
-		cfg.Partners[i].BaseURL = sims.urls[cfg.Partners[i].ID]
+		cfg.Partners[i].BaseURL = sims.URLs[cfg.Partners[i].ID]
 		cfg.Partners[i].TokenEnv = ""
 	}
-	if sims.creds, err = democreds.Add(cfg, t.TempDir()); err != nil {
+	if sims.Creds, err = democreds.Add(cfg, t.TempDir()); err != nil {
 		t.Fatal(err)
 	}
 	return cfg
 }
 
 // waitOutcomes waits until every route of a referral has an outcome.
-func waitOutcomes(t *testing.T, h *hub, referralID string, n int) []store.Disclosure {
+func waitOutcomes(t *testing.T, h *hub.Hub, referralID string, n int) []store.Disclosure {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ds, err := h.store.Disclosures(context.Background(), referralID)
+		ds, err := h.Store().Disclosures(context.Background(), referralID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,11 +157,11 @@ func readCanonical(t *testing.T, name string) model.Referral {
 // birth; the council gets identity and the order, and nothing clinical.
 func TestEndToEndEachPartnerGetsOnlyItsFields(t *testing.T) {
 	base, h, sims := startTestHub(t, io.Discard)
-	status, answer, err := sims.postBundle(context.Background(), base, mustRead(t, "../../testdata/fhir/referral-3-lines.json"))
+	status, answer, err := sims.PostBundle(context.Background(), base, mustRead(t, "../../testdata/fhir/referral-3-lines.json"))
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("POST = %d, %v\n%s", status, err, answer)
 	}
-	id := referralIDFrom(answer)
+	id := demo.ReferralIDFrom(answer)
 	ds := waitOutcomes(t, h, id, 3)
 	for _, d := range ds {
 		if d.Outcome != store.OutcomeSent {
@@ -167,15 +169,15 @@ func TestEndToEndEachPartnerGetsOnlyItsFields(t *testing.T) {
 		}
 	}
 	full := readCanonical(t, "referral-3-lines.json")
-	provBody, ok := sims.received("provider", routes.IdempotencyKey(id, "provider", model.KindReferral))
+	provBody, ok := sims.Received("provider", routes.IdempotencyKey(id, "provider", model.KindReferral))
 	if !ok {
 		t.Fatal("provider received nothing under the referral's key")
 	}
-	council, ok := sims.received("council-ceast", routes.IdempotencyKey(id, "council-ceast", model.KindReferral))
+	council, ok := sims.Received("council-ceast", routes.IdempotencyKey(id, "council-ceast", model.KindReferral))
 	if !ok {
 		t.Fatal("Cheshire East (CW1) received nothing under the referral's key")
 	}
-	if n := len(sims.councils["council-cwac"].Received()); n != 0 {
+	if n := len(sims.Councils["council-cwac"].Received()); n != 0 {
 		t.Errorf("Cheshire West received %d requests for a Crewe referral", n)
 	}
 
@@ -212,7 +214,7 @@ func TestEndToEndEachPartnerGetsOnlyItsFields(t *testing.T) {
 	// Sending the same request again creates nothing and answers the same.
 	again, _ := http.NewRequest(http.MethodPost, base+"/fhir/$process-message", bytes.NewReader(mustRead(t, "../../testdata/fhir/referral-3-lines.json")))
 	again.Header.Set("Content-Type", "application/fhir+json")
-	if err := sims.creds.Authorise(again); err != nil {
+	if err := sims.Creds.Authorise(again); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.DefaultClient.Do(again)
@@ -221,8 +223,8 @@ func TestEndToEndEachPartnerGetsOnlyItsFields(t *testing.T) {
 	}
 	repeat, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if referralIDFrom(repeat) != id {
-		t.Errorf("a repeated message (same MessageHeader id) got referral %q, want the first, %q", referralIDFrom(repeat), id)
+	if demo.ReferralIDFrom(repeat) != id {
+		t.Errorf("a repeated message (same MessageHeader id) got referral %q, want the first, %q", demo.ReferralIDFrom(repeat), id)
 	}
 }
 
@@ -236,7 +238,7 @@ func TestBaRSExamples(t *testing.T) {
 		t.Fatalf("found %d BaRS examples, want 3", len(files))
 	}
 	for _, f := range files {
-		status, answer, err := sims.postBundle(context.Background(), base, mustRead(t, f))
+		status, answer, err := sims.PostBundle(context.Background(), base, mustRead(t, f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -248,7 +250,7 @@ func TestBaRSExamples(t *testing.T) {
 	// Its requester is a Practitioner and its sender Organization has no
 	// ODS code: nothing tells the hub where the Task goes, which a route
 	// needs, so it is refused at once rather than never answered.
-	status, answer, err := sims.postBundle(context.Background(), base, fixed)
+	status, answer, err := sims.PostBundle(context.Background(), base, fixed)
 	if err != nil || status != http.StatusUnprocessableEntity || outcomeCode(answer) != "required" || !strings.Contains(string(answer), `.resource.requester"`) {
 		t.Fatalf("999 example without any ODS code: %d %v\n%s; want 422 required at the requester", status, err, answer)
 	}
@@ -292,11 +294,11 @@ func TestBaRSShapedReferralGetsItsTask(t *testing.T) {
 		"subject":             map[string]any{"reference": "urn:uuid:9589fb37-87a2-48d8-968f-b371429208a8"},
 	}})
 	body, _ := json.Marshal(doc)
-	status, answer, err := sims.postBundle(ctx, base, body)
+	status, answer, err := sims.PostBundle(ctx, base, body)
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("BaRS-shaped referral: %d %v\n%s", status, err, answer)
 	}
-	id := referralIDFrom(answer)
+	id := demo.ReferralIDFrom(answer)
 	// LS10 is in neither council's area: that copy is held; the provider's
 	// and the requester's are delivered.
 	ds := waitOutcomes(t, h, id, 3)
@@ -307,31 +309,31 @@ func TestBaRSShapedReferralGetsItsTask(t *testing.T) {
 	if got["provider"] != store.OutcomeSent || got["nhs-trust"] != store.OutcomeSent || got["council"] != store.OutcomeWithheld {
 		t.Fatalf("outcomes %v; want provider and requester (nhs-trust) sent, council held", got)
 	}
-	tasks := sims.accepted()["nhs-trust"]
+	tasks := sims.Accepted()["nhs-trust"]
 	if len(tasks) != 1 || !strings.Contains(string(tasks[0].Body), `"resourceType":"Task"`) {
 		t.Fatalf("nhs-trust received %d requests, want the referral's Task: %v", len(tasks), tasks)
 	}
-	orders := sims.accepted()["provider"]
+	orders := sims.Accepted()["provider"]
 	if len(orders) != 1 || !strings.Contains(string(orders[0].Body), `"Y9Z02"`) {
 		t.Errorf("the provider's order does not name the requesting organisation Y9Z02: %v", orders)
 	}
-	rec, found, err := h.store.FindReferral(ctx, intake.Lookup{ReferralID: id})
+	rec, found, err := h.Store().FindReferral(ctx, intake.Lookup{ReferralID: id})
 	if err != nil || !found || rec.Refs.OrderReference == "" {
 		t.Fatalf("referral %v %v %+v", found, err, rec.Refs)
 	}
 	ev := map[string]any{"eventId": uuid.NewString(), "type": "order.scheduled", "orderReference": rec.Refs.OrderReference,
 		"occurredAt": time.Now().UTC().Format(time.RFC3339), "scheduledDate": time.Now().AddDate(0, 0, 3).Format(time.DateOnly)}
-	if status, answer, err := sims.postWebhook(ctx, base+provider.EventsPath, "provider", ev); err != nil || status != http.StatusAccepted {
+	if status, answer, err := sims.PostWebhook(ctx, base+provider.EventsPath, "provider", ev); err != nil || status != http.StatusAccepted {
 		t.Fatalf("provider event: %d %v %s", status, err, answer)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for len(sims.accepted()["nhs-trust"]) < 2 {
+	for len(sims.Accepted()["nhs-trust"]) < 2 {
 		if time.Now().After(deadline) {
 			t.Fatal("the status update did not reach the requester's endpoint")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if update := sims.accepted()["nhs-trust"][1]; !strings.Contains(string(update.Body), `"scheduled"`) {
+	if update := sims.Accepted()["nhs-trust"][1]; !strings.Contains(string(update.Body), `"scheduled"`) {
 		t.Errorf("the requester's update does not say scheduled: %s", update.Body)
 	}
 }
@@ -389,12 +391,12 @@ func TestDemoRunsAndLogsNoPersonalData(t *testing.T) {
 func TestSameDayDeliveryEndToEnd(t *testing.T) {
 	base, h, sims := startTestHub(t, io.Discard)
 	ctx := context.Background()
-	status, answer, err := sims.postBundle(ctx, base, mustRead(t, "../../testdata/fhir/referral-1-line.json"))
+	status, answer, err := sims.PostBundle(ctx, base, mustRead(t, "../../testdata/fhir/referral-1-line.json"))
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("POST = %d, %v\n%s", status, err, answer)
 	}
-	id := referralIDFrom(answer)
-	rec, err := waitOrdered(ctx, h, id, 30*time.Second)
+	id := demo.ReferralIDFrom(answer)
+	rec, err := demo.WaitOrdered(ctx, h, id, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +407,7 @@ func TestSameDayDeliveryEndToEnd(t *testing.T) {
 		for k, v := range extra {
 			ev[k] = v
 		}
-		status, body, err := sims.postWebhook(ctx, base+provider.EventsPath, "provider", ev)
+		status, body, err := sims.PostWebhook(ctx, base+provider.EventsPath, "provider", ev)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -414,9 +416,9 @@ func TestSameDayDeliveryEndToEnd(t *testing.T) {
 	taskID := rec.Refs.TaskID
 	taskIs := func(status, business string, versions int) func() bool {
 		return func() bool {
-			task, ok := sims.nhs.Task(taskID)
+			task, ok := sims.NHS.Task(taskID)
 			return ok && task.Status == status && task.BusinessStatus.Coding[0].Code == business &&
-				len(sims.nhs.TaskHistory(taskID)) == versions
+				len(sims.NHS.TaskHistory(taskID)) == versions
 		}
 	}
 
@@ -424,16 +426,16 @@ func TestSameDayDeliveryEndToEnd(t *testing.T) {
 		t.Fatalf("order.delivered straight after the order: %d %s", status, body)
 	}
 	eventually(t, "the Task completed, delivered", taskIs("completed", "delivered", 2))
-	if st, _, err := h.store.FindReferral(ctx, intake.Lookup{ReferralID: id}); err != nil || st.Status != model.StatusDelivered {
+	if st, _, err := h.Store().FindReferral(ctx, intake.Lookup{ReferralID: id}); err != nil || st.Status != model.StatusDelivered {
 		t.Errorf("recorded status %q, %v; want delivered", st.Status, err)
 	}
-	history := sims.nhs.TaskHistory(taskID)
+	history := sims.NHS.TaskHistory(taskID)
 	if history[0].Status != "received" {
 		t.Errorf("first Task version %q, want received", history[0].Status)
 	}
 
 	// Backwards: refused, and the answer says what may follow.
-	status, body := providerEvent("order.scheduled", map[string]any{"scheduledDate": bookingDate(time.Now())})
+	status, body := providerEvent("order.scheduled", map[string]any{"scheduledDate": demo.BookingDate(time.Now())})
 	var refusal struct{ Code, Message string }
 	_ = json.Unmarshal(body, &refusal)
 	if status != http.StatusConflict || refusal.Code != "impossible-transition" ||
@@ -445,20 +447,20 @@ func TestSameDayDeliveryEndToEnd(t *testing.T) {
 	if status, body := providerEvent("equipment.issue", map[string]any{"issueType": "unsuitable", "description": "Chair too low to stand from"}); status != http.StatusAccepted {
 		t.Fatalf("equipment.issue: %d %s", status, body)
 	}
-	eventually(t, "the equipment issue as a Communication", func() bool { return len(sims.nhs.Communications()) == 1 })
-	if c := sims.nhs.Communications()[0]; c.Category[1].Coding[0].Code != "equipment-issue" {
+	eventually(t, "the equipment issue as a Communication", func() bool { return len(sims.NHS.Communications()) == 1 })
+	if c := sims.NHS.Communications()[0]; c.Category[1].Coding[0].Code != "equipment-issue" {
 		t.Errorf("Communication categories %+v", c.Category)
 	}
 	if status, body := providerEvent("order.installed", nil); status != http.StatusAccepted {
 		t.Fatalf("order.installed: %d %s", status, body)
 	}
 	eventually(t, "the Task completed, installed", taskIs("completed", "installed", 3))
-	for i, v := range sims.nhs.TaskHistory(taskID) {
+	for i, v := range sims.NHS.TaskHistory(taskID) {
 		if i > 0 && v.Status != "completed" {
 			t.Errorf("Task version %d is %s: a completed Task was reopened", i+1, v.Status)
 		}
 	}
-	if rj, err := h.store.Rejections(ctx); err != nil || len(rj) != 1 {
+	if rj, err := h.Store().Rejections(ctx); err != nil || len(rj) != 1 {
 		t.Errorf("rejections %+v, %v; want the one backwards event", rj, err)
 	}
 }
@@ -466,10 +468,10 @@ func TestSameDayDeliveryEndToEnd(t *testing.T) {
 // TestBookingDateIsAWeekFromTheDayItRuns: the demo never books a delivery
 // in the past.
 func TestBookingDateIsAWeekFromTheDayItRuns(t *testing.T) {
-	if got := bookingDate(time.Date(2031, 2, 25, 23, 59, 0, 0, time.UTC)); got != "2031-03-04" {
+	if got := demo.BookingDate(time.Date(2031, 2, 25, 23, 59, 0, 0, time.UTC)); got != "2031-03-04" {
 		t.Errorf("bookingDate = %s", got)
 	}
-	if booked, _ := time.Parse(time.DateOnly, bookingDate(time.Now())); !booked.After(time.Now()) {
+	if booked, _ := time.Parse(time.DateOnly, demo.BookingDate(time.Now())); !booked.After(time.Now()) {
 		t.Errorf("booked %s is not after today", booked)
 	}
 }
@@ -483,11 +485,11 @@ func TestWithdrawingOneLineReachesTheProviderAsAChange(t *testing.T) {
 	base, h, sims := startTestHub(t, io.Discard)
 	ctx := context.Background()
 	original := mustRead(t, "../../testdata/fhir/referral-3-lines.json")
-	status, answer, err := sims.postBundle(ctx, base, original)
+	status, answer, err := sims.PostBundle(ctx, base, original)
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("referral: %d %v %s", status, err, answer)
 	}
-	if _, err := waitOrdered(ctx, h, referralIDFrom(answer), 30*time.Second); err != nil {
+	if _, err := demo.WaitOrdered(ctx, h, demo.ReferralIDFrom(answer), 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	var doc map[string]any
@@ -503,19 +505,19 @@ func TestWithdrawingOneLineReachesTheProviderAsAChange(t *testing.T) {
 	doc["id"] = uuid.NewString()
 	entries[0].(map[string]any)["resource"].(map[string]any)["id"] = uuid.NewString() // a new message
 	withdrawn, _ := json.Marshal(doc)
-	before := len(sims.accepted()["provider"])
-	status, answer, err = sims.postBundle(ctx, base, withdrawn)
+	before := len(sims.Accepted()["provider"])
+	status, answer, err = sims.PostBundle(ctx, base, withdrawn)
 	if err != nil || status != http.StatusOK || !strings.Contains(string(answer), "amendment accepted") {
 		t.Fatalf("line withdrawn: %d %v %s", status, err, answer)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for len(sims.accepted()["provider"]) <= before {
+	for len(sims.Accepted()["provider"]) <= before {
 		if time.Now().After(deadline) {
 			t.Fatal("the provider received no change")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	change := sims.accepted()["provider"][before]
+	change := sims.Accepted()["provider"][before]
 	var order struct {
 		Items []struct{ LineID, Code string }
 	}
@@ -532,7 +534,7 @@ func TestWithdrawingOneLineReachesTheProviderAsAChange(t *testing.T) {
 
 	// A new referral (another ServiceRequest) cannot withdraw a line.
 	fresh := bytes.ReplaceAll(withdrawn, []byte("f23e69a2-c030-505a-b022-ed9d1a4b418c"), []byte("0e0e0e0e-c030-505a-b022-ed9d1a4b418c"))
-	status, answer, err = sims.postBundle(ctx, base, fresh)
+	status, answer, err = sims.PostBundle(ctx, base, fresh)
 	if err != nil || status != http.StatusUnprocessableEntity || !strings.Contains(string(answer), `"Bundle.entry[8].resource.status"`) {
 		t.Errorf("a new referral with a revoked line: %d %v %s; want 422 at the DeviceRequest's status", status, err, answer)
 	}

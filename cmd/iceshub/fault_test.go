@@ -25,7 +25,7 @@ import (
 // outcomes, never for a time, so it holds whatever the retry schedule.
 func TestProviderOutageDeliversEverythingOnce(t *testing.T) {
 	o := startOpsHub(t, opsHubConfig{})
-	prov := o.sims.provider
+	prov := o.sims.Provider
 	prov.FailNext(1<<30, http.StatusServiceUnavailable, "1")
 
 	const n = 6
@@ -41,7 +41,7 @@ func TestProviderOutageDeliversEverythingOnce(t *testing.T) {
 		return scrape(t, o.base)[breakerOpen] == 1
 	})
 	eventually(t, "the council to receive every referral while the provider is down", func() bool {
-		return o.sims.councils["council-cwac"].Stats().Created == n
+		return o.sims.Councils["council-cwac"].Stats().Created == n
 	})
 	if got := prov.Stats().Created; got != 0 {
 		t.Fatalf("provider created %d orders while failing every request", got)
@@ -134,7 +134,7 @@ func keysOf(ids []string) map[string]bool {
 func TestPermanentRefusalIsDeadLetteredThenReplayed(t *testing.T) {
 	const token = "fictional-admin-token-for-dlq-tests"
 	o := startOpsHub(t, opsHubConfig{adminToken: token})
-	prov := o.sims.provider
+	prov := o.sims.Provider
 	prov.FailNext(1, http.StatusUnprocessableEntity, "")
 	template := referralTemplate(t)
 	id := o.send(t, template)
@@ -166,7 +166,7 @@ func TestPermanentRefusalIsDeadLetteredThenReplayed(t *testing.T) {
 		!strings.Contains(errOut.String(), filepath.Join(o.dir, sqlite.LockFileName)) || !strings.Contains(errOut.String(), "POST /admin/dlq/{id}/replay") {
 		t.Fatalf("dlq replay with the hub running = %d, want 1 naming the lock and the admin API\n%s%s", code, out.String(), errOut.String())
 	}
-	if got, _ := o.hub.store.DeadLetter(context.Background(), dl.ID); got.Resolution != nil {
+	if got, _ := o.hub.Store().DeadLetter(context.Background(), dl.ID); got.Resolution != nil {
 		t.Fatalf("the refused dlq replay decided the dead letter: %+v", got.Resolution)
 	}
 	if code, body := adminCall(t, http.MethodPost, o.base+"/admin/dlq/"+idArg+"/replay", token, `{"by": "test-operator", "reason": "provider fixed"}`); code != http.StatusOK {
@@ -177,10 +177,10 @@ func TestPermanentRefusalIsDeadLetteredThenReplayed(t *testing.T) {
 		t.Errorf("replay sent key %s, want the original %s", c.Header.IdempotencyKey, key)
 	}
 	eventually(t, "the replay's receipt", func() bool {
-		ok, err := o.hub.store.WasDelivered(context.Background(), dl.ReferralID, key)
+		ok, err := o.hub.Store().WasDelivered(context.Background(), dl.ReferralID, key)
 		return err == nil && ok
 	})
-	got, err := o.hub.store.DeadLetter(context.Background(), dl.ID)
+	got, err := o.hub.Store().DeadLetter(context.Background(), dl.ID)
 	if err != nil || got.Resolution == nil || got.Resolution.Action != store.ActionReplayed || got.Resolution.By != "admin-api:test-operator" {
 		t.Fatalf("after replay the dead letter is %+v, %v; want it kept and marked replayed by admin-api:test-operator", got, err)
 	}
@@ -284,7 +284,7 @@ func TestMetricsCountersMove(t *testing.T) {
 	body := bytes.ReplaceAll(template, []byte("{{header}}"), []byte("5d1c1a53-0000-4000-8000-000000000001"))
 	body = bytes.ReplaceAll(body, []byte("{{bundle}}"), []byte("5d1c1a53-0000-4000-8000-000000000002"))
 	for range 2 {
-		if status, answer, err := o.sims.postBundle(context.Background(), o.base, body); err != nil || status != http.StatusOK {
+		if status, answer, err := o.sims.PostBundle(context.Background(), o.base, body); err != nil || status != http.StatusOK {
 			t.Fatalf("POST = %d, %v\n%s", status, err, answer)
 		}
 	}

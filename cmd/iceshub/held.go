@@ -10,45 +10,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/hub"
 	"github.com/iceshub/iceshub/internal/store"
-	"github.com/iceshub/iceshub/internal/subject"
 	"github.com/iceshub/iceshub/routes"
 )
-
-// newHeldResolver returns the use case "resolve a held message" (route to
-// a chosen council, release once permission is recorded, close), shared by
-// the held command and the admin API, under cfg's routes, councils and
-// partners, with the hub's subject key.
-func newHeldResolver(st routes.HeldStore, cfg *config.Config, subjects subject.Key, logger *slog.Logger) (*routes.Held, error) {
-	councils, err := cfg.CouncilTable()
-	if err != nil {
-		return nil, err
-	}
-	kinds := map[string]string{}
-	for _, p := range cfg.Partners {
-		kinds[p.ID] = p.Kind
-	}
-	return routes.NewHeld(routes.Config{
-		Routes: cfg.Routes, Councils: councils, Requesters: cfg.RequesterTable(), PartnerKinds: kinds, SubjectKey: subjects,
-	}, st, logger)
-}
-
-// parsePermissionTime reads when permission was recorded: RFC 3339 or a
-// date (YYYY-MM-DD); empty is now.
-func parsePermissionTime(s string) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("%q is neither RFC 3339 nor YYYY-MM-DD", s)
-}
 
 const heldUsage = `held list [--json] [--all] | route ID --council C --reason TEXT | release ID --permission-recorded-by NAME --evidence REF | close ID --reason TEXT [--by NAME] [--data DIR | --config FILE]`
 
@@ -99,7 +64,7 @@ func cmdHeld(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("%w: %q is not a held message ID (a positive number, see held list)", errUsage, rest[0])
 	}
 	id := ids[0]
-	at, err := parsePermissionTime(*permAt)
+	at, err := hub.ParsePermissionTime(*permAt)
 	switch {
 	case err != nil:
 		return fmt.Errorf("%w: --permission-recorded-at: %v", errUsage, err)
@@ -132,7 +97,7 @@ func resolveHeld(ctx context.Context, sf storeFlags, d heldCommand, asJSON bool,
 	if err != nil {
 		return err
 	}
-	lock, err := lockStoreForCommand(dir, "held "+cmd,
+	lock, err := hub.LockStoreForCommand(dir, "held "+cmd,
 		"while the hub runs, use its admin API (POST /admin/held/{id}/"+cmd+", see docs/held.md), or stop the hub first")
 	if err != nil {
 		return err
@@ -140,19 +105,19 @@ func resolveHeld(ctx context.Context, sf storeFlags, d heldCommand, asJSON bool,
 	defer lock.Release()
 	// The copy is cut by the routes of the configuration named; with only
 	// --data, by the built-in configuration's.
-	cfg, err := loadConfig(*sf.config)
+	cfg, err := hub.LoadConfig(*sf.config)
 	if err != nil {
 		return err
 	}
 	if *sf.config == "" && cmd != "close" {
 		fmt.Fprintln(stdout, "note: no --config: the copy is cut by the built-in configuration's routes; give --config to use the hub's")
 	}
-	st, key, err := openWithSubjectKey(dir, stderr)
+	st, key, err := hub.OpenWithSubjectKey(dir, stderr)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	held, err := newHeldResolver(st, cfg, key, slog.New(slog.DiscardHandler))
+	held, err := hub.NewHeldResolver(st, cfg, key, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

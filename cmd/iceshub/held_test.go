@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iceshub/iceshub/internal/audit"
 	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/demo"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
@@ -24,7 +26,7 @@ func openHoldOf(t *testing.T, o *opsHub, id string) store.Hold {
 	t.Helper()
 	var found store.Hold
 	eventually(t, "the hold of "+id, func() bool {
-		hs, err := o.hub.store.Held(t.Context())
+		hs, err := o.hub.Store().Held(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,11 +51,11 @@ func openHoldOf(t *testing.T, o *opsHub, id string) store.Hold {
 func TestHeldReferralRoutedThroughAdminAPI(t *testing.T) {
 	t.Setenv(subject.EnvKey, "") // the key file the hub generates in its data directory
 	o := startOpsHub(t, opsHubConfig{adminToken: heldTestToken})
-	status, answer, err := o.sims.postBundle(t.Context(), o.base, mustRead(t, "../../testdata/fhir/referral-no-council.json"))
+	status, answer, err := o.sims.PostBundle(t.Context(), o.base, mustRead(t, "../../testdata/fhir/referral-no-council.json"))
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("POST = %d, %v\n%s", status, err, answer)
 	}
-	id := referralIDFrom(answer)
+	id := demo.ReferralIDFrom(answer)
 	hold := openHoldOf(t, o, id)
 	if hold.Route != config.RecipientCouncil || hold.Reason != routes.HoldNoCouncil {
 		t.Fatalf("hold %+v", hold)
@@ -69,7 +71,7 @@ func TestHeldReferralRoutedThroughAdminAPI(t *testing.T) {
 			}
 		}
 	}
-	if hs, _ := o.hub.store.Held(t.Context()); len(hs) != 1 {
+	if hs, _ := o.hub.Store().Held(t.Context()); len(hs) != 1 {
 		t.Fatalf("holds after refused requests: %+v", hs)
 	}
 	for body, want := range map[string]int{
@@ -88,7 +90,7 @@ func TestHeldReferralRoutedThroughAdminAPI(t *testing.T) {
 		`{"by": "x", "permissionRecordedBy": "OT B. Example", "evidence": "CF-1"}`); code != http.StatusUnprocessableEntity {
 		t.Errorf("release of a no-council hold = %d %s, want 422", code, answer)
 	}
-	if n := len(o.sims.councils["council-cwac"].Received()); n != 0 {
+	if n := len(o.sims.Councils["council-cwac"].Received()); n != 0 {
 		t.Fatalf("Cheshire West received %d requests before the hold was routed", n)
 	}
 
@@ -104,7 +106,7 @@ func TestHeldReferralRoutedThroughAdminAPI(t *testing.T) {
 	var caseBody []byte
 	eventually(t, "Cheshire West's case", func() bool {
 		var ok bool
-		caseBody, ok = o.sims.received("council-cwac", key)
+		caseBody, ok = o.sims.Received("council-cwac", key)
 		return ok
 	})
 	full := readCanonical(t, "referral-no-council.json")
@@ -112,7 +114,7 @@ func TestHeldReferralRoutedThroughAdminAPI(t *testing.T) {
 		t.Errorf("the council's case is not cut by the council route: %s", caseBody)
 	}
 	eventually(t, "the sent disclosure", func() bool {
-		ds, _ := o.hub.store.Disclosures(t.Context(), id)
+		ds, _ := o.hub.Store().Disclosures(t.Context(), id)
 		for _, d := range ds {
 			if d.Recipient == "council-cwac" && d.Outcome == store.OutcomeSent {
 				return true
@@ -120,7 +122,7 @@ func TestHeldReferralRoutedThroughAdminAPI(t *testing.T) {
 		}
 		return false
 	})
-	rec, found, err := o.hub.store.FindReferral(t.Context(), intake.Lookup{ReferralID: id})
+	rec, found, err := o.hub.Store().FindReferral(t.Context(), intake.Lookup{ReferralID: id})
 	if err != nil || !found || rec.Refs.Council != "council-cwac" {
 		t.Errorf("the referral's council = %q (%v, %v)", rec.Refs.Council, found, err)
 	}
@@ -145,7 +147,7 @@ func TestHeldReferralRoutedThroughAdminAPI(t *testing.T) {
 	if code := run([]string{"audit", "subject", "--nhs-number", full.Person.NHSNumber, "--json", "--data", o.dir}, &out, &errOut); code != 0 {
 		t.Fatalf("audit subject = %d\n%s", code, errOut.String())
 	}
-	var rep subjectReport
+	var rep audit.Report
 	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +174,7 @@ func TestHeldReferralRoutedThroughAdminAPI(t *testing.T) {
 	if err := o.stop(); err != nil {
 		t.Fatal(err)
 	}
-	before := len(o.sims.councils["council-cwac"].Received()) + len(o.sims.councils["council-ceast"].Received())
+	before := len(o.sims.Councils["council-cwac"].Received()) + len(o.sims.Councils["council-ceast"].Received())
 	out.Reset()
 	errOut.Reset()
 	if code := run(args, &out, &errOut); code != 0 || !strings.Contains(out.String(), "closed; nothing sent") {
@@ -191,7 +193,7 @@ func TestHeldReferralRoutedThroughAdminAPI(t *testing.T) {
 	if code := run([]string{"held", "list", "--data", o.dir}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "nothing held") {
 		t.Errorf("held list = %d\n%s", code, out.String())
 	}
-	if after := len(o.sims.councils["council-cwac"].Received()) + len(o.sims.councils["council-ceast"].Received()); after != before {
+	if after := len(o.sims.Councils["council-cwac"].Received()) + len(o.sims.Councils["council-ceast"].Received()); after != before {
 		t.Errorf("closing sent %d requests to councils", after-before)
 	}
 }
@@ -232,10 +234,10 @@ func TestPermissionHeldCopyReleasedThroughAdminAPI(t *testing.T) {
 	}
 	key := routes.IdempotencyKey(id, "council-cwac", model.KindReferral)
 	eventually(t, "the released case", func() bool {
-		_, ok := o.sims.received("council-cwac", key)
+		_, ok := o.sims.Received("council-cwac", key)
 		return ok
 	})
-	all, err := o.hub.store.AllHeld(t.Context())
+	all, err := o.hub.Store().AllHeld(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,10 +269,10 @@ func TestPermissionHeldCopyReleasedThroughAdminAPI(t *testing.T) {
 		t.Errorf("second close = %d %s, want 409", code, answer)
 	}
 	time.Sleep(200 * time.Millisecond)
-	if _, ok := o.sims.received("council-cwac", routes.IdempotencyKey(other, "council-cwac", model.KindReferral)); ok {
+	if _, ok := o.sims.Received("council-cwac", routes.IdempotencyKey(other, "council-cwac", model.KindReferral)); ok {
 		t.Error("a closed hold reached the council")
 	}
-	if hs, _ := o.hub.store.Held(t.Context()); len(hs) != 0 {
+	if hs, _ := o.hub.Store().Held(t.Context()); len(hs) != 0 {
 		t.Errorf("holds still listed: %+v", hs)
 	}
 }

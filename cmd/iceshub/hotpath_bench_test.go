@@ -61,7 +61,7 @@ func BenchmarkAcceptReferralOverHTTP(b *testing.B) {
 		req, _ := http.NewRequest(http.MethodPost, base+"/fhir/$process-message", bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/fhir+json")
 		req.Header.Set("X-Request-ID", uuid.NewString())
-		if err := sims.creds.Authorise(req); err != nil {
+		if err := sims.Creds.Authorise(req); err != nil {
 			b.Fatal(err)
 		}
 		resp, err := http.DefaultClient.Do(req)

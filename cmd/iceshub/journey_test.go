@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/iceshub/iceshub/internal/delivery/partnersim"
+	"github.com/iceshub/iceshub/internal/demo"
 )
 
 var (
@@ -39,21 +40,21 @@ func normalise(b []byte) []byte {
 func TestReturnFlowsEndToEnd(t *testing.T) {
 	base, h, sims := startTestHub(t, io.Discard)
 	ctx := context.Background()
-	j, err := startJourney(ctx, h, base, "../../testdata/fhir", sims, 30*time.Second)
+	j, err := demo.StartJourney(ctx, h, base, "../../testdata/fhir", sims, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := counts(sims.accepted())
+	before := demo.Counts(sims.Accepted())
 	want := map[string]int{}
 	for id, n := range before {
 		want[id] = n
 	}
-	for _, step := range journeySteps() {
-		got, err := j.play(ctx, step, 30*time.Second)
+	for _, step := range demo.Steps() {
+		got, err := j.Play(ctx, step, 30*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for id, n := range step.expect {
+		for id, n := range step.Expect {
 			want[id] += n
 		}
 		b, err := json.MarshalIndent(got, "", "  ")
@@ -62,11 +63,11 @@ func TestReturnFlowsEndToEnd(t *testing.T) {
 		}
 		// The date booked is a week from today (bookingDate), also written
 		// out in the council's note.
-		booked, err := time.Parse(time.DateOnly, j.booked)
+		booked, err := time.Parse(time.DateOnly, j.Booked)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b = bytes.ReplaceAll(b, []byte(j.booked), []byte("<booked-date>"))
+		b = bytes.ReplaceAll(b, []byte(j.Booked), []byte("<booked-date>"))
 		b = bytes.ReplaceAll(b, []byte(booked.Format("Monday 2 January 2006")), []byte("<booked-date>"))
 		b = append(normalise(b), '\n')
 		path := filepath.Join("../../testdata/e2e", step.Slug+".json")
@@ -89,11 +90,11 @@ func TestReturnFlowsEndToEnd(t *testing.T) {
 	}
 	// Nothing else reached anyone: no event echoed to its reporter, no copy
 	// to a partner whose route does not name it.
-	if got := counts(sims.accepted()); !equalCounts(got, want) {
+	if got := demo.Counts(sims.Accepted()); !equalCounts(got, want) {
 		t.Errorf("partners received %v in all, want %v", got, want)
 	}
 	// Every refusal along the way would have been recorded.
-	if rj, err := h.store.Rejections(ctx); err != nil || len(rj) != 0 {
+	if rj, err := h.Store().Rejections(ctx); err != nil || len(rj) != 0 {
 		t.Errorf("rejected events %+v, %v", rj, err)
 	}
 }
@@ -123,21 +124,21 @@ func TestCancellationWaitsForItsFailingOrderEndToEnd(t *testing.T) {
 	var failing atomic.Bool
 	failing.Store(true)
 	const nhsNumberA = "9990000018" // the person of referral-1-line.json
-	sims.provider.Partner().FailWhen(func(path, _ string, body []byte) (int, string, bool) {
+	sims.Provider.Partner().FailWhen(func(path, _ string, body []byte) (int, string, bool) {
 		return http.StatusServiceUnavailable, "1", failing.Load() && bytes.Contains(body, []byte(nhsNumberA))
 	})
 	post := func(file string) string {
 		t.Helper()
-		status, answer, err := sims.postBundle(ctx, base, mustRead(t, filepath.Join("../../testdata/fhir", file)))
+		status, answer, err := sims.PostBundle(ctx, base, mustRead(t, filepath.Join("../../testdata/fhir", file)))
 		if err != nil || status != http.StatusOK {
 			t.Fatalf("%s: %d %v\n%s", file, status, err, answer)
 		}
-		return referralIDFrom(answer)
+		return demo.ReferralIDFrom(answer)
 	}
 	a := post("referral-1-line.json")
 	attemptsOnA := func() int {
 		n := 0
-		for _, e := range sims.provider.Journal() {
+		for _, e := range sims.Provider.Journal() {
 			if e.Status == http.StatusServiceUnavailable {
 				n++
 			}
@@ -151,7 +152,7 @@ func TestCancellationWaitsForItsFailingOrderEndToEnd(t *testing.T) {
 	b := post("referral-3-lines.json")
 	journalFor := func(id string) []partnersim.Entry {
 		var out []partnersim.Entry
-		for _, e := range sims.provider.Journal() {
+		for _, e := range sims.Provider.Journal() {
 			if e.Status < 300 && !e.Repeat && bytes.Contains(e.Body, []byte(id)) {
 				out = append(out, e)
 			}
@@ -168,7 +169,7 @@ func TestCancellationWaitsForItsFailingOrderEndToEnd(t *testing.T) {
 	// meanwhile.)
 	var laneA []string
 	eventually(t, "A's order parked in its lane", func() bool {
-		parked, err := h.store.ParkedDeliveries(ctx)
+		parked, err := h.Store().ParkedDeliveries(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -194,7 +195,7 @@ func TestCancellationWaitsForItsFailingOrderEndToEnd(t *testing.T) {
 		t.Errorf("cancellation sent to %s, want %s (the order's reference)", got[1].Path, want)
 	}
 	eventually(t, "nothing left parked once both are delivered", func() bool {
-		ps, err := h.store.ParkedDeliveries(ctx)
+		ps, err := h.Store().ParkedDeliveries(ctx)
 		return err == nil && len(ps) == 0
 	})
 }

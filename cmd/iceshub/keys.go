@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/iceshub/iceshub/internal/crypt"
+	"github.com/iceshub/iceshub/internal/hub"
 	"github.com/iceshub/iceshub/internal/store"
 )
 
@@ -36,7 +37,7 @@ func keysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if fset.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fset.Arg(0))
 	}
-	cfg, err := loadConfig(*path)
+	cfg, err := hub.LoadConfig(*path)
 	if err != nil {
 		return err
 	}
@@ -46,13 +47,13 @@ func keysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	// Refused while a hub runs on the store, before any key is added: the
 	// running hub holds its keys from its start, and would not be able to
 	// open what the rotation re-encrypts under a key it does not have.
-	lock, err := lockStoreForCommand(cfg.Store.DataDir, "keys rotate",
+	lock, err := hub.LockStoreForCommand(cfg.Store.DataDir, "keys rotate",
 		"the running hub would not know a new key and could not read what is re-encrypted under it: stop the hub, rotate, then start it again")
 	if err != nil {
 		return err
 	}
 	defer lock.Release()
-	keyFile := dataKeyFile(cfg)
+	keyFile := hub.DataKeyFile(cfg)
 	if *newKey {
 		if os.Getenv(crypt.EnvKey) != "" {
 			return fmt.Errorf("the data keys come from %s: put a new key first in it (keeping the old ones after it) and run keys rotate without --new-key", crypt.EnvKey)
@@ -66,11 +67,11 @@ func keysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		fmt.Fprintf(stdout, "new active data key %s added to %s\n", k.ID, keyFile)
 	}
-	keys, err := loadDataKeys(cfg, false, slog.New(slog.DiscardHandler))
+	keys, err := hub.LoadDataKeys(cfg, false, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
-	st, err := openStore(storeSettings{dataDir: cfg.Store.DataDir, keyring: keys})
+	st, err := hub.OpenStore(hub.StoreSettings{DataDir: cfg.Store.DataDir, Keyring: keys})
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,11 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/uuid"
 
 	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/delivery"
+	"github.com/iceshub/iceshub/internal/demo"
+	"github.com/iceshub/iceshub/internal/hub"
 	"github.com/iceshub/iceshub/internal/logging"
 	"github.com/iceshub/iceshub/internal/ready"
 	"github.com/iceshub/iceshub/internal/store"
@@ -34,8 +34,8 @@ type opsHub struct {
 	// opsBase is the operator's listener, when opsHubConfig.opsAddr;
 	// else base.
 	opsBase string
-	hub     *hub
-	sims    *demoPartners
+	hub     *hub.Hub
+	sims    *demo.Partners
 	dir     string
 	logs    *syncBuffer
 	// stop ends the hub as SIGTERM does and returns run's error.
@@ -64,16 +64,16 @@ type opsHubConfig struct {
 
 func startOpsHub(t *testing.T, c opsHubConfig) *opsHub {
 	t.Helper()
-	sims := newDemoPartners()
-	t.Cleanup(sims.close)
+	sims := demo.NewPartners()
+	t.Cleanup(sims.Close)
 	for id, wrap := range c.wrap {
-		var h http.Handler = sims.provider
+		var h http.Handler = sims.Provider
 		if id != "provider" {
-			h = sims.councils[id]
+			h = sims.Councils[id]
 		}
 		srv := httptest.NewServer(wrap(h))
 		t.Cleanup(srv.Close)
-		sims.urls[id] = srv.URL
+		sims.URLs[id] = srv.URL
 	}
 	dir := c.dir
 	if dir == "" {
@@ -98,18 +98,18 @@ func startOpsHub(t *testing.T, c opsHubConfig) *opsHub {
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(logging.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	h, err := newHub(cfg, logger, hubOptions{
-		retry: routes.Retry{MaxRetries: 2, InitialInterval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond},
-		park:  routes.Park{First: 20 * time.Millisecond, Max: 100 * time.Millisecond, Poll: 10 * time.Millisecond},
-		tuneDelivery: func(dc *delivery.Config) {
+	h, err := hub.New(cfg, logger, hub.Options{
+		Retry: routes.Retry{MaxRetries: 2, InitialInterval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond},
+		Park:  routes.Park{First: 20 * time.Millisecond, Max: 100 * time.Millisecond, Poll: 10 * time.Millisecond},
+		TuneDelivery: func(dc *delivery.Config) {
 			dc.RetryMax = 1
 			dc.RetryWaitMin = 2 * time.Millisecond
 			dc.RetryWaitMax = 10 * time.Millisecond // caps the partner's Retry-After too
 			dc.ConsecutiveFailures = 2
 			dc.OpenTimeout = 50 * time.Millisecond
 		},
-		adminToken: c.adminToken,
-		now:        c.now,
+		AdminToken: c.adminToken,
+		Now:        c.now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -120,14 +120,16 @@ func startOpsHub(t *testing.T, c opsHubConfig) *opsHub {
 	}
 	opsBase := "http://" + ln.Addr().String()
 	if c.opsAddr {
-		if h.opsListener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		opsLn, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
 			t.Fatal(err)
 		}
-		opsBase = "http://" + h.opsListener.Addr().String()
+		h.UseOpsListener(opsLn)
+		opsBase = "http://" + opsLn.Addr().String()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- h.run(ctx, ln) }()
+	go func() { done <- h.Run(ctx, ln) }()
 	stopped := false
 	var runErr error
 	stop := func() error {
@@ -172,11 +174,11 @@ func (o *opsHub) send(t *testing.T, template []byte) string {
 	t.Helper()
 	body := bytes.ReplaceAll(template, []byte("{{header}}"), []byte(uuid.NewString()))
 	body = bytes.ReplaceAll(body, []byte("{{bundle}}"), []byte(uuid.NewString()))
-	status, answer, err := o.sims.postBundle(context.Background(), o.base, body)
+	status, answer, err := o.sims.PostBundle(context.Background(), o.base, body)
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("POST referral = %d, %v\n%s", status, err, answer)
 	}
-	id := referralIDFrom(answer)
+	id := demo.ReferralIDFrom(answer)
 	if id == "" {
 		t.Fatalf("no referral id in %s", answer)
 	}
@@ -247,7 +249,7 @@ func series(name string, labels ...string) string {
 // recipient.
 func (o *opsHub) outcomes(t *testing.T, referralID string) map[string]string {
 	t.Helper()
-	ds, err := o.hub.store.Disclosures(context.Background(), referralID)
+	ds, err := o.hub.Store().Disclosures(context.Background(), referralID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,44 +262,9 @@ func (o *opsHub) outcomes(t *testing.T, referralID string) map[string]string {
 
 func (o *opsHub) deadLetters(t *testing.T) []store.DeadLetter {
 	t.Helper()
-	dls, err := o.hub.store.DeadLetters(context.Background())
+	dls, err := o.hub.Store().DeadLetters(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return dls
-}
-
-// A delivery that did not start because its queue stopped is nacked, to be
-// offered again on the next start, without an error for the router to log;
-// any other error is passed on for the router to nack and log.
-func TestFinishInFlightNacksQuietlyADeliveryTheStopKeptFromStarting(t *testing.T) {
-	o := newOps(slog.New(slog.DiscardHandler), nil)
-	stopped := o.finishInFlight(func(*message.Message) ([]*message.Message, error) {
-		return nil, fmt.Errorf("deliver to provider: %w", routes.ErrStopped)
-	})
-	msg := message.NewMessage("1", nil)
-	if _, err := stopped(msg); err != nil {
-		t.Fatalf("a delivery the stop kept from starting returned %v to the router", err)
-	}
-	select {
-	case <-msg.Nacked():
-	default:
-		t.Fatal("a delivery the stop kept from starting was not nacked")
-	}
-	if msg.Ack() {
-		t.Fatal("the router's Ack after a nil error was taken for a nacked message")
-	}
-
-	failing := o.finishInFlight(func(*message.Message) ([]*message.Message, error) {
-		return nil, errors.New("deliver to provider: partner down")
-	})
-	msg = message.NewMessage("2", nil)
-	if _, err := failing(msg); err == nil {
-		t.Fatal("another error was not passed on to the router")
-	}
-	select {
-	case <-msg.Nacked():
-		t.Fatal("the middleware nacked a message whose error is the router's to handle")
-	default:
-	}
 }

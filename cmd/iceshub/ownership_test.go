@@ -16,6 +16,7 @@ import (
 
 	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/demo"
 	"github.com/iceshub/iceshub/internal/democreds"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
@@ -68,7 +69,7 @@ func postAs(t *testing.T, base string, secret, body []byte) (int, []byte) {
 	req.Header.Set("Content-Type", "application/fhir+json")
 	req.Header.Set("X-Request-ID", uuid.NewString())
 	req.Header.Set("Authorization", "Bearer "+tok)
-	status, answer, err := sendToHub(req)
+	status, answer, err := demo.SendToHub(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,15 +88,15 @@ func TestAnotherTrustCannotTouchAReferral(t *testing.T) {
 		addTrustB(t, cfg, secret, config.DefaultMessages(config.KindNHS))
 	})
 	ctx := context.Background()
-	status, answer, err := sims.postBundle(ctx, base, mustRead(t, "../../testdata/fhir/referral-1-line.json"))
+	status, answer, err := sims.PostBundle(ctx, base, mustRead(t, "../../testdata/fhir/referral-1-line.json"))
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("trust A's referral: %d %v\n%s", status, err, answer)
 	}
-	id := referralIDFrom(answer)
-	if _, err := waitOrdered(ctx, h, id, 30*time.Second); err != nil {
+	id := demo.ReferralIDFrom(answer)
+	if _, err := demo.WaitOrdered(ctx, h, id, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	before := counts(sims.accepted())
+	before := demo.Counts(sims.Accepted())
 
 	var unknownAnswer []byte
 	for _, c := range []struct{ name, file string }{
@@ -130,7 +131,7 @@ func TestAnotherTrustCannotTouchAReferral(t *testing.T) {
 	if n := m[series("iceshub_inbound_requests_total", "partner", trustB, "outcome", auth.OutcomeAccepted)]; n != 0 {
 		t.Errorf("trust B's refused requests also counted as accepted %v times", n)
 	}
-	rec, found, err := h.store.FindReferral(ctx, intake.Lookup{ReferralID: id})
+	rec, found, err := h.Store().FindReferral(ctx, intake.Lookup{ReferralID: id})
 	if err != nil || !found || rec.Status != model.StatusOrdered && rec.Status != model.StatusAccepted {
 		t.Fatalf("A's referral after B's attempts: %+v %v %v", rec.Status, found, err)
 	}
@@ -138,13 +139,13 @@ func TestAnotherTrustCannotTouchAReferral(t *testing.T) {
 	// A's own cancellation is delivered; had any of B's changes been
 	// accepted, it would have reached the provider first (copies about one
 	// referral keep their order) or made A's cancellation impossible.
-	status, answer, err = sims.postBundle(ctx, base, mustRead(t, "../../testdata/fhir/cancellation-revoked.json"))
+	status, answer, err = sims.PostBundle(ctx, base, mustRead(t, "../../testdata/fhir/cancellation-revoked.json"))
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("trust A's own cancellation: %d %v\n%s", status, err, answer)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		now := counts(sims.accepted())
+		now := demo.Counts(sims.Accepted())
 		if now["provider"] > before["provider"] && now["council-cwac"] > before["council-cwac"] {
 			if now["provider"] != before["provider"]+1 || now["council-cwac"] != before["council-cwac"]+1 {
 				t.Errorf("partners received %v after %v: only A's cancellation should have reached them", now, before)
@@ -156,7 +157,7 @@ func TestAnotherTrustCannotTouchAReferral(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	last := sims.accepted()["provider"]
+	last := sims.Accepted()["provider"]
 	if got := last[len(last)-1]; !strings.Contains(got.Path+string(got.Body), "cancel") {
 		t.Errorf("the provider's last message is %s %s, want A's cancellation", got.Path, got.Body)
 	}
@@ -188,7 +189,7 @@ func TestMessageKindsAPartnerMayNotSend(t *testing.T) {
 			t.Errorf("%s: %d %s, want 403 naming the kind", c.kind, status, answer)
 		}
 	}
-	if n, err := h.store.Pending(ctx, "referral.received"); err != nil || n != 0 {
+	if n, err := h.Store().Pending(ctx, "referral.received"); err != nil || n != 0 {
 		t.Errorf("referrals stored: %d %v", n, err)
 	}
 	if n := scrape(t, base)[series("iceshub_inbound_requests_total", "partner", trustB, "outcome", auth.OutcomeForbidden)]; n != 2 {

@@ -5,20 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"time"
 
-	"github.com/iceshub/iceshub/internal/config"
-	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/internal/hub"
 )
-
-// retentionPolicy turns the configuration into the cutoffs at now.
-func retentionPolicy(r config.Retention, now time.Time) store.RetentionPolicy {
-	return store.RetentionPolicy{
-		MessagesBefore:        now.AddDate(0, 0, -r.PayloadDays),
-		SubjectsInactiveSince: now.AddDate(-r.DisclosureYears, 0, 0),
-	}
-}
 
 // cmdRetention applies the retention settings to a store once and prints
 // what it removed.
@@ -45,25 +35,25 @@ func cmdRetention(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		now = t
 	}
-	cfg, err := loadConfig(*path)
+	cfg, err := hub.LoadConfig(*path)
 	if err != nil {
 		return err
 	}
 	if *data != "" {
 		cfg.Store.DataDir = *data
 	}
-	lock, err := lockStoreForCommand(cfg.Store.DataDir, "retention run",
+	lock, err := hub.LockStoreForCommand(cfg.Store.DataDir, "retention run",
 		"the running hub applies retention itself every retention.interval; to run it by hand, stop the hub first")
 	if err != nil {
 		return err
 	}
 	defer lock.Release()
-	st, err := openExisting(cfg.Store.DataDir, nil)
+	st, err := hub.OpenExisting(cfg.Store.DataDir, nil)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	p := retentionPolicy(cfg.Retention, now)
+	p := hub.RetentionPolicy(cfg.Retention, now)
 	rep, err := st.ApplyRetention(ctx, p)
 	if err != nil {
 		return err
@@ -79,33 +69,4 @@ func cmdRetention(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "removed %d records of closed orders, %d delivery receipts\n", rep.Referrals, rep.Receipts)
 	fmt.Fprintln(stdout, "kept: messages not yet delivered, records of open orders, held messages and dead letters")
 	return nil
-}
-
-// retentionLoop applies retention after delay and then every interval until
-// ctx ends, logging counts only.
-func (h *hub) retentionLoop(ctx context.Context, delay time.Duration) {
-	timer := time.NewTimer(delay)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		started := time.Now()
-		rep, err := h.store.ApplyRetention(ctx, retentionPolicy(h.cfg.Retention, started))
-		attrs := []any{
-			"messages_removed", rep.MessageCount(), "idempotency_removed", rep.IdempotencyKeys,
-			"disclosures_removed", rep.Disclosures, "referrals_removed", rep.Referrals, "receipts_removed", rep.Receipts, "ms", time.Since(started).Milliseconds(),
-		}
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			h.log.Log(ctx, slog.LevelError, "retention failed; will try again", append(attrs, "error", err)...)
-		default:
-			h.log.Info("retention applied", attrs...)
-		}
-		timer.Reset(h.cfg.Retention.Interval)
-	}
 }

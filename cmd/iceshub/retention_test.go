@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iceshub/iceshub/internal/demo"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/store/sqlite"
 	"github.com/iceshub/iceshub/internal/subject"
@@ -29,15 +30,15 @@ func TestRetentionRunOnDemoTraffic(t *testing.T) {
 	ctx := context.Background()
 	o := startOpsHub(t, opsHubConfig{})
 	base, h, sims := o.base, o.hub, o.sims
-	dir := h.cfg.Store.DataDir
+	dir := h.Config().Store.DataDir
 	files, _ := filepath.Glob("../../testdata/fhir/referral-*.json")
 	entries := 0
 	for _, f := range files {
-		status, answer, err := sims.postBundle(ctx, base, mustRead(t, f))
+		status, answer, err := sims.PostBundle(ctx, base, mustRead(t, f))
 		if err != nil || status != http.StatusOK {
 			t.Fatalf("%s: %d %v\n%s", f, status, err, answer)
 		}
-		entries += len(waitOutcomes(t, h, referralIDFrom(answer), 3))
+		entries += len(waitOutcomes(t, h, demo.ReferralIDFrom(answer), 3))
 	}
 	// Wait until every message is acknowledged.
 	topics := append([]string{intake.TopicReferralReceived}, routes.Topics([]string{"provider", "council-cwac", "council-ceast", "nhs-trust"})...)
@@ -45,7 +46,7 @@ func TestRetentionRunOnDemoTraffic(t *testing.T) {
 	for {
 		var pending int64
 		for _, tp := range topics {
-			n, err := h.store.Pending(ctx, tp)
+			n, err := h.Store().Pending(ctx, tp)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/demo"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/nhsnumber"
 	"github.com/iceshub/iceshub/internal/ready"
@@ -62,11 +63,11 @@ func TestFHIREdgeRefusals(t *testing.T) {
 		return resp.StatusCode, b, resp.Header
 	}
 	bearer := func(r *http.Request) {
-		if err := sims.creds.Authorise(r); err != nil {
+		if err := sims.Creds.Authorise(r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	huge := append([]byte(`{"resourceType":"Bundle","type":"message","pad":"`), bytes.Repeat([]byte("x"), int(h.cfg.Server.MaxBodyBytes))...)
+	huge := append([]byte(`{"resourceType":"Bundle","type":"message","pad":"`), bytes.Repeat([]byte("x"), int(h.Config().Server.MaxBodyBytes))...)
 	huge = append(huge, `"}`...)
 	bomb := []byte(strings.Repeat(`{"a":`, 1000) + "1" + strings.Repeat("}", 1000))
 	cases := []struct {
@@ -81,7 +82,7 @@ func TestFHIREdgeRefusals(t *testing.T) {
 			r.Header.Set("Authorization", "Bearer eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJodHRwczovL2lkcC5kZW1vLmljZXNodWIuaW52YWxpZCJ9.c2lnbmF0dXJl")
 		}, 401, "login"},
 		{"the provider's webhook credentials at the FHIR edge", referral, func(r *http.Request) {
-			if err := sims.creds.SignWebhook(r, "provider", referral); err != nil {
+			if err := sims.Creds.SignWebhook(r, "provider", referral); err != nil {
 				t.Fatal(err)
 			}
 		}, 403, "forbidden"},
@@ -99,7 +100,7 @@ func TestFHIREdgeRefusals(t *testing.T) {
 			}
 		})
 	}
-	if n, err := h.store.Pending(context.Background(), intake.TopicReferralReceived); err != nil || n != 0 {
+	if n, err := h.Store().Pending(context.Background(), intake.TopicReferralReceived); err != nil || n != 0 {
 		t.Fatalf("%d referrals stored after refusals (%v)", n, err)
 	}
 	// Counted on /metrics, per partner and outcome.
@@ -192,11 +193,11 @@ func TestDatabaseHoldsNoPersonalDataInClear(t *testing.T) {
 	}
 	var secrets []string
 	for _, f := range files {
-		status, answer, err := sims.postBundle(context.Background(), base, mustRead(t, f))
+		status, answer, err := sims.PostBundle(context.Background(), base, mustRead(t, f))
 		if err != nil || status != http.StatusOK {
 			t.Fatalf("%s: %d %v", f, status, err)
 		}
-		waitOutcomes(t, h, referralIDFrom(answer), 3)
+		waitOutcomes(t, h, demo.ReferralIDFrom(answer), 3)
 	}
 	goldens, _ := filepath.Glob("../../testdata/fhir/golden/referral-*.json")
 	for _, g := range goldens {
@@ -205,14 +206,14 @@ func TestDatabaseHoldsNoPersonalDataInClear(t *testing.T) {
 		secrets = append(secrets, r.Person.Name.Given...)
 		secrets = append(secrets, r.Person.Address.Lines...)
 	}
-	held, err := h.store.Held(context.Background())
+	held, err := h.Store().Held(context.Background())
 	if err != nil || len(held) == 0 {
 		t.Fatalf("no held message (%v): the scan would not cover held payloads", err)
 	}
 	raw := func() []byte {
 		var all []byte
 		for _, name := range []string{sqlite.FileName, sqlite.FileName + "-wal"} {
-			b, err := os.ReadFile(filepath.Join(h.cfg.Store.DataDir, name))
+			b, err := os.ReadFile(filepath.Join(h.Config().Store.DataDir, name))
 			if err != nil && !os.IsNotExist(err) {
 				t.Fatal(err)
 			}
@@ -237,7 +238,7 @@ func TestDatabaseHoldsNoPersonalDataInClear(t *testing.T) {
 		}
 	}
 	// The key is kept apart from the database, and not readable by others.
-	fi, err := os.Stat(filepath.Join(h.cfg.Store.DataDir, "data.key"))
+	fi, err := os.Stat(filepath.Join(h.Config().Store.DataDir, "data.key"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("data key file: %v %v", fi, err)
 	}
@@ -253,11 +254,11 @@ func TestDatabaseHoldsNoPersonalDataInClear(t *testing.T) {
 func TestKeysRotateCommand(t *testing.T) {
 	ctx := context.Background()
 	o := startOpsHub(t, opsHubConfig{})
-	o.sims.provider.FailNext(1, http.StatusUnprocessableEntity, "")
+	o.sims.Provider.FailNext(1, http.StatusUnprocessableEntity, "")
 	template := referralTemplate(t)
 	first := o.send(t, template)
 	eventually(t, "the first referral dead-lettered", func() bool { return len(o.deadLetters(t)) == 1 })
-	dl, err := o.hub.store.DeadLetter(ctx, o.deadLetters(t)[0].ID)
+	dl, err := o.hub.Store().DeadLetter(ctx, o.deadLetters(t)[0].ID)
 	if err != nil || dl.ReferralID != first || len(dl.Payload) == 0 {
 		t.Fatalf("dead letter %+v", dl)
 	}
@@ -282,7 +283,7 @@ func TestKeysRotateCommand(t *testing.T) {
 	}
 	second := o.send(t, template)
 	eventually(t, "the second referral delivered", func() bool { return o.outcomes(t, second)["provider"] == store.OutcomeSent })
-	if got, err := o.hub.store.DeadLetter(ctx, dl.ID); err != nil || !bytes.Equal(got.Payload, dl.Payload) {
+	if got, err := o.hub.Store().DeadLetter(ctx, dl.ID); err != nil || !bytes.Equal(got.Payload, dl.Payload) {
 		t.Fatalf("the running hub cannot read its dead letter after the refused rotation: %v", err)
 	}
 	if err := o.stop(); err != nil {
@@ -306,7 +307,7 @@ func TestKeysRotateCommand(t *testing.T) {
 	}
 
 	again := startOpsHub(t, opsHubConfig{dir: o.dir})
-	if got, err := again.hub.store.DeadLetter(ctx, dl.ID); err != nil || !bytes.Equal(got.Payload, dl.Payload) {
+	if got, err := again.hub.Store().DeadLetter(ctx, dl.ID); err != nil || !bytes.Equal(got.Payload, dl.Payload) {
 		t.Fatalf("after the rotation the hub cannot read its dead letter: %v", err)
 	}
 	third := again.send(t, template)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/iceshub/iceshub/internal/hub"
 	"io"
 	"log/slog"
 	"net"
@@ -39,7 +40,7 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
+	cfg, err := hub.LoadConfig(*path)
 	if err != nil {
 		return err
 	}
@@ -75,23 +76,25 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if *memProfile != "" {
 		defer writeAllocProfile(*memProfile, logger)
 	}
-	h, err := newHub(cfg, logger, hubOptions{})
+	h, err := hub.New(cfg, logger, hub.Options{})
 	if err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
-		_ = h.close()
+		_ = h.Close()
 		return fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
 	}
 	if cfg.Server.OpsAddr != "" {
-		if h.opsListener, err = net.Listen("tcp", cfg.Server.OpsAddr); err != nil {
+		opsLn, err := net.Listen("tcp", cfg.Server.OpsAddr)
+		if err != nil {
 			_ = ln.Close()
-			_ = h.close()
+			_ = h.Close()
 			return fmt.Errorf("listen on server.ops_addr %s: %w", cfg.Server.OpsAddr, err)
 		}
+		h.UseOpsListener(opsLn)
 	}
-	return h.run(ctx, ln)
+	return h.Run(ctx, ln)
 }
 
 // startCPUProfile profiles the process into path until the returned stop.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/iceshub/iceshub/internal/hub"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/internal/store/sqlite"
@@ -64,7 +65,7 @@ func TestShutdownDrains(t *testing.T) {
 	})
 	// A request that still reached the hub's handler gets a 503 it can act on.
 	w := httptest.NewRecorder()
-	o.hub.server.Handler.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/fhir/$process-message", strings.NewReader(string(template))))
+	o.hub.PartnerHandler().ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/fhir/$process-message", strings.NewReader(string(template))))
 	refusal, body := w.Result(), w.Body.Bytes()
 	if refusal.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("intake while draining answered %d, want 503", refusal.StatusCode)
@@ -102,7 +103,7 @@ func TestShutdownDrains(t *testing.T) {
 	if err := <-stopped; err != nil {
 		t.Fatalf("hub stopped with error: %v", err)
 	}
-	if got := o.sims.provider.Stats().Created; got != 1 {
+	if got := o.sims.Provider.Stats().Created; got != 1 {
 		t.Fatalf("provider created %d orders, want the in-flight one", got)
 	}
 	st, err := sqlite.Open(sqlite.Options{DataDir: o.dir})
@@ -147,10 +148,10 @@ func TestReadinessNeedsAWritableStore(t *testing.T) {
 	if code, body := get("/readyz"); code != http.StatusOK || !strings.Contains(body, "store writable") {
 		t.Fatalf("/readyz = %d %q", code, body)
 	}
-	if err := o.hub.store.Close(); err != nil { // the store fails under the running hub
+	if err := o.hub.Store().Close(); err != nil { // the store fails under the running hub
 		t.Fatal(err)
 	}
-	clock.advance(readyProbeEvery)
+	clock.advance(hub.ReadyProbeEvery)
 	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "store not writable") {
 		t.Errorf("/readyz with the store gone = %d %q, want 503 naming the store", code, body)
 	}

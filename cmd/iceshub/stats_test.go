@@ -17,6 +17,8 @@ import (
 	"zombiezen.com/go/sqlite"
 	"zombiezen.com/go/sqlite/sqlitex"
 
+	"github.com/iceshub/iceshub/internal/demo"
+	"github.com/iceshub/iceshub/internal/hub"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/stats"
 	"github.com/iceshub/iceshub/routes"
@@ -67,26 +69,26 @@ func TestStatisticsOfDemoTrafficIdentifyNoOneAndOutliveRetention(t *testing.T) {
 	ctx := context.Background()
 	o := startOpsHub(t, opsHubConfig{unlimited: true})
 	base, h, sims := o.base, o.hub, o.sims
-	j, err := startJourney(ctx, h, base, "../../testdata/fhir", sims, 30*time.Second)
+	j, err := demo.StartJourney(ctx, h, base, "../../testdata/fhir", sims, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, step := range journeySteps() {
-		if _, err := j.play(ctx, step, 30*time.Second); err != nil {
+	for _, step := range demo.Steps() {
+		if _, err := j.Play(ctx, step, 30*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
-	ids := []string{j.a, j.b}
+	ids := []string{j.A, j.B}
 	files, _ := filepath.Glob("../../testdata/fhir/referral-*.json")
 	for _, f := range files {
 		if strings.HasSuffix(f, "referral-1-line.json") || strings.HasSuffix(f, "referral-3-lines.json") {
 			continue // the journey's
 		}
-		status, answer, err := sims.postBundle(ctx, base, mustRead(t, f))
+		status, answer, err := sims.PostBundle(ctx, base, mustRead(t, f))
 		if err != nil || status != http.StatusOK {
 			t.Fatalf("%s: %d %v\n%s", f, status, err, answer)
 		}
-		id := referralIDFrom(answer)
+		id := demo.ReferralIDFrom(answer)
 		waitOutcomes(t, h, id, 2)
 		ids = append(ids, id)
 	}
@@ -94,7 +96,7 @@ func TestStatisticsOfDemoTrafficIdentifyNoOneAndOutliveRetention(t *testing.T) {
 	// What identifies the people of this traffic, from the hub's own records.
 	var personal []string
 	for _, id := range ids {
-		rec, found, err := h.store.FindReferral(ctx, intake.Lookup{ReferralID: id})
+		rec, found, err := h.Store().FindReferral(ctx, intake.Lookup{ReferralID: id})
 		if err != nil || !found {
 			t.Fatalf("referral %s: found %v, %v", id, found, err)
 		}
@@ -109,7 +111,7 @@ func TestStatisticsOfDemoTrafficIdentifyNoOneAndOutliveRetention(t *testing.T) {
 		t.Fatalf("the traffic's people hold too little to look for: %q", personal)
 	}
 
-	cols, rows := rawStatistics(t, storeFile(h.cfg.Store.DataDir))
+	cols, rows := rawStatistics(t, hub.StoreFile(h.Config().Store.DataDir))
 	if want := []string{"month", "council", "priority", "setting", "class", "measure", "days", "n"}; !slices.Equal(cols, want) {
 		t.Fatalf("statistics columns %v, want %v: a new column must be shown to identify no one", cols, want)
 	}
@@ -136,7 +138,7 @@ func TestStatisticsOfDemoTrafficIdentifyNoOneAndOutliveRetention(t *testing.T) {
 
 	// Retention, once everything is delivered: payloads and closed
 	// orders go, the statistics stay.
-	dir := h.cfg.Store.DataDir
+	dir := h.Config().Store.DataDir
 	month := stats.Month(time.Now())
 	statsOut := func() string {
 		t.Helper()
@@ -156,7 +158,7 @@ func TestStatisticsOfDemoTrafficIdentifyNoOneAndOutliveRetention(t *testing.T) {
 	eventually(t, "every message acknowledged", func() bool {
 		var pending int64
 		for _, tp := range topics {
-			n, err := h.store.Pending(ctx, tp)
+			n, err := h.Store().Pending(ctx, tp)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -181,14 +183,14 @@ func TestStatisticsOfDemoTrafficIdentifyNoOneAndOutliveRetention(t *testing.T) {
 		t.Fatalf("retention removed %d messages for %d referrals:\n%s", n, len(ids), out.String())
 	}
 	for _, tp := range topics {
-		if n := countRows(t, storeFile(h.cfg.Store.DataDir), "watermill_"+tp); n != 0 {
+		if n := countRows(t, hub.StoreFile(h.Config().Store.DataDir), "watermill_"+tp); n != 0 {
 			t.Errorf("%d payloads left on %s after retention", n, tp)
 		}
 	}
-	if _, found, _ := h.store.FindReferral(ctx, intake.Lookup{ReferralID: j.a}); found {
+	if _, found, _ := h.Store().FindReferral(ctx, intake.Lookup{ReferralID: j.A}); found {
 		t.Error("the cancelled referral's record outlived retention")
 	}
-	if _, after := rawStatistics(t, storeFile(h.cfg.Store.DataDir)); !slices.EqualFunc(after, rows, slices.Equal) {
+	if _, after := rawStatistics(t, hub.StoreFile(h.Config().Store.DataDir)); !slices.EqualFunc(after, rows, slices.Equal) {
 		t.Errorf("statistics table after retention:\n%q\nwant\n%q", after, rows)
 	}
 	if got := statsOut(); got != before {
@@ -234,7 +236,7 @@ func TestStatsCommandAndAdminAPI(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("GET /admin/stats = %d\n%s", code, body)
 	}
-	var got statsJSON
+	var got stats.JSONTable
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/iceshub/iceshub/adapters/provider"
+	"github.com/iceshub/iceshub/internal/hub"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/store/sqlite"
 )
@@ -38,7 +39,7 @@ func TestStorageStaysBounded(t *testing.T) {
 	template := referralTemplate(t)
 	const perCycle, n = 5, 10
 	ctx := context.Background()
-	ret := o.hub.cfg.Retention
+	ret := o.hub.Config().Retention
 	periods := time.Duration(ret.PayloadDays)*24*time.Hour + time.Duration(ret.DisclosureYears)*366*24*time.Hour + 24*time.Hour
 
 	cycle := func() {
@@ -55,11 +56,11 @@ func TestStorageStaysBounded(t *testing.T) {
 		// that retention may remove the referral's record too; the status
 		// goes to the council and the NHS endpoint.
 		for _, id := range ids {
-			rec, found, err := o.hub.store.FindReferral(ctx, intake.Lookup{ReferralID: id})
+			rec, found, err := o.hub.Store().FindReferral(ctx, intake.Lookup{ReferralID: id})
 			if err != nil || !found {
 				t.Fatalf("referral %s: %v %v", id, found, err)
 			}
-			status, answer, err := o.sims.postWebhook(ctx, o.base+provider.EventsPath, "provider", map[string]any{
+			status, answer, err := o.sims.PostWebhook(ctx, o.base+provider.EventsPath, "provider", map[string]any{
 				"eventId": uuid.NewString(), "type": "order.cancelled", "orderReference": rec.Refs.OrderReference,
 				"occurredAt": time.Now().UTC().Format(time.RFC3339)})
 			if err != nil || status != http.StatusAccepted {
@@ -68,11 +69,11 @@ func TestStorageStaysBounded(t *testing.T) {
 		}
 		for _, id := range ids {
 			eventually(t, "the closing status delivered", func() bool {
-				ds, err := o.hub.store.Disclosures(ctx, id)
+				ds, err := o.hub.Store().Disclosures(ctx, id)
 				return err == nil && len(ds) == 5
 			})
 		}
-		if _, err := o.hub.store.ApplyRetention(ctx, retentionPolicy(ret, time.Now().Add(periods))); err != nil {
+		if _, err := o.hub.Store().ApplyRetention(ctx, hub.RetentionPolicy(ret, time.Now().Add(periods))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -107,7 +108,7 @@ func TestStorageStaysBounded(t *testing.T) {
 		t.Errorf("write-ahead log grew from %d to %d bytes (limit %d)", walN, wal3N, limit)
 	}
 	eventually(t, "every queue to be empty after the last cycle", func() bool {
-		qs, err := o.hub.store.Queues(ctx)
+		qs, err := o.hub.Store().Queues(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

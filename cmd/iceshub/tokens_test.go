@@ -13,7 +13,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/demo"
 	"github.com/iceshub/iceshub/internal/democreds"
+	"github.com/iceshub/iceshub/internal/hub"
 	"github.com/iceshub/iceshub/internal/logging"
 )
 
@@ -48,7 +50,7 @@ func serveOnce(t *testing.T, stderr io.Writer) error {
 // alone; --insecure-dev makes it a warning.
 func TestServeAndCheckRefuseAnUnsetTokenEnv(t *testing.T) {
 	setPartnerTokens(t, "ICESHUB_NHS_TOKEN")
-	t.Setenv(adminTokenEnv, "")
+	t.Setenv(hub.AdminTokenEnv, "")
 	var out, errOut bytes.Buffer
 	err := serveOnce(t, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "ICESHUB_NHS_TOKEN, which is unset or empty") || !strings.Contains(err.Error(), `partner "nhs-trust"`) {
@@ -85,7 +87,7 @@ func TestServeAndCheckRefuseAnUnsetTokenEnv(t *testing.T) {
 func TestAdminTokenMustBeAtLeast32Bytes(t *testing.T) {
 	setPartnerTokens(t)
 	const short = "only-31-bytes-of-admin-token-xx"
-	t.Setenv(adminTokenEnv, short)
+	t.Setenv(hub.AdminTokenEnv, short)
 	if err := serveOnce(t, io.Discard); err == nil ||
 		!strings.Contains(err.Error(), "ICESHUB_ADMIN_TOKEN holds 31 bytes: the admin token must be at least 32") || strings.Contains(err.Error(), short) {
 		t.Fatalf("serve: %v", err)
@@ -94,7 +96,7 @@ func TestAdminTokenMustBeAtLeast32Bytes(t *testing.T) {
 	if code := run([]string{"check"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "at least 32") {
 		t.Fatalf("check exited %d:\n%s", code, errOut.String())
 	}
-	t.Setenv(adminTokenEnv, short+"y")
+	t.Setenv(hub.AdminTokenEnv, short+"y")
 	errOut.Reset()
 	if code := run([]string{"check"}, &out, &errOut); code != 0 {
 		t.Fatalf("check with a 32-byte admin token exited %d:\n%s", code, errOut.String())
@@ -112,11 +114,11 @@ func TestInsecureDevWarnsOfAnUnsetTokenEnv(t *testing.T) {
 	cfg.Store.DataDir = t.TempDir()
 	cfg.Server.InsecureDev = true
 	logs := &syncBuffer{}
-	h, err := newHub(cfg, slog.New(slog.NewTextHandler(logs, nil)), hubOptions{})
+	h, err := hub.New(cfg, slog.New(slog.NewTextHandler(logs, nil)), hub.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer h.close()
+	defer h.Close()
 	if !strings.Contains(logs.String(), "INSECURE DEVELOPMENT MODE") || !strings.Contains(logs.String(), "ICESHUB_PROVIDER_TOKEN") {
 		t.Fatalf("no warning of the unset token_env:\n%s", logs.String())
 	}
@@ -125,13 +127,13 @@ func TestInsecureDevWarnsOfAnUnsetTokenEnv(t *testing.T) {
 // A webhook accepted by one hub is refused, signed as it was, by the next
 // hub on the same store; the same body signed afresh is accepted.
 func TestReplayedWebhookIsRefusedAfterARestart(t *testing.T) {
-	sims := newDemoPartners()
-	t.Cleanup(sims.close)
+	sims := demo.NewPartners()
+	t.Cleanup(sims.Close)
 	cfg := simulatedConfig(t, sims, t.TempDir())
 	logs := &syncBuffer{}
 	start := func() (string, func()) {
 		logger := slog.New(logging.New(slog.NewJSONHandler(logs, nil)))
-		h, err := newHub(cfg, logger, hubOptions{})
+		h, err := hub.New(cfg, logger, hub.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +147,7 @@ func TestReplayedWebhookIsRefusedAfterARestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.Header = h.Clone()
-		status, _, err := sendToHub(r)
+		status, _, err := demo.SendToHub(r)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +155,7 @@ func TestReplayedWebhookIsRefusedAfterARestart(t *testing.T) {
 	}
 	sign := func() http.Header {
 		r, _ := http.NewRequest(http.MethodPost, "/", nil)
-		if err := sims.creds.SignWebhook(r, "provider", body); err != nil {
+		if err := sims.Creds.SignWebhook(r, "provider", body); err != nil {
 			t.Fatal(err)
 		}
 		h := signed.Clone()
@@ -188,15 +190,15 @@ func TestHubRefusesTokensWithoutIatOrTooLong(t *testing.T) {
 		"without iat": {ExpiresAt: jwt.NewNumericDate(now.Add(5 * time.Minute))},
 		"10 years":    {IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.AddDate(10, 0, 0))},
 	} {
-		claims.Issuer, claims.Audience, claims.Subject = democreds.Issuer, jwt.ClaimStrings{democreds.Audience}, sims.creds.NHSID
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(sims.creds.NHSKey)
+		claims.Issuer, claims.Audience, claims.Subject = democreds.Issuer, jwt.ClaimStrings{democreds.Audience}, sims.Creds.NHSID
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(sims.Creds.NHSKey)
 		if err != nil {
 			t.Fatal(err)
 		}
 		r, _ := http.NewRequest(http.MethodPost, base+"/fhir/$process-message", strings.NewReader(`{}`))
 		r.Header.Set("Content-Type", "application/fhir+json")
 		r.Header.Set("Authorization", "Bearer "+tok)
-		if status, body, err := sendToHub(r); err != nil || status != http.StatusUnauthorized {
+		if status, body, err := demo.SendToHub(r); err != nil || status != http.StatusUnauthorized {
 			t.Errorf("%s: %d %v, want 401\n%s", name, status, err, body)
 		}
 	}

@@ -1,8 +1,9 @@
 // Package stats is the statistics of the service that commissioners may
 // see (issue 19, flow F9): what each step of the work adds to the
-// statistics table (this file), and the disclosure control applied before
-// any of it is published (disclosure.go). It does no I/O: the store keeps
-// the counts, the commands and the admin API print them.
+// statistics table (this file), the disclosure control applied before
+// any of it is published (disclosure.go), and the forms it is published in
+// (format.go). It does no I/O of its own: the store keeps the counts, and
+// the stats command and the admin API give format.go where to write.
 //
 // A count is kept per cell: month (UTC, YYYY-MM), council, priority,
 // delivery setting kind and ISO 9999 class, never per person. The time

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/iceshub/iceshub/adapters/provider"
+	"github.com/iceshub/iceshub/internal/hub"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
 )
@@ -27,121 +28,123 @@ import (
 // is delivered, has an equipment issue and a safeguarding concern, a
 // complaint and its reply, and finally a collection.
 
-// journeyStep is one step of the return journey.
-type journeyStep struct {
+// Step is one step of the return journey.
+type Step struct {
 	// Slug names the step's golden file (testdata/e2e/<slug>.json).
 	Slug string
 	// Flow and What say what the step is, for people.
 	Flow, What string
 	// send makes the step's request to the hub.
-	send func(ctx context.Context, j *journey) (int, []byte, error)
-	// expect is how many requests each partner receives because of it.
-	expect map[string]int
+	send func(ctx context.Context, j *Journey) (int, []byte, error)
+	// Expect is how many requests each partner receives because of it.
+	Expect map[string]int
 }
 
-// journey is the state of a return journey in progress.
-type journey struct {
+// Journey is the state of a return journey in progress.
+type Journey struct {
 	base string
-	sims *demoPartners
+	sims *Partners
 	// fixtures is the directory of the FHIR fixtures.
 	fixtures string
-	// a and b are the hub's ids of the two referrals; orderB and councilB
-	// the provider's order reference of B and the council of its area.
-	a, b             string
-	orderB, councilB string
-	// booked is the delivery date the provider books for B
-	// (bookingDate of the day the journey starts).
-	booked string
+	// A and B are the hub's ids of the two referrals; OrderB the
+	// provider's order reference of B and councilB the council of its area.
+	A, B     string
+	OrderB   string
+	councilB string
+	// Booked is the delivery date the provider books for B
+	// (BookingDate of the day the journey starts).
+	Booked string
 }
 
-// bookingDate is the delivery date the journey's provider books: a week
+// BookingDate is the delivery date the journey's provider books: a week
 // after the day it runs, so that the demo never books a date in the past.
-func bookingDate(today time.Time) string {
+func BookingDate(today time.Time) string {
 	return today.AddDate(0, 0, 7).Format(time.DateOnly)
 }
 
-// bookedPlaceholder in a step's provider event stands for journey.booked.
+// bookedPlaceholder in a step's provider event stands for Journey.Booked.
 const bookedPlaceholder = "{{booked}}"
 
 // complaintRef is the council's reference of the complaint case in the
 // journey.
 const complaintRef = "COMP-2026-0042"
 
-func journeySteps() []journeyStep {
-	providerEvent := func(ev map[string]any) func(context.Context, *journey) (int, []byte, error) {
-		return func(ctx context.Context, j *journey) (int, []byte, error) {
+// Steps are the return journey's steps, in the order they are played.
+func Steps() []Step {
+	providerEvent := func(ev map[string]any) func(context.Context, *Journey) (int, []byte, error) {
+		return func(ctx context.Context, j *Journey) (int, []byte, error) {
 			ev["eventId"] = uuid.NewString()
 			if ev["scheduledDate"] == bookedPlaceholder {
-				ev["scheduledDate"] = j.booked
+				ev["scheduledDate"] = j.Booked
 			}
 			ev["occurredAt"] = time.Now().UTC().Format(time.RFC3339)
 			if _, ok := ev["orderReference"]; !ok && ev["type"] != "complaint.reply" {
-				ev["orderReference"] = j.orderB
+				ev["orderReference"] = j.OrderB
 			}
-			return j.sims.postWebhook(ctx, j.base+provider.EventsPath, "provider", ev)
+			return j.sims.PostWebhook(ctx, j.base+provider.EventsPath, "provider", ev)
 		}
 	}
-	councilEvent := func(event string, data map[string]any) func(context.Context, *journey) (int, []byte, error) {
-		return func(ctx context.Context, j *journey) (int, []byte, error) {
-			data["orderReference"] = j.orderB
+	councilEvent := func(event string, data map[string]any) func(context.Context, *Journey) (int, []byte, error) {
+		return func(ctx context.Context, j *Journey) (int, []byte, error) {
+			data["orderReference"] = j.OrderB
 			body := map[string]any{"event": event, "timestamp": time.Now().UTC().Format(time.RFC3339), "data": data}
-			return j.sims.postWebhook(ctx, j.base+"/crm/"+j.councilB+"/events", j.councilB, body)
+			return j.sims.PostWebhook(ctx, j.base+"/crm/"+j.councilB+"/events", j.councilB, body)
 		}
 	}
-	fhir := func(file string) func(context.Context, *journey) (int, []byte, error) {
-		return func(ctx context.Context, j *journey) (int, []byte, error) {
+	fhir := func(file string) func(context.Context, *Journey) (int, []byte, error) {
+		return func(ctx context.Context, j *Journey) (int, []byte, error) {
 			body, err := os.ReadFile(filepath.Join(j.fixtures, file))
 			if err != nil {
 				return 0, nil, err
 			}
-			return j.sims.postBundle(ctx, j.base, body)
+			return j.sims.PostBundle(ctx, j.base, body)
 		}
 	}
-	return []journeyStep{
+	return []Step{
 		{Slug: "f2-amendment", Flow: "F2", What: "the NHS amends referral A (FHIR: the same ServiceRequest, changed)",
-			send: fhir("amendment-1-line.json"), expect: map[string]int{"provider": 1}},
+			send: fhir("amendment-1-line.json"), Expect: map[string]int{"provider": 1}},
 		{Slug: "f2-cancellation", Flow: "F2", What: "the NHS cancels referral A (FHIR: ServiceRequest revoked); its Task becomes cancelled",
-			send: fhir("cancellation-revoked.json"), expect: map[string]int{"provider": 1, "council-cwac": 1, "nhs-trust": 1}},
+			send: fhir("cancellation-revoked.json"), Expect: map[string]int{"provider": 1, "council-cwac": 1, "nhs-trust": 1}},
 		{Slug: "f3-scheduled", Flow: "F3", What: "the provider books delivery of B",
 			send:   providerEvent(map[string]any{"type": "order.scheduled", "scheduledDate": bookedPlaceholder}),
-			expect: map[string]int{"nhs-trust": 1, "council-ceast": 1}},
+			Expect: map[string]int{"nhs-trust": 1, "council-ceast": 1}},
 		{Slug: "f3-failed-delivery", Flow: "F3", What: "delivery of B fails",
 			send:   providerEvent(map[string]any{"type": "order.failed-delivery", "reason": map[string]any{"code": "no-access", "text": "No answer at the door"}}),
-			expect: map[string]int{"nhs-trust": 1, "council-ceast": 1}},
+			Expect: map[string]int{"nhs-trust": 1, "council-ceast": 1}},
 		{Slug: "f3-out-for-delivery", Flow: "F3", What: "B is out for delivery again",
 			send:   providerEvent(map[string]any{"type": "order.out-for-delivery"}),
-			expect: map[string]int{"nhs-trust": 1, "council-ceast": 1}},
+			Expect: map[string]int{"nhs-trust": 1, "council-ceast": 1}},
 		{Slug: "f3-delivered", Flow: "F3", What: "B is delivered",
 			send:   providerEvent(map[string]any{"type": "order.delivered"}),
-			expect: map[string]int{"nhs-trust": 1, "council-ceast": 1}},
+			Expect: map[string]int{"nhs-trust": 1, "council-ceast": 1}},
 		{Slug: "f5-equipment-issue", Flow: "F5", What: "the provider reports B's equipment unsafe (to the requester a Communication: the Task stays completed)",
 			send:   providerEvent(map[string]any{"type": "equipment.issue", "issueType": "unsafe", "description": "Bed rail does not lock; taken out of use"}),
-			expect: map[string]int{"nhs-trust": 1, "council-ceast": 1}},
+			Expect: map[string]int{"nhs-trust": 1, "council-ceast": 1}},
 		{Slug: "f4-safeguarding", Flow: "F4", What: "the provider's driver raises a safeguarding concern about B's person",
 			send:   providerEvent(map[string]any{"type": "safeguarding.concern", "category": "self-neglect", "description": "No food in the house and the heating off"}),
-			expect: map[string]int{"council-ceast": 1, "nhs-trust": 1}},
+			Expect: map[string]int{"council-ceast": 1, "nhs-trust": 1}},
 		{Slug: "f6-complaint", Flow: "F6", What: "the council raises a complaint about B's delivery",
 			send: councilEvent("complaint.created", map[string]any{"complaintReference": complaintRef, "category": "timeliness",
 				"summary": "Delivery missed twice without notice", "contactAllowed": true, "contact": map[string]any{"phone": "01632 960123"}}),
-			expect: map[string]int{"provider": 1}},
+			Expect: map[string]int{"provider": 1}},
 		{Slug: "f7-complaint-reply", Flow: "F7", What: "the provider replies to the complaint",
-			send: func(ctx context.Context, j *journey) (int, []byte, error) {
+			send: func(ctx context.Context, j *Journey) (int, []byte, error) {
 				// The council opened the complaint case itself.
-				j.sims.councils[j.councilB].KnowCase(complaintRef)
+				j.sims.Councils[j.councilB].KnowCase(complaintRef)
 				return providerEvent(map[string]any{"type": "complaint.reply", "complaintReference": complaintRef,
 					"reply": "Our van broke down; we have apologised and rebooked"})(ctx, j)
 			},
-			expect: map[string]int{"council-ceast": 1}},
+			Expect: map[string]int{"council-ceast": 1}},
 		{Slug: "f8-collection", Flow: "F8", What: "the council asks for B's equipment to be collected",
 			send:   councilEvent("collection.requested", map[string]any{"reason": model.CollectionMoved, "note": "Moved to a care home"}),
-			expect: map[string]int{"provider": 1}},
+			Expect: map[string]int{"provider": 1}},
 	}
 }
 
-// startJourney sends referrals A and B, waits until every route of each has
+// StartJourney sends referrals A and B, waits until every route of each has
 // an outcome, and learns B's order reference and council.
-func startJourney(ctx context.Context, h *hub, base, fixtures string, sims *demoPartners, within time.Duration) (*journey, error) {
-	j := &journey{base: base, sims: sims, fixtures: fixtures, booked: bookingDate(time.Now())}
+func StartJourney(ctx context.Context, h *hub.Hub, base, fixtures string, sims *Partners, within time.Duration) (*Journey, error) {
+	j := &Journey{base: base, sims: sims, fixtures: fixtures, Booked: BookingDate(time.Now())}
 	// One referral at a time, each delivered everywhere before the next is
 	// sent: a partner's queue handles copies about different referrals
 	// concurrently, and the partners' references (ORD-000001, ...) must
@@ -149,33 +152,33 @@ func startJourney(ctx context.Context, h *hub, base, fixtures string, sims *demo
 	for _, f := range []struct {
 		file string
 		id   *string
-	}{{"referral-1-line.json", &j.a}, {"referral-3-lines.json", &j.b}} {
+	}{{"referral-1-line.json", &j.A}, {"referral-3-lines.json", &j.B}} {
 		body, err := os.ReadFile(filepath.Join(fixtures, f.file))
 		if err != nil {
 			return nil, err
 		}
-		status, answer, err := sims.postBundle(ctx, base, body)
+		status, answer, err := sims.PostBundle(ctx, base, body)
 		if err != nil {
 			return nil, err
 		}
-		if *f.id = referralIDFrom(answer); status != http.StatusOK || *f.id == "" {
+		if *f.id = ReferralIDFrom(answer); status != http.StatusOK || *f.id == "" {
 			return nil, fmt.Errorf("%s: the hub answered %d:\n%s", f.file, status, answer)
 		}
-		rec, err := waitOrdered(ctx, h, *f.id, within)
+		rec, err := WaitOrdered(ctx, h, *f.id, within)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.file, err)
 		}
-		j.orderB, j.councilB = rec.Refs.OrderReference, rec.Refs.Council // B's, once B is in
+		j.OrderB, j.councilB = rec.Refs.OrderReference, rec.Refs.Council // B's, once B is in
 	}
 	return j, nil
 }
 
-// waitOrdered waits until the provider, the council and the NHS endpoint
+// WaitOrdered waits until the provider, the council and the NHS endpoint
 // have each given the referral their reference.
-func waitOrdered(ctx context.Context, h *hub, id string, within time.Duration) (intake.Record, error) {
+func WaitOrdered(ctx context.Context, h *hub.Hub, id string, within time.Duration) (intake.Record, error) {
 	deadline := time.Now().Add(within)
 	for {
-		rec, found, err := h.store.FindReferral(ctx, intake.Lookup{ReferralID: id})
+		rec, found, err := h.Store().FindReferral(ctx, intake.Lookup{ReferralID: id})
 		if err != nil {
 			return intake.Record{}, err
 		}
@@ -193,17 +196,17 @@ func waitOrdered(ctx context.Context, h *hub, id string, within time.Duration) (
 	}
 }
 
-// received is one request a partner accepted.
-type received struct {
+// Request is one request a partner accepted.
+type Request struct {
 	Method string          `json:"method"`
 	Path   string          `json:"path"`
 	Body   json.RawMessage `json:"body"`
 }
 
-// accepted returns every request each simulated partner accepted (created
+// Accepted returns every request each simulated partner accepted (created
 // something or changed something), in order.
-func (d *demoPartners) accepted() map[string][]received {
-	out := map[string][]received{}
+func (d *Partners) Accepted() map[string][]Request {
+	out := map[string][]Request{}
 	add := func(id string, method, path string, status int, repeat bool, body any) {
 		if status >= 300 || repeat {
 			return
@@ -212,17 +215,17 @@ func (d *demoPartners) accepted() map[string][]received {
 		if err != nil {
 			return
 		}
-		out[id] = append(out[id], received{Method: method, Path: path, Body: b})
+		out[id] = append(out[id], Request{Method: method, Path: path, Body: b})
 	}
-	for _, e := range d.provider.Journal() {
+	for _, e := range d.Provider.Journal() {
 		add("provider", e.Method, e.Path, e.Status, e.Repeat, e.Body)
 	}
-	for id, sim := range d.councils {
+	for id, sim := range d.Councils {
 		for _, e := range sim.Journal() {
 			add(id, e.Method, e.Path, e.Status, e.Repeat, e.Body)
 		}
 	}
-	for _, r := range d.nhs.Received() {
+	for _, r := range d.NHS.Received() {
 		var body any = r.Task
 		if r.Communication != nil {
 			body = r.Communication
@@ -232,10 +235,10 @@ func (d *demoPartners) accepted() map[string][]received {
 	return out
 }
 
-// play makes step's request and waits until every partner it expects to
+// Play makes step's request and waits until every partner it expects to
 // hear has received that many new requests; it returns them.
-func (j *journey) play(ctx context.Context, step journeyStep, within time.Duration) (map[string][]received, error) {
-	before := j.sims.accepted()
+func (j *Journey) Play(ctx context.Context, step Step, within time.Duration) (map[string][]Request, error) {
+	before := j.sims.Accepted()
 	status, answer, err := step.send(ctx, j)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", step.Slug, err)
@@ -245,10 +248,10 @@ func (j *journey) play(ctx context.Context, step journeyStep, within time.Durati
 	}
 	deadline := time.Now().Add(within)
 	for {
-		now := j.sims.accepted()
-		got := map[string][]received{}
+		now := j.sims.Accepted()
+		got := map[string][]Request{}
 		done := true
-		for id, n := range step.expect {
+		for id, n := range step.Expect {
 			got[id] = now[id][len(before[id]):]
 			if len(got[id]) < n {
 				done = false
@@ -258,7 +261,7 @@ func (j *journey) play(ctx context.Context, step journeyStep, within time.Durati
 			return got, nil
 		}
 		if time.Now().After(deadline) {
-			return got, fmt.Errorf("%s: partners received %v, want %v", step.Slug, counts(got), step.expect)
+			return got, fmt.Errorf("%s: partners received %v, want %v", step.Slug, Counts(got), step.Expect)
 		}
 		select {
 		case <-ctx.Done():
@@ -268,7 +271,8 @@ func (j *journey) play(ctx context.Context, step journeyStep, within time.Durati
 	}
 }
 
-func counts(m map[string][]received) map[string]int {
+// Counts is how many requests each partner received in m.
+func Counts(m map[string][]Request) map[string]int {
 	out := map[string]int{}
 	for id, rs := range m {
 		out[id] = len(rs)
@@ -276,8 +280,8 @@ func counts(m map[string][]received) map[string]int {
 	return out
 }
 
-// postWebhook signs body as partner and posts it to url.
-func (d *demoPartners) postWebhook(ctx context.Context, url, partner string, v any) (int, []byte, error) {
+// PostWebhook signs body as partner and posts it to url.
+func (d *Partners) PostWebhook(ctx context.Context, url, partner string, v any) (int, []byte, error) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		return 0, nil, err
@@ -288,20 +292,20 @@ func (d *demoPartners) postWebhook(ctx context.Context, url, partner string, v a
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Correlation-ID", "demo-"+uuid.NewString()[:8])
-	if d.creds != nil {
-		if err := d.creds.SignWebhook(req, partner, body); err != nil {
+	if d.Creds != nil {
+		if err := d.Creds.SignWebhook(req, partner, body); err != nil {
 			return 0, nil, err
 		}
 	}
-	return sendToHub(req)
+	return SendToHub(req)
 }
 
-// printJourney plays every step and prints what each partner received.
-func printJourney(ctx context.Context, w io.Writer, j *journey, within time.Duration) (int, error) {
-	fmt.Fprintf(w, "=== The return journey: referral A %s (Chester), referral B %s (Crewe, order %s)\n\n", j.a, j.b, j.orderB)
+// PrintJourney plays every step and prints what each partner received.
+func PrintJourney(ctx context.Context, w io.Writer, j *Journey, within time.Duration) (int, error) {
+	fmt.Fprintf(w, "=== The return journey: referral A %s (Chester), referral B %s (Crewe, order %s)\n\n", j.A, j.B, j.OrderB)
 	n := 0
-	for _, step := range journeySteps() {
-		got, err := j.play(ctx, step, within)
+	for _, step := range Steps() {
+		got, err := j.Play(ctx, step, within)
 		if err != nil {
 			return n, err
 		}

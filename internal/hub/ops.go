@@ -1,4 +1,4 @@
-package main
+package hub
 
 import (
 	"context"
@@ -25,7 +25,7 @@ import (
 )
 
 // ops is the operator's side of a hub: metrics, draining on shutdown, and
-// the admin API. newHub builds one and hands its pieces to the rest of the
+// the admin API. New builds one and hands its pieces to the rest of the
 // wiring; it keeps no state of its own beyond the draining flag and the
 // hard stop.
 type ops struct {
@@ -208,10 +208,10 @@ func storeState(st stateSource) metrics.StateFunc {
 }
 
 // mount adds /metrics and, when a token is configured, the admin API.
-func (o *ops) mount(mux *http.ServeMux, adminToken string, dlq *dlqActions, held *routes.Held, rules stats.Rules) {
+func (o *ops) mount(mux *http.ServeMux, adminToken string, dlq *DLQActions, held *routes.Held, rules stats.Rules) {
 	mux.Handle("GET /metrics", o.metrics.Handler())
 	if adminToken == "" {
-		o.log.Warn("admin API disabled: no token configured", "env", adminTokenEnv)
+		o.log.Warn("admin API disabled: no token configured", "env", AdminTokenEnv)
 		return
 	}
 	mountAdmin(mux, adminToken, dlq, held, rules, o.log)

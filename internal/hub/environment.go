@@ -1,4 +1,4 @@
-package main
+package hub
 
 import (
 	"errors"
@@ -13,13 +13,13 @@ import (
 // as many as a random 256-bit key has (openssl rand -hex 32 gives 64).
 const minAdminTokenBytes = 32
 
-// adminTokenFrom returns the admin token: override when not empty (tests,
+// AdminTokenFrom returns the admin token: override when not empty (tests,
 // the demo), else the environment's ICESHUB_ADMIN_TOKEN.
-func adminTokenFrom(override string) string {
+func AdminTokenFrom(override string) string {
 	if override != "" {
 		return override
 	}
-	return os.Getenv(adminTokenEnv)
+	return os.Getenv(AdminTokenEnv)
 }
 
 // checkAdminToken refuses an admin token shorter than minAdminTokenBytes or
@@ -30,20 +30,20 @@ func checkAdminToken(token string) error {
 	case token == "":
 		return nil
 	case strings.TrimSpace(token) != token:
-		return fmt.Errorf("%s has spaces or line breaks around the token: remove them", adminTokenEnv)
+		return fmt.Errorf("%s has spaces or line breaks around the token: remove them", AdminTokenEnv)
 	case len(token) < minAdminTokenBytes:
-		return fmt.Errorf("%s holds %d bytes: the admin token must be at least %d (for example: openssl rand -hex 32)", adminTokenEnv, len(token), minAdminTokenBytes)
+		return fmt.Errorf("%s holds %d bytes: the admin token must be at least %d (for example: openssl rand -hex 32)", AdminTokenEnv, len(token), minAdminTokenBytes)
 	}
 	return nil
 }
 
-// checkEnvironment checks what serve reads from the environment and files
+// CheckEnvironment checks what serve reads from the environment and files
 // besides the configuration: the partners' inbound secrets, the keys of
 // pseudonymising routes, every token_env and the admin token. serve refuses
 // to start and check fails on any problem, except that in insecure
 // development mode a partner's unset token_env is returned as a warning
 // (that partner is then called without any Authorization header).
-func checkEnvironment(cfg *config.Config, insecureDev bool, adminToken string) (warnings []string, err error) {
+func CheckEnvironment(cfg *config.Config, insecureDev bool, adminToken string) (warnings []string, err error) {
 	var errs []error
 	errs = append(errs, cfg.CheckSecrets())
 	if terr := cfg.CheckTokens(); terr != nil {

@@ -1,4 +1,4 @@
-package main
+package hub
 
 import (
 	"crypto/sha256"
@@ -19,9 +19,9 @@ import (
 	"github.com/iceshub/iceshub/routes"
 )
 
-// adminTokenEnv names the environment variable holding the admin API's
+// AdminTokenEnv names the environment variable holding the admin API's
 // bearer token. Without it the admin API is not served at all.
-const adminTokenEnv = "ICESHUB_ADMIN_TOKEN"
+const AdminTokenEnv = "ICESHUB_ADMIN_TOKEN"
 
 // adminMaxBody bounds an admin request body: a reason and a name.
 const adminMaxBody = 16 << 10
@@ -42,7 +42,7 @@ const adminMaxBody = 16 << 10
 //	                                 (?from=YYYY-MM&to=YYYY-MM[&by=...][&format=csv|json|markdown])
 //
 // Errors use the JSON error body of the partner contracts.
-func mountAdmin(mux *http.ServeMux, token string, dlq *dlqActions, held *routes.Held, rules stats.Rules, logger *slog.Logger) {
+func mountAdmin(mux *http.ServeMux, token string, dlq *DLQActions, held *routes.Held, rules stats.Rules, logger *slog.Logger) {
 	a := &admin{want: sha256.Sum256([]byte(token)), dlq: dlq, holds: held, rules: rules, log: logger.With("component", "admin")}
 	mux.Handle("GET /admin/dlq", a.auth(a.list))
 	mux.Handle("GET /admin/dlq/{id}", a.auth(a.show))
@@ -62,7 +62,7 @@ func mountAdmin(mux *http.ServeMux, token string, dlq *dlqActions, held *routes.
 
 type admin struct {
 	want  [sha256.Size]byte
-	dlq   *dlqActions
+	dlq   *DLQActions
 	holds *routes.Held
 	// rules is the disclosure control of GET /admin/stats.
 	rules stats.Rules
@@ -92,14 +92,7 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	all := r.URL.Query().Get("all") == "true"
-	views := []deadLetterView{}
-	for _, d := range dls {
-		if all || d.Resolution == nil {
-			views = append(views, deadLetterView{DeadLetter: d, State: stateOf(d)})
-		}
-	}
-	writeJSONOK(w, map[string]any{"deadLetters": views})
+	writeJSONOK(w, map[string]any{"deadLetters": DeadLetterViews(dls, r.URL.Query().Get("all") == "true")})
 }
 
 func (a *admin) show(w http.ResponseWriter, r *http.Request) {
@@ -112,7 +105,7 @@ func (a *admin) show(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	writeJSONOK(w, viewOf(d))
+	writeJSONOK(w, ViewOf(d))
 }
 
 // decision is the body of a replay or discard.
@@ -130,7 +123,7 @@ func (a *admin) replay(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d, err := a.dlq.replay(r.Context(), id, operatorOf(dec), dec.Reason)
+	d, err := a.dlq.Replay(r.Context(), id, operatorOf(dec), dec.Reason)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -153,7 +146,7 @@ func (a *admin) discard(w http.ResponseWriter, r *http.Request) {
 			[]partnersim.Problem{{Field: "reason", Message: "required"}})
 		return
 	}
-	if err := a.dlq.discard(r.Context(), id, operatorOf(dec), dec.Reason); err != nil {
+	if err := a.dlq.Discard(r.Context(), id, operatorOf(dec), dec.Reason); err != nil {
 		a.fail(w, err)
 		return
 	}
@@ -181,7 +174,7 @@ func (a *admin) held(w http.ResponseWriter, r *http.Request) {
 // the caller gave, which the shared token cannot prove.
 func operatorOf(d decision) string {
 	if n := strings.TrimSpace(d.By); n != "" {
-		return "admin-api:" + oneLine(n, 100)
+		return "admin-api:" + OneLine(n, 100)
 	}
 	return "admin-api"
 }
@@ -288,7 +281,7 @@ func readHeldDecision(w http.ResponseWriter, r *http.Request, action string) (in
 		need("permissionRecordedBy", d.PermissionRecordedBy)
 		need("evidence", d.Evidence)
 	}
-	at, err := parsePermissionTime(d.PermissionRecordedAt)
+	at, err := ParsePermissionTime(d.PermissionRecordedAt)
 	if err != nil {
 		problems = append(problems, partnersim.Problem{Field: "permissionRecordedAt", Message: "RFC 3339 or YYYY-MM-DD"})
 	}
@@ -313,7 +306,7 @@ func (a *admin) releaseHeld(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	perm := store.PermissionRecord{RecordedBy: oneLine(d.PermissionRecordedBy, 200), RecordedAt: at, Evidence: oneLine(d.Evidence, 200)}
+	perm := store.PermissionRecord{RecordedBy: OneLine(d.PermissionRecordedBy, 200), RecordedAt: at, Evidence: OneLine(d.Evidence, 200)}
 	res, err := a.holds.Release(r.Context(), id, perm, operatorOf(decision{By: d.By}), d.Reason)
 	a.resolvedHeld(w, res, err)
 }

@@ -1,4 +1,11 @@
-package main
+// Package hub assembles a hub from its configuration and runs it: the
+// store, the routes, the partners' adapters and endpoints, and the
+// operator's side (metrics, draining, the admin API). It also holds what
+// the operator commands share with the admin API (dead-letter and held
+// message decisions, statistics, retention), the loading of a
+// configuration checked against the partners' contracts, and the opening
+// of the store (engine.go, the one place that names its engine).
+package hub
 
 import (
 	"context"
@@ -10,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -31,9 +37,9 @@ import (
 	"github.com/iceshub/iceshub/routes"
 )
 
-// hub is one running iceshub: the store, the router and the HTTP server,
+// Hub is one running iceshub: the store, the router and the HTTP server,
 // wired here and nowhere else.
-type hub struct {
+type Hub struct {
 	cfg    *config.Config
 	log    *slog.Logger
 	store  store.Engine
@@ -47,9 +53,9 @@ type hub struct {
 	// tests); nil: run listens on server.ops_addr.
 	opsServer   *http.Server
 	opsListener net.Listener
-	// lock is the data directory's lock, held from newHub until the store
+	// lock is the data directory's lock, held from New until the store
 	// closes: a second hub on the same directory refuses to start.
-	lock dataLock
+	lock DataLock
 	// ops holds metrics, draining and the admin API (ops.go).
 	ops *ops
 	// readiness remembers the last store probe of /readyz.
@@ -58,22 +64,38 @@ type hub struct {
 	retentionDelay time.Duration
 }
 
-// hubOptions adjust a hub for tests and the demo.
-type hubOptions struct {
-	// retry overrides the routes' transient retry schedule.
-	retry routes.Retry
-	// park overrides how parked deliveries are attempted again.
-	park routes.Park
-	// retentionDelay is how long after start retention first runs; zero
+// Store is the hub's store, open from New until the hub stops.
+func (h *Hub) Store() store.Engine { return h.store }
+
+// Config is the configuration the hub was built with.
+func (h *Hub) Config() *config.Config { return h.cfg }
+
+// PartnerHandler is the handler of the partners' listener (the operator's
+// endpoints too when server.ops_addr is not set).
+func (h *Hub) PartnerHandler() http.Handler { return h.server.Handler }
+
+// UseOpsListener has Run serve the operator's endpoints on ln when
+// server.ops_addr is set, rather than listen on that address itself (serve
+// and tests listen first). Call it before Run.
+func (h *Hub) UseOpsListener(ln net.Listener) { h.opsListener = ln }
+
+// Options adjust a hub for tests and the demo; the zero value is the
+// serving hub's.
+type Options struct {
+	// Retry overrides the routes' transient retry schedule.
+	Retry routes.Retry
+	// Park overrides how parked deliveries are attempted again.
+	Park routes.Park
+	// RetentionDelay is how long after start retention first runs; zero
 	// means a minute.
-	retentionDelay time.Duration
-	// tuneDelivery, when set, adjusts each partner's delivery client
+	RetentionDelay time.Duration
+	// TuneDelivery, when set, adjusts each partner's delivery client
 	// (breaker and retry waits) before it is built.
-	tuneDelivery func(*delivery.Config)
-	// adminToken overrides the environment's ICESHUB_ADMIN_TOKEN.
-	adminToken string
-	// now is the clock of readiness probes; nil means time.Now.
-	now func() time.Time
+	TuneDelivery func(*delivery.Config)
+	// AdminToken overrides the environment's ICESHUB_ADMIN_TOKEN.
+	AdminToken string
+	// Now is the clock of readiness probes; nil means time.Now.
+	Now func() time.Time
 }
 
 // queueHandlers is how many messages each queue hands out per request it
@@ -86,8 +108,9 @@ type hubOptions struct {
 // messages per request, 1,160-1,220/s, the same 8 requests at most).
 const queueHandlers = 4
 
-// newHub builds a hub from cfg. Nothing runs until run is called.
-func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, err error) {
+// New builds a hub from cfg. Nothing runs until Run is called; a hub
+// that is never run is released by Close.
+func New(cfg *config.Config, logger *slog.Logger, opts Options) (_ *Hub, err error) {
 	// First the data directory's lock: two hubs on one store would deliver
 	// every message twice, and an operator command writing the store
 	// (keys rotate, dlq replay, retention run) takes it too.
@@ -100,8 +123,8 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 			_ = lock.Release()
 		}
 	}()
-	adminToken := adminTokenFrom(opts.adminToken)
-	warnings, err := checkEnvironment(cfg, cfg.Server.InsecureDev, adminToken)
+	adminToken := AdminTokenFrom(opts.AdminToken)
+	warnings, err := CheckEnvironment(cfg, cfg.Server.InsecureDev, adminToken)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +132,7 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 		logger.Warn(w)
 	}
 	warnIfOpen(cfg.Store.DataDir, logger)
-	subjects, err := loadSubjectKey(cfg.Store.DataDir, true, logger)
+	subjects, err := LoadSubjectKey(cfg.Store.DataDir, true, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -144,8 +167,8 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 	if err != nil {
 		return nil, err
 	}
-	h := &hub{cfg: cfg, log: logger, store: st, router: router, ops: o, lock: lock, retentionDelay: opts.retentionDelay}
-	h.readiness.now = opts.now
+	h := &Hub{cfg: cfg, log: logger, store: st, router: router, ops: o, lock: lock, retentionDelay: opts.RetentionDelay}
+	h.readiness.now = opts.Now
 	if h.retentionDelay <= 0 {
 		h.retentionDelay = time.Minute
 	}
@@ -157,18 +180,18 @@ func newHub(cfg *config.Config, logger *slog.Logger, opts hubOptions) (_ *hub, e
 
 // openHubStore opens the hub's store on its data directory, with its keys.
 func openHubStore(cfg *config.Config, subjects subject.Key, logger *slog.Logger) (store.Engine, error) {
-	dataKeys, err := loadDataKeys(cfg, true, logger)
+	dataKeys, err := LoadDataKeys(cfg, true, logger)
 	if err != nil {
 		return nil, err
 	}
-	return openStore(storeSettings{
-		dataDir:      cfg.Store.DataDir,
-		pollInterval: cfg.Store.PollInterval,
-		commitDelay:  cfg.Store.EffectiveCommitDelay(),
-		inFlight:     queueHandlers * cfg.Delivery.InFlight,
-		logger:       watermill.NewSlogLogger(logger.With("component", "watermill")),
-		subjectKey:   subjects.Bytes(),
-		keyring:      dataKeys,
+	return OpenStore(StoreSettings{
+		DataDir:      cfg.Store.DataDir,
+		PollInterval: cfg.Store.PollInterval,
+		CommitDelay:  cfg.Store.EffectiveCommitDelay(),
+		InFlight:     queueHandlers * cfg.Delivery.InFlight,
+		Logger:       watermill.NewSlogLogger(logger.With("component", "watermill")),
+		SubjectKey:   subjects.Bytes(),
+		Keyring:      dataKeys,
 	})
 }
 
@@ -184,7 +207,7 @@ func providerOf(cfg *config.Config) string {
 
 // newSenders builds each partner's client (its delivery.Client behind the
 // adapter of its kind), instrumented for /metrics.
-func newSenders(cfg *config.Config, o *ops, opts hubOptions, logger *slog.Logger) (map[string]routes.Sender, error) {
+func newSenders(cfg *config.Config, o *ops, opts Options, logger *slog.Logger) (map[string]routes.Sender, error) {
 	senders := map[string]routes.Sender{}
 	providerID := providerOf(cfg)
 	for _, p := range cfg.Partners {
@@ -210,8 +233,8 @@ func newSenders(cfg *config.Config, o *ops, opts hubOptions, logger *slog.Logger
 				return nil, fmt.Errorf("partner %q: %w", p.ID, err)
 			}
 		}
-		if opts.tuneDelivery != nil {
-			opts.tuneDelivery(&dc)
+		if opts.TuneDelivery != nil {
+			opts.TuneDelivery(&dc)
 		}
 		var s routes.Sender
 		switch p.Kind {
@@ -234,14 +257,14 @@ func newSenders(cfg *config.Config, o *ops, opts hubOptions, logger *slog.Logger
 
 // newRoutesConfig is the routes' configuration: the route table, who
 // covers what, the senders and the delivery schedules.
-func newRoutesConfig(cfg *config.Config, opts hubOptions, subjects subject.Key, senders map[string]routes.Sender, o *ops) (routes.Config, error) {
+func newRoutesConfig(cfg *config.Config, opts Options, subjects subject.Key, senders map[string]routes.Sender, o *ops) (routes.Config, error) {
 	councils, err := cfg.CouncilTable()
 	if err != nil {
 		return routes.Config{}, err
 	}
 	// The configured schedule of parked deliveries, unless a test or the
 	// demo sets its own.
-	park := opts.park
+	park := opts.Park
 	if park == (routes.Park{}) {
 		park = routes.Park{First: cfg.Delivery.RetryFirstWait, Max: cfg.Delivery.RetryMaxWait, Horizon: cfg.Delivery.RetryHorizon}
 	}
@@ -256,7 +279,7 @@ func newRoutesConfig(cfg *config.Config, opts hubOptions, subjects subject.Key, 
 		PartnerKinds: kinds,
 		SubjectKey:   subjects,
 		Senders:      senders,
-		Retry:        opts.retry,
+		Retry:        opts.Retry,
 		Park:         park,
 		CloseTimeout: cfg.Server.ShutdownTimeout,
 		InFlight:     queueHandlers * cfg.Delivery.InFlight,
@@ -332,7 +355,7 @@ func newPartnerMux(cfg *config.Config, routesCfg routes.Config, st store.Engine,
 // the operator's endpoints on the partners' listener, or, with
 // server.ops_addr, on a listener of their own, the partners' then
 // answering 404 for them.
-func (h *hub) newServers(mux *http.ServeMux, adminToken string, subjects subject.Key) error {
+func (h *Hub) newServers(mux *http.ServeMux, adminToken string, subjects subject.Key) error {
 	cfg, o, st := h.cfg, h.ops, h.store
 	tlsConfig, err := serverTLS(cfg)
 	if err != nil {
@@ -347,11 +370,11 @@ func (h *hub) newServers(mux *http.ServeMux, adminToken string, subjects subject
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	opsMux.HandleFunc("GET /readyz", h.ready)
-	held, err := newHeldResolver(st, cfg, subjects, h.log)
+	held, err := NewHeldResolver(st, cfg, subjects, h.log)
 	if err != nil {
 		return err
 	}
-	o.mount(opsMux, adminToken, newDLQActions(st, cfg), held, cfg.Stats.Rules())
+	o.mount(opsMux, adminToken, NewDLQActions(st, cfg), held, cfg.Stats.Rules())
 	h.server = newHTTPServer(cfg, o.handler(mux), tlsConfig, h.log)
 	if cfg.Server.OpsAddr != "" {
 		// The same certificate when the hub serves HTTPS (client
@@ -394,30 +417,13 @@ func warnIfOpen(dir string, logger *slog.Logger) {
 	}
 }
 
-// loadSubjectKey returns the key of the disclosure record's subjects, the
-// same way for serve and audit: from the environment (subject.EnvKey), else
-// from the data directory's subject.key, kept apart from the database. When
-// neither holds one and create is true (serve) it generates the key file and
-// logs that it did, never the key; otherwise it is an error.
-func loadSubjectKey(dataDir string, create bool, logger *slog.Logger) (subject.Key, error) {
-	k, generated, err := subject.Load(os.Getenv(subject.EnvKey), dataDir, create)
-	if err != nil {
-		return subject.Key{}, err
-	}
-	if generated {
-		logger.Warn("generated a new subject key for the disclosure record; keep it with the data directory's backups, apart from the database",
-			"path", filepath.Join(dataDir, subject.FileName), "env", subject.EnvKey)
-	}
-	return k, nil
-}
-
-// readyProbeEvery is how often, at most, readiness writes to the store:
+// ReadyProbeEvery is how often, at most, readiness writes to the store:
 // /readyz is unauthenticated, so its callers must not decide how often the
 // hub writes and fsyncs.
-const readyProbeEvery = time.Second
+const ReadyProbeEvery = time.Second
 
 // readiness is the last store probe of /readyz, served to every call
-// within readyProbeEvery of it.
+// within ReadyProbeEvery of it.
 type readiness struct {
 	// now is the clock; nil means time.Now.
 	now func() time.Time
@@ -439,7 +445,7 @@ func (r *readiness) storeWritable(probe func(context.Context) error) (fresh bool
 	if r.now != nil {
 		now = r.now
 	}
-	if age := now().Sub(r.at); r.probed && age >= 0 && age < readyProbeEvery {
+	if age := now().Sub(r.at); r.probed && age >= 0 && age < ReadyProbeEvery {
 		return false, r.err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -452,9 +458,9 @@ func (r *readiness) storeWritable(probe func(context.Context) error) (fresh bool
 // ready answers readiness: the hub is not draining, its configuration is
 // loaded, the router runs, and the store takes a durable write (a real
 // write, not a read: a full disk or a read-only file must fail it), at
-// most once a second (readyProbeEvery), the calls between served the last
+// most once a second (ReadyProbeEvery), the calls between served the last
 // probe's result.
-func (h *hub) ready(w http.ResponseWriter, _ *http.Request) {
+func (h *Hub) ready(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	notReady := func(what string) { http.Error(w, "not ready: "+what, http.StatusServiceUnavailable) }
 	switch {
@@ -478,14 +484,14 @@ func (h *hub) ready(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte("ready: config loaded, router running, store writable\n"))
 }
 
-// run starts the router, then serves HTTP on ln until ctx ends; then it
+// Run starts the router, then serves HTTP on ln until ctx ends; then it
 // drains: intake answers 503 with Retry-After (the listener stays open, so
 // senders are told to come back rather than refused a connection),
 // readiness fails, deliveries in flight finish (send and record) and the
 // queues stop taking new work, all within the shutdown timeout; then the
 // HTTP server finishes the requests it has and the store closes. Messages
 // accepted before the stop are on disk and are delivered by the next run.
-func (h *hub) run(ctx context.Context, ln net.Listener) error {
+func (h *Hub) Run(ctx context.Context, ln net.Listener) error {
 	routerCtx, stopRouter := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRouter()
 	routerErr := make(chan error, 1)
@@ -583,10 +589,10 @@ func (h *hub) run(ctx context.Context, ln net.Listener) error {
 	return runErr
 }
 
-// close releases a hub that was built but never run. Its router is not
+// Close releases a hub that was built but never run. Its router is not
 // closed: nothing of it started, and Watermill's Close waits for every
 // handler added (from AddHandler, not Run) to stop, so it would wait out
 // the whole shutdown timeout (20 s) for a serve that failed to listen.
-func (h *hub) close() error {
+func (h *Hub) Close() error {
 	return errors.Join(h.store.Close(), h.lock.Release())
 }

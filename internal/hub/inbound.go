@@ -1,15 +1,12 @@
-package main
+package hub
 
 import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 
 	"github.com/iceshub/iceshub/internal/auth"
 	"github.com/iceshub/iceshub/internal/config"
-	"github.com/iceshub/iceshub/internal/crypt"
 	"github.com/iceshub/iceshub/internal/delivery"
 )
 
@@ -94,29 +91,4 @@ func outboundTLS(p config.Partner) (*delivery.TLSOptions, error) {
 		return nil, nil
 	}
 	return &delivery.TLSOptions{CAFile: t.CAFile, CertFile: t.CertFile, KeyFile: t.KeyFile, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}, nil
-}
-
-// dataKeyFile is where the data keys are kept: store.data_key_file, else
-// data.key in the data directory (apart from the database file).
-func dataKeyFile(cfg *config.Config) string {
-	if cfg.Store.DataKeyFile != "" {
-		return cfg.Store.DataKeyFile
-	}
-	return filepath.Join(cfg.Store.DataDir, crypt.FileName)
-}
-
-// loadDataKeys returns the keys that seal stored payloads, from the
-// environment (crypt.EnvKey) or the key file; when neither holds one and
-// create is true it generates the file and logs that it did, never the key.
-func loadDataKeys(cfg *config.Config, create bool, logger *slog.Logger) (*crypt.Keyring, error) {
-	path := dataKeyFile(cfg)
-	k, generated, err := crypt.Load(os.Getenv(crypt.EnvKey), path, create)
-	if err != nil {
-		return nil, err
-	}
-	if generated {
-		logger.Warn("generated a new data key to encrypt stored messages; keep it with the data directory's backups, apart from the database",
-			"path", path, "env", crypt.EnvKey)
-	}
-	return k, nil
 }

@@ -1,0 +1,55 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/iceshub/iceshub/internal/delivery/partnersim"
+	"github.com/iceshub/iceshub/internal/stats"
+	"github.com/iceshub/iceshub/internal/store"
+)
+
+// Statistics of the service for commissioners (issue 19): the counts the
+// store keeps by cell, published through internal/stats's disclosure
+// control with the configuration's rules, by 'iceshub stats' and
+// GET /admin/stats alike.
+
+// PublishStats reads the counts of q's months and publishes them under
+// rules. A query the rules refuse (too many months or groups, months
+// backwards) wraps stats.ErrRequest.
+func PublishStats(ctx context.Context, st store.Statistics, q stats.Query, rules stats.Rules) (stats.Table, error) {
+	counts, err := st.Statistics(ctx, q.From, q.To)
+	if err != nil {
+		return stats.Table{}, err
+	}
+	t, err := stats.Publish(counts, q, rules)
+	if err != nil {
+		return stats.Table{}, fmt.Errorf("%w: %v", stats.ErrRequest, err)
+	}
+	return t, nil
+}
+
+// statsHandler serves GET /admin/stats?from=&to=[&by=][&format=], the
+// options of 'iceshub stats'.
+func (a *admin) statsHandler(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query()
+	q, format, err := stats.Request{From: v.Get("from"), To: v.Get("to"), By: v.Get("by"), Format: v.Get("format")}.Query()
+	var t stats.Table
+	if err == nil {
+		t, err = PublishStats(r.Context(), a.dlq.store, q, a.rules)
+	}
+	if errors.Is(err, stats.ErrRequest) {
+		writeJSONError(w, http.StatusBadRequest, "invalid-request", err.Error(),
+			[]partnersim.Problem{{Field: "query", Message: "from and to (YYYY-MM), by (council, month, priority, setting, class), format (csv, json, markdown)"}})
+		return
+	}
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", stats.ContentType[format])
+	w.Header().Set("Cache-Control", "no-store")
+	_ = stats.Write(w, t, format)
+}
