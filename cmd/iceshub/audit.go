@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/iceshub/iceshub/internal/audit"
+	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/hub"
 	"github.com/iceshub/iceshub/internal/nhsnumber"
 	"github.com/iceshub/iceshub/internal/store"
@@ -29,8 +30,10 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 }
 
-// storeFlags are the flags that find the store: --data, else the data
-// directory of --config, else the built-in configuration's.
+// storeFlags are the flags that find the store: --data (an embedded
+// store's data directory), else the store of --config (the embedded
+// store's data directory, or PostgreSQL), else the built-in
+// configuration's.
 type storeFlags struct{ data, config *string }
 
 func addStoreFlags(fs *flag.FlagSet) storeFlags {
@@ -40,28 +43,28 @@ func addStoreFlags(fs *flag.FlagSet) storeFlags {
 	}
 }
 
-func (f storeFlags) dataDir() (string, error) {
+func (f storeFlags) store() (config.Store, error) {
 	if *f.data != "" && *f.config != "" {
-		return "", fmt.Errorf("%w: give --data or --config, not both", errUsage)
+		return config.Store{}, fmt.Errorf("%w: give --data or --config, not both", errUsage)
 	}
 	if *f.data != "" {
-		return *f.data, nil
+		return hub.SQLiteAt(*f.data), nil
 	}
 	cfg, err := hub.LoadConfig(*f.config)
 	if err != nil {
-		return "", err
+		return config.Store{}, err
 	}
-	return cfg.Store.DataDir, nil
+	return cfg.Store, nil
 }
 
 // open opens the existing store the flags name, for tools that look up no
 // person (no subject key).
 func (f storeFlags) open() (store.Engine, error) {
-	dir, err := f.dataDir()
+	st, err := f.store()
 	if err != nil {
 		return nil, err
 	}
-	return hub.OpenExisting(dir, nil)
+	return hub.OpenExisting(st, nil)
 }
 
 // auditVerify recomputes the disclosure record's hash chain. A broken chain
@@ -131,11 +134,11 @@ func auditSubject(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		day = d
 	}
-	dir, err := sf.dataDir()
+	where, err := sf.store()
 	if err != nil {
 		return err
 	}
-	st, key, err := hub.OpenWithSubjectKey(dir, stderr)
+	st, key, err := hub.OpenWithSubjectKey(where, stderr)
 	if err != nil {
 		return err
 	}

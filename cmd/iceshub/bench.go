@@ -20,7 +20,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	o := bench.Options{
-		OpenStore: func(dataDir string) (store.Engine, error) { return hub.OpenStore(hub.StoreSettings{DataDir: dataDir}) },
+		OpenStore: func(dataDir string) (store.Engine, error) {
+			return hub.OpenStore(hub.StoreSettings{Store: hub.SQLiteAt(dataDir)})
+		},
 		StoreFile: hub.StoreFile,
 	}
 	var jsonOut bool

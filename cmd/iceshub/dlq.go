@@ -49,11 +49,11 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if args[0] == "replay" || args[0] == "discard" {
 		// A decision writes the store: refused while a hub runs on it,
 		// whose admin API makes the same decisions.
-		dir, err := sf.dataDir()
+		where, err := sf.store()
 		if err != nil {
 			return err
 		}
-		lock, err := hub.LockStoreForCommand(dir, "dlq "+args[0],
+		lock, err := hub.LockStoreForCommand(where, "dlq "+args[0],
 			"while the hub runs, use its admin API (POST /admin/dlq/{id}/"+args[0]+", see README, Admin API), or stop the hub first")
 		if err != nil {
 			return err

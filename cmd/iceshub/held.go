@@ -93,11 +93,11 @@ type heldCommand struct {
 // the routes of its configuration, and prints what it did.
 func resolveHeld(ctx context.Context, sf storeFlags, d heldCommand, asJSON bool, stdout, stderr io.Writer) error {
 	cmd, id := d.cmd, d.id
-	dir, err := sf.dataDir()
+	where, err := sf.store()
 	if err != nil {
 		return err
 	}
-	lock, err := hub.LockStoreForCommand(dir, "held "+cmd,
+	lock, err := hub.LockStoreForCommand(where, "held "+cmd,
 		"while the hub runs, use its admin API (POST /admin/held/{id}/"+cmd+", see docs/held.md), or stop the hub first")
 	if err != nil {
 		return err
@@ -112,7 +112,7 @@ func resolveHeld(ctx context.Context, sf storeFlags, d heldCommand, asJSON bool,
 	if *sf.config == "" && cmd != "close" {
 		fmt.Fprintln(stdout, "note: no --config: the copy is cut by the built-in configuration's routes; give --config to use the hub's")
 	}
-	st, key, err := hub.OpenWithSubjectKey(dir, stderr)
+	st, key, err := hub.OpenWithSubjectKey(where, stderr)
 	if err != nil {
 		return err
 	}

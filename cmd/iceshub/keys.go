@@ -47,13 +47,16 @@ func keysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	// Refused while a hub runs on the store, before any key is added: the
 	// running hub holds its keys from its start, and would not be able to
 	// open what the rotation re-encrypts under a key it does not have.
-	lock, err := hub.LockStoreForCommand(cfg.Store.DataDir, "keys rotate",
+	lock, err := hub.LockStoreForCommand(cfg.Store, "keys rotate",
 		"the running hub would not know a new key and could not read what is re-encrypted under it: stop the hub, rotate, then start it again")
 	if err != nil {
 		return err
 	}
 	defer lock.Release()
 	keyFile := hub.DataKeyFile(cfg)
+	if *newKey && hub.IsShared(cfg.Store) {
+		return fmt.Errorf("hubs on PostgreSQL share their data keys, so keys rotate makes none: put a new key first in %s on every hub (the old ones after it), restart them one at a time, then run keys rotate without --new-key", crypt.EnvKey)
+	}
 	if *newKey {
 		if os.Getenv(crypt.EnvKey) != "" {
 			return fmt.Errorf("the data keys come from %s: put a new key first in it (keeping the old ones after it) and run keys rotate without --new-key", crypt.EnvKey)
@@ -71,7 +74,7 @@ func keysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	st, err := hub.OpenStore(hub.StoreSettings{DataDir: cfg.Store.DataDir, Keyring: keys})
+	st, err := hub.OpenStore(hub.StoreSettings{Store: cfg.Store, Keyring: keys})
 	if err != nil {
 		return err
 	}

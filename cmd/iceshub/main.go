@@ -16,6 +16,8 @@
 //	iceshub held list [--json] [--all] | route ID --council C --reason TEXT | release ID --permission-recorded-by NAME --evidence REF | close ID --reason TEXT
 //	iceshub stats --from YYYY-MM --to YYYY-MM [--by council,month] [--format csv|json|markdown]
 //	iceshub keys rotate [--config FILE] [--data DIR] [--new-key]
+//	iceshub migrate [status] --config FILE
+//	iceshub store copy --from-data DIR --config FILE
 package main
 
 import (
@@ -92,6 +94,13 @@ Usage:
   iceshub keys rotate [--config FILE] [--data DIR] [--new-key] [--batch N]
         re-encrypt every stored payload under the active data key (with
         --new-key, first make a new key the active one) and print the counts
+  iceshub migrate [status] [--config FILE] [--json]
+        bring the PostgreSQL store's schema up to date (store.backend
+        postgres; serve does it as it starts unless store.migrate is manual),
+        or list its migrations and which are applied
+  iceshub store copy --from-data DIR --config FILE [--json]
+        copy everything the embedded store in DIR holds into the new, empty
+        PostgreSQL store of FILE, in one transaction, checked before it commits
 
 Run 'iceshub COMMAND -h' for a command's flags.
 `
@@ -135,6 +144,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdKeys(ctx, args[1:], stdout, stderr)
 	case "stats":
 		err = cmdStats(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		err = cmdMigrate(ctx, args[1:], stdout, stderr)
+	case "store":
+		err = cmdStore(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

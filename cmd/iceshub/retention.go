@@ -42,13 +42,13 @@ func cmdRetention(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *data != "" {
 		cfg.Store.DataDir = *data
 	}
-	lock, err := hub.LockStoreForCommand(cfg.Store.DataDir, "retention run",
+	lock, err := hub.LockStoreForCommand(cfg.Store, "retention run",
 		"the running hub applies retention itself every retention.interval; to run it by hand, stop the hub first")
 	if err != nil {
 		return err
 	}
 	defer lock.Release()
-	st, err := hub.OpenExisting(cfg.Store.DataDir, nil)
+	st, err := hub.OpenExisting(cfg.Store, nil)
 	if err != nil {
 		return err
 	}

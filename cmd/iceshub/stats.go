@@ -40,7 +40,7 @@ func cmdStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *data != "" {
 		cfg.Store.DataDir = *data
 	}
-	st, err := hub.OpenExisting(cfg.Store.DataDir, nil)
+	st, err := hub.OpenExisting(cfg.Store, nil)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/crypt"
+	"github.com/iceshub/iceshub/internal/subject"
 )
 
 // minAdminTokenBytes is the shortest admin token the hub accepts: 32 bytes,
@@ -56,5 +58,26 @@ func CheckEnvironment(cfg *config.Config, insecureDev bool, adminToken string) (
 		}
 	}
 	errs = append(errs, checkAdminToken(adminToken))
+	errs = append(errs, checkSharedStore(cfg.Store))
 	return warnings, errors.Join(errs...)
+}
+
+// checkSharedStore checks what hubs on PostgreSQL need from the
+// environment: the database's URL, and the data keys, which every hub must
+// hold alike (none is ever generated for them).
+func checkSharedStore(st config.Store) error {
+	if !IsShared(st) {
+		return nil
+	}
+	var errs []error
+	if os.Getenv(st.Postgres.URLEnv) == "" {
+		errs = append(errs, fmt.Errorf("store.backend is postgres but %s (store.postgres.url_env) is not set: set it to the database's URL", st.Postgres.URLEnv))
+	}
+	if _, _, err := crypt.Load(os.Getenv(crypt.EnvKey), dataKeyFile(st), false); err != nil {
+		errs = append(errs, fmt.Errorf("store.backend is postgres: every hub needs the same data keys, in %s or store.data_key_file: %w", crypt.EnvKey, err))
+	}
+	if _, _, err := subject.Load(os.Getenv(subject.EnvKey), st.DataDir, false); err != nil {
+		errs = append(errs, fmt.Errorf("store.backend is postgres: every hub needs the same subject key, in %s or the data directory: %w", subject.EnvKey, err))
+	}
+	return errors.Join(errs...)
 }

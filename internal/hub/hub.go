@@ -114,9 +114,13 @@ func New(cfg *config.Config, logger *slog.Logger, opts Options) (_ *Hub, err err
 	// First the data directory's lock: two hubs on one store would deliver
 	// every message twice, and an operator command writing the store
 	// (keys rotate, dlq replay, retention run) takes it too.
-	lock, err := lockDataDir(cfg.Store.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("refusing to start: %w", err)
+	// A shared store (postgres) has no such lock: its hubs share its
+	// queues under leases.
+	var lock DataLock = noLock{}
+	if !IsShared(cfg.Store) {
+		if lock, err = lockDataDir(cfg.Store.DataDir); err != nil {
+			return nil, fmt.Errorf("refusing to start: %w", err)
+		}
 	}
 	defer func() {
 		if err != nil {
@@ -131,8 +135,11 @@ func New(cfg *config.Config, logger *slog.Logger, opts Options) (_ *Hub, err err
 	for _, w := range warnings {
 		logger.Warn(w)
 	}
-	warnIfOpen(cfg.Store.DataDir, logger)
-	subjects, err := LoadSubjectKey(cfg.Store.DataDir, true, logger)
+	if !IsShared(cfg.Store) {
+		warnIfOpen(cfg.Store.DataDir, logger)
+	}
+	// Hubs that share a store must share its keys: none is generated.
+	subjects, err := LoadSubjectKey(cfg.Store.DataDir, !IsShared(cfg.Store), logger)
 	if err != nil {
 		return nil, err
 	}
@@ -180,12 +187,13 @@ func New(cfg *config.Config, logger *slog.Logger, opts Options) (_ *Hub, err err
 
 // openHubStore opens the hub's store on its data directory, with its keys.
 func openHubStore(cfg *config.Config, subjects subject.Key, logger *slog.Logger) (store.Engine, error) {
-	dataKeys, err := LoadDataKeys(cfg, true, logger)
+	dataKeys, err := LoadDataKeys(cfg, !IsShared(cfg.Store), logger)
 	if err != nil {
 		return nil, err
 	}
 	return OpenStore(StoreSettings{
-		DataDir:      cfg.Store.DataDir,
+		Store:        cfg.Store,
+		Migrate:      cfg.Store.Migrate == "auto",
 		PollInterval: cfg.Store.PollInterval,
 		CommitDelay:  cfg.Store.EffectiveCommitDelay(),
 		InFlight:     queueHandlers * cfg.Delivery.InFlight,

@@ -31,11 +31,13 @@ func LoadSubjectKey(dataDir string, create bool, logger *slog.Logger) (subject.K
 
 // DataKeyFile is where the data keys are kept: store.data_key_file, else
 // data.key in the data directory (apart from the database file).
-func DataKeyFile(cfg *config.Config) string {
-	if cfg.Store.DataKeyFile != "" {
-		return cfg.Store.DataKeyFile
+func DataKeyFile(cfg *config.Config) string { return dataKeyFile(cfg.Store) }
+
+func dataKeyFile(st config.Store) string {
+	if st.DataKeyFile != "" {
+		return st.DataKeyFile
 	}
-	return filepath.Join(cfg.Store.DataDir, crypt.FileName)
+	return filepath.Join(st.DataDir, crypt.FileName)
 }
 
 // LoadDataKeys returns the keys that seal stored payloads, from the
@@ -54,17 +56,17 @@ func LoadDataKeys(cfg *config.Config, create bool, logger *slog.Logger) (*crypt.
 	return k, nil
 }
 
-// OpenWithSubjectKey opens the existing store of dir with the subject key
+// OpenWithSubjectKey opens the existing store st names with the subject key
 // serve uses (never making a new one), for the commands that read or write
 // what is recorded about a person.
-func OpenWithSubjectKey(dir string, stderr io.Writer) (store.Engine, subject.Key, error) {
-	key, err := LoadSubjectKey(dir, false, slog.New(slog.NewTextHandler(stderr, nil)))
+func OpenWithSubjectKey(st config.Store, stderr io.Writer) (store.Engine, subject.Key, error) {
+	key, err := LoadSubjectKey(st.DataDir, false, slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {
 		return nil, subject.Key{}, err
 	}
-	st, err := OpenExisting(dir, key.Bytes())
+	s, err := OpenExisting(st, key.Bytes())
 	if err != nil {
 		return nil, subject.Key{}, err
 	}
-	return st, key, nil
+	return s, key, nil
 }
