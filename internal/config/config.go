@@ -706,6 +706,11 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Server.MaxHeaderBytes, 64<<10)
 	setDefault(&c.Store.Backend, "sqlite")
 	setDefault(&c.Store.DataDir, "data")
+	if c.Store.Backend == "postgres" {
+		// Another hub's commit wakes the queues by a notification, so a
+		// poll is only a fallback; each poll is a query per topic per hub.
+		setDefault(&c.Store.PollInterval, 500*time.Millisecond)
+	}
 	setDefault(&c.Store.PollInterval, 50*time.Millisecond)
 	setDefault(&c.Store.Migrate, "auto")
 	setDefault(&c.Store.Postgres.URLEnv, DefaultPostgresURLEnv)

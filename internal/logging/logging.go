@@ -41,7 +41,7 @@ var Allowed = map[string]bool{
 	"count": true, "attempt": true, "attempts": true, "retry_no": true, "max_retries": true,
 	"issue_errors": true, "issue_warnings": true, "partners": true, "routes": true,
 	"duration_ms": true, "ms": true, "timeout": true, "wait_time": true, "produced_messages_count": true,
-	"open_for": true, "outcomes_held": true, "similar_not_logged": true,
+	"open_for": true, "failing_for": true, "failed_for": true, "outcomes_held": true, "similar_not_logged": true,
 	// retention
 	"messages_removed": true, "idempotency_removed": true, "disclosures_removed": true, "referrals_removed": true, "receipts_removed": true,
 	"payload_days": true, "disclosure_years": true,

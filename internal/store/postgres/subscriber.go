@@ -109,6 +109,38 @@ type queue struct {
 	// ackFailed: the last write of acknowledgements failed; the next poll
 	// tries again rather than the next turn of the loop.
 	ackFailed bool
+	// failing is when the queue's reads or writes began to fail, zero
+	// while they work; loggedAt when that was last logged.
+	failing, loggedAt time.Time
+}
+
+// failureLogEvery is how often a queue whose database stays unreachable
+// says so again: once at first, then this often, then once when it is
+// back, rather than at every poll of every topic.
+const failureLogEvery = 30 * time.Second
+
+// failed logs err, at most every failureLogEvery while failures go on.
+func (q *queue) failed(ctx context.Context, what string, err error) {
+	if ctx.Err() != nil {
+		return
+	}
+	now := time.Now()
+	if q.failing.IsZero() {
+		q.failing = now
+	}
+	if now.Sub(q.loggedAt) >= failureLogEvery {
+		q.loggedAt = now
+		q.log.Error(what+"; trying again", err, watermill.LogFields{"failing_for": now.Sub(q.failing).Round(time.Second).String()})
+	}
+}
+
+// worked logs, once, that the queue works again after failures.
+func (q *queue) worked() {
+	if q.failing.IsZero() {
+		return
+	}
+	q.log.Info("the queue reads and writes its messages again", watermill.LogFields{"failed_for": time.Since(q.failing).Round(time.Second).String()})
+	q.failing, q.loggedAt = time.Time{}, time.Time{}
 }
 
 type item struct {
@@ -198,12 +230,11 @@ func (q *queue) claim(ctx context.Context) {
 	want := 2*q.inFlight - q.handed
 	rows, err := q.p.claim(ctx, q.topic, want)
 	if err != nil {
-		if ctx.Err() == nil {
-			q.log.Error("reading the queue failed; trying again", err, nil)
-		}
+		q.failed(ctx, "reading the queue failed", err)
 		q.stale = false // the poll tries again, not the next turn of the loop
 		return
 	}
+	q.worked()
 	q.stale = len(rows) == want
 	for _, r := range rows {
 		plain, err := q.p.open(r.payload)
@@ -248,9 +279,7 @@ func (q *queue) await(it item) {
 // the next message of each lane can now be claimed.
 func (q *queue) flushAcks(ctx context.Context) {
 	if err := q.p.ack(ctx, q.toAck); err != nil {
-		if ctx.Err() == nil {
-			q.log.Error("recording handled messages failed; trying again", err, nil)
-		}
+		q.failed(ctx, "recording handled messages failed", err)
 		q.ackFailed = true
 		return
 	}
