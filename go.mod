@@ -17,6 +17,7 @@ require (
 	github.com/sony/gobreaker v1.0.0
 	golang.org/x/time v0.8.0
 	gopkg.in/yaml.v3 v3.0.1
+	modernc.org/sqlite v1.36.1
 	zombiezen.com/go/sqlite v1.4.0
 )
 
@@ -59,5 +60,4 @@ require (
 	modernc.org/libc v1.61.13 // indirect
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.8.2 // indirect
-	modernc.org/sqlite v1.36.1 // indirect
 )

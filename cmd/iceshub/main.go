@@ -16,7 +16,7 @@
 //	iceshub held list [--json] [--all] | route ID --council C --reason TEXT | release ID --permission-recorded-by NAME --evidence REF | close ID --reason TEXT
 //	iceshub stats --from YYYY-MM --to YYYY-MM [--by council,month] [--format csv|json|markdown]
 //	iceshub keys rotate [--config FILE] [--data DIR] [--new-key]
-//	iceshub migrate [status] --config FILE
+//	iceshub migrate [status] [--data DIR | --config FILE]
 //	iceshub store copy --from-data DIR --config FILE
 package main
 
@@ -94,10 +94,10 @@ Usage:
   iceshub keys rotate [--config FILE] [--data DIR] [--new-key] [--batch N]
         re-encrypt every stored payload under the active data key (with
         --new-key, first make a new key the active one) and print the counts
-  iceshub migrate [status] [--config FILE] [--json]
-        bring the PostgreSQL store's schema up to date (store.backend
-        postgres; serve does it as it starts unless store.migrate is manual),
-        or list its migrations and which are applied
+  iceshub migrate [status] [--json] [--data DIR | --config FILE]
+        bring the store's schema up to date (serve does it as it starts,
+        unless a PostgreSQL store's store.migrate is manual; the embedded
+        store always does) and list its migrations and which are applied
   iceshub store copy --from-data DIR --config FILE [--json]
         copy everything the embedded store in DIR holds into the new, empty
         PostgreSQL store of FILE, in one transaction, checked before it commits

@@ -7,16 +7,17 @@ import (
 	"io"
 
 	"github.com/iceshub/iceshub/internal/hub"
+	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/internal/store/storecopy"
 )
 
-// cmdMigrate brings the PostgreSQL store's schema up to date, or with
-// status lists its migrations. The embedded store migrates itself as it
-// opens.
+// cmdMigrate brings the store's schema up to date, or with status lists
+// its migrations. The embedded store migrates itself as it opens, so for
+// it both list.
 func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file whose store is PostgreSQL")
+	sf := addStoreFlags(fs)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
 	status := len(args) > 0 && args[0] == "status"
 	if status {
@@ -26,22 +27,29 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: migrate [status] --config FILE", errUsage)
+		return fmt.Errorf("%w: migrate [status] [--data DIR | --config FILE]", errUsage)
 	}
-	cfg, err := hub.LoadConfig(*path)
+	where, err := sf.store()
 	if err != nil {
 		return err
 	}
-	if !hub.IsShared(cfg.Store) {
-		fmt.Fprintln(stdout, "the embedded store (store.backend sqlite) brings its schema up to date itself when it opens: nothing to do")
-		return nil
+	var st migrations
+	if hub.IsShared(where) {
+		pg, err := hub.OpenPostgres(where, !status)
+		if err != nil {
+			return err
+		}
+		st = pg
+	} else {
+		// The embedded store brings its schema up to date as it opens.
+		s, err := hub.OpenExisting(where, nil)
+		if err != nil {
+			return err
+		}
+		st = s.(migrations)
 	}
-	pg, err := hub.OpenPostgres(cfg.Store, !status)
-	if err != nil {
-		return err
-	}
-	defer pg.Close()
-	states, err := pg.MigrationStatus(ctx)
+	defer st.Close()
+	states, err := st.MigrationStatus(ctx)
 	if err != nil {
 		return err
 	}
@@ -56,6 +64,13 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "%05d  %-40s %s\n", s.Version, s.Name, applied)
 	}
 	return nil
+}
+
+// migrations is a store whose schema is kept by versioned migrations:
+// both engines.
+type migrations interface {
+	MigrationStatus(ctx context.Context) ([]store.MigrationState, error)
+	Close() error
 }
 
 // cmdStore runs `store copy`: everything an embedded store holds, into a

@@ -45,6 +45,9 @@ type StoreSettings struct {
 	// with store.migrate auto, `iceshub migrate`); the commands that only
 	// read or change records never do.
 	Migrate bool
+	// anySchema opens a PostgreSQL schema that is not current without
+	// refusing it (to report its migrations).
+	anySchema bool
 }
 
 // SQLiteAt is the store section of the embedded store in dir.
@@ -95,17 +98,18 @@ func openPostgres(s StoreSettings) (*postgres.Postgres, error) {
 	return postgres.Open(ctx, postgres.Options{
 		URL: url, MaxConns: int32(pg.MaxConns), StatementTimeout: pg.StatementTimeout, Lease: pg.Lease,
 		PollInterval: s.PollInterval, InFlight: s.InFlight, Logger: s.Logger, SubjectKey: s.SubjectKey, Keyring: keys,
-		Migrate: s.Migrate,
+		Migrate: s.Migrate, AnySchema: s.anySchema,
 	})
 }
 
 // OpenPostgres opens the PostgreSQL store st names, bringing its schema up
-// to date when migrate is set (`iceshub migrate`, `iceshub store copy`).
+// to date when migrate is set (`iceshub migrate`, `iceshub store copy`),
+// else as it is, current or not (`iceshub migrate status`).
 func OpenPostgres(st config.Store, migrate bool) (*postgres.Postgres, error) {
 	if !IsShared(st) {
 		return nil, errors.New("store.backend is not postgres: give a configuration whose store is PostgreSQL")
 	}
-	return openPostgres(StoreSettings{Store: st, Migrate: migrate})
+	return openPostgres(StoreSettings{Store: st, Migrate: migrate, anySchema: !migrate})
 }
 
 // StoreFile is the database file of the embedded store in dir.

@@ -10,6 +10,8 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/iceshub/iceshub/internal/store"
 )
 
 // The schema is kept by versioned migrations (pressly/goose), embedded in
@@ -22,13 +24,7 @@ import (
 var migrations embed.FS
 
 // MigrationState is one migration and whether it is applied.
-type MigrationState struct {
-	Version int64  `json:"version"`
-	Name    string `json:"name"`
-	Applied bool   `json:"applied"`
-	// AppliedAt is when it was applied (RFC 3339), empty when it is not.
-	AppliedAt string `json:"appliedAt,omitempty"`
-}
+type MigrationState = store.MigrationState
 
 // provider returns a goose provider on the pool's connections; close it
 // after use (the pool stays open).
@@ -66,6 +62,9 @@ func (p *Postgres) schemaReady(ctx context.Context) error {
 	if p.opts.Migrate {
 		_, err := p.Migrate(ctx)
 		return err
+	}
+	if p.opts.AnySchema {
+		return nil
 	}
 	states, err := p.MigrationStatus(ctx)
 	if err != nil {
@@ -110,13 +109,5 @@ func (p *Postgres) MigrationStatus(ctx context.Context) ([]MigrationState, error
 	if err != nil {
 		return nil, fmt.Errorf("store: read the PostgreSQL schema's migrations: %w", err)
 	}
-	out := make([]MigrationState, 0, len(st))
-	for _, s := range st {
-		m := MigrationState{Version: s.Source.Version, Name: s.Source.Path, Applied: s.State == goose.StateApplied}
-		if m.Applied {
-			m.AppliedAt = s.AppliedAt.UTC().Format("2006-01-02T15:04:05Z")
-		}
-		out = append(out, m)
-	}
-	return out, nil
+	return store.MigrationStates(st), nil
 }

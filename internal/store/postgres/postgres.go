@@ -67,8 +67,10 @@ type Options struct {
 	// environment (crypt.EnvKey) through the caller.
 	Keyring *crypt.Keyring
 	// Migrate brings the schema up to date at Open; when false, Open
-	// refuses a schema that is not current (run `iceshub migrate`).
-	Migrate bool
+	// refuses a schema that is not current (run `iceshub migrate`), unless
+	// AnySchema is set (`iceshub migrate status`, which reports it).
+	Migrate   bool
+	AnySchema bool
 	// Replica names this hub in the leases it holds; a random name when
 	// empty.
 	Replica string

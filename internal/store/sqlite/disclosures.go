@@ -230,58 +230,6 @@ func (s *SQLite) prunePrefix(ctx context.Context, cutoff time.Time,
 	return removed, nil
 }
 
-// migrateDisclosures brings a disclosures table from before subjects and
-// the chain up to date: it adds the columns and chains the entries already
-// there, in id order (their subjects stay empty). It runs once.
-func migrateDisclosures(conn *sqlite.Conn) (err error) {
-	hasHash := false
-	if err := sqlitex.Execute(conn, `SELECT name FROM pragma_table_info('disclosures')`, &sqlitex.ExecOptions{
-		ResultFunc: func(st *sqlite.Stmt) error {
-			hasHash = hasHash || st.ColumnText(0) == "hash"
-			return nil
-		}}); err != nil {
-		return fmt.Errorf("read disclosures columns: %w", err)
-	}
-	if !hasHash {
-		end, err := sqlitex.ImmediateTransaction(conn)
-		if err != nil {
-			return fmt.Errorf("begin migration: %w", err)
-		}
-		defer end(&err)
-		if err := sqlitex.ExecuteScript(conn, `
-			ALTER TABLE disclosures ADD COLUMN subject TEXT NOT NULL DEFAULT '';
-			ALTER TABLE disclosures ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
-			ALTER TABLE disclosures ADD COLUMN hash TEXT NOT NULL DEFAULT '';`, nil); err != nil {
-			return fmt.Errorf("add disclosure chain columns: %w", err)
-		}
-		var entries []store.ChainEntry
-		if err := sqlitex.Execute(conn, `SELECT `+disclosureColumns+` FROM disclosures ORDER BY id`, &sqlitex.ExecOptions{
-			ResultFunc: func(st *sqlite.Stmt) error { entries = append(entries, scanEntry(st)); return nil }}); err != nil {
-			return fmt.Errorf("read disclosures to chain: %w", err)
-		}
-		prev := ""
-		for _, e := range entries {
-			e.PrevHash = prev
-			e.Hash = e.Digest()
-			if err := sqlitex.Execute(conn, `UPDATE disclosures SET prev_hash = ?, hash = ? WHERE id = ?`,
-				&sqlitex.ExecOptions{Args: []any{e.PrevHash, e.Hash, e.ID}}); err != nil {
-				return fmt.Errorf("chain existing disclosures: %w", err)
-			}
-			prev = e.Hash
-		}
-	}
-	return nil
-}
-
-// migrateSubjectIndex replaces the index of disclosures by subject, in
-// databases that have it, by disclosure_subjects, filled from the entries
-// there, in one transaction.
-func migrateSubjectIndex(conn *sqlite.Conn) error {
-	return replaceOld(conn, "index", "disclosures_subject", `INSERT OR IGNORE INTO disclosure_subjects (subject, referral_id)
-			SELECT DISTINCT subject, referral_id FROM disclosures WHERE subject != '';
-		DROP INDEX disclosures_subject;`, "index the disclosure record's subjects by referral")
-}
-
 // checkSubjectKey records a keyed check value of key on first use and
 // compares it afterwards. The key itself is never stored.
 func checkSubjectKey(conn *sqlite.Conn, key []byte) error {

@@ -161,10 +161,12 @@ func TestSubjectIndexOfAnOlderDatabaseIsReplaced(t *testing.T) {
 	dir := t.TempDir()
 	s := openTemp(t, dir)
 	storetest.FillRecord(t, s, 8)
-	// As an older version left it: the index, and nothing in the new table.
+	// As an older version left it: the index, nothing in the new table,
+	// and no record of versioned migrations.
 	if err := s.withTx(ctx, func(conn *sqlite.Conn) error {
 		return sqlitex.ExecuteScript(conn, `DELETE FROM disclosure_subjects;
-			CREATE INDEX disclosures_subject ON disclosures(subject);`, nil)
+			CREATE INDEX disclosures_subject ON disclosures(subject);
+			DROP TABLE goose_db_version;`, nil)
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -17,21 +17,7 @@ import (
 // copies it queues, the council it records for the referral), so that
 // either both are written or neither.
 
-const heldResolutionsSchema = `
--- What a person decided about a held message (held.go): at most one
--- decision each; the hold itself is never changed or deleted.
-CREATE TABLE IF NOT EXISTS held_resolutions (
-	held_id       INTEGER NOT NULL PRIMARY KEY REFERENCES held(id),
-	action        TEXT NOT NULL,
-	decided_by    TEXT NOT NULL,
-	at            TEXT NOT NULL,
-	reason        TEXT NOT NULL,
-	recipient     TEXT NOT NULL,
-	permission_by TEXT NOT NULL,
-	permission_at TEXT NOT NULL,
-	evidence      TEXT NOT NULL
-);
-`
+// The tables are created by migrations/00001_initial.sql.
 
 const holdColumns = `h.id, h.at, h.referral_id, h.kind, h.route, h.reason,
 	r.action, r.decided_by, r.at, r.reason, r.recipient, r.permission_by, r.permission_at, r.evidence`

@@ -18,28 +18,7 @@ import (
 // lane: while a lane has a parked copy, later copies in it park behind it,
 // and only the oldest copy of a lane is ever attempted, so a cancellation
 // never overtakes the order it cancels while other referrals keep flowing.
-const parkedSchema = `
-CREATE TABLE IF NOT EXISTS parked (
-	id              INTEGER PRIMARY KEY AUTOINCREMENT,
-	partner         TEXT NOT NULL,
-	lane            TEXT NOT NULL,
-	urgent          INTEGER NOT NULL,
-	kind            TEXT NOT NULL,
-	referral_id     TEXT NOT NULL,
-	idempotency_key TEXT NOT NULL UNIQUE,
-	payload         BLOB NOT NULL,
-	attempts        INTEGER NOT NULL,
-	-- Unix milliseconds, so that they compare as numbers.
-	next_at         INTEGER NOT NULL,
-	first_failed_at INTEGER NOT NULL,
-	last_error      TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS parked_lane ON parked(partner, lane, id);
--- Due copies in the order they are offered, urgent ones first: read as
--- ranges (DueParked), never sorted, however many are parked.
-DROP INDEX IF EXISTS parked_due;
-CREATE INDEX IF NOT EXISTS parked_due_by_urgency ON parked(partner, urgent, next_at, id);
-`
+// The tables are created by migrations/00001_initial.sql.
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 

@@ -20,46 +20,7 @@ import (
 // referral. The row also keeps the full canonical referral, which return
 // flows cut per recipient long after its referral.received message has been
 // purged, and the order status the events have moved it to.
-const referralsSchema = `
-CREATE TABLE IF NOT EXISTS referrals (
-	referral_id        TEXT NOT NULL PRIMARY KEY,
-	service_request_id TEXT NOT NULL,
-	requester_ods      TEXT NOT NULL,
-	council            TEXT NOT NULL DEFAULT '',
-	order_reference    TEXT NOT NULL DEFAULT '',
-	order_sent_to      TEXT NOT NULL DEFAULT '',
-	task_id            TEXT NOT NULL DEFAULT '',
-	status             TEXT NOT NULL,
-	record             BLOB NOT NULL,
-	created_at         TEXT NOT NULL,
-	updated_at         TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS referrals_service_request ON referrals(service_request_id);
-CREATE INDEX IF NOT EXISTS referrals_order ON referrals(order_reference);
--- A council's case references: the case the hub opened for an order, a
--- safeguarding case, and complaint cases the council raised.
-CREATE TABLE IF NOT EXISTS case_refs (
-	council        TEXT NOT NULL,
-	case_reference TEXT NOT NULL,
-	referral_id    TEXT NOT NULL,
-	purpose        TEXT NOT NULL,
-	at             TEXT NOT NULL,
-	PRIMARY KEY (council, case_reference)
-);
-CREATE INDEX IF NOT EXISTS case_refs_referral ON case_refs(referral_id);
-CREATE INDEX IF NOT EXISTS case_refs_reference ON case_refs(case_reference);
--- Events refused at the edge (unknown reference, impossible transition,
--- not the sender's): kept for operators, never applied.
-CREATE TABLE IF NOT EXISTS rejected_events (
-	id            INTEGER PRIMARY KEY AUTOINCREMENT,
-	at            TEXT NOT NULL,
-	sender        TEXT NOT NULL,
-	kind          TEXT NOT NULL,
-	sender_event  TEXT NOT NULL,
-	referral_id   TEXT NOT NULL,
-	reason        TEXT NOT NULL
-);
-`
+// The tables are created by migrations/00001_initial.sql.
 
 var (
 	_ intake.Store      = (*SQLite)(nil)

@@ -15,14 +15,7 @@ import (
 // its token expired), so that a replay is refused after a restart too.
 // Only a SHA-256 key is kept (internal/auth hashes the partner and the
 // signature or jti), never a signature, token or secret.
-const replaysSchema = `
-CREATE TABLE IF NOT EXISTS replays (
-	key      BLOB NOT NULL PRIMARY KEY,
-	-- Unix milliseconds: the key is remembered until then.
-	until_ms INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS replays_until ON replays(until_ms);
-`
+// The tables are created by migrations/00001_initial.sql.
 
 // replaysPruned is how many expired keys each SeenBefore deletes, at most:
 // more than one, so that expired keys never pile up however the traffic

@@ -184,25 +184,9 @@ func Open(opts Options) (*SQLite, error) {
 		conn.Close()
 		return nil, fmt.Errorf("store: set cache size in %s: %w", path, err)
 	}
-	if err := sqlitex.ExecuteScript(conn, schema, nil); err != nil {
+	if _, err := migrate(context.Background(), path); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("store: create schema in %s: %w", path, err)
-	}
-	if err := sqlitex.ExecuteScript(conn, referralsSchema+parkedSchema+replaysSchema+statisticsSchema+heldResolutionsSchema, nil); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("store: create schema in %s: %w", path, err)
-	}
-	if err := migrateDisclosures(conn); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("store: %s: %w", path, err)
-	}
-	if err := migrateSubjectIndex(conn); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("store: %s: %w", path, err)
-	}
-	if err := migrateReceipts(conn); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("store: %s: %w", path, err)
+		return nil, err
 	}
 	if err := checkSubjectKey(conn, opts.SubjectKey); err != nil {
 		conn.Close()
@@ -223,100 +207,7 @@ func Open(opts Options) (*SQLite, error) {
 	return s, nil
 }
 
-const schema = `
-CREATE TABLE IF NOT EXISTS idempotency (
-	key        TEXT NOT NULL PRIMARY KEY,
-	response   BLOB NOT NULL,
-	created_at TEXT NOT NULL
-);
--- Delivery receipts, clustered by referral: referral ids are time-ordered,
--- so a new receipt lands beside the last ones written, where a table keyed
--- by the idempotency key alone (a hash) put every receipt on a page of its
--- own and kept a second index by referral (migrateReceipts).
-CREATE TABLE IF NOT EXISTS receipts (
-	referral_id       TEXT NOT NULL,
-	idempotency_key   TEXT NOT NULL,
-	recipient         TEXT NOT NULL,
-	kind              TEXT NOT NULL,
-	partner_reference TEXT NOT NULL,
-	status_code       INTEGER NOT NULL,
-	at                TEXT NOT NULL,
-	PRIMARY KEY (referral_id, idempotency_key)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS disclosures (
-	id             INTEGER PRIMARY KEY AUTOINCREMENT,
-	at             TEXT NOT NULL,
-	referral_id    TEXT NOT NULL,
-	correlation_id TEXT NOT NULL,
-	recipient      TEXT NOT NULL,
-	kind           TEXT NOT NULL,
-	fields         TEXT NOT NULL,
-	purpose        TEXT NOT NULL,
-	lawful_basis   TEXT NOT NULL,
-	outcome        TEXT NOT NULL,
-	detail         TEXT NOT NULL,
-	-- The person, as a keyed hash of the NHS number (internal/subject).
-	subject        TEXT NOT NULL DEFAULT '',
-	-- The hash chain (disclosures.go): hash covers prev_hash and every
-	-- other column of the entry.
-	prev_hash      TEXT NOT NULL DEFAULT '',
-	hash           TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS disclosures_referral ON disclosures(referral_id);
--- Who the disclosure record names, once per referral: a subject access
--- request finds the person's referrals here, then their entries by
--- referral. An index of disclosures by subject wrote a page at a random
--- place for every entry (three to five per referral); this writes one per
--- referral and none for its later entries (migrateSubjectIndex).
-CREATE TABLE IF NOT EXISTS disclosure_subjects (
-	subject     TEXT NOT NULL,
-	referral_id TEXT NOT NULL,
-	PRIMARY KEY (subject, referral_id)
-) WITHOUT ROWID;
--- A checkpoint stands for the entries up to upto_id once they are removed:
--- hash is the hash of entry upto_id, and the chain goes on from it.
-CREATE TABLE IF NOT EXISTS disclosure_checkpoints (
-	upto_id INTEGER NOT NULL PRIMARY KEY,
-	hash    TEXT NOT NULL,
-	at      TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (
-	key   TEXT NOT NULL PRIMARY KEY,
-	value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS held (
-	id          INTEGER PRIMARY KEY AUTOINCREMENT,
-	at          TEXT NOT NULL,
-	referral_id TEXT NOT NULL,
-	kind        TEXT NOT NULL,
-	route       TEXT NOT NULL,
-	reason      TEXT NOT NULL,
-	payload     BLOB
-);
--- A referral fanned out twice after a crash is held once.
-CREATE UNIQUE INDEX IF NOT EXISTS held_once ON held(referral_id, kind, route);
-CREATE TABLE IF NOT EXISTS dead_letters (
-	id              INTEGER PRIMARY KEY AUTOINCREMENT,
-	at              TEXT NOT NULL,
-	recipient       TEXT NOT NULL,
-	kind            TEXT NOT NULL,
-	referral_id     TEXT NOT NULL,
-	idempotency_key TEXT NOT NULL,
-	status_code     INTEGER NOT NULL,
-	partner_answer  TEXT NOT NULL,
-	error           TEXT NOT NULL,
-	payload         BLOB
-);
--- What a person decided about a dead letter (deadletters.go): at most one
--- decision each, and the dead letter itself is never changed or deleted.
-CREATE TABLE IF NOT EXISTS dead_letter_resolutions (
-	dead_letter_id INTEGER NOT NULL PRIMARY KEY REFERENCES dead_letters(id),
-	action         TEXT NOT NULL,
-	decided_by     TEXT NOT NULL,
-	at             TEXT NOT NULL,
-	reason         TEXT NOT NULL
-);
-`
+// The tables are created by migrations/00001_initial.sql.
 
 var topicPattern = regexp.MustCompile(`^[A-Za-z0-9\-\:\._]+$`)
 
@@ -845,37 +736,6 @@ func (s *SQLite) writeBatch(conn *sqlite.Conn, b store.Batch, msgs []outgoing) e
 		}}); err != nil {
 			return fmt.Errorf("store: record delivery: %w", err)
 		}
-	}
-	return nil
-}
-
-// migrateReceipts moves the receipts of a database written before they were
-// clustered by referral (table delivered, keyed by idempotency key) into
-// receipts, and drops the old table, in one transaction: either every
-// receipt is moved or nothing changes.
-func migrateReceipts(conn *sqlite.Conn) error {
-	return replaceOld(conn, "table", "delivered", `INSERT OR IGNORE INTO receipts
-			(referral_id, idempotency_key, recipient, kind, partner_reference, status_code, at)
-		SELECT referral_id, idempotency_key, recipient, kind, partner_reference, status_code, at FROM delivered;
-		DROP TABLE delivered;`, "move delivery receipts to their new table")
-}
-
-// replaceOld runs script, which moves what the schema object typ name (of a
-// database written by an earlier version) holds to where it is kept now and
-// drops it, in one transaction, when the database has that object; what
-// names the step in errors.
-func replaceOld(conn *sqlite.Conn, typ, name, script, what string) (err error) {
-	old := false
-	if err := sqlitex.Execute(conn, `SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?`, &sqlitex.ExecOptions{
-		Args: []any{typ, name}, ResultFunc: func(*sqlite.Stmt) error { old = true; return nil }}); err != nil {
-		return fmt.Errorf("look for %s %s: %w", typ, name, err)
-	}
-	if !old {
-		return nil
-	}
-	defer sqlitex.Save(conn)(&err)
-	if err := sqlitex.ExecuteScript(conn, script, nil); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }

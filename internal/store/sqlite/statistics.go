@@ -17,19 +17,7 @@ import (
 // in it identifies anyone, and retention never deletes it: the statistics
 // of a month stay when its referrals are gone. What may be published of it
 // is decided by internal/stats (disclosure control).
-const statisticsSchema = `
-CREATE TABLE IF NOT EXISTS statistics (
-	month    TEXT NOT NULL,
-	council  TEXT NOT NULL,
-	priority TEXT NOT NULL,
-	setting  TEXT NOT NULL,
-	class    TEXT NOT NULL,
-	measure  TEXT NOT NULL,
-	days     INTEGER NOT NULL,
-	n        INTEGER NOT NULL,
-	PRIMARY KEY (month, council, priority, setting, class, measure, days)
-) WITHOUT ROWID;
-`
+// The tables are created by migrations/00001_initial.sql.
 
 // addStatistics adds incs to the statistics in the caller's transaction.
 // It runs in every accept: one upsert each, on a small table whose pages
