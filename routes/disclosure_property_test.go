@@ -97,6 +97,8 @@ const testPseudonymKey = "a-test-key-of-32-bytes-for-tests"
 // the catalogue's fields that it leaves empty (each with probability 1/3,
 // so absence is exercised as much as presence), and which fields own each
 // marker. Values a transform writes instead are groups of their own.
+//
+// Longer than 100 lines: it fills every field of a referral, one after another.
 func genReferral(rng *rand.Rand, n int) markedReferral {
 	seq := 0
 	mk := func() string {

@@ -40,6 +40,9 @@ func adminCall(t *testing.T, method, url, token, body string) (int, []byte) {
 // TestAdminAPI: without a token the admin API does not exist; with one,
 // every endpoint needs it, and list, show, discard, replay and held work
 // as the dlq and held commands do.
+//
+// Longer than 100 lines: one operator's session with the admin API, told in order: each step needs
+// the state the one before left.
 func TestAdminAPI(t *testing.T) {
 	t.Run("disabled without a token", func(t *testing.T) {
 		o := startOpsHub(t, opsHubConfig{})

@@ -27,6 +27,9 @@ import (
 // through a running hub, then answers a subject access request for the
 // person of referral-3-lines.json from the disclosure record, and verifies
 // the record before and after someone edits it.
+//
+// Longer than 100 lines: the demo's traffic, then what audit subject and audit verify say of it, in
+// order.
 func TestAuditSubjectAndVerifyAfterDemoTraffic(t *testing.T) {
 	t.Setenv(subject.EnvKey, "") // the key file the hub generates in its data directory
 	ctx := context.Background()

@@ -30,6 +30,9 @@ import (
 // on the same data directory, and checks that every referral the hub
 // acknowledged reached the provider and the council, and that repeated
 // deliveries carried the same Idempotency-Key.
+//
+// Longer than 100 lines: a run of the built binary killed and restarted under load, then every
+// referral accounted for: one story, in order.
 func TestSIGKILLLosesNothing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and SIGKILLs the real hub process; skipped with -short")

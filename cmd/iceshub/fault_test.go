@@ -131,6 +131,9 @@ func keysOf(ids []string) map[string]bool {
 // recorded; the evidence stays. While the hub runs, 'iceshub dlq replay'
 // and 'discard' are refused (they would write the store under it) and name
 // the admin API, which makes the decisions; 'dlq list' reads and works.
+//
+// Longer than 100 lines: a refusal, its dead letter, the partner fixed, the replay and its
+// delivery, in order.
 func TestPermanentRefusalIsDeadLetteredThenReplayed(t *testing.T) {
 	const token = "fictional-admin-token-for-dlq-tests"
 	o := startOpsHub(t, opsHubConfig{adminToken: token})

@@ -48,6 +48,9 @@ func openHoldOf(t *testing.T, o *opsHub, id string) store.Hold {
 // the subject access report, and the council is the referral's from then
 // on; resolving it again is refused; the held command is refused while the
 // hub runs and, once it is stopped, closes another hold, sending nothing.
+//
+// Longer than 100 lines: a held referral from arrival to its council's case, through each refusal
+// the admin API must make on the way.
 func TestHeldReferralRoutedThroughAdminAPI(t *testing.T) {
 	t.Setenv(subject.EnvKey, "") // the key file the hub generates in its data directory
 	o := startOpsHub(t, opsHubConfig{adminToken: heldTestToken})

@@ -24,6 +24,9 @@ import (
 // the operator's listener stays up with readiness failing and health
 // holding, and the in-flight delivery finishes, receipt and disclosure
 // recorded, before the hub exits.
+//
+// Longer than 100 lines: a shutdown under load and what every partner and sender saw of it, in
+// order.
 func TestShutdownDrains(t *testing.T) {
 	entered := make(chan struct{}, 16)
 	release := make(chan struct{})

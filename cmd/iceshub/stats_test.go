@@ -65,6 +65,9 @@ var (
 // id of the traffic. Then retention removes every delivered payload and
 // the closed orders' records, and 'iceshub stats' prints what it printed
 // before, from a table that has not changed.
+//
+// Longer than 100 lines: the demo's traffic, the raw store read for personal data, then retention
+// and the statistics again, in order.
 func TestStatisticsOfDemoTrafficIdentifyNoOneAndOutliveRetention(t *testing.T) {
 	ctx := context.Background()
 	o := startOpsHub(t, opsHubConfig{unlimited: true})

@@ -139,6 +139,9 @@ func requesterCopy(t *testing.T, k model.Kind, ev *model.Event) model.Delivery {
 // resource is valid R4 as far as taskProblems and commProblems check.
 // ICESHUB_DUMP_EMITTED=dir writes each distinct resource to dir, for the
 // npm validator of .ci/run.
+//
+// Longer than 100 lines: the property walks every order status and its Task in one loop, whose
+// checks belong together.
 func TestTaskLifecycleProperty(t *testing.T) {
 	depth := 7
 	if testing.Short() {
