@@ -25,44 +25,12 @@ var sealedColumns = []struct{ table, column, key string }{
 	{"parked", "payload", "id"},
 }
 
-func (p *Postgres) seal(plain []byte) ([]byte, error) {
-	b, err := p.keys.Seal(plain)
-	if err != nil {
-		return nil, fmt.Errorf("store: seal: %w", err)
-	}
-	return b, nil
-}
-
-func (p *Postgres) open(sealed []byte) ([]byte, error) {
-	b, err := p.keys.Open(sealed)
-	if err != nil {
-		return nil, fmt.Errorf("store: open: %w", err)
-	}
-	return b, nil
-}
-
-// sealOptional seals a value that may be absent: nil or empty stays as it
-// is. openOptional is open for such a value.
-func (p *Postgres) sealOptional(plain []byte) ([]byte, error) {
-	if len(plain) == 0 {
-		return plain, nil
-	}
-	return p.seal(plain)
-}
-
-func (p *Postgres) openOptional(sealed []byte) ([]byte, error) {
-	if len(sealed) == 0 {
-		return sealed, nil
-	}
-	return p.open(sealed)
-}
-
 func (p *Postgres) sealJSON(v any) ([]byte, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
-	return p.seal(b)
+	return p.sealer.Seal(b)
 }
 
 // RotateKeys re-encrypts in place, under the active data key, every sealed
@@ -113,11 +81,11 @@ func (p *Postgres) RotateKeys(ctx context.Context, batch int) ([]store.RotateCou
 						current++
 						continue
 					}
-					plain, err := p.open(r.val)
+					plain, err := p.sealer.Open(r.val)
 					if err != nil {
 						return fmt.Errorf("%s.%s row %d: %w", c.table, c.column, r.id, err)
 					}
-					sealed, err := p.seal(plain)
+					sealed, err := p.sealer.Seal(plain)
 					if err != nil {
 						return err
 					}

@@ -33,12 +33,12 @@ func (p *Postgres) scanDeadLetter(row pgx.CollectableRow, withPayload bool) (sto
 	if action != nil {
 		d.Resolution = &store.Resolution{Action: *action, By: *by, At: store.ParseTimestamp(*rat), Reason: *reason}
 	}
-	plain, err := p.openOptional(answer)
+	plain, err := p.sealer.OpenOptional(answer)
 	if err != nil {
 		return d, err
 	}
 	d.PartnerAnswer = string(plain)
-	if d.Payload, err = p.openOptional(payload); err != nil {
+	if d.Payload, err = p.sealer.OpenOptional(payload); err != nil {
 		return d, err
 	}
 	return d, nil
@@ -113,7 +113,7 @@ func (p *Postgres) ReplayDeadLetter(ctx context.Context, id int64, r store.Repla
 	if err != nil {
 		return model.Delivery{}, err
 	}
-	p.wake(map[string]bool{topic: true})
+	p.wakers.Wake(map[string]bool{topic: true})
 	return del, nil
 }
 

@@ -35,7 +35,7 @@ func (p *Postgres) scanHold(row pgx.CollectableRow, withPayload bool) (store.Hol
 		h.Resolution = r
 	}
 	var err error
-	h.Payload, err = p.openOptional(payload)
+	h.Payload, err = p.sealer.OpenOptional(payload)
 	return h, err
 }
 
@@ -100,7 +100,7 @@ func (p *Postgres) ResolveHold(ctx context.Context, id int64, res store.HoldReso
 	if err != nil {
 		return err
 	}
-	p.wake(topicsOf(w.msgs))
+	p.wakers.Wake(topicsOf(w.msgs))
 	return nil
 }
 

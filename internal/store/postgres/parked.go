@@ -84,7 +84,7 @@ func (p *Postgres) DueParked(ctx context.Context, partner string, now time.Time,
 		return nil, err
 	}
 	for i := range out {
-		if out[i].Payload, err = p.open(out[i].Payload); err != nil {
+		if out[i].Payload, err = p.sealer.Open(out[i].Payload); err != nil {
 			return nil, fmt.Errorf("parked delivery %d: %w", out[i].ID, err)
 		}
 	}

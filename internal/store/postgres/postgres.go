@@ -82,14 +82,14 @@ type Postgres struct {
 	pool    *pgxpool.Pool
 	opts    Options
 	keys    *crypt.Keyring
+	sealer  store.Sealer // with keys
 	replica string
 	closed  atomic.Bool
 
 	topicsMu sync.RWMutex
 	topics   map[string]bool
 
-	wakeMu sync.Mutex
-	wakers map[string][]chan struct{}
+	wakers store.Wakers
 
 	stopListening context.CancelFunc
 	listening     chan struct{}
@@ -127,7 +127,7 @@ func Open(ctx context.Context, opts Options) (*Postgres, error) {
 		pool.Close()
 		return nil, fmt.Errorf("store: connect to PostgreSQL at %s: %w", where(cfg.ConnConfig), describe(err))
 	}
-	p := &Postgres{pool: pool, opts: opts, keys: opts.Keyring, replica: opts.Replica, topics: map[string]bool{}}
+	p := &Postgres{pool: pool, opts: opts, keys: opts.Keyring, sealer: store.Sealer{Keys: opts.Keyring}, replica: opts.Replica, topics: map[string]bool{}}
 	if err := p.schemaReady(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -90,7 +90,7 @@ func (p *Postgres) referralRecord(ctx context.Context, id string) (intake.Record
 		return intake.Record{}, false, fmt.Errorf("store: read referral record: %w", err)
 	}
 	rec.Status = model.OrderStatus(status)
-	if body, err = p.open(body); err != nil {
+	if body, err = p.sealer.Open(body); err != nil {
 		return intake.Record{}, false, fmt.Errorf("store: referral record %s: %w", id, err)
 	}
 	if err := json.Unmarshal(body, &rec.Referral); err != nil {

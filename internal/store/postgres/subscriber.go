@@ -64,12 +64,12 @@ func (sub *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *mes
 	q := &queue{
 		p: p, topic: topic, inFlight: max(p.opts.InFlight, 1),
 		log: p.opts.Logger.With(watermill.LogFields{"topic": topic}), out: make(chan *message.Message),
-		results: make(chan result), held: map[int64]bool{}, wake: p.wakeOn(topic), abandon: make(chan struct{}), stale: true,
+		results: make(chan result), held: map[int64]bool{}, wake: p.wakers.On(topic), abandon: make(chan struct{}), stale: true,
 	}
 	sub.wg.Add(1)
 	go func() {
 		defer sub.wg.Done()
-		defer p.stopWaking(topic, q.wake)
+		defer p.wakers.Stop(topic, q.wake)
 		q.run(ctx)
 	}()
 	return q.out, nil
@@ -237,7 +237,7 @@ func (q *queue) claim(ctx context.Context) {
 	q.worked()
 	q.stale = len(rows) == want
 	for _, r := range rows {
-		plain, err := q.p.open(r.payload)
+		plain, err := q.p.sealer.Open(r.payload)
 		if err != nil {
 			// The data key that sealed it is missing. Its lease is not
 			// renewed: when it passes, any hub may take it, one with the

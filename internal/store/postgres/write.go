@@ -30,7 +30,7 @@ type outgoing struct {
 }
 
 func (p *Postgres) sealMessage(topic string, msg *message.Message) (outgoing, error) {
-	sealed, err := p.seal(msg.Payload)
+	sealed, err := p.sealer.Seal(msg.Payload)
 	if err != nil {
 		return outgoing{}, fmt.Errorf("store: publish to %s: %w", topic, err)
 	}
@@ -109,7 +109,7 @@ func (p *Postgres) Commit(ctx context.Context, b store.Batch) error {
 	if err := p.inTx(ctx, func(tx pgx.Tx) error { return w.write(ctx, tx) }); err != nil {
 		return err
 	}
-	p.wake(topicsOf(w.msgs))
+	p.wakers.Wake(topicsOf(w.msgs))
 	return nil
 }
 
@@ -128,25 +128,25 @@ func (p *Postgres) prepareBatch(b store.Batch) (*preparedBatch, error) {
 	}
 	w := &preparedBatch{b: b, msgs: msgs}
 	for _, h := range b.Holds {
-		s, err := p.sealOptional(h.Payload)
+		s, err := p.sealer.SealOptional(h.Payload)
 		if err != nil {
 			return nil, err
 		}
 		w.holds = append(w.holds, s)
 	}
 	for _, d := range b.DeadLetters {
-		s, err := p.sealOptional(d.Payload)
+		s, err := p.sealer.SealOptional(d.Payload)
 		if err != nil {
 			return nil, err
 		}
-		a, err := p.sealOptional([]byte(d.PartnerAnswer))
+		a, err := p.sealer.SealOptional([]byte(d.PartnerAnswer))
 		if err != nil {
 			return nil, err
 		}
 		w.deadPayloads, w.deadAnswers = append(w.deadPayloads, s), append(w.deadAnswers, a)
 	}
 	for _, pk := range b.Park {
-		s, err := p.seal(pk.Payload)
+		s, err := p.sealer.Seal(pk.Payload)
 		if err != nil {
 			return nil, err
 		}
@@ -319,7 +319,7 @@ func (p *Postgres) acceptOnce(ctx context.Context, keys []string, resp intake.Re
 			return intake.Response{}, false, err
 		}
 		if stored == nil {
-			p.wake(topicsOf(w.msgs))
+			p.wakers.Wake(topicsOf(w.msgs))
 			return resp, false, nil
 		}
 		var first intake.Response

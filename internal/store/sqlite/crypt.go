@@ -57,43 +57,6 @@ func loadKeyring(opts Options) (*crypt.Keyring, error) {
 	return k, nil
 }
 
-// seal encrypts a value for storage under the active data key. Use it for
-// every column that can hold personal data, and open to read it back.
-func (s *SQLite) seal(plain []byte) ([]byte, error) {
-	b, err := s.keys.Seal(plain)
-	if err != nil {
-		return nil, fmt.Errorf("store: seal: %w", err)
-	}
-	return b, nil
-}
-
-// open decrypts a value seal returned, under whichever key sealed it. A
-// value stored in clear (before encryption) is returned as it is.
-func (s *SQLite) open(sealed []byte) ([]byte, error) {
-	b, err := s.keys.Open(sealed)
-	if err != nil {
-		return nil, fmt.Errorf("store: open: %w", err)
-	}
-	return b, nil
-}
-
-// sealOptional seals a value that may be absent: nil or empty stays as it
-// is (nothing to hide, and NULL stays NULL).
-// openOptional is open for a column that may be empty.
-func (s *SQLite) openOptional(sealed []byte) ([]byte, error) {
-	if len(sealed) == 0 {
-		return sealed, nil
-	}
-	return s.open(sealed)
-}
-
-func (s *SQLite) sealOptional(plain []byte) ([]byte, error) {
-	if len(plain) == 0 {
-		return plain, nil
-	}
-	return s.seal(plain)
-}
-
 // RotateKeys re-encrypts in place, under the active data key, every sealed
 // value (and any value still stored in clear) of every sealed column:
 // each topic's payloads and sealedColumns. It works in transactions of
@@ -140,11 +103,11 @@ func (s *SQLite) RotateKeys(ctx context.Context, batch int) ([]store.RotateCount
 						count.Current++
 						continue
 					}
-					plain, err := s.open(r.val)
+					plain, err := s.sealer.Open(r.val)
 					if err != nil {
 						return fmt.Errorf("%s.%s row %d: %w", c.table, c.column, r.id, err)
 					}
-					sealed, err := s.seal(plain)
+					sealed, err := s.sealer.Seal(plain)
 					if err != nil {
 						return err
 					}

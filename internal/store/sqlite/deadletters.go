@@ -42,7 +42,7 @@ func (s *SQLite) DeadLetters(ctx context.Context) ([]store.DeadLetter, error) {
 	err := s.read(ctx, `SELECT `+deadLetterColumns+` FROM dead_letters d
 		LEFT JOIN dead_letter_resolutions r ON r.dead_letter_id = d.id ORDER BY d.id`, nil, func(st *sqlite.Stmt) error {
 		d := scanDeadLetter(st)
-		answer, err := s.openOptional([]byte(d.PartnerAnswer))
+		answer, err := s.sealer.OpenOptional([]byte(d.PartnerAnswer))
 		if err != nil {
 			return err
 		}
@@ -65,10 +65,10 @@ func (s *SQLite) DeadLetter(ctx context.Context, id int64) (store.DeadLetter, er
 		sealed := make([]byte, st.ColumnLen(13))
 		st.ColumnBytes(13, sealed)
 		var err error
-		if out.Payload, err = s.openOptional(sealed); err != nil {
+		if out.Payload, err = s.sealer.OpenOptional(sealed); err != nil {
 			return err
 		}
-		answer, err := s.openOptional([]byte(out.PartnerAnswer))
+		answer, err := s.sealer.OpenOptional([]byte(out.PartnerAnswer))
 		if err != nil {
 			return err
 		}

@@ -75,7 +75,7 @@ func (s *SQLite) HeldMessage(ctx context.Context, id int64) (store.Hold, error) 
 			sealed := make([]byte, st.ColumnLen(14))
 			st.ColumnBytes(14, sealed)
 			var err error
-			out.Payload, err = s.openOptional(sealed)
+			out.Payload, err = s.sealer.OpenOptional(sealed)
 			return err
 		})
 	if err != nil {

@@ -24,7 +24,7 @@ func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func (s *SQLite) applyParking(conn *sqlite.Conn, b store.Batch) error {
 	for _, p := range b.Park {
-		payload, err := s.seal(p.Payload)
+		payload, err := s.sealer.Seal(p.Payload)
 		if err != nil {
 			return err
 		}
@@ -99,7 +99,7 @@ func (s *SQLite) DueParked(ctx context.Context, partner string, now time.Time, l
 			want--
 			p := scanParked(st)
 			var err error
-			if p.Payload, err = s.open(p.Payload); err != nil {
+			if p.Payload, err = s.sealer.Open(p.Payload); err != nil {
 				return fmt.Errorf("parked delivery %d: %w", p.ID, err)
 			}
 			out = append(out, p)

@@ -28,7 +28,7 @@ func TestPublishedRowsAreWatermillsOwn(t *testing.T) {
 	if err := s.EnsureTopics(topic); err != nil {
 		t.Fatal(err)
 	}
-	sealed, err := s.seal([]byte(`{"from":"watermill"}`))
+	sealed, err := s.sealer.Seal([]byte(`{"from":"watermill"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestPublishedRowsAreWatermillsOwn(t *testing.T) {
 	}
 	for i, want := range []struct{ uuid, payload string }{{"from-watermill", `{"from":"watermill"}`}, {"from-store", `{"from":"store"}`}} {
 		r := rows[i]
-		plain, err := s.open(r.payload)
+		plain, err := s.sealer.Open(r.payload)
 		if err != nil || r.uuid != want.uuid || string(plain) != want.payload || r.metadata.Get("referral_id") != "r-1" {
 			t.Errorf("row %d = %s %q %v, %v; want %s %s with its metadata", i, r.uuid, plain, r.metadata, err, want.uuid, want.payload)
 		}

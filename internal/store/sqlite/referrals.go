@@ -94,7 +94,7 @@ func (s *SQLite) sealJSON(v any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
-	return s.seal(b)
+	return s.sealer.Seal(b)
 }
 
 // FindReferral implements intake.EventStore: the record of the referral l
@@ -166,7 +166,7 @@ func (s *SQLite) referralRecord(ctx context.Context, id string) (intake.Record, 
 	if err != nil || !found {
 		return intake.Record{}, false, err
 	}
-	if body, err = s.open(body); err != nil {
+	if body, err = s.sealer.Open(body); err != nil {
 		return intake.Record{}, false, fmt.Errorf("store: referral record %s: %w", id, err)
 	}
 	if err := json.Unmarshal(body, &rec.Referral); err != nil {

@@ -103,6 +103,7 @@ type SQLite struct {
 	topicsMu sync.RWMutex
 	topics   map[string]bool
 	keys     *crypt.Keyring
+	sealer   store.Sealer // with keys
 	// published holds the topics the transaction being committed
 	// published to (guarded by mu); after the commit their queues are
 	// woken (subscriber.go).
@@ -114,8 +115,7 @@ type SQLite struct {
 	pending []pendingRecent
 	caller  int
 	recent  recentMessages
-	wakeMu  sync.Mutex
-	wakers  map[string][]chan struct{}
+	wakers  store.Wakers
 }
 
 // SQLite implements the whole store contract.
@@ -199,7 +199,7 @@ func Open(opts Options) (*SQLite, error) {
 		conn.Close()
 		return nil, fmt.Errorf("store: reader connections: %w", err)
 	}
-	s := &SQLite{path: path, opts: opts, conn: conn, readers: readers, topics: map[string]bool{}, keys: keys,
+	s := &SQLite{path: path, opts: opts, conn: conn, readers: readers, topics: map[string]bool{}, keys: keys, sealer: store.Sealer{Keys: keys},
 		txs: make(chan *txRequest), stop: make(chan struct{}), stopped: make(chan struct{}),
 		sharedReads: make(chan *sharedRead), readerStopped: make(chan struct{})}
 	go s.committer(s.stop)
@@ -517,7 +517,7 @@ func (s *SQLite) commit(results []error, published map[string]bool) {
 	// A topic whose writes were rolled back wakes its queue for nothing;
 	// that costs one read. The queues find what committed in memory.
 	s.keepCommitted(s.pending, results)
-	s.wake(published)
+	s.wakers.Wake(published)
 }
 
 // run runs fn in the open transaction, turning a panic into an error.
@@ -702,7 +702,7 @@ func (s *SQLite) writeBatch(conn *sqlite.Conn, b store.Batch, msgs []outgoing) e
 		return err
 	}
 	for _, h := range b.Holds {
-		payload, err := s.sealOptional(h.Payload)
+		payload, err := s.sealer.SealOptional(h.Payload)
 		if err != nil {
 			return err
 		}
@@ -712,11 +712,11 @@ func (s *SQLite) writeBatch(conn *sqlite.Conn, b store.Batch, msgs []outgoing) e
 		}
 	}
 	for _, d := range b.DeadLetters {
-		payload, err := s.sealOptional(d.Payload)
+		payload, err := s.sealer.SealOptional(d.Payload)
 		if err != nil {
 			return err
 		}
-		answer, err := s.sealOptional([]byte(d.PartnerAnswer))
+		answer, err := s.sealer.SealOptional([]byte(d.PartnerAnswer))
 		if err != nil {
 			return err
 		}
@@ -920,7 +920,7 @@ type outgoing struct {
 }
 
 func (s *SQLite) sealMessage(topic string, msg *message.Message) (outgoing, error) {
-	sealed, err := s.seal(msg.Payload)
+	sealed, err := s.sealer.Seal(msg.Payload)
 	if err != nil {
 		return outgoing{}, fmt.Errorf("store: publish to %s: %w", topic, err)
 	}

@@ -85,12 +85,12 @@ func (sub *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *mes
 		s: sub.s, topic: topic, read: offset, acked: offset, inFlight: max(sub.inFlight, 1), poll: sub.poll,
 		log: sub.log.With(watermill.LogFields{"topic": topic}), out: make(chan *message.Message),
 		results: make(chan result), busy: map[string]bool{}, done: map[int64]bool{},
-		wake: sub.s.wakeOn(topic), saved: offset, stale: true,
+		wake: sub.s.wakers.On(topic), saved: offset, stale: true,
 	}
 	sub.wg.Add(1)
 	go func() {
 		defer sub.wg.Done()
-		defer sub.s.stopWaking(topic, q.wake)
+		defer sub.s.wakers.Stop(topic, q.wake)
 		q.run(ctx)
 	}()
 	return q.out, nil
@@ -182,45 +182,6 @@ func (s *SQLite) readAfter(ctx context.Context, topic string, offset int64, limi
 // reads). They read in the order of an index, so stopping early reads no
 // more than a LIMIT would.
 var errEnoughRows = errors.New("store: enough rows")
-
-// wakeOn returns a channel that receives a value after each commit that
-// published to topic (coalesced: one value stands for any number).
-func (s *SQLite) wakeOn(topic string) chan struct{} {
-	c := make(chan struct{}, 1)
-	s.wakeMu.Lock()
-	defer s.wakeMu.Unlock()
-	if s.wakers == nil {
-		s.wakers = map[string][]chan struct{}{}
-	}
-	s.wakers[topic] = append(s.wakers[topic], c)
-	return c
-}
-
-func (s *SQLite) stopWaking(topic string, c chan struct{}) {
-	s.wakeMu.Lock()
-	defer s.wakeMu.Unlock()
-	list := s.wakers[topic]
-	for i, w := range list {
-		if w == c {
-			s.wakers[topic] = append(list[:i:i], list[i+1:]...)
-			break
-		}
-	}
-}
-
-// wake tells the queues of topics that a commit published to them.
-func (s *SQLite) wake(topics map[string]bool) {
-	s.wakeMu.Lock()
-	defer s.wakeMu.Unlock()
-	for t := range topics {
-		for _, c := range s.wakers[t] {
-			select {
-			case c <- struct{}{}:
-			default:
-			}
-		}
-	}
-}
 
 // queue is one subscription: it reads a topic in order and hands messages
 // out, at most inFlight at once and one at a time per referral.
@@ -378,7 +339,7 @@ func (q *queue) fill(ctx context.Context) error {
 	// tries again: a store that keeps failing must not be read in a spin.
 	q.stale = err == nil && len(rows) == limit
 	for _, r := range rows {
-		plain, oerr := q.s.open(r.payload)
+		plain, oerr := q.s.sealer.Open(r.payload)
 		if oerr != nil {
 			// The data key that sealed it is missing (or the row was
 			// changed). Skipping it would break the queue's order and
