@@ -12,11 +12,17 @@ import (
 )
 
 // The disclosure record is the hash chain of package store (chain.go).
-// With several writers it stays one line: a transaction that appends
-// locks disclosure_head (the last id given out and its hash), takes the
-// next ids from it and moves it on, so the next writer chains from the
-// entries this one wrote, once it commits. Appending is the last thing a
-// transaction does, so the head is held only for its commit.
+// With several writers it stays one line without making them wait for
+// each other: a transaction that discloses writes its entries to
+// disclosures_pending (appendDisclosures), in the same transaction as the
+// delivery they record, so they are as durable as it is. Sealing
+// (SealDisclosures) takes the pending entries in the order they were
+// written, chains them after the head of the record (disclosure_head,
+// locked for the sealing) and moves them into disclosures, in one
+// transaction; every hub seals every sealInterval, and a hub that finds
+// another sealing skips its turn. Reads see sealed and pending entries
+// alike; verification seals first, so that it covers everything recorded
+// before it began.
 
 const disclosureColumns = `id, at, referral_id, correlation_id, recipient, kind, fields, purpose, lawful_basis, outcome, detail, subject, prev_hash, hash`
 
@@ -27,37 +33,124 @@ func scanEntry(row pgx.CollectableRow) (store.ChainEntry, error) {
 	return e, err
 }
 
-// appendDisclosures chains ds onto the record in tx.
+// appendDisclosures records ds in tx, to be sealed into the chain.
 func appendDisclosures(ctx context.Context, tx pgx.Tx, ds []store.Disclosure) error {
 	if len(ds) == 0 {
 		return nil
 	}
-	var id int64
-	var prev string
-	if err := tx.QueryRow(ctx, `SELECT last_id, hash FROM disclosure_head FOR UPDATE`).Scan(&id, &prev); err != nil {
-		return fmt.Errorf("store: read the head of the disclosure record: %w", err)
-	}
-	entries := make([]store.ChainEntry, 0, len(ds))
+	rows := make([][]any, 0, len(ds))
+	var subjects, referrals []string
 	for _, d := range ds {
-		id++
-		e, err := store.NewChainEntry(id, prev, d)
+		e, err := store.NewChainEntry(0, "", d)
 		if err != nil {
 			return err
 		}
-		entries = append(entries, e)
-		prev = e.Hash
+		rows = append(rows, []any{e.At, e.ReferralID, e.CorrelationID, e.Recipient, e.Kind, e.Fields, e.Purpose, e.LawfulBasis,
+			e.Outcome, e.Detail, e.Subject})
+		if e.Subject != "" {
+			subjects, referrals = append(subjects, e.Subject), append(referrals, e.ReferralID)
+		}
 	}
-	if err := insertEntries(ctx, tx, entries); err != nil {
-		return err
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"disclosures_pending"}, pendingColumns, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("store: record disclosure: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE disclosure_head SET last_id = $1, hash = $2`, id, prev); err != nil {
-		return fmt.Errorf("store: move the head of the disclosure record: %w", err)
+	return indexSubjects(ctx, tx, subjects, referrals)
+}
+
+var pendingColumns = []string{"at", "referral_id", "correlation_id", "recipient", "kind", "fields", "purpose", "lawful_basis",
+	"outcome", "detail", "subject"}
+
+// indexSubjects records, once per person and referral, that the record
+// names them.
+func indexSubjects(ctx context.Context, tx pgx.Tx, subjects, referrals []string) error {
+	if len(subjects) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO disclosure_subjects (subject, referral_id) SELECT * FROM unnest($1::text[], $2::text[])
+		ON CONFLICT DO NOTHING`, subjects, referrals); err != nil {
+		return fmt.Errorf("store: index the disclosure's subject: %w", err)
 	}
 	return nil
 }
 
-// insertEntries writes chain entries as they are, with their subjects'
-// index (once per person and referral).
+// sealBatch bounds how many pending entries one sealing moves.
+const sealBatch = 2000
+
+// SealDisclosures chains the pending entries onto the record, oldest
+// first, and reports how many it sealed. When another hub is sealing (or
+// retention is cutting the record) it returns 0 at once, unless wait is
+// set.
+func (p *Postgres) SealDisclosures(ctx context.Context, wait bool) (int, error) {
+	lock := `SELECT last_id, hash FROM disclosure_head FOR UPDATE SKIP LOCKED`
+	if wait {
+		lock = `SELECT last_id, hash FROM disclosure_head FOR UPDATE`
+	}
+	total := 0
+	for {
+		n := 0
+		err := p.inTx(ctx, func(tx pgx.Tx) error {
+			n = 0
+			var id int64
+			var prev string
+			if err := tx.QueryRow(ctx, lock).Scan(&id, &prev); errors.Is(err, pgx.ErrNoRows) {
+				return nil // another hub is sealing
+			} else if err != nil {
+				return fmt.Errorf("store: hold the head of the disclosure record: %w", err)
+			}
+			return sealPending(ctx, tx, id, prev, &n)
+		})
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if n < sealBatch {
+			return total, nil
+		}
+	}
+}
+
+// sealPending moves up to sealBatch pending entries into the chain after
+// entry id, whose hash is prev, in tx, which holds the head.
+func sealPending(ctx context.Context, tx pgx.Tx, id int64, prev string, n *int) error {
+	rows, err := tx.Query(ctx, `SELECT seq, at, referral_id, correlation_id, recipient, kind, fields, purpose, lawful_basis, outcome, detail, subject
+		FROM disclosures_pending ORDER BY seq LIMIT $1`, sealBatch)
+	if err != nil {
+		return fmt.Errorf("store: read pending disclosures: %w", err)
+	}
+	var seqs []int64
+	var entries []store.ChainEntry
+	for rows.Next() {
+		var seq int64
+		var e store.ChainEntry
+		if err := rows.Scan(&seq, &e.At, &e.ReferralID, &e.CorrelationID, &e.Recipient, &e.Kind, &e.Fields, &e.Purpose,
+			&e.LawfulBasis, &e.Outcome, &e.Detail, &e.Subject); err != nil {
+			rows.Close()
+			return err
+		}
+		id++
+		e.ID, e.PrevHash = id, prev
+		e.Hash = e.Digest()
+		prev = e.Hash
+		seqs, entries = append(seqs, seq), append(entries, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(entries) == 0 {
+		return err
+	}
+	if err := insertEntries(ctx, tx, entries); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM disclosures_pending WHERE seq = ANY($1)`, seqs); err != nil {
+		return fmt.Errorf("store: seal pending disclosures: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE disclosure_head SET last_id = $1, hash = $2`, id, prev); err != nil {
+		return fmt.Errorf("store: move the head of the disclosure record: %w", err)
+	}
+	*n = len(entries)
+	return nil
+}
+
+// insertEntries writes chain entries as they are.
 func insertEntries(ctx context.Context, tx pgx.Tx, entries []store.ChainEntry) error {
 	rows := make([][]any, len(entries))
 	for i, e := range entries {
@@ -67,18 +160,6 @@ func insertEntries(ctx context.Context, tx pgx.Tx, entries []store.ChainEntry) e
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"disclosures"}, []string{"id", "at", "referral_id", "correlation_id", "recipient",
 		"kind", "fields", "purpose", "lawful_basis", "outcome", "detail", "subject", "prev_hash", "hash"}, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("store: record disclosure: %w", err)
-	}
-	var subjects, referrals []string
-	for _, e := range entries {
-		if e.Subject != "" {
-			subjects, referrals = append(subjects, e.Subject), append(referrals, e.ReferralID)
-		}
-	}
-	if len(subjects) > 0 {
-		if _, err := tx.Exec(ctx, `INSERT INTO disclosure_subjects (subject, referral_id) SELECT * FROM unnest($1::text[], $2::text[])
-			ON CONFLICT DO NOTHING`, subjects, referrals); err != nil {
-			return fmt.Errorf("store: index the disclosure's subject: %w", err)
-		}
 	}
 	return nil
 }
@@ -97,8 +178,22 @@ func (p *Postgres) DisclosuresBySubject(ctx context.Context, subject string) ([]
 	return p.disclosuresWhere(ctx, `referral_id IN (SELECT referral_id FROM disclosure_subjects WHERE subject = $1) AND subject = $1`, subject)
 }
 
+// disclosuresWhere seals what is pending, then reads the entries where
+// says, in the order of the chain, then any written since the sealing in
+// the order they were written (their ID 0: they have no place in the
+// chain yet).
 func (p *Postgres) disclosuresWhere(ctx context.Context, where string, args ...any) ([]store.Disclosure, error) {
-	entries, err := query(ctx, p, `SELECT `+disclosureColumns+` FROM disclosures WHERE `+where+` ORDER BY id`, args, scanEntry)
+	if p.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if _, err := p.SealDisclosures(ctx, true); err != nil {
+		return nil, err
+	}
+	entries, err := query(ctx, p, `SELECT `+disclosureColumns+` FROM (
+			SELECT `+disclosureColumns+`, 0 AS part, id AS ord FROM disclosures WHERE `+where+`
+			UNION ALL
+			SELECT 0, at, referral_id, correlation_id, recipient, kind, fields, purpose, lawful_basis, outcome, detail, subject, '', '', 1, seq
+			FROM disclosures_pending WHERE `+where+`) AS e ORDER BY part, ord`, args, scanEntry)
 	if err != nil {
 		return nil, err
 	}
@@ -113,12 +208,15 @@ func (p *Postgres) disclosuresWhere(ctx context.Context, where string, args ...a
 	return out, nil
 }
 
-// VerifyDisclosures recomputes the hash chain from the latest checkpoint,
-// in one snapshot, and reports the first entry changed, removed or out of
-// place.
+// VerifyDisclosures seals what is pending, then recomputes the hash chain
+// from the latest checkpoint, in one snapshot, and reports the first entry
+// changed, removed or out of place.
 func (p *Postgres) VerifyDisclosures(ctx context.Context) (store.VerifyReport, error) {
 	if p.closed.Load() {
 		return store.VerifyReport{}, store.ErrClosed
+	}
+	if _, err := p.SealDisclosures(ctx, true); err != nil {
+		return store.VerifyReport{}, err
 	}
 	var rep store.VerifyReport
 	err := pgx.BeginTxFunc(ctx, p.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
@@ -173,7 +271,7 @@ func (p *Postgres) PruneDisclosuresBefore(ctx context.Context, cutoff time.Time)
 // account of why only a prefix).
 func (p *Postgres) PruneInactiveSubjects(ctx context.Context, cutoff time.Time) (int, error) {
 	return p.prunePrefix(ctx, cutoff, func(ctx context.Context, tx pgx.Tx) (func(time.Time, string) time.Time, error) {
-		rows, err := tx.Query(ctx, `SELECT subject, at FROM disclosures WHERE subject != ''`)
+		rows, err := tx.Query(ctx, `SELECT subject, at FROM disclosures WHERE subject != '' UNION ALL SELECT subject, at FROM disclosures_pending WHERE subject != ''`)
 		if err != nil {
 			return nil, fmt.Errorf("store: find last activity per subject: %w", err)
 		}
@@ -209,8 +307,8 @@ func (p *Postgres) prunePrefix(ctx context.Context, cutoff time.Time,
 	var removed int
 	err := p.inTx(ctx, func(tx pgx.Tx) error {
 		removed = 0
-		// Hold the head: no entry is appended while the chain is checked
-		// and cut.
+		// Hold the head: nothing is sealed while the chain is checked and
+		// cut (entries still pending are recent, and never cut).
 		if _, err := tx.Exec(ctx, `SELECT 1 FROM disclosure_head FOR UPDATE`); err != nil {
 			return fmt.Errorf("store: hold the head of the disclosure record: %w", err)
 		}

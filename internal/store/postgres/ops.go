@@ -35,7 +35,7 @@ func (p *Postgres) queueStat(ctx context.Context, topic string) (store.QueueStat
 	}
 	q := store.QueueStat{Topic: topic}
 	var oldest *time.Time
-	if err := p.pool.QueryRow(ctx, `SELECT count(*), min(created_at) FROM messages WHERE topic = $1 AND acked_at IS NULL`, topic).
+	if err := p.pool.QueryRow(ctx, `SELECT count(*), min(created_at) FROM messages WHERE topic = $1`, topic).
 		Scan(&q.Pending, &oldest); err != nil {
 		return store.QueueStat{}, fmt.Errorf("store: state of topic %s: %w", topic, err)
 	}
@@ -50,7 +50,7 @@ func (p *Postgres) queueStat(ctx context.Context, topic string) (store.QueueStat
 // queue and nothing parked), as the embedded engine reports them.
 func (p *Postgres) Queues(ctx context.Context) ([]store.QueueStat, error) {
 	out, err := query(ctx, p, `SELECT t.name, count(m.id), min(m.created_at) FROM topics t
-		LEFT JOIN messages m ON m.topic = t.name AND m.acked_at IS NULL GROUP BY t.name ORDER BY t.name`, nil,
+		LEFT JOIN messages m ON m.topic = t.name GROUP BY t.name ORDER BY t.name`, nil,
 		func(row pgx.CollectableRow) (store.QueueStat, error) {
 			var q store.QueueStat
 			var oldest *time.Time

@@ -93,6 +93,7 @@ type Postgres struct {
 
 	stopListening context.CancelFunc
 	listening     chan struct{}
+	sealing       chan struct{}
 
 	groups, callers atomic.Int64
 }
@@ -137,8 +138,9 @@ func Open(ctx context.Context, opts Options) (*Postgres, error) {
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	p.stopListening, p.listening = cancel, make(chan struct{})
+	p.stopListening, p.listening, p.sealing = cancel, make(chan struct{}), make(chan struct{})
 	go p.listen(lctx, cfg.ConnConfig)
+	go p.keepSealing(lctx)
 	return p, nil
 }
 
@@ -272,6 +274,7 @@ func (p *Postgres) Close() error {
 	}
 	p.stopListening()
 	<-p.listening
+	<-p.sealing
 	p.pool.Close()
 	return nil
 }
@@ -314,6 +317,35 @@ func (p *Postgres) EnsureTopics(topics ...string) error {
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// sealInterval is how often each hub seals the pending disclosures and
+// folds the pending statistics.
+const sealInterval = 200 * time.Millisecond
+
+// keepSealing seals and folds every sealInterval until ctx ends. A failure
+// (the database away) is said once a minute at most; the next turn tries
+// again, and nothing pending is lost meanwhile.
+func (p *Postgres) keepSealing(ctx context.Context) {
+	defer close(p.sealing)
+	t := time.NewTicker(sealInterval)
+	defer t.Stop()
+	var saidAt time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		_, err := p.SealDisclosures(ctx, false)
+		if err == nil {
+			err = p.FoldStatistics(ctx)
+		}
+		if err != nil && ctx.Err() == nil && time.Since(saidAt) > time.Minute {
+			saidAt = time.Now()
+			p.opts.Logger.Error("sealing the disclosure record and folding the statistics failed; trying again", err, nil)
+		}
+	}
+}
 
 // Import runs fn in one transaction on the store's database, for tools
 // that fill a new store from elsewhere (internal/store/storecopy): what fn

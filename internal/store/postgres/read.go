@@ -155,8 +155,12 @@ func (p *Postgres) Deliveries(ctx context.Context, referralID string) ([]store.D
 // to to (YYYY-MM, both included), unpublishable as they are: they must go
 // through stats.Publish.
 func (p *Postgres) Statistics(ctx context.Context, from, to string) ([]stats.Count, error) {
-	return query(ctx, p, `SELECT month, council, priority, setting, class, measure, days, n FROM statistics
-		WHERE month >= $1 AND month <= $2 ORDER BY month, council, priority, setting, class, measure, days`,
+	return query(ctx, p, `SELECT month, council, priority, setting, class, measure, days, sum(n)::bigint FROM (
+			SELECT month, council, priority, setting, class, measure, days, n FROM statistics WHERE month >= $1 AND month <= $2
+			UNION ALL
+			SELECT month, council, priority, setting, class, measure, days, n FROM statistics_pending WHERE month >= $1 AND month <= $2) AS c
+		GROUP BY month, council, priority, setting, class, measure, days
+		ORDER BY month, council, priority, setting, class, measure, days`,
 		[]any{from, to}, func(r pgx.CollectableRow) (stats.Count, error) {
 			var c stats.Count
 			var measure string

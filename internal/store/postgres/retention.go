@@ -92,30 +92,10 @@ func cutoffText(cutoff time.Time) string {
 	return cutoff.UTC().Truncate(time.Second).Format("2006-01-02T15:04:05")
 }
 
-// purgeMessages deletes the acknowledged messages created before cutoff,
-// per topic; a message no hub acknowledged is never deleted.
-func (p *Postgres) purgeMessages(ctx context.Context, cutoff time.Time) (map[string]int, error) {
-	out := map[string]int{}
-	err := p.inTx(ctx, func(tx pgx.Tx) error {
-		clear(out)
-		rows, err := tx.Query(ctx, `WITH gone AS (DELETE FROM messages WHERE acked_at IS NOT NULL AND created_at < $1 RETURNING topic)
-			SELECT topic, count(*) FROM gone GROUP BY topic`, cutoff)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var t string
-			var n int
-			if err := rows.Scan(&t, &n); err != nil {
-				return err
-			}
-			out[t] = n
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: delete old messages: %w", err)
-	}
-	return out, nil
+// purgeMessages deletes nothing: a message is deleted as soon as it is
+// handled (subscriber.go), and one not handled is never deleted, whatever
+// its age. It reports no deletion, and is kept so that the report reads as
+// the embedded engine's.
+func (p *Postgres) purgeMessages(context.Context, time.Time) (map[string]int, error) {
+	return map[string]int{}, nil
 }

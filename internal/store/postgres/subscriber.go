@@ -300,7 +300,7 @@ func (q *queue) renew(ctx context.Context) {
 		ids = append(ids, id)
 	}
 	if _, err := q.p.pool.Exec(ctx, `UPDATE messages SET lease_until = now() + $1 * interval '1 millisecond'
-		WHERE id = ANY($2) AND leased_by = $3 AND acked_at IS NULL`, q.p.opts.Lease.Milliseconds(), ids, q.p.replica); err != nil && ctx.Err() == nil {
+		WHERE id = ANY($2) AND leased_by = $3`, q.p.opts.Lease.Milliseconds(), ids, q.p.replica); err != nil && ctx.Err() == nil {
 		q.log.Error("renewing the queue's leases failed; another hub may take its messages when they pass", err, nil)
 	}
 }
@@ -345,7 +345,7 @@ func (q *queue) release(ctx context.Context, ids []int64) {
 		return
 	}
 	if _, err := q.p.pool.Exec(ctx, `UPDATE messages SET leased_by = NULL, lease_until = NULL
-		WHERE id = ANY($1) AND leased_by = $2 AND acked_at IS NULL`, ids, q.p.replica); err != nil && !errors.Is(err, context.Canceled) {
+		WHERE id = ANY($1) AND leased_by = $2`, ids, q.p.replica); err != nil && !errors.Is(err, context.Canceled) {
 		q.log.Error("giving messages back failed; they go to another hub when their leases pass", err, nil)
 	}
 	for _, id := range ids {
@@ -371,10 +371,10 @@ func (p *Postgres) claim(ctx context.Context, topic string, limit int) ([]claime
 	err := p.inTx(ctx, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `WITH c AS (
 				SELECT m.id FROM messages m
-				WHERE m.topic = $1 AND m.acked_at IS NULL
+				WHERE m.topic = $1
 				  AND (m.lease_until IS NULL OR m.lease_until < now())
 				  AND NOT EXISTS (SELECT 1 FROM messages e
-					WHERE e.topic = m.topic AND e.lane = m.lane AND e.acked_at IS NULL AND e.id < m.id)
+					WHERE e.topic = m.topic AND e.lane = m.lane AND e.id < m.id)
 				ORDER BY m.id
 				LIMIT $2
 				FOR UPDATE OF m SKIP LOCKED)
@@ -404,12 +404,13 @@ func (p *Postgres) claim(ctx context.Context, topic string, limit int) ([]claime
 	return out, nil
 }
 
-// ack records that ids were handled.
+// ack records that ids were handled: they are deleted (data minimisation
+// too: a copy handled is not kept).
 func (p *Postgres) ack(ctx context.Context, ids []int64) error {
 	if p.closed.Load() {
 		return store.ErrClosed
 	}
-	if _, err := p.pool.Exec(ctx, `UPDATE messages SET acked_at = now(), leased_by = NULL, lease_until = NULL WHERE id = ANY($1)`, ids); err != nil {
+	if _, err := p.pool.Exec(ctx, `DELETE FROM messages WHERE id = ANY($1)`, ids); err != nil {
 		return fmt.Errorf("store: acknowledge messages: %w", err)
 	}
 	return nil

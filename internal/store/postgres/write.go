@@ -377,26 +377,40 @@ func eventChanges(ctx context.Context, tx pgx.Tx, c intake.EventCommit, amended 
 }
 
 // addStatistics adds incs to the statistics in the caller's transaction,
-// in the order of their keys, so that two transactions counting the same
-// cells never wait for each other in a circle.
+// as rows of statistics_pending, which no other transaction waits on; the
+// hubs fold them into statistics (FoldStatistics).
 func addStatistics(ctx context.Context, tx pgx.Tx, incs []stats.Increment) error {
 	if len(incs) == 0 {
 		return nil
 	}
-	incs = slices.Clone(incs)
-	slices.SortFunc(incs, func(a, b stats.Increment) int {
-		return strings.Compare(fmt.Sprint(a.Month, a.Council, a.Priority, a.Setting, a.Class, a.Measure, a.Days),
-			fmt.Sprint(b.Month, b.Council, b.Priority, b.Setting, b.Class, b.Measure, b.Days))
-	})
-	for _, in := range incs {
-		if _, err := tx.Exec(ctx, `INSERT INTO statistics (month, council, priority, setting, class, measure, days, n)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 1)
-			ON CONFLICT (month, council, priority, setting, class, measure, days) DO UPDATE SET n = statistics.n + 1`,
-			in.Month, in.Council, in.Priority, in.Setting, in.Class, string(in.Measure), in.Days); err != nil {
-			return fmt.Errorf("store: count %s in the statistics: %w", in.Measure, err)
-		}
+	rows := make([][]any, len(incs))
+	for i, in := range incs {
+		rows[i] = []any{in.Month, in.Council, in.Priority, in.Setting, in.Class, string(in.Measure), int32(in.Days), int64(1)}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"statistics_pending"},
+		[]string{"month", "council", "priority", "setting", "class", "measure", "days", "n"}, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("store: count in the statistics: %w", err)
 	}
 	return nil
+}
+
+// FoldStatistics adds the pending counts to the statistics table, in one
+// transaction. Hubs folding at once each take rows of their own.
+func (p *Postgres) FoldStatistics(ctx context.Context) error {
+	return p.inTx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `WITH moved AS (
+				DELETE FROM statistics_pending WHERE ctid IN (SELECT ctid FROM statistics_pending LIMIT 10000 FOR UPDATE SKIP LOCKED)
+				RETURNING month, council, priority, setting, class, measure, days, n)
+			INSERT INTO statistics (month, council, priority, setting, class, measure, days, n)
+			SELECT month, council, priority, setting, class, measure, days, sum(n) FROM moved
+			GROUP BY month, council, priority, setting, class, measure, days
+			ORDER BY month, council, priority, setting, class, measure, days
+			ON CONFLICT (month, council, priority, setting, class, measure, days) DO UPDATE SET n = statistics.n + excluded.n`)
+		if err != nil {
+			return fmt.Errorf("store: fold the statistics: %w", err)
+		}
+		return nil
+	})
 }
 
 // StoredResponse implements intake.EventStore.

@@ -6,10 +6,14 @@
 -- times the engine compares (leases, due times) are timestamptz or
 -- milliseconds.
 
--- Every topic's messages in one table. A message is handed to one hub at
--- a time under a lease (leased_by, lease_until), and only the first
--- unacknowledged message of its lane (the referral it is about) is ever
+-- Every topic's messages waiting to be handled, in one table. A message is
+-- handed to one hub at a time under a lease (leased_by, lease_until), and
+-- only the first message of its lane (the referral it is about) is ever
 -- handed out, so copies about one referral keep their order across hubs.
+-- A message handled is deleted: the table holds only what waits, so that
+-- taking work stays cheap however much has passed through. Leases change
+-- no indexed column: with room left on each page (fillfactor) the update
+-- stays on its page.
 CREATE TABLE messages (
 	id          BIGSERIAL PRIMARY KEY,
 	topic       TEXT NOT NULL,
@@ -18,13 +22,11 @@ CREATE TABLE messages (
 	payload     BYTEA NOT NULL,
 	metadata    BYTEA NOT NULL,
 	created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
-	acked_at    TIMESTAMPTZ,
 	leased_by   TEXT,
 	lease_until TIMESTAMPTZ
-);
-CREATE INDEX messages_waiting ON messages (topic, id) WHERE acked_at IS NULL;
-CREATE INDEX messages_lane ON messages (topic, lane, id) WHERE acked_at IS NULL;
-CREATE INDEX messages_acked ON messages (acked_at) WHERE acked_at IS NOT NULL;
+) WITH (fillfactor = 70);
+CREATE INDEX messages_waiting ON messages (topic, id);
+CREATE INDEX messages_lane ON messages (topic, lane, id);
 CREATE TABLE topics (
 	name TEXT PRIMARY KEY
 );
@@ -85,9 +87,11 @@ CREATE TABLE rejected_events (
 	reason       TEXT NOT NULL
 );
 
--- The disclosure record (store.ChainEntry). Ids are given out by
--- disclosure_head, one row locked by each transaction that appends, so
--- that the chain stays one line with many writers.
+-- The disclosure record (store.ChainEntry). A transaction that discloses
+-- writes its entries to disclosures_pending, where no writer waits for
+-- another; the hubs seal them into the chain in the order they find them
+-- (disclosures.go), taking the next ids from disclosure_head, one row
+-- locked by each sealing, so that the chain stays one line.
 CREATE TABLE disclosures (
 	id             BIGINT PRIMARY KEY,
 	at             TEXT NOT NULL,
@@ -105,6 +109,21 @@ CREATE TABLE disclosures (
 	hash           TEXT NOT NULL
 );
 CREATE INDEX disclosures_referral ON disclosures (referral_id);
+CREATE TABLE disclosures_pending (
+	seq            BIGSERIAL PRIMARY KEY,
+	at             TEXT NOT NULL,
+	referral_id    TEXT NOT NULL,
+	correlation_id TEXT NOT NULL,
+	recipient      TEXT NOT NULL,
+	kind           TEXT NOT NULL,
+	fields         TEXT NOT NULL,
+	purpose        TEXT NOT NULL,
+	lawful_basis   TEXT NOT NULL,
+	outcome        TEXT NOT NULL,
+	detail         TEXT NOT NULL,
+	subject        TEXT NOT NULL
+);
+CREATE INDEX disclosures_pending_referral ON disclosures_pending (referral_id);
 CREATE TABLE disclosure_head (
 	one     BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
 	last_id BIGINT NOT NULL,
@@ -208,8 +227,21 @@ CREATE TABLE statistics (
 	n        BIGINT NOT NULL,
 	PRIMARY KEY (month, council, priority, setting, class, measure, days)
 );
+-- Counts added by the steps they count, folded into statistics by the
+-- hubs: many intake transactions counting the same cell never wait for
+-- each other's commit on its row. Statistics reads both.
+CREATE TABLE statistics_pending (
+	month    TEXT NOT NULL,
+	council  TEXT NOT NULL,
+	priority TEXT NOT NULL,
+	setting  TEXT NOT NULL,
+	class    TEXT NOT NULL,
+	measure  TEXT NOT NULL,
+	days     INTEGER NOT NULL,
+	n        BIGINT NOT NULL
+);
 
 -- +goose Down
-DROP TABLE statistics, replays, parked, dead_letter_resolutions, dead_letters, held_resolutions, held, meta,
+DROP TABLE statistics_pending, disclosures_pending, statistics, replays, parked, dead_letter_resolutions, dead_letters, held_resolutions, held, meta,
 	disclosure_checkpoints, disclosure_subjects, disclosure_head, disclosures, rejected_events, case_refs, referrals,
 	receipts, idempotency, topics, messages;
