@@ -56,6 +56,18 @@ func TestCopyMovesEverythingAndRefusesAFullTarget(t *testing.T) {
 	if err := src.Commit(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
+	if err := src.AddOperator(ctx, store.Operator{Name: "desk1", Role: store.RoleOperator, PasswordHash: "$2a$hash"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.DisableOperator(ctx, "desk1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"held:1", "dead-letter:1"} {
+		if err := src.RecordOperatorAction(ctx, store.OperatorAction{Operator: "desk1", Action: "close", Target: target, Outcome: "closed"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srcOps, _ := src.VerifyOperatorRecord(ctx)
 	srcChain := storetest.Verify(t, src)
 	src.Close()
 
@@ -110,6 +122,17 @@ func TestCopyMovesEverythingAndRefusesAFullTarget(t *testing.T) {
 	}
 	if _, err := dst.ReplayDeadLetter(ctx, dls[0].ID, store.Replay{By: "ops", Topic: func(p string) string { return "deliver." + p }}); err != nil {
 		t.Errorf("replay of the copied dead letter: %v", err)
+	}
+	// The operator accounts and the operator record, which goes on from
+	// the copy.
+	if o, err := dst.Operator(ctx, "desk1"); err != nil || !o.Disabled || o.PasswordHash != "$2a$hash" || o.Role != store.RoleOperator {
+		t.Errorf("copied operator %+v, %v", o, err)
+	}
+	if err := dst.RecordOperatorAction(ctx, store.OperatorAction{Operator: "desk1", Action: "sign-in", Outcome: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := dst.VerifyOperatorRecord(ctx); err != nil || !v.OK || v.Entries != 3 || !srcOps.OK || srcOps.Entries != 2 {
+		t.Errorf("operator record after the copy and one more entry: %+v, %v (source %+v)", v, err, srcOps)
 	}
 	// The chain goes on from the copy.
 	storetest.FillRecord(t, dst, 2)

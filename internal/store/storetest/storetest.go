@@ -35,6 +35,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Engine) {
 		{"StatisticsCountedWithTheirStep", testStatisticsCountedWithTheirStep},
 		{"RetentionKeepsTheStatistics", testRetentionKeepsTheStatistics},
 		{"SeenBeforeFailsOnAClosedStore", testSeenBeforeFailsOnAClosedStore},
+		{"OperatorAccounts", testOperatorAccounts},
+		{"OperatorRecordChains", testOperatorRecordChains},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.test(t, open) })
 	}
