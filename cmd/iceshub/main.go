@@ -14,6 +14,7 @@
 //	iceshub bench [--scenario steady|outage|backlog] [--flow default|f1] [--duration D] [--rate N] [--json]
 //	iceshub dlq list [--json] [--all] | show ID | replay ID... | discard ID... --reason TEXT
 //	iceshub held list [--json] [--all] | route ID --council C --reason TEXT | release ID --permission-recorded-by NAME --evidence REF | close ID --reason TEXT
+//	iceshub operators add --name NAME --role viewer|operator|dpo | list | disable --name NAME
 //	iceshub stats --from YYYY-MM --to YYYY-MM [--by council,month] [--format csv|json|markdown]
 //	iceshub keys rotate [--config FILE] [--data DIR] [--new-key]
 //	iceshub migrate [status] [--data DIR | --config FILE]
@@ -87,6 +88,11 @@ Usage:
         record that a held copy will not be sent, and why (nothing is sent)
         route, release and close are refused while a hub runs on the data
         directory: use its admin API (POST /admin/held/{id}/route|release|close)
+  iceshub operators add --name NAME --role viewer|operator|dpo [--data DIR | --config FILE]
+        add an account of the operators' console (/console/); the password
+        is read from standard input
+  iceshub operators list [--json] | disable --name NAME [--data DIR | --config FILE]
+        list the console's accounts, or stop one signing in
   iceshub stats --from YYYY-MM --to YYYY-MM [--by council,month,priority,setting,class] [--format csv|json|markdown] [--config FILE] [--data DIR]
         print the statistics of the service as commissioners may see them:
         counts by group with totals, after small-number suppression and
@@ -140,6 +146,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDLQ(ctx, args[1:], stdout, stderr)
 	case "held":
 		err = cmdHeld(ctx, args[1:], stdout, stderr)
+	case "operators":
+		err = cmdOperators(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "keys":
 		err = cmdKeys(ctx, args[1:], stdout, stderr)
 	case "stats":

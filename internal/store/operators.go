@@ -128,6 +128,9 @@ type Activity interface {
 	// DeliveredTotals returns every delivery partners accepted, by
 	// recipient.
 	DeliveredTotals(ctx context.Context) (map[string]int64, error)
+	// ReferralsByCorrelation returns the ids of the referrals whose
+	// disclosure record names correlation id id, oldest first.
+	ReferralsByCorrelation(ctx context.Context, id string) ([]string, error)
 }
 
 // NextOperatorAction returns a as the entry after lastID in the operator

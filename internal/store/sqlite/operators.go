@@ -243,3 +243,20 @@ func (s *SQLite) DeliveredTotals(ctx context.Context) (map[string]int64, error) 
 	})
 	return out, err
 }
+
+// ReferralsByCorrelation returns the ids of the referrals whose disclosure
+// record names correlation id id, oldest first. It reads the whole record
+// (there is no index by correlation id: the console's search is rare, the
+// record's writes are not).
+func (s *SQLite) ReferralsByCorrelation(ctx context.Context, id string) ([]string, error) {
+	if id == "" {
+		return nil, nil
+	}
+	var out []string
+	err := s.read(ctx, `SELECT referral_id FROM disclosures WHERE correlation_id = ? GROUP BY referral_id ORDER BY MIN(id)`, []any{id},
+		func(st *sqlite.Stmt) error {
+			out = append(out, st.ColumnText(0))
+			return nil
+		})
+	return out, err
+}
