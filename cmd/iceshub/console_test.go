@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/console"
@@ -318,4 +319,45 @@ func operatorDid(t *testing.T, st store.Operators, operator, action, target, out
 		}
 	}
 	return false
+}
+
+// TestDemoStayPrintsTheConsoleAndAOneTimePassword: `demo --stay` keeps the
+// hub up after its referrals, prints the console's address and a
+// password, and that password signs in to a console showing the demo's
+// referral held for want of a council; it stops at the signal.
+func TestDemoStayPrintsTheConsoleAndAOneTimePassword(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- cmdDemo(ctx, []string{"--stay", "--no-return", "--referrals", "../../testdata/fhir",
+			"--refuse", ""}, out, io.Discard)
+	}()
+	addr := regexp.MustCompile(`operators' console: (http://\S+)/console/\n  name: +(\S+) .*\n  password: (\S+)`)
+	var m []string
+	eventually(t, "the console's address", func() bool {
+		m = addr.FindStringSubmatch(out.String())
+		return m != nil
+	})
+	r := &consoleRig{opsHub: &opsHub{base: m[1]}}
+	jar, _ := cookiejar.New(nil)
+	b := &browserless{t: t, base: r.base, c: &http.Client{Jar: jar}}
+	_, body := b.get("/console/login")
+	status, body := b.post("/console/login", url.Values{"csrf": {csrfInput.FindStringSubmatch(body)[1]}, "name": {m[2]}, "password": {m[3]}})
+	if status != http.StatusOK || !strings.Contains(body, m[2]+" (dpo)") {
+		t.Fatalf("sign in with the printed password = %d\n%s", status, body)
+	}
+	if _, body := b.get("/console/held"); !strings.Contains(body, "Send to council") {
+		t.Errorf("the demo's held referral is not offered to a council:\n%s", body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo --stay: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo --stay did not stop")
+	}
 }

@@ -6,7 +6,7 @@
 // Usage:
 //
 //	iceshub serve [--config FILE] [--addr HOST:PORT] [--ops-addr HOST:PORT] [--data DIR] [--insecure-dev]
-//	iceshub demo  [--referrals DIR] [--keep] [--no-return]
+//	iceshub demo  [--referrals DIR] [--keep] [--no-return] [--stay]
 //	iceshub check [--config FILE] [--fields] [--file-only] [--insecure-dev]
 //	iceshub audit verify | subject --nhs-number N [--json] [--data DIR | --config FILE]
 //	iceshub policy explain [--config FILE] [--format markdown|csv]
@@ -43,9 +43,11 @@ Usage:
                 [--insecure-dev] [--log-format text|json] [--debug]
         run the hub (built-in default configuration when --config is absent);
         --ops-addr serves /healthz, /readyz, /metrics and /admin/ there only
-  iceshub demo [--referrals DIR] [--refuse FILE] [--keep] [--no-return] [--v] [--wait D]
+  iceshub demo [--referrals DIR] [--refuse FILE] [--keep] [--no-return] [--stay] [--v] [--wait D]
         run the hub with simulated partners on a temporary embedded store,
-        send the sample referrals through it and show what each partner got
+        send the sample referrals through it and show what each partner got;
+        --stay keeps it up and prints the operators' console address and a
+        one-time password
   iceshub check [--config FILE] [--fields] [--file-only] [--insecure-dev]
         check a configuration file without starting anything, and the
         environment serve would need with it: inbound secrets, pseudonym
