@@ -361,3 +361,54 @@ func TestDemoStayPrintsTheConsoleAndAOneTimePassword(t *testing.T) {
 		t.Fatal("demo --stay did not stop")
 	}
 }
+
+// TestOperatorsCommand: add reads the password from standard input and
+// stores only its hash; a short password, an unknown role and a taken
+// name are refused; list shows the accounts; a disabled one says so.
+func TestOperatorsCommand(t *testing.T) {
+	dir := t.TempDir()
+	st, err := openStore(storeSettings{dataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	op := func(stdin string, args ...string) (string, error) {
+		var out strings.Builder
+		err := cmdOperators(t.Context(), append(args, "--data", dir), strings.NewReader(stdin), &out, io.Discard)
+		return out.String(), err
+	}
+	if out, err := op(consolePassword+"\n", "add", "--name", "desk1", "--role", "operator"); err != nil || !strings.Contains(out, "desk1 added") {
+		t.Fatalf("add = %v %s", err, out)
+	}
+	for _, c := range []struct {
+		stdin string
+		args  []string
+	}{
+		{"short\n", []string{"add", "--name", "desk2", "--role", "viewer"}},
+		{consolePassword, []string{"add", "--name", "desk2", "--role", "admin"}},
+		{consolePassword, []string{"add", "--name", "desk1", "--role", "viewer"}},
+		{"", []string{"disable"}},
+	} {
+		if _, err := op(c.stdin, c.args...); err == nil {
+			t.Errorf("operators %v with %q was accepted", c.args, c.stdin)
+		}
+	}
+	if _, err := op("", "disable", "--name", "desk1"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := op("", "list", "--json")
+	var list []map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &list) != nil || len(list) != 1 || list[0]["name"] != "desk1" ||
+		list[0]["role"] != "operator" || list[0]["disabled"] != true || strings.Contains(out, "$2") {
+		t.Fatalf("list = %v %s", err, out)
+	}
+	st, err = openExisting(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	o, err := st.Operator(t.Context(), "desk1")
+	if err != nil || !strings.HasPrefix(o.PasswordHash, "$2a$") || strings.Contains(o.PasswordHash, consolePassword) {
+		t.Fatalf("stored %q, %v", o.PasswordHash, err)
+	}
+}

@@ -120,3 +120,54 @@ func testOperatorRecordChains(t *testing.T, open func(t *testing.T) store.Engine
 		t.Fatal("a changed entry has the same digest")
 	}
 }
+
+func testActivityCountsDeliveriesByPartnerAndHour(t *testing.T, open func(t *testing.T) store.Engine) {
+	ctx := context.Background()
+	s := open(t)
+	defer s.Close()
+	at := time.Date(2026, 12, 7, 9, 15, 0, 0, time.UTC)
+	var b store.Batch
+	for i, d := range []struct {
+		to string
+		at time.Time
+	}{{"provider", at}, {"provider", at.Add(10 * time.Minute)}, {"provider", at.Add(time.Hour)}, {"council-a", at}, {"provider", at.Add(-3 * time.Hour)}} {
+		b.Delivered = append(b.Delivered, store.Delivered{At: d.at, IdempotencyKey: "k" + string(rune('0'+i)), Recipient: d.to, Kind: "referral",
+			ReferralID: "r1", StatusCode: 201})
+	}
+	b.Disclosures = []store.Disclosure{
+		{ReferralID: "r1", CorrelationID: "corr-1", Recipient: "provider", Outcome: store.OutcomeSent},
+		{ReferralID: "r2", CorrelationID: "corr-2", Recipient: "provider", Outcome: store.OutcomeSent},
+		{ReferralID: "r1", CorrelationID: "corr-1", Recipient: "council-a", Outcome: store.OutcomeSent},
+	}
+	if err := s.Commit(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	totals, err := s.DeliveredTotals(ctx)
+	if err != nil || totals["provider"] != 4 || totals["council-a"] != 1 || len(totals) != 2 {
+		t.Fatalf("totals %v, %v", totals, err)
+	}
+	hours, err := s.DeliveredSince(ctx, at.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.DeliveredHour{
+		{Recipient: "council-a", Hour: at.Truncate(time.Hour), Count: 1},
+		{Recipient: "provider", Hour: at.Truncate(time.Hour), Count: 2},
+		{Recipient: "provider", Hour: at.Truncate(time.Hour).Add(time.Hour), Count: 1},
+	}
+	if len(hours) != len(want) {
+		t.Fatalf("hours %+v, want %+v", hours, want)
+	}
+	for i := range want {
+		if hours[i].Recipient != want[i].Recipient || !hours[i].Hour.Equal(want[i].Hour) || hours[i].Count != want[i].Count {
+			t.Fatalf("hours %+v, want %+v", hours, want)
+		}
+	}
+	ids, err := s.ReferralsByCorrelation(ctx, "corr-1")
+	if err != nil || len(ids) != 1 || ids[0] != "r1" {
+		t.Fatalf("by correlation: %v, %v", ids, err)
+	}
+	if ids, _ := s.ReferralsByCorrelation(ctx, "nothing"); len(ids) != 0 {
+		t.Fatalf("unknown correlation: %v", ids)
+	}
+}

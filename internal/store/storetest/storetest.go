@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Engine) {
 		{"SeenBeforeFailsOnAClosedStore", testSeenBeforeFailsOnAClosedStore},
 		{"OperatorAccounts", testOperatorAccounts},
 		{"OperatorRecordChains", testOperatorRecordChains},
+		{"ActivityCountsDeliveriesByPartnerAndHour", testActivityCountsDeliveriesByPartnerAndHour},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.test(t, open) })
 	}
