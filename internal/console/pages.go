@@ -527,11 +527,28 @@ func (c *Console) journey(w http.ResponseWriter, r *http.Request, s *session) {
 			data.Dead = append(data.Dead, rowOf(d))
 		}
 	}
-	// How each field goes to each kind of recipient, from the policy.
+	// How each field of a kind of message is sent, from the policy: the
+	// transform when every route of that kind agrees, else a pointer to
+	// the policy table (the disclosure record names the recipient, the
+	// policy its route's transform).
 	data.Transforms = map[string]string{}
+	seen := map[string]string{}
 	for _, p := range c.cfg.Policy {
-		if p.Transform != "" && p.Transform != "as-is" {
-			data.Transforms[p.Flow+" "+p.Field] = p.Transform
+		key := p.Flow + " " + p.Field
+		t := p.Transform
+		if t == "" {
+			t = "as-is"
+		}
+		switch prev, ok := seen[key]; {
+		case !ok:
+			seen[key] = t
+		case prev != t:
+			seen[key] = "varies by recipient: see Policy"
+		}
+	}
+	for key, t := range seen {
+		if t != "as-is" {
+			data.Transforms[key] = t
 		}
 	}
 	c.render(w, r, s, http.StatusOK, "journey", "Referral "+id, data)
