@@ -394,3 +394,14 @@ func TestPagesLoadNothingFromElsewhere(t *testing.T) {
 		t.Fatalf("stylesheet: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }
+
+// A form body beyond the limit is refused before anything reads it.
+func TestAnOversizedFormIsRefused(t *testing.T) {
+	r := newRig(t)
+	c := r.client(t)
+	_, csrf := r.signIn(t, c, "otto", testPassword)
+	resp, _ := post(t, c, r.srv.URL+"/console/held/1/close", url.Values{"reason": {strings.Repeat("x", 70<<10)}, "csrf": {csrf}})
+	if resp.StatusCode != http.StatusForbidden || len(r.held.Calls()) != 0 {
+		t.Fatalf("oversized form: %d, calls %v", resp.StatusCode, r.held.Calls())
+	}
+}

@@ -474,7 +474,8 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 // journeyData is one referral's journey: its references and status, each
-// decision to share (recipient, field names, purpose, outcome), each
+// decision to share (recipient, the names of the fields sent with their
+// transforms, as the disclosure record holds them, purpose, outcome), each
 // delivery a partner accepted, and what waits for a person.
 type journeyData struct {
 	ID          string
@@ -483,7 +484,6 @@ type journeyData struct {
 	Deliveries  []store.Delivered
 	Held        []store.Hold
 	Dead        []deadLetterRow
-	Transforms  map[string]string
 }
 
 func (c *Console) journey(w http.ResponseWriter, r *http.Request, s *session) {
@@ -525,30 +525,6 @@ func (c *Console) journey(w http.ResponseWriter, r *http.Request, s *session) {
 	for _, d := range dls {
 		if d.ReferralID == id {
 			data.Dead = append(data.Dead, rowOf(d))
-		}
-	}
-	// How each field of a kind of message is sent, from the policy: the
-	// transform when every route of that kind agrees, else a pointer to
-	// the policy table (the disclosure record names the recipient, the
-	// policy its route's transform).
-	data.Transforms = map[string]string{}
-	seen := map[string]string{}
-	for _, p := range c.cfg.Policy {
-		key := p.Flow + " " + p.Field
-		t := p.Transform
-		if t == "" {
-			t = "as-is"
-		}
-		switch prev, ok := seen[key]; {
-		case !ok:
-			seen[key] = t
-		case prev != t:
-			seen[key] = "varies by recipient: see Policy"
-		}
-	}
-	for key, t := range seen {
-		if t != "as-is" {
-			data.Transforms[key] = t
 		}
 	}
 	c.render(w, r, s, http.StatusOK, "journey", "Referral "+id, data)

@@ -152,6 +152,8 @@ func (c *Console) need(role string, h func(http.ResponseWriter, *http.Request, *
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			// A form is a few short fields.
+			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 			if !sameToken(r.PostFormValue(CSRFField), s.csrf) {
 				c.render(w, r, s, http.StatusForbidden, "error", "Refused", errorPage{
 					Message: "The form was refused: it did not carry this session's security token. Go back, reload the page and try again."})
