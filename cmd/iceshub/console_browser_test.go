@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
+	"github.com/iceshub/iceshub/internal/audit"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/routes"
@@ -224,7 +225,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	}
 	routedKey := routes.IdempotencyKey(r.leeds, "council-cwac", model.KindReferral)
 	eventually(t, "Cheshire West's case of the routed referral", func() bool {
-		_, ok := r.sims.received("council-cwac", routedKey)
+		_, ok := r.sims.Received("council-cwac", routedKey)
 		return ok
 	})
 
@@ -239,7 +240,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	}
 	releasedKey := routes.IdempotencyKey(r.chester, "provider", model.KindReferral)
 	eventually(t, "the provider's order of the released copy", func() bool {
-		_, ok := r.sims.received("provider", releasedKey)
+		_, ok := r.sims.Received("provider", releasedKey)
 		return ok
 	})
 
@@ -254,7 +255,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Errorf("close without the CSRF token = %d:\n%s", status, b.text())
 	}
 	b.check("refused")
-	if h, err := r.hub.store.HeldMessage(ctx, other.ID); err != nil || h.Resolution != nil {
+	if h, err := r.hub.Store().HeldMessage(ctx, other.ID); err != nil || h.Resolution != nil {
 		t.Errorf("the refused form resolved the hold: %+v, %v", h.Resolution, err)
 	}
 
@@ -276,7 +277,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("replay = %d:\n%s", status, b.text())
 	}
 	eventually(t, "the replayed case at Cheshire West", func() bool {
-		_, ok := r.sims.received("council-cwac", dl.IdempotencyKey)
+		_, ok := r.sims.Received("council-cwac", dl.IdempotencyKey)
 		return ok
 	})
 
@@ -311,7 +312,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		{"held.release", fmt.Sprintf("held:%d", perm.ID), store.ActionReleased},
 		{"dead-letter.replay", fmt.Sprintf("dead-letter:%d", dl.ID), "replayed"},
 	} {
-		if !operatorDid(t, r.hub.store, "otto", a.action, a.target, a.outcome) {
+		if !operatorDid(t, r.hub.Store(), "otto", a.action, a.target, a.outcome) {
 			t.Errorf("the operator record lacks %+v", a)
 		}
 	}
@@ -336,7 +337,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	if status != http.StatusForbidden || !strings.Contains(b.text(), "may not do this") {
 		t.Errorf("a viewer's close = %d:\n%s", status, b.text())
 	}
-	if h, _ := r.hub.store.HeldMessage(ctx, other.ID); h.Resolution != nil {
+	if h, _ := r.hub.Store().HeldMessage(ctx, other.ID); h.Resolution != nil {
 		t.Errorf("a viewer resolved a hold: %+v", h.Resolution)
 	}
 	if status := b.open("/console/subject-access"); status != http.StatusForbidden {
@@ -368,7 +369,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		}),
 		chromedp.SetValue(chromedp.CSS("#nhs_number"), n),
 		chromedp.Click(chromedp.CSS(`form[action="/console/subject-access"] button[name=download]`)))
-	var report subjectReport
+	var report audit.Report
 	eventually(t, "the downloaded report", func() bool {
 		files, _ := filepath.Glob(filepath.Join(dir, "subject-access-*.json"))
 		if len(files) != 1 {
@@ -380,7 +381,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	if report.NHSNumber != n || !sentToIn(report.Disclosures, r.leeds, "council-cwac") || !report.RecordIntegrity.OK {
 		t.Errorf("downloaded report %+v", report)
 	}
-	if last := mustActions(t, r.hub.store)[0]; last.Operator != "dana" || last.Action != "subject-access.download" ||
+	if last := mustActions(t, r.hub.Store())[0]; last.Operator != "dana" || last.Action != "subject-access.download" ||
 		last.Target != "subject:"+report.Subject || strings.Contains(last.Target+last.Detail, n) {
 		t.Errorf("the download's operator record entry: %+v", last)
 	}
@@ -390,7 +391,7 @@ func TestConsoleInABrowser(t *testing.T) {
 }
 
 func sentToIn(ds []store.Disclosure, referral, recipient string) bool {
-	return sentTo(subjectReport{Disclosures: ds}, referral, recipient)
+	return sentTo(audit.Report{Disclosures: ds}, referral, recipient)
 }
 
 func mustActions(t *testing.T, st store.Operators) []store.OperatorAction {

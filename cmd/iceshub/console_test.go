@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iceshub/iceshub/internal/audit"
 	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/console"
+	"github.com/iceshub/iceshub/internal/demo"
+	"github.com/iceshub/iceshub/internal/hub"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/internal/subject"
@@ -55,12 +58,12 @@ func newConsoleRig(t *testing.T) *consoleRig {
 		t.Fatal(err)
 	}
 	for name, role := range map[string]string{"vera": store.RoleViewer, "otto": store.RoleOperator, "dana": store.RoleDPO} {
-		if err := o.hub.store.AddOperator(t.Context(), store.Operator{Name: name, Role: role, PasswordHash: hash}); err != nil {
+		if err := o.hub.Store().AddOperator(t.Context(), store.Operator{Name: name, Role: role, PasswordHash: hash}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	r := &consoleRig{opsHub: o, all: map[string]string{}}
-	o.sims.councils["council-cwac"].FailNext(1, http.StatusUnprocessableEntity, "")
+	o.sims.Councils["council-cwac"].FailNext(1, http.StatusUnprocessableEntity, "")
 	r.chester = r.sendFixture(t, "referral-1-line.json")
 	eventually(t, "the council's dead letter", func() bool { return len(o.deadLetters(t)) == 1 })
 	r.leeds = r.sendFixture(t, "referral-no-council.json")
@@ -80,11 +83,11 @@ func newConsoleRig(t *testing.T) *consoleRig {
 
 func (r *consoleRig) sendFixture(t *testing.T, name string) string {
 	t.Helper()
-	status, answer, err := r.sims.postBundle(t.Context(), r.base, mustRead(t, "../../testdata/fhir/"+name))
+	status, answer, err := r.sims.PostBundle(t.Context(), r.base, mustRead(t, "../../testdata/fhir/"+name))
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("POST %s = %d, %v\n%s", name, status, err, answer)
 	}
-	id := referralIDFrom(answer)
+	id := demo.ReferralIDFrom(answer)
 	r.all[name] = id
 	return id
 }
@@ -94,7 +97,7 @@ func (r *consoleRig) holdFor(t *testing.T, id, route string) store.Hold {
 	t.Helper()
 	var found store.Hold
 	eventually(t, "the "+route+" hold of "+id, func() bool {
-		hs, err := r.hub.store.Held(t.Context())
+		hs, err := r.hub.Store().Held(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -270,7 +273,7 @@ func TestConsoleShowsNoPersonalValues(t *testing.T) {
 	if status != http.StatusOK || !strings.Contains(body, n) || !strings.Contains(body, r.chester) {
 		t.Fatalf("subject access = %d\n%s", status, body)
 	}
-	acts, err := r.hub.store.OperatorActions(t.Context(), 1)
+	acts, err := r.hub.Store().OperatorActions(t.Context(), 1)
 	if err != nil || len(acts) != 1 || acts[0].Operator != "dana" || acts[0].Action != "subject-access.view" || strings.Contains(acts[0].Target, n) {
 		t.Fatalf("operator record %+v, %v", acts, err)
 	}
@@ -282,21 +285,21 @@ func TestConsoleShowsNoPersonalValues(t *testing.T) {
 }
 
 // subjectReportOf runs `audit subject --json` for the person of fixture.
-func subjectReportOf(t *testing.T, r *consoleRig, fixture string) subjectReport {
+func subjectReportOf(t *testing.T, r *consoleRig, fixture string) audit.Report {
 	t.Helper()
 	var out, errOut strings.Builder
 	n := readCanonical(t, fixture).Person.NHSNumber
 	if code := run([]string{"audit", "subject", "--nhs-number", n, "--json", "--data", r.dir}, &out, &errOut); code != 0 {
 		t.Fatalf("audit subject = %d\n%s", code, errOut.String())
 	}
-	var rep subjectReport
+	var rep audit.Report
 	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
 		t.Fatal(err)
 	}
 	return rep
 }
 
-func sentTo(rep subjectReport, referral, recipient string) bool {
+func sentTo(rep audit.Report, referral, recipient string) bool {
 	for _, d := range rep.Disclosures {
 		if d.ReferralID == referral && d.Recipient == recipient && d.Outcome == store.OutcomeSent && len(d.Fields) > 0 {
 			return true
@@ -367,7 +370,7 @@ func TestDemoStayPrintsTheConsoleAndAOneTimePassword(t *testing.T) {
 // name are refused; list shows the accounts; a disabled one says so.
 func TestOperatorsCommand(t *testing.T) {
 	dir := t.TempDir()
-	st, err := openStore(storeSettings{dataDir: dir})
+	st, err := hub.OpenStore(hub.StoreSettings{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +405,7 @@ func TestOperatorsCommand(t *testing.T) {
 		list[0]["role"] != "operator" || list[0]["disabled"] != true || strings.Contains(out, "$2") {
 		t.Fatalf("list = %v %s", err, out)
 	}
-	st, err = openExisting(dir, nil)
+	st, err = hub.OpenExisting(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
