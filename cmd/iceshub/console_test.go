@@ -370,7 +370,7 @@ func TestDemoStayPrintsTheConsoleAndAOneTimePassword(t *testing.T) {
 // name are refused; list shows the accounts; a disabled one says so.
 func TestOperatorsCommand(t *testing.T) {
 	dir := t.TempDir()
-	st, err := hub.OpenStore(hub.StoreSettings{DataDir: dir})
+	st, err := hub.OpenStore(hub.StoreSettings{Store: hub.SQLiteAt(dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +405,7 @@ func TestOperatorsCommand(t *testing.T) {
 		list[0]["role"] != "operator" || list[0]["disabled"] != true || strings.Contains(out, "$2") {
 		t.Fatalf("list = %v %s", err, out)
 	}
-	st, err = hub.OpenExisting(dir, nil)
+	st, err = hub.OpenExisting(hub.SQLiteAt(dir), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
