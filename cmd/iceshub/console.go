@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/iceshub/iceshub/internal/console"
@@ -53,12 +51,11 @@ func cmdOperators(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	}
 	var hash string
 	if cmd == "add" {
-		line, err := bufio.NewReader(io.LimitReader(stdin, 1024)).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("read the password from standard input: %w", err)
-		}
-		if hash, err = console.HashPassword(strings.TrimRight(line, "\r\n")); err != nil {
+		var err error
+		if hash, err = console.ReadPasswordHash(stdin); errors.Is(err, console.ErrBadPassword) {
 			return fmt.Errorf("%w: the password on standard input: %v", errUsage, err)
+		} else if err != nil {
+			return err
 		}
 	}
 	st, err := sf.open()
@@ -90,18 +87,5 @@ func cmdOperators(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		}
 		return writeJSON(stdout, ops)
 	}
-	if len(ops) == 0 {
-		fmt.Fprintln(stdout, "no operators")
-		return nil
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tROLE\tSTATE\tCREATED\tFAILED SIGN-INS")
-	for _, o := range ops {
-		state := "active"
-		if o.Disabled {
-			state = "disabled"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", o.Name, o.Role, state, o.CreatedAt.UTC().Format(time.RFC3339), o.FailedSignIns)
-	}
-	return tw.Flush()
+	return console.WriteOperators(stdout, ops)
 }
