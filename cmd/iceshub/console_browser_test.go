@@ -197,6 +197,10 @@ func (b *browserTest) signOut() {
 // viewer sees no action and a viewer's forged form is refused; the dpo
 // exports a subject access report. axe-core finds no serious or critical
 // violation on any page.
+//
+// Longer than 100 lines: one session of a person through every page in
+// turn, each step acting on what the step before left (the routed hold,
+// the released copy, the replayed dead letter, the signed-in role).
 func TestConsoleInABrowser(t *testing.T) {
 	r := newConsoleRig(t)
 	b := newBrowserTest(t, r.base)

@@ -56,18 +56,6 @@ func TestCopyMovesEverythingAndRefusesAFullTarget(t *testing.T) {
 	if err := src.Commit(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
-	if err := src.AddOperator(ctx, store.Operator{Name: "desk1", Role: store.RoleOperator, PasswordHash: "$2a$hash"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := src.DisableOperator(ctx, "desk1"); err != nil {
-		t.Fatal(err)
-	}
-	for _, target := range []string{"held:1", "dead-letter:1"} {
-		if err := src.RecordOperatorAction(ctx, store.OperatorAction{Operator: "desk1", Action: "close", Target: target, Outcome: "closed"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	srcOps, _ := src.VerifyOperatorRecord(ctx)
 	srcChain := storetest.Verify(t, src)
 	src.Close()
 
@@ -123,8 +111,50 @@ func TestCopyMovesEverythingAndRefusesAFullTarget(t *testing.T) {
 	if _, err := dst.ReplayDeadLetter(ctx, dls[0].ID, store.Replay{By: "ops", Topic: func(p string) string { return "deliver." + p }}); err != nil {
 		t.Errorf("replay of the copied dead letter: %v", err)
 	}
-	// The operator accounts and the operator record, which goes on from
-	// the copy.
+	// The chain goes on from the copy.
+	storetest.FillRecord(t, dst, 2)
+	if v := storetest.Verify(t, dst); !v.OK || v.Entries != srcChain.Entries+2 {
+		t.Errorf("after two more entries: %+v", v)
+	}
+	if _, err := Copy(ctx, filepath.Join(dir, sqlite.FileName), dst); !errors.Is(err, ErrTargetNotEmpty) {
+		t.Errorf("copy into a used store: %v, want ErrTargetNotEmpty", err)
+	}
+}
+
+// The operator accounts and the operator record are copied too: a
+// disabled account stays disabled with its hash, and the record verifies
+// and goes on from where its source ended.
+func TestCopyKeepsTheOperatorsAndTheirRecord(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	key, _ := crypt.NewKey()
+	keys, _ := crypt.NewKeyring(key)
+	dir := t.TempDir()
+	src, err := sqlite.Open(sqlite.Options{DataDir: dir, Keyring: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.AddOperator(ctx, store.Operator{Name: "desk1", Role: store.RoleOperator, PasswordHash: "$2a$hash"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.DisableOperator(ctx, "desk1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"held:1", "dead-letter:1"} {
+		if err := src.RecordOperatorAction(ctx, store.OperatorAction{Operator: "desk1", Action: "close", Target: target, Outcome: "closed"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srcOps, _ := src.VerifyOperatorRecord(ctx)
+	src.Close()
+	dst, err := postgres.Open(ctx, postgres.Options{URL: url, Keyring: keys, Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	if _, err := Copy(ctx, filepath.Join(dir, sqlite.FileName), dst); err != nil {
+		t.Fatal(err)
+	}
 	if o, err := dst.Operator(ctx, "desk1"); err != nil || !o.Disabled || o.PasswordHash != "$2a$hash" || o.Role != store.RoleOperator {
 		t.Errorf("copied operator %+v, %v", o, err)
 	}
@@ -133,13 +163,5 @@ func TestCopyMovesEverythingAndRefusesAFullTarget(t *testing.T) {
 	}
 	if v, err := dst.VerifyOperatorRecord(ctx); err != nil || !v.OK || v.Entries != 3 || !srcOps.OK || srcOps.Entries != 2 {
 		t.Errorf("operator record after the copy and one more entry: %+v, %v (source %+v)", v, err, srcOps)
-	}
-	// The chain goes on from the copy.
-	storetest.FillRecord(t, dst, 2)
-	if v := storetest.Verify(t, dst); !v.OK || v.Entries != srcChain.Entries+2 {
-		t.Errorf("after two more entries: %+v", v)
-	}
-	if _, err := Copy(ctx, filepath.Join(dir, sqlite.FileName), dst); !errors.Is(err, ErrTargetNotEmpty) {
-		t.Errorf("copy into a used store: %v, want ErrTargetNotEmpty", err)
 	}
 }
