@@ -23,6 +23,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.BoolVar(&o.Verbose, "v", false, "show the hub's logs")
 	fs.DurationVar(&o.Wait, "wait", time.Minute, "how long to wait for deliveries before giving up")
 	fs.BoolVar(&o.NoReturn, "no-return", false, "skip the return journey (status updates, complaints, safeguarding, cancellations, collections)")
+	fs.BoolVar(&o.Stay, "stay", false, "keep the hub up afterwards (until Ctrl-C), with an operators' console account whose one-time password is printed")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

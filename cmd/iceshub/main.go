@@ -6,7 +6,7 @@
 // Usage:
 //
 //	iceshub serve [--config FILE] [--addr HOST:PORT] [--ops-addr HOST:PORT] [--data DIR] [--insecure-dev]
-//	iceshub demo  [--referrals DIR] [--keep] [--no-return]
+//	iceshub demo  [--referrals DIR] [--keep] [--no-return] [--stay]
 //	iceshub check [--config FILE] [--fields] [--file-only] [--insecure-dev]
 //	iceshub audit verify | subject --nhs-number N [--json] [--data DIR | --config FILE]
 //	iceshub policy explain [--config FILE] [--format markdown|csv]
@@ -14,6 +14,7 @@
 //	iceshub bench [--scenario steady|outage|backlog] [--flow default|f1] [--duration D] [--rate N] [--json]
 //	iceshub dlq list [--json] [--all] | show ID | replay ID... | discard ID... --reason TEXT
 //	iceshub held list [--json] [--all] | route ID --council C --reason TEXT | release ID --permission-recorded-by NAME --evidence REF | close ID --reason TEXT
+//	iceshub operators add --name NAME --role viewer|operator|dpo | list | disable --name NAME
 //	iceshub stats --from YYYY-MM --to YYYY-MM [--by council,month] [--format csv|json|markdown]
 //	iceshub keys rotate [--config FILE] [--data DIR] [--new-key]
 //	iceshub migrate [status] [--data DIR | --config FILE]
@@ -42,9 +43,11 @@ Usage:
                 [--insecure-dev] [--log-format text|json] [--debug]
         run the hub (built-in default configuration when --config is absent);
         --ops-addr serves /healthz, /readyz, /metrics and /admin/ there only
-  iceshub demo [--referrals DIR] [--refuse FILE] [--keep] [--no-return] [--v] [--wait D]
+  iceshub demo [--referrals DIR] [--refuse FILE] [--keep] [--no-return] [--stay] [--v] [--wait D]
         run the hub with simulated partners on a temporary embedded store,
-        send the sample referrals through it and show what each partner got
+        send the sample referrals through it and show what each partner got;
+        --stay keeps it up and prints the operators' console address and a
+        one-time password
   iceshub check [--config FILE] [--fields] [--file-only] [--insecure-dev]
         check a configuration file without starting anything, and the
         environment serve would need with it: inbound secrets, pseudonym
@@ -87,6 +90,11 @@ Usage:
         record that a held copy will not be sent, and why (nothing is sent)
         route, release and close are refused while a hub runs on the data
         directory: use its admin API (POST /admin/held/{id}/route|release|close)
+  iceshub operators add --name NAME --role viewer|operator|dpo [--data DIR | --config FILE]
+        add an account of the operators' console (/console/); the password
+        is read from standard input
+  iceshub operators list [--json] | disable --name NAME [--data DIR | --config FILE]
+        list the console's accounts, or stop one signing in
   iceshub stats --from YYYY-MM --to YYYY-MM [--by council,month,priority,setting,class] [--format csv|json|markdown] [--config FILE] [--data DIR]
         print the statistics of the service as commissioners may see them:
         counts by group with totals, after small-number suppression and
@@ -140,6 +148,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdDLQ(ctx, args[1:], stdout, stderr)
 	case "held":
 		err = cmdHeld(ctx, args[1:], stdout, stderr)
+	case "operators":
+		err = cmdOperators(ctx, args[1:], os.Stdin, stdout, stderr)
 	case "keys":
 		err = cmdKeys(ctx, args[1:], stdout, stderr)
 	case "stats":

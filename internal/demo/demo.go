@@ -54,6 +54,9 @@ type Options struct {
 	Wait time.Duration
 	// NoReturn skips the return journey.
 	NoReturn bool
+	// Stay keeps the hub up afterwards, until ctx ends, with an operators'
+	// console account whose one-time password is printed (StayForConsole).
+	Stay bool
 }
 
 // Run runs the hub with simulated partners on a temporary embedded store,
@@ -145,6 +148,9 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 		len(accepted), delivered, held)
 	if !o.NoReturn {
 		fmt.Fprintf(stdout, "return journey: %d steps, %d messages delivered to partners.\n", len(Steps()), returned)
+	}
+	if o.Stay {
+		return StayForConsole(ctx, stdout, h.Store(), base)
 	}
 	return nil
 }

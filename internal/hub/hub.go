@@ -383,6 +383,9 @@ func (h *Hub) newServers(mux *http.ServeMux, adminToken string, subjects subject
 		return err
 	}
 	o.mount(opsMux, adminToken, NewDLQActions(st, cfg), held, cfg.Stats.Rules())
+	if err := h.mountConsole(opsMux, held, NewDLQActions(st, cfg), subjects); err != nil {
+		return err
+	}
 	h.server = newHTTPServer(cfg, o.handler(mux), tlsConfig, h.log)
 	if cfg.Server.OpsAddr != "" {
 		// The same certificate when the hub serves HTTPS (client

@@ -136,5 +136,7 @@ type Engine interface {
 	Statistics
 	Replays
 	Health
+	Operators
+	Activity
 	io.Closer
 }

@@ -64,6 +64,8 @@ var tables = []struct{ name, columns, order string }{
 	{"parked", "id, partner, lane, urgent, kind, referral_id, idempotency_key, payload, attempts, next_at, first_failed_at, last_error", "id"},
 	{"replays", "key, until_ms", ""},
 	{"statistics", "month, council, priority, setting, class, measure, days, n", ""},
+	{"operators", "name, role, password_hash, disabled, created_at, failed_sign_ins, last_failed_at", ""},
+	{"operator_record", "id, at, operator, action, target, outcome, detail, prev_hash, hash", "id"},
 }
 
 // serials are the tables whose ids were copied: their sequences go on
@@ -121,6 +123,7 @@ func ensureEmpty(ctx context.Context, tx pgx.Tx) error {
 	err := tx.QueryRow(ctx, `SELECT EXISTS(SELECT 1 FROM messages) OR EXISTS(SELECT 1 FROM referrals) OR EXISTS(SELECT 1 FROM idempotency)
 		OR EXISTS(SELECT 1 FROM disclosures) OR EXISTS(SELECT 1 FROM disclosure_checkpoints) OR EXISTS(SELECT 1 FROM held)
 		OR EXISTS(SELECT 1 FROM dead_letters) OR EXISTS(SELECT 1 FROM parked) OR EXISTS(SELECT 1 FROM statistics)
+		OR EXISTS(SELECT 1 FROM operators) OR EXISTS(SELECT 1 FROM operator_record)
 		OR EXISTS(SELECT 1 FROM meta WHERE key = 'subject_key_check')`).Scan(&used)
 	if err != nil {
 		return fmt.Errorf("storecopy: look at the PostgreSQL store: %w", err)
@@ -322,6 +325,17 @@ func finish(ctx context.Context, src *sqlite.Conn, tx pgx.Tx) (head string, err 
 	if _, err := tx.Exec(ctx, `UPDATE disclosure_head SET last_id = $1, hash = $2`, last, hash); err != nil {
 		return "", fmt.Errorf("storecopy: write the head of the disclosure record: %w", err)
 	}
+	// The operator record goes on from the last id the source gave out.
+	var opLast int64
+	var opHash string
+	if err := sqlitex.Execute(src, `SELECT COALESCE((SELECT last_id FROM operator_record_tip WHERE one = 1), 0),
+		COALESCE((SELECT hash FROM operator_record ORDER BY id DESC LIMIT 1), '')`, &sqlitex.ExecOptions{
+		ResultFunc: func(st *sqlite.Stmt) error { opLast, opHash = st.ColumnInt64(0), st.ColumnText(1); return nil }}); err != nil {
+		return "", fmt.Errorf("storecopy: read the head of the operator record: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE operator_record_head SET last_id = $1, hash = $2`, opLast, opHash); err != nil {
+		return "", fmt.Errorf("storecopy: write the head of the operator record: %w", err)
+	}
 	for _, t := range serials {
 		if _, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence($1, 'id'), COALESCE((SELECT max(id) FROM `+t+`), 0) + 1, false)`, t); err != nil {
 			return "", fmt.Errorf("storecopy: move the ids of %s on: %w", t, err)
@@ -360,6 +374,13 @@ func check(ctx context.Context, tx pgx.Tx, rep *Report, head string) error {
 		wrong = append(wrong, "the disclosure record does not verify: "+rep.Chain.Problem)
 	case rep.Chain.Head != head:
 		wrong = append(wrong, "the disclosure record does not end where its source does")
+	}
+	ops, err := postgres.VerifyOperatorRecordIn(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if !ops.OK {
+		wrong = append(wrong, "the operator record does not verify: "+ops.Problem)
 	}
 	if len(wrong) > 0 {
 		return fmt.Errorf("storecopy: the copy differs from its source, nothing copied: %s", strings.Join(wrong, "; "))

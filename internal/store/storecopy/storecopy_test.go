@@ -120,3 +120,48 @@ func TestCopyMovesEverythingAndRefusesAFullTarget(t *testing.T) {
 		t.Errorf("copy into a used store: %v, want ErrTargetNotEmpty", err)
 	}
 }
+
+// The operator accounts and the operator record are copied too: a
+// disabled account stays disabled with its hash, and the record verifies
+// and goes on from where its source ended.
+func TestCopyKeepsTheOperatorsAndTheirRecord(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	key, _ := crypt.NewKey()
+	keys, _ := crypt.NewKeyring(key)
+	dir := t.TempDir()
+	src, err := sqlite.Open(sqlite.Options{DataDir: dir, Keyring: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.AddOperator(ctx, store.Operator{Name: "desk1", Role: store.RoleOperator, PasswordHash: "$2a$hash"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.DisableOperator(ctx, "desk1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{"held:1", "dead-letter:1"} {
+		if err := src.RecordOperatorAction(ctx, store.OperatorAction{Operator: "desk1", Action: "close", Target: target, Outcome: "closed"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srcOps, _ := src.VerifyOperatorRecord(ctx)
+	src.Close()
+	dst, err := postgres.Open(ctx, postgres.Options{URL: url, Keyring: keys, Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	if _, err := Copy(ctx, filepath.Join(dir, sqlite.FileName), dst); err != nil {
+		t.Fatal(err)
+	}
+	if o, err := dst.Operator(ctx, "desk1"); err != nil || !o.Disabled || o.PasswordHash != "$2a$hash" || o.Role != store.RoleOperator {
+		t.Errorf("copied operator %+v, %v", o, err)
+	}
+	if err := dst.RecordOperatorAction(ctx, store.OperatorAction{Operator: "desk1", Action: "sign-in", Outcome: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := dst.VerifyOperatorRecord(ctx); err != nil || !v.OK || v.Entries != 3 || !srcOps.OK || srcOps.Entries != 2 {
+		t.Errorf("operator record after the copy and one more entry: %+v, %v (source %+v)", v, err, srcOps)
+	}
+}

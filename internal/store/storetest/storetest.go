@@ -35,6 +35,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Engine) {
 		{"StatisticsCountedWithTheirStep", testStatisticsCountedWithTheirStep},
 		{"RetentionKeepsTheStatistics", testRetentionKeepsTheStatistics},
 		{"SeenBeforeFailsOnAClosedStore", testSeenBeforeFailsOnAClosedStore},
+		{"OperatorAccounts", testOperatorAccounts},
+		{"OperatorRecordChains", testOperatorRecordChains},
+		{"ActivityCountsDeliveriesByPartnerAndHour", testActivityCountsDeliveriesByPartnerAndHour},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.test(t, open) })
 	}
