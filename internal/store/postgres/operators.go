@@ -239,9 +239,13 @@ func (p *Postgres) DeliveredTotals(ctx context.Context) (map[string]int64, error
 
 // ReferralsByCorrelation returns the ids of the referrals whose disclosure
 // record names correlation id id, oldest first (no index: a rare search).
+// It seals what is pending first, as every read of the record does.
 func (p *Postgres) ReferralsByCorrelation(ctx context.Context, id string) ([]string, error) {
 	if id == "" {
 		return nil, nil
+	}
+	if _, err := p.SealDisclosures(ctx, true); err != nil {
+		return nil, err
 	}
 	return query(ctx, p, `SELECT referral_id FROM disclosures WHERE correlation_id = $1 GROUP BY referral_id ORDER BY MIN(id)`,
 		[]any{id}, func(row pgx.CollectableRow) (string, error) {
