@@ -377,3 +377,43 @@ func TestOrderPlacedIsCountedWithTheProvidersReceipt(t *testing.T) {
 		t.Errorf("orders placed = %+v, want %+v", placed, want)
 	}
 }
+
+// A commissioner that refuses the table (a 4xx) gets it dead-lettered,
+// with a failed disclosure; replayed once it is fixed, it is delivered.
+func TestStatisticsRefusedAreDeadLetteredThenReplayed(t *testing.T) {
+	sim := commissioner.NewSimulator()
+	sim.SetFailure(http.StatusForbidden)
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	clock := &testClock{now: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)}
+	h := startStatsHub(t, t.TempDir(), srv.URL, clock.Now)
+	ctx := context.Background()
+	if err := h.store.Commit(ctx, store.Batch{Stats: november()}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := h.publisher.PublishDue(ctx); err != nil || n != 1 {
+		t.Fatalf("published %d, %v", n, err)
+	}
+	var dead []store.DeadLetter
+	waitFor(t, "the copy dead-lettered", func() bool {
+		var err error
+		dead, err = h.store.DeadLetters(ctx)
+		return err == nil && len(dead) == 1
+	})
+	if d := dead[0]; d.Kind != string(model.KindStatistics) || d.Recipient != commissionerID || d.ReferralID != "" || d.StatusCode != http.StatusForbidden {
+		t.Errorf("dead letter %+v", d)
+	}
+	ds, err := h.store.Disclosures(ctx, "")
+	if err != nil || len(ds) != 1 || ds[0].Outcome != store.OutcomeFailed || ds[0].Fields[0] != model.StatisticsLabel {
+		t.Fatalf("disclosures %+v, %v", ds, err)
+	}
+	sim.ClearFailure()
+	recut := routes.NewRecut(routes.RecutConfig{Routes: []config.Route{statisticsRoute}}, h.store)
+	if _, err := h.store.ReplayDeadLetter(ctx, dead[0].ID, store.Replay{By: "operator", Topic: routes.TopicDeliver, Recut: recut}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "delivered after the replay", func() bool { return len(sim.Tables()) == 1 })
+	if got := sim.Tables()[0].Body; got != published(t, h.store, "2026-11") {
+		t.Errorf("replayed %q", got)
+	}
+}
