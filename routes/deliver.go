@@ -144,10 +144,7 @@ func (d *deliver) handle(msg *message.Message) error {
 		if u, ok := d.learnt(del, receipt); ok {
 			b.Refs = []store.RefUpdate{u}
 		}
-		if d.partnerKind == config.KindProvider && del.Kind == model.KindReferral {
-			// The provider accepted the order: counted with its receipt.
-			b.Stats = stats.ForOrderPlaced(d.cellOf(ctx, del), state.Refs.Council, d.now())
-		}
+		b.Stats = d.orderPlaced(ctx, del, state.Refs.Council)
 		if err := d.gate.recordSent(ctx, d.store, d.partner, b); err != nil {
 			// The partner has it; offered again after a restart, it is
 			// sent with the same Idempotency-Key, which the partner
@@ -268,6 +265,16 @@ func (d *deliver) learnt(del model.Delivery, receipt model.Receipt) (store.RefUp
 		return store.RefUpdate{}, false
 	}
 	return u, true
+}
+
+// orderPlaced returns what the partner's acceptance of del adds to the
+// statistics: an order placed when the provider accepted a referral's
+// copy, counted with its receipt in the referral's cell; else nothing.
+func (d *deliver) orderPlaced(ctx context.Context, del model.Delivery, council string) []stats.Increment {
+	if d.partnerKind != config.KindProvider || del.Kind != model.KindReferral {
+		return nil
+	}
+	return stats.ForOrderPlaced(d.cellOf(ctx, del), council, d.now())
 }
 
 // cellOf returns the statistics cell of the referral of del, a referral's

@@ -519,20 +519,11 @@ func (h *Hub) Run(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("router: %w", err)
 	}
 
-	// Retention runs beside the router, on the same store, until shutdown;
-	// it must stop before the store closes.
-	retentionCtx, stopRetention := context.WithCancel(ctx)
-	retentionDone, publishDone := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(retentionDone)
-		h.retentionLoop(retentionCtx, h.retentionDelay)
-	}()
-	// So do the statistics to commissioners, when any route has them.
-	go func() {
-		defer close(publishDone)
-		h.statisticsLoop(retentionCtx, h.retentionDelay)
-	}()
-	defer func() { stopRetention(); <-retentionDone; <-publishDone }()
+	// Retention and the statistics to commissioners run beside the
+	// router, on the same store, until shutdown; they must stop before the
+	// store closes.
+	stopBeside := h.startBeside(ctx)
+	defer stopBeside()
 
 	if h.server.TLSConfig != nil {
 		ln = tls.NewListener(ln, h.server.TLSConfig)
@@ -598,9 +589,7 @@ func (h *Hub) Run(ctx context.Context, ln net.Listener) error {
 	}
 	endDrain()
 	stopRouter()
-	stopRetention()
-	<-retentionDone
-	<-publishDone
+	stopBeside()
 	if err := h.store.Close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("store close: %w", err))
 	}

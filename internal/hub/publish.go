@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -23,4 +24,16 @@ func (h *Hub) statisticsLoop(ctx context.Context, delay time.Duration) {
 // published; they are delivered by the router like any other copy.
 func (h *Hub) PublishStatistics(ctx context.Context, month string) (int, error) {
 	return h.publisher.Publish(ctx, month)
+}
+
+// startBeside starts retention and the statistics to commissioners, each
+// first after the retention delay, until ctx ends or stop is called; stop
+// returns once both have stopped, and may be called more than once.
+func (h *Hub) startBeside(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); h.retentionLoop(ctx, h.retentionDelay) }()
+	go func() { defer wg.Done(); h.statisticsLoop(ctx, h.retentionDelay) }()
+	return func() { cancel(); wg.Wait() }
 }
