@@ -12,7 +12,9 @@ import (
 
 	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/delivery"
+	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/internal/stats"
 	"github.com/iceshub/iceshub/internal/store"
 	fhirmap "github.com/iceshub/iceshub/mappings/fhir"
 )
@@ -142,6 +144,7 @@ func (d *deliver) handle(msg *message.Message) error {
 		if u, ok := d.learnt(del, receipt); ok {
 			b.Refs = []store.RefUpdate{u}
 		}
+		b.Stats = d.orderPlaced(ctx, del, state.Refs.Council)
 		if err := d.gate.recordSent(ctx, d.store, d.partner, b); err != nil {
 			// The partner has it; offered again after a restart, it is
 			// sent with the same Idempotency-Key, which the partner
@@ -264,11 +267,39 @@ func (d *deliver) learnt(del model.Delivery, receipt model.Receipt) (store.RefUp
 	return u, true
 }
 
+// orderPlaced returns what the partner's acceptance of del adds to the
+// statistics: an order placed when the provider accepted a referral's
+// copy, counted with its receipt in the referral's cell; else nothing.
+func (d *deliver) orderPlaced(ctx context.Context, del model.Delivery, council string) []stats.Increment {
+	if d.partnerKind != config.KindProvider || del.Kind != model.KindReferral {
+		return nil
+	}
+	return stats.ForOrderPlaced(d.cellOf(ctx, del), council, d.now())
+}
+
+// cellOf returns the statistics cell of the referral of del, a referral's
+// copy: the one it carries, or, for a copy cut before copies carried one,
+// the stored referral's (the copy's own fields when it is gone).
+func (d *deliver) cellOf(ctx context.Context, del model.Delivery) model.StatsCell {
+	if del.Cell != nil {
+		return *del.Cell
+	}
+	if rec, found, err := d.store.FindReferral(ctx, intake.Lookup{ReferralID: del.Referral.ID}); err == nil && found {
+		return stats.CellOf(&rec.Referral)
+	}
+	return stats.CellOf(&del.Referral)
+}
+
 // laneOf is the lane of a copy: its referral, so that copies about one
-// referral to one partner keep their order; an urgent copy has its own.
+// referral to one partner keep their order; an urgent copy has its own,
+// and so has a copy about no referral (the statistics), which nothing
+// else needs to follow.
 func laneOf(del model.Delivery) string {
-	if del.Kind.Urgent() {
+	switch {
+	case del.Kind.Urgent():
 		return "urgent:" + del.IdempotencyKey
+	case del.Referral.ID == "":
+		return "own:" + del.IdempotencyKey
 	}
 	return del.Referral.ID
 }

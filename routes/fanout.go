@@ -16,6 +16,7 @@ import (
 	"github.com/iceshub/iceshub/internal/minimise"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/postcode"
+	"github.com/iceshub/iceshub/internal/stats"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/internal/subject"
 )
@@ -224,6 +225,10 @@ func (f *cutter) cutFor(b *store.Batch, r config.Route, full *model.Referral, ki
 	d := model.Delivery{
 		Kind: kind, Recipient: recipient, IdempotencyKey: IdempotencyKey(keyID, recipient, kind),
 		Fields: r.Disclosed(), Purpose: r.Purpose, LawfulBasis: lawfulBasis(r), Subject: sbj, Referral: cut,
+	}
+	if kind == model.KindReferral {
+		cell := stats.CellOf(full)
+		d.Cell = &cell
 	}
 	body, err := model.MarshalDelivery(d)
 	if err != nil {

@@ -47,6 +47,12 @@ func NewRecut(cfg RecutConfig, st referralFinder) func(model.Delivery) (model.De
 		if !ok {
 			return model.Delivery{}, fmt.Errorf("re-cut %s for %s: %w", d.Kind, d.Recipient, ErrNoCurrentRoute)
 		}
+		if d.Kind == model.KindStatistics {
+			// The published table is replayed as it was: only the
+			// route's purpose and basis are current.
+			d.Purpose, d.LawfulBasis = r.Purpose, lawfulBasis(r)
+			return d, nil
+		}
 		src := d.Referral
 		if d.Kind == model.KindReferral {
 			rec, found, err := st.FindReferral(context.Background(), intake.Lookup{ReferralID: d.Referral.ID})

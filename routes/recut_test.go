@@ -43,3 +43,23 @@ func TestRecutAppliesTheCurrentRoute(t *testing.T) {
 		t.Errorf("no route: err = %v, want ErrNoCurrentRoute", err)
 	}
 }
+
+// A dead-lettered publication of the statistics is replayed as it was
+// published, under the current route's purpose and basis; without a route
+// to its commissioner any more, it is refused.
+func TestRecutOfTheStatisticsKeepsTheTable(t *testing.T) {
+	old := model.Delivery{Kind: model.KindStatistics, Recipient: "commissioner-icb", IdempotencyKey: "k", Fields: []string{model.StatisticsLabel},
+		Purpose: "planning", LawfulBasis: "Art 6(1)(e)", Statistics: &model.Statistics{Month: "2026-11", ContentType: "text/csv", Body: "a,b\n1,2\n"}}
+	now := []config.Route{{Message: config.MessageStatistics, To: "commissioner-icb", Purpose: "planning (revised)", LawfulBasis: "Art 6(1)(e)"}}
+	got, err := routes.NewRecut(routes.RecutConfig{Routes: now}, oneReferral{})(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Purpose != "planning (revised)" || got.Statistics == nil || *got.Statistics != *old.Statistics || got.IdempotencyKey != "k" ||
+		len(got.Fields) != 1 || got.Fields[0] != model.StatisticsLabel || got.Referral.ID != "" {
+		t.Errorf("re-cut %+v", got)
+	}
+	if _, err := routes.NewRecut(routes.RecutConfig{}, oneReferral{})(old); !errors.Is(err, routes.ErrNoCurrentRoute) {
+		t.Errorf("no route: err = %v", err)
+	}
+}

@@ -40,7 +40,16 @@ const (
 	// KindNHS is an NHS organisation's FHIR endpoint, which receives the
 	// referral's Task updates; chosen by the requester's ODS code.
 	KindNHS = "nhs"
+	// KindCommissioner is a commissioner of the service (a council, an
+	// ICB): it receives only the month's anonymised statistics (a route
+	// "message: statistics"), never a referral, and never calls the hub.
+	KindCommissioner = "commissioner"
 )
+
+// MessageStatistics is the message of a route to a commissioner: the
+// month's statistics of the service, published under stats (never raw
+// counts), once a month (stats.publish_day, stats.publish_hour).
+const MessageStatistics = string(model.KindStatistics)
 
 // RecipientCouncil, as a route's "to", means "the council whose area holds the
 // person's address", chosen per message from the councils' postcode prefixes.
@@ -224,6 +233,33 @@ type Stats struct {
 	// Standards are the days within which each priority's equipment
 	// should be delivered. Default urgent 1, routine 7.
 	Standards map[string]int `yaml:"standards"`
+	// PublishDay and PublishHour are when, in UTC, each commissioner's
+	// route "message: statistics" gets the previous whole month's
+	// statistics: from that hour of that day of the next month (the day
+	// from 1 to 28). Default day 1, hour 6.
+	PublishDay  int  `yaml:"publish_day"`
+	PublishHour *int `yaml:"publish_hour"`
+}
+
+// DefaultPublishDay and DefaultPublishHour are stats.publish_day and
+// stats.publish_hour when they are not set.
+const (
+	DefaultPublishDay  = 1
+	DefaultPublishHour = 6
+)
+
+// PublishAt returns when the statistics of month (YYYY-MM) are published:
+// at PublishHour (UTC) on PublishDay of the month after it.
+func (s Stats) PublishAt(month time.Time) time.Time {
+	hour := DefaultPublishHour
+	if s.PublishHour != nil {
+		hour = *s.PublishHour
+	}
+	day := s.PublishDay
+	if day == 0 {
+		day = DefaultPublishDay
+	}
+	return time.Date(month.Year(), month.Month()+1, day, hour, 0, 0, 0, time.UTC)
 }
 
 // Rules returns the disclosure rules s configures.
@@ -731,6 +767,11 @@ func (c *Config) applyDefaults() {
 	if c.Stats.Standards == nil {
 		c.Stats.Standards = def.Standards
 	}
+	setDefault(&c.Stats.PublishDay, DefaultPublishDay)
+	if c.Stats.PublishHour == nil {
+		h := DefaultPublishHour
+		c.Stats.PublishHour = &h
+	}
 	setDefault(&c.Delivery.InFlight, 16)
 	setDefault(&c.Delivery.RetryFirstWait, 2*time.Second)
 	setDefault(&c.Delivery.RetryMaxWait, 5*time.Minute)
@@ -864,6 +905,12 @@ func (c *Config) checkSettings() []error {
 	if err := c.Stats.Rules().Check(); err != nil {
 		errs = append(errs, fmt.Errorf("%s: stats: %w", c.Source, err))
 	}
+	if d := c.Stats.PublishDay; d < 1 || d > 28 {
+		errs = append(errs, fmt.Errorf("%s: stats.publish_day %d must be from 1 to 28 (every month has it)", c.Source, d))
+	}
+	if h := c.Stats.PublishHour; h != nil && (*h < 0 || *h > 23) {
+		errs = append(errs, fmt.Errorf("%s: stats.publish_hour %d must be from 0 to 23 (UTC)", c.Source, *h))
+	}
 	for _, p := range sortedKeys(c.Stats.Standards) {
 		switch model.Priority(p) {
 		case model.PriorityRoutine, model.PriorityUrgent, model.PriorityASAP, model.PriorityStat:
@@ -939,8 +986,15 @@ func (c *Config) checkPartners() (partnerIndex, []error) {
 					ods[code] = p.ID
 				}
 			}
+		case KindCommissioner:
+			if len(p.PostcodePrefixes) > 0 {
+				errs = append(errs, fmt.Errorf("%s: partner %q: only councils have postcode_prefixes", where, p.ID))
+			}
+			if m := p.Inbound.Mode; m != "" && m != ModeNone {
+				errs = append(errs, fmt.Errorf("%s: commissioner %q: a commissioner only receives statistics and never calls the hub: leave inbound out", where, p.ID))
+			}
 		default:
-			errs = append(errs, fmt.Errorf("%s: partner %q: kind %q is not one of provider, council, nhs", where, p.ID, p.Kind))
+			errs = append(errs, fmt.Errorf("%s: partner %q: kind %q is not one of provider, council, nhs, commissioner", where, p.ID, p.Kind))
 		}
 		if p.Kind != KindNHS && len(p.ODSCodes) > 0 {
 			errs = append(errs, fmt.Errorf("%s: partner %q: only nhs partners have ods_codes", where, p.ID))
@@ -975,6 +1029,15 @@ func (c *Config) checkRoutes(idx partnerIndex) []error {
 	seen := map[routeKey]bool{}
 	for _, r := range c.Routes {
 		where := at(r.Line)
+		if r.Message == MessageStatistics || partners[r.To].Kind == KindCommissioner {
+			errs = append(errs, c.checkStatisticsRoute(r, partners)...)
+			k := routeKey{r.Message, r.To}
+			if seen[k] {
+				errs = append(errs, fmt.Errorf("%s: a second route for message %q to %q", where, r.Message, r.To))
+			}
+			seen[k] = true
+			continue
+		}
 		if !knownKinds[r.Message] {
 			errs = append(errs, fmt.Errorf("%s: route message %q is not a known kind (known: %s)", where, r.Message, strings.Join(sortedKeys(knownKinds), ", ")))
 		}
@@ -1013,6 +1076,35 @@ func (c *Config) checkRoutes(idx partnerIndex) []error {
 			}
 		}
 		errs = append(errs, c.checkRouteFields(r)...)
+	}
+	return errs
+}
+
+// checkStatisticsRoute checks a route of the statistics, or to a
+// commissioner: statistics go only to commissioners, commissioners get
+// only statistics, and such a route names no fields (the statistics hold
+// no one's) but a purpose and a lawful basis, which the disclosure
+// record gives each publication.
+func (c *Config) checkStatisticsRoute(r Route, partners map[string]Partner) []error {
+	var errs []error
+	where := c.at(r.Line)
+	switch {
+	case r.Message != MessageStatistics:
+		errs = append(errs, fmt.Errorf("%s: route %s -> %s: a commissioner receives only message %q (anonymised statistics), never personal data",
+			where, r.Message, r.To, MessageStatistics))
+	case partners[r.To].Kind != KindCommissioner:
+		errs = append(errs, fmt.Errorf("%s: route %s -> %s: statistics go to a partner of kind %q (partners: %s)",
+			c.at(r.toLine()), r.Message, r.To, KindCommissioner, strings.Join(sortedKeys(partners), ", ")))
+	}
+	if len(r.Entries) > 0 || r.RequiresPermission || r.SpecialCategoryBasis != "" {
+		errs = append(errs, fmt.Errorf("%s: route %s -> %s: the statistics hold no one's data: name no fields, special_category_basis or requires_permission",
+			where, r.Message, r.To))
+	}
+	if strings.TrimSpace(r.Purpose) == "" {
+		errs = append(errs, fmt.Errorf("%s: route %s -> %s needs a purpose", where, r.Message, r.To))
+	}
+	if strings.TrimSpace(r.LawfulBasis) == "" {
+		errs = append(errs, fmt.Errorf("%s: route %s -> %s needs a lawful_basis (UK GDPR Article 6)", where, r.Message, r.To))
 	}
 	return errs
 }

@@ -28,6 +28,10 @@ func contractFields(partnerKind string, msg model.Kind) []string {
 		if slices.Contains(fhirmap.EmittedKinds(), msg) {
 			return fhirmap.FieldsFor(msg)
 		}
+	case config.KindCommissioner:
+		if msg == model.KindStatistics {
+			return []string{} // the published table, no one's fields
+		}
 	}
 	return nil
 }

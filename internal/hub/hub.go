@@ -24,6 +24,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/iceshub/iceshub/adapters/commissioner"
 	"github.com/iceshub/iceshub/adapters/crm"
 	fhiradapter "github.com/iceshub/iceshub/adapters/fhir"
 	"github.com/iceshub/iceshub/adapters/nhs"
@@ -62,6 +63,8 @@ type Hub struct {
 	readiness readiness
 
 	retentionDelay time.Duration
+	// publisher publishes the monthly statistics to commissioners.
+	publisher *routes.Publisher
 }
 
 // Store is the hub's store, open from New until the hub stops.
@@ -174,7 +177,11 @@ func New(cfg *config.Config, logger *slog.Logger, opts Options) (_ *Hub, err err
 	if err != nil {
 		return nil, err
 	}
-	h := &Hub{cfg: cfg, log: logger, store: st, router: router, ops: o, lock: lock, retentionDelay: opts.RetentionDelay}
+	publisher, err := routes.NewPublisher(cfg, st, nil, logger)
+	if err != nil {
+		return nil, err
+	}
+	h := &Hub{cfg: cfg, log: logger, store: st, router: router, ops: o, lock: lock, retentionDelay: opts.RetentionDelay, publisher: publisher}
 	h.readiness.now = opts.Now
 	if h.retentionDelay <= 0 {
 		h.retentionDelay = time.Minute
@@ -252,6 +259,8 @@ func newSenders(cfg *config.Config, o *ops, opts Options, logger *slog.Logger) (
 			s, err = crm.New(crm.Config{ID: p.ID, Delivery: dc}, logger)
 		case config.KindNHS:
 			s, err = nhs.New(nhs.Config{ID: p.ID, Provider: providerID, Delivery: dc}, logger)
+		case config.KindCommissioner:
+			s, err = commissioner.New(commissioner.Config{ID: p.ID, Delivery: dc}, logger)
 		default:
 			err = fmt.Errorf("partner %q: unknown kind %q", p.ID, p.Kind)
 		}
@@ -513,15 +522,11 @@ func (h *Hub) Run(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("router: %w", err)
 	}
 
-	// Retention runs beside the router, on the same store, until shutdown;
-	// it must stop before the store closes.
-	retentionCtx, stopRetention := context.WithCancel(ctx)
-	retentionDone := make(chan struct{})
-	go func() {
-		defer close(retentionDone)
-		h.retentionLoop(retentionCtx, h.retentionDelay)
-	}()
-	defer func() { stopRetention(); <-retentionDone }()
+	// Retention and the statistics to commissioners run beside the
+	// router, on the same store, until shutdown; they must stop before the
+	// store closes.
+	stopBeside := h.startBeside(ctx)
+	defer stopBeside()
 
 	if h.server.TLSConfig != nil {
 		ln = tls.NewListener(ln, h.server.TLSConfig)
@@ -587,8 +592,7 @@ func (h *Hub) Run(ctx context.Context, ln net.Listener) error {
 	}
 	endDrain()
 	stopRouter()
-	stopRetention()
-	<-retentionDone
+	stopBeside()
 	if err := h.store.Close(); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("store close: %w", err))
 	}

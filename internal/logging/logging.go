@@ -45,6 +45,8 @@ var Allowed = map[string]bool{
 	// retention
 	"messages_removed": true, "idempotency_removed": true, "disclosures_removed": true, "referrals_removed": true, "receipts_removed": true,
 	"payload_days": true, "disclosure_years": true,
+	// statistics: the month published (YYYY-MM, the hub's calendar, no one's)
+	"month": true,
 }
 
 var patterns = []*regexp.Regexp{

@@ -30,6 +30,40 @@ type Delivery struct {
 	// provider's order reference, the recipient council's case reference,
 	// the NHS Task id.
 	Refs References `json:"refs"`
+	// Cell is the statistics cell of a referral's copy (KindReferral),
+	// taken from the full referral at fan-out (the copy may not hold what
+	// it is made of), so that the provider's acceptance of the order is
+	// counted in the referral's cell (internal/stats). Never sent to the
+	// partner; nil in copies cut before it existed.
+	Cell *StatsCell `json:"cell,omitempty"`
+	// Statistics is the published table of a copy about no referral
+	// (KindStatistics): Referral, Subject and Refs are then empty.
+	Statistics *Statistics `json:"statistics,omitempty"`
+}
+
+// StatsCell is the part of a statistics cell that comes from the referral
+// itself (internal/stats.Key without its month and council): codes from
+// short fixed lists, never anything that identifies a person.
+type StatsCell struct {
+	Priority string `json:"priority,omitempty"`
+	Setting  string `json:"setting,omitempty"`
+	Class    string `json:"class,omitempty"`
+}
+
+// StatisticsLabel is what the disclosure record lists as sent in a copy of
+// the statistics (Receipt.Fields): no field of anyone's, only the
+// published, anonymised table.
+const StatisticsLabel = "statistics (anonymised)"
+
+// Statistics is a month of the statistics of the service as published:
+// disclosure control applied, never raw counts.
+type Statistics struct {
+	// Month is the month published, YYYY-MM.
+	Month string `json:"month"`
+	// ContentType is the media type of Body ("text/csv; charset=utf-8").
+	ContentType string `json:"contentType"`
+	// Body is the published table, as 'iceshub stats' writes it.
+	Body string `json:"body"`
 }
 
 // Receipt is what a partner answered when it accepted a delivery.

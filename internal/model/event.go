@@ -36,7 +36,13 @@ const (
 	KindCollection Kind = "collection"
 )
 
-// Kinds returns every kind of message, the referral first.
+// KindStatistics is the month's anonymised statistics of the service, as
+// published for commissioners (issue 19, flow F9). It is about no
+// referral and no person: a copy of it (Delivery.Statistics) carries a
+// published table, never a referral, and is not among Kinds.
+const KindStatistics Kind = "statistics"
+
+// Kinds returns every kind of message about a referral, the referral first.
 func Kinds() []Kind {
 	return []Kind{KindReferral, KindOrderStatus, KindSafeguarding, KindEquipmentIssue, KindComplaint,
 		KindComplaintReply, KindCancellation, KindAmendment, KindCollection}

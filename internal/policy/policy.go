@@ -42,6 +42,15 @@ func Flows(cfg *config.Config) []Flow {
 		} else if p, ok := cfg.PartnerByID(r.To); ok && p.Name != "" {
 			recipient = fmt.Sprintf("%s (%s)", r.To, p.Name)
 		}
+		if r.Message == config.MessageStatistics {
+			// No field of anyone's: the month's published table.
+			rows = append(rows, Flow{
+				Flow: r.Message, Recipient: recipient, Field: model.StatisticsLabel, Class: string(model.ClassNone), Transform: "aggregate",
+				How: "counts by council and month, suppressed and rounded (stats)", Purpose: r.Purpose, Article6: r.LawfulBasis,
+				Article9: "not needed (no personal data)",
+			})
+			continue
+		}
 		for _, rule := range r.Rules() {
 			f, _ := model.LookupField(rule.Field) // Parse has checked every name
 			how := minimise.Describe(rule.As)

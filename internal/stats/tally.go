@@ -26,6 +26,10 @@ type Measure string
 const (
 	// Referrals: referrals accepted (duplicates are not steps).
 	Referrals Measure = "referrals"
+	// OrdersPlaced: orders the provider accepted (the hub's copy of a
+	// referral delivered to the provider), counted in the month of the
+	// acceptance.
+	OrdersPlaced Measure = "orders_placed"
 	// Scheduled: orders that moved to scheduled from another status.
 	Scheduled Measure = "scheduled"
 	// Delivered: orders that reached delivered or installed for the first
@@ -47,7 +51,7 @@ const (
 
 // Measures returns every measure, in the order they are published.
 func Measures() []Measure {
-	return []Measure{Referrals, Scheduled, Delivered, FailedDeliveries, Collected, Cancelled,
+	return []Measure{Referrals, OrdersPlaced, Scheduled, Delivered, FailedDeliveries, Collected, Cancelled,
 		Complaints, SafeguardingConcerns, EquipmentIssues}
 }
 
@@ -139,6 +143,24 @@ func ForReferral(ref *model.Referral, council string, now time.Time) []Increment
 		at = now
 	}
 	return []Increment{{Key: KeyOf(ref, council, at), Measure: Referrals, Days: NoDays}}
+}
+
+// ForOrderPlaced returns what the provider's acceptance of an order adds:
+// one order placed, at at, in the cell of its referral (cell, from the
+// referral's copy, and council, from its record).
+func ForOrderPlaced(cell model.StatsCell, council string, at time.Time) []Increment {
+	class := cell.Class
+	if class == "" {
+		class = UnknownClass
+	}
+	return []Increment{{Key: Key{Month: Month(at), Council: council, Priority: cell.Priority, Setting: cell.Setting, Class: class},
+		Measure: OrdersPlaced, Days: NoDays}}
+}
+
+// CellOf returns the part of ref's cell that comes from the referral
+// itself (KeyOf without month and council), for its copies to carry.
+func CellOf(ref *model.Referral) model.StatsCell {
+	return model.StatsCell{Priority: string(ref.Priority), Setting: string(ref.DeliverySetting.Kind), Class: ClassOf(ref.Equipment)}
 }
 
 // ForEvent returns what accepting ev about ref adds, when it moves the

@@ -16,6 +16,13 @@ type RetentionPolicy struct {
 	SubjectsInactiveSince time.Time
 }
 
+// StatisticsKeyPrefix begins the idempotency key of each month's
+// statistics published to a commissioner ("statistics:PARTNER:YYYY-MM",
+// routes.StatisticsKey). Retention keeps those keys: they name no one,
+// there are twelve a year per commissioner, and without them a month
+// published could be published again.
+const StatisticsKeyPrefix = "statistics:"
+
 // RetentionReport counts what ApplyRetention deleted. It holds no personal
 // data, so it may be logged.
 type RetentionReport struct {

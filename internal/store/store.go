@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/iceshub/iceshub/internal/stats"
 )
 
 // TopicMessage is a message to publish on a topic as part of a Batch.
@@ -123,6 +125,9 @@ type Batch struct {
 	Park       []Parked
 	Reschedule []Reschedule
 	Unpark     []int64
+	// Stats is what the step adds to the statistics of the service
+	// (internal/stats), counted in the same transaction as the step.
+	Stats []stats.Increment
 }
 
 // ErrClosed is returned by operations on a closed store.

@@ -10,6 +10,7 @@
 package openapitest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -233,6 +234,31 @@ func (d *Doc) Answer(t testing.TB, method, path string, status int, header http.
 	}
 	in.SetBodyBytes(body)
 	report(t, method+" "+path+" answer", openapi3filter.ValidateResponse(context.Background(), in))
+}
+
+// Request checks a request the hub sends, method path with header and
+// body, against the operation the document gives that path: its
+// parameters (headers), media type and body. Security is not checked.
+func (d *Doc) Request(t testing.TB, method, path string, header http.Header, body []byte) {
+	t.Helper()
+	base, err := url.Parse(d.Servers[0].URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := *base
+	u.Path = strings.TrimSuffix(base.Path, "/") + path
+	req, err := http.NewRequest(method, u.String(), bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = header.Clone()
+	route, params, err := d.router.FindRoute(req)
+	if err != nil {
+		t.Fatalf("%s %s is not in the document: %v", method, path, err)
+	}
+	opts := &openapi3filter.Options{MultiError: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}
+	report(t, method+" "+path+" request", openapi3filter.ValidateRequest(context.Background(),
+		&openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts}))
 }
 
 // report writes each error err holds as an error of t.

@@ -48,7 +48,8 @@ func (p *Postgres) ApplyRetention(ctx context.Context, pol store.RetentionPolicy
 			return rep, err
 		}
 		before, text := pol.MessagesBefore, cutoffText(pol.MessagesBefore)
-		if rep.IdempotencyKeys, err = p.purge(ctx, "idempotency records", `DELETE FROM idempotency WHERE created_at < $1`, before); err != nil {
+		if rep.IdempotencyKeys, err = p.purge(ctx, "idempotency records", `DELETE FROM idempotency WHERE created_at < $1 AND NOT starts_with(key, $2)`,
+			before, store.StatisticsKeyPrefix); err != nil {
 			return rep, err
 		}
 		if rep.Referrals, err = p.purge(ctx, "records of closed orders", `WITH gone AS (DELETE FROM referrals r

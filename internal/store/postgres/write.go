@@ -169,6 +169,9 @@ func (w *preparedBatch) write(ctx context.Context, tx pgx.Tx) error {
 	if err := w.applyParking(ctx, tx); err != nil {
 		return err
 	}
+	if err := addStatistics(ctx, tx, b.Stats); err != nil {
+		return err
+	}
 	for i, h := range b.Holds {
 		if _, err := tx.Exec(ctx, `INSERT INTO held (at, referral_id, kind, route, reason, payload) VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (referral_id, kind, route) DO NOTHING`, store.Timestamp(h.At), h.ReferralID, h.Kind, h.Route, h.Reason, w.holds[i]); err != nil {

@@ -176,10 +176,12 @@ func purgeTopic(conn *sqlite.Conn, t string, cutoff time.Time) (int, error) {
 	return n, nil
 }
 
-// PurgeIdempotency deletes the idempotency records created before cutoff
-// and returns how many it deleted.
+// PurgeIdempotency deletes the idempotency records created before cutoff,
+// except those of published statistics (store.StatisticsKeyPrefix), and
+// returns how many it deleted.
 func (s *SQLite) PurgeIdempotency(ctx context.Context, cutoff time.Time) (int, error) {
-	return s.purgeOlder(ctx, "idempotency records", cutoff, `SELECT key, created_at FROM idempotency`, nil,
+	return s.purgeOlder(ctx, "idempotency records", cutoff, `SELECT key, created_at FROM idempotency WHERE substr(key, 1, ?) <> ?`,
+		[]any{len(store.StatisticsKeyPrefix), store.StatisticsKeyPrefix},
 		`DELETE FROM idempotency WHERE key = ?`)
 }
 

@@ -701,6 +701,9 @@ func (s *SQLite) writeBatch(conn *sqlite.Conn, b store.Batch, msgs []outgoing) e
 	if err := s.applyParking(conn, b); err != nil {
 		return err
 	}
+	if err := addStatistics(conn, b.Stats); err != nil {
+		return err
+	}
 	for _, h := range b.Holds {
 		payload, err := s.sealer.SealOptional(h.Payload)
 		if err != nil {

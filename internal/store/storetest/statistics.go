@@ -135,3 +135,39 @@ func statRows(t *testing.T, s store.Engine) []stats.Count {
 	}
 	return rows
 }
+
+// testBatchStatsAndPublishedKeys: what a batch adds to the statistics is
+// written with it (an order placed, with its receipt), and nothing when
+// the batch fails; retention deletes old idempotency keys but keeps those
+// of the statistics published to commissioners, so that a month is never
+// published twice.
+func testBatchStatsAndPublishedKeys(t *testing.T, open func(t *testing.T) store.Engine) {
+	s := open(t)
+	defer s.Close()
+	ctx := context.Background()
+	key := stats.Key{Month: "2026-03", Council: "council-a", Priority: "routine", Class: stats.UnknownClass}
+	placed := []stats.Increment{{Key: key, Measure: stats.OrdersPlaced, Days: stats.NoDays}}
+	if err := s.Commit(ctx, store.Batch{Stats: placed, Delivered: []store.Delivered{{At: time.Now(), IdempotencyKey: "k-1",
+		Recipient: "provider", Kind: string(model.KindReferral), ReferralID: "ref-1", PartnerReference: "ORD-1", StatusCode: 201}}}); err != nil {
+		t.Fatal(err)
+	}
+	want := []stats.Count{{Key: key, Measure: stats.OrdersPlaced, Days: stats.NoDays, N: 1}}
+	if got := statRows(t, s); !slices.Equal(got, want) {
+		t.Fatalf("after an order placed: %+v, want %+v", got, want)
+	}
+
+	for _, k := range []string{"request:old", store.StatisticsKeyPrefix + "commissioner-icb:2026-02"} {
+		if _, dup, err := s.AcceptWithBatch(ctx, []string{k}, intake.Response{Status: 202}, nil, store.Batch{}); err != nil || dup {
+			t.Fatalf("accept %s: dup %v, %v", k, dup, err)
+		}
+	}
+	if _, err := s.ApplyRetention(ctx, store.RetentionPolicy{MessagesBefore: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	for k, kept := range map[string]bool{"request:old": false, store.StatisticsKeyPrefix + "commissioner-icb:2026-02": true} {
+		_, dup, err := s.AcceptWithBatch(ctx, []string{k}, intake.Response{Status: 202}, nil, store.Batch{})
+		if err != nil || dup != kept {
+			t.Errorf("after retention, %s: seen %v (%v), want %v", k, dup, err, kept)
+		}
+	}
+}

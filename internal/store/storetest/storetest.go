@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Engine) {
 		{"DisclosuresBySubjectAcrossReferrals", testDisclosuresBySubjectAcrossReferrals},
 		{"StatisticsCountedWithTheirStep", testStatisticsCountedWithTheirStep},
 		{"RetentionKeepsTheStatistics", testRetentionKeepsTheStatistics},
+		{"BatchStatsAndPublishedKeys", testBatchStatsAndPublishedKeys},
 		{"SeenBeforeFailsOnAClosedStore", testSeenBeforeFailsOnAClosedStore},
 		{"OperatorAccounts", testOperatorAccounts},
 		{"OperatorRecordChains", testOperatorRecordChains},
