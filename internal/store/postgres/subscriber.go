@@ -367,9 +367,8 @@ func (p *Postgres) claim(ctx context.Context, topic string, limit int) ([]claime
 	if p.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	var out []claimed
-	err := p.inTx(ctx, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `WITH c AS (
+	// One statement, so no transaction of its own: it is atomic alone.
+	rows, err := p.pool.Query(ctx, `WITH c AS (
 				SELECT m.id FROM messages m
 				WHERE m.topic = $1
 				  AND (m.lease_until IS NULL OR m.lease_until < now())
@@ -381,9 +380,8 @@ func (p *Postgres) claim(ctx context.Context, topic string, limit int) ([]claime
 			UPDATE messages u SET leased_by = $3, lease_until = now() + $4 * interval '1 millisecond'
 			FROM c WHERE u.id = c.id
 			RETURNING u.id, u.uuid, u.payload, u.metadata`, topic, limit, p.replica, p.opts.Lease.Milliseconds())
-		if err != nil {
-			return err
-		}
+	var out []claimed
+	if err == nil {
 		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimed, error) {
 			var c claimed
 			var meta []byte
@@ -395,8 +393,7 @@ func (p *Postgres) claim(ctx context.Context, topic string, limit int) ([]claime
 			}
 			return c, nil
 		})
-		return err
-	})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: claim messages of %s: %w", topic, err)
 	}

@@ -74,14 +74,16 @@ func insertMessages(ctx context.Context, tx pgx.Tx, msgs []outgoing) error {
 		topics[i], uuids[i], lanes[i], payloads[i], metas[i] = m.topic, m.uuid, m.lane, m.payload, m.metadata
 	}
 	// WITH ORDINALITY: ids follow the order of the batch, so that copies
-	// about one referral are offered in the order they were written.
-	if _, err := tx.Exec(ctx, `INSERT INTO messages (topic, uuid, lane, payload, metadata)
-		SELECT t, u, l, p, m FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[])
-			WITH ORDINALITY AS x(t, u, l, p, m, n) ORDER BY n`, topics, uuids, lanes, payloads, metas); err != nil {
+	// about one referral are offered in the order they were written. The
+	// notification goes in the same statement (one round trip), and out
+	// when the transaction commits.
+	if _, err := tx.Exec(ctx, `WITH ins AS (INSERT INTO messages (topic, uuid, lane, payload, metadata)
+			SELECT t, u, l, p, m FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[])
+				WITH ORDINALITY AS x(t, u, l, p, m, n) ORDER BY n
+			RETURNING 1)
+		SELECT pg_notify($6, t) FROM unnest($7::text[]) AS t WHERE EXISTS (SELECT 1 FROM ins)`,
+		topics, uuids, lanes, payloads, metas, notifyChannel, uniq(topics)); err != nil {
 		return fmt.Errorf("store: publish to %s: %w", strings.Join(uniq(topics), ", "), err)
-	}
-	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, t) FROM unnest($2::text[]) AS t`, notifyChannel, uniq(topics)); err != nil {
-		return fmt.Errorf("store: notify %s: %w", strings.Join(uniq(topics), ", "), err)
 	}
 	return nil
 }
