@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -26,7 +28,12 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		StoreFile: hub.StoreFile,
 	}
 	var jsonOut bool
-	fs.StringVar(&o.Scenario, "scenario", "steady", "steady: constant load; outage: the provider is down for --outage in the middle of the run, then the backlog drains; backlog: the provider is down for the whole send, so its deliveries pile up, then they drain")
+	fs.StringVar(&o.Scenario, "scenario", "steady", "steady: constant load; outage: the provider is down for --outage in the middle of the run, then the backlog drains; backlog: the provider is down for the whole send, so its deliveries pile up, then they drain; with --backend postgres and 2 or more replicas, failover: one replica killed (SIGKILL) at a third and two thirds of the send, started again 2 s later; pgrestart: PostgreSQL restarted (pg_ctlcluster 15 main restart) half way; rolling: each replica stopped (SIGTERM) and started again in turn")
+	fs.StringVar(&o.Backend, "backend", bench.BackendSQLite, "sqlite: one hub on the embedded store; postgres: --replicas hubs on a PostgreSQL database created for the run (iceshub_bench_<unix>, dropped after it unless --keep)")
+	fs.IntVar(&o.Replicas, "replicas", 1, "--backend postgres: how many hubs serve on the one database; senders spread requests over them and retry a 503 or a connection error on the next")
+	fs.StringVar(&o.PostgresURL, "postgres-url", "", "--backend postgres: the server the run's database is created on (default: $ICESHUB_POSTGRES_URL, else "+bench.DefaultPostgresURL+")")
+	fs.DurationVar(&o.Lease, "lease", 0, "--backend postgres: store.postgres.lease of the hubs (0: the default, 30s)")
+	fs.IntVar(&o.CancelEvery, "cancel-every", 0, "follow one accepted referral in this many (at random) by its cancellation, and check no recipient receives a cancellation before its order (0: none)")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to send")
 	fs.Float64Var(&o.Rate, "rate", 0, "offered referrals per second across all senders (0: as fast as the hub answers)")
 	fs.IntVar(&o.Senders, "senders", 8, "concurrent senders")
@@ -52,8 +59,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if o.Flow != bench.FlowDefault && o.Flow != bench.FlowF1 {
 		return fmt.Errorf("%w: --flow %q: want %s or %s", errUsage, o.Flow, bench.FlowDefault, bench.FlowF1)
 	}
-	if o.Scenario != "steady" && o.Scenario != "outage" && o.Scenario != "backlog" {
-		return fmt.Errorf("%w: --scenario %q: want steady, outage or backlog", errUsage, o.Scenario)
+	if o.PostgresURL == "" {
+		o.PostgresURL = cmp.Or(os.Getenv("ICESHUB_POSTGRES_URL"), bench.DefaultPostgresURL)
+	}
+	if err := o.Check(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	rep, err := bench.Run(ctx, o, stderr)
 	if err != nil {
