@@ -1182,6 +1182,9 @@ func printChecks(tw io.Writer, r *Report) {
 		if e.Seconds > 0 {
 			extra = fmt.Sprintf(" (took %.1fs)", e.Seconds)
 		}
+		if e.restart {
+			extra += fmt.Sprintf(" (%d accepted during it; the first 200 after it %.2fs later)", e.AcceptedDuring, e.FirstAcceptedAfter)
+		}
 		if e.Outstanding > 0 {
 			extra += fmt.Sprintf(" (%d messages outstanding; the last delivered %.1fs later)", e.Outstanding, e.MovedOnSeconds)
 		}

@@ -26,9 +26,15 @@ type Event struct {
 	// every recipient at the kill.
 	Outstanding int `json:"outstanding,omitempty"`
 	// Seconds is how long the step took (pgrestart, rolling).
-	Seconds  float64 `json:"seconds,omitempty"`
-	snapshot []string
-	when     time.Time
+	Seconds float64 `json:"seconds,omitempty"`
+	// pgrestart: AcceptedDuring is how many referrals were answered 200
+	// while the restart ran, FirstAcceptedAfter how long after it the
+	// first 200 came (the hubs reconnected).
+	AcceptedDuring     int     `json:"acceptedDuring,omitempty"`
+	FirstAcceptedAfter float64 `json:"firstAcceptedAfterSeconds,omitempty"`
+	restart            bool
+	snapshot           []string
+	when               time.Time
 }
 
 // runScenario starts the scenario's goroutine; wait waits for it.
@@ -97,7 +103,7 @@ func (b *benchRun) pgRestart(ctx context.Context, started time.Time) {
 	if err != nil {
 		what = fmt.Sprintf("PostgreSQL restart failed: %v: %s", err, out)
 	}
-	b.event(started, Event{What: what, Seconds: time.Since(t0).Seconds()})
+	b.event(started, Event{What: what, Seconds: time.Since(t0).Seconds(), restart: true})
 }
 
 // rolling stops each replica in turn with SIGTERM, waits for it to exit,
@@ -137,10 +143,14 @@ func (b *benchRun) pendingIDs() []string {
 	return out
 }
 
-// movedOn fills in, for each kill, how long its outstanding messages took.
+// movedOn fills in, for each kill, how long its outstanding messages took,
+// and for a restart of PostgreSQL, what was accepted during and after it.
 func (b *benchRun) movedOn() {
 	for i := range b.events {
 		e := &b.events[i]
+		if e.restart {
+			b.acceptedAround(e)
+		}
 		if e.snapshot == nil {
 			continue
 		}
@@ -157,5 +167,23 @@ func (b *benchRun) movedOn() {
 		if last.After(e.when) {
 			e.MovedOnSeconds = last.Sub(e.when).Seconds()
 		}
+	}
+}
+
+// acceptedAround fills in e's AcceptedDuring and FirstAcceptedAfter; b.mu
+// held.
+func (b *benchRun) acceptedAround(e *Event) {
+	from := e.when.Add(-time.Duration(e.Seconds * float64(time.Second)))
+	var first time.Time
+	for _, at := range b.acceptedAt {
+		if !at.Before(from) && !at.After(e.when) {
+			e.AcceptedDuring++
+		}
+		if at.After(e.when) && (first.IsZero() || at.Before(first)) {
+			first = at
+		}
+	}
+	if !first.IsZero() {
+		e.FirstAcceptedAfter = first.Sub(e.when).Seconds()
 	}
 }
