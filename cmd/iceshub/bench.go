@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -28,6 +30,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		StoreFile: hub.StoreFile,
 	}
 	var jsonOut bool
+	var save string
 	fs.StringVar(&o.Scenario, "scenario", "steady", "steady: constant load; outage: the provider is down for --outage in the middle of the run, then the backlog drains; backlog: the provider is down for the whole send, so its deliveries pile up, then they drain; with --backend postgres and 2 or more replicas, failover: one replica killed (SIGKILL) at a third and two thirds of the send, started again 2 s later; pgrestart: PostgreSQL restarted (pg_ctlcluster 15 main restart) half way; rolling: each replica stopped (SIGTERM) and started again in turn")
 	fs.StringVar(&o.Backend, "backend", bench.BackendSQLite, "sqlite: one hub on the embedded store; postgres: --replicas hubs on a PostgreSQL database created for the run (iceshub_bench_<unix>, dropped after it unless --keep)")
 	fs.IntVar(&o.Replicas, "replicas", 1, "--backend postgres: how many hubs serve on the one database; senders spread requests over them and retry a 503 or a connection error on the next")
@@ -41,6 +44,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.Drain, "drain", 2*time.Minute, "how long to wait after sending for every delivery")
 	fs.StringVar(&o.Fixtures, "fixtures", filepath.Join("testdata", "fhir"), "directory holding referral-1-line.json, referral-3-lines.json and referral-20-lines.json")
 	fs.BoolVar(&jsonOut, "json", false, "print the report as JSON")
+	fs.StringVar(&save, "save", "", "also write the report to this path with .json and .txt appended, as JSON and as the table")
 	fs.StringVar(&o.HubBinary, "hub", "", "the iceshub binary to run (default: this one)")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the temporary directory")
 	fs.DurationVar(&o.SampleEvery, "sample", time.Second, "how often to sample the hub's memory")
@@ -68,6 +72,12 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rep, err := bench.Run(ctx, o, stderr)
 	if err != nil {
 		return err
+	}
+	if save != "" {
+		var j, t bytes.Buffer
+		if err := errors.Join(writeJSON(&j, rep), bench.Print(&t, rep), os.WriteFile(save+".json", j.Bytes(), 0o644), os.WriteFile(save+".txt", t.Bytes(), 0o644)); err != nil {
+			return err
+		}
 	}
 	if jsonOut {
 		return writeJSON(stdout, rep)

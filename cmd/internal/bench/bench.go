@@ -191,6 +191,10 @@ type Report struct {
 	NoRetryAfter int64 `json:"unavailableWithoutRetryAfter"`
 	ConnErrors   int64 `json:"connectionErrors"`
 	GaveUp       int64 `json:"gaveUp"`
+	// PostgresCPUSeconds is the PostgreSQL server's CPU over the run (its
+	// processes on this machine, whoever they served; 0 when not measured,
+	// as across a restart).
+	PostgresCPUSeconds float64 `json:"postgresCpuSeconds,omitempty"`
 	// Events are what the scenario did (failover, pgrestart, rolling).
 	Events []Event `json:"events,omitempty"`
 }
@@ -434,6 +438,7 @@ func Run(ctx context.Context, o Options, stderr io.Writer) (*Report, error) {
 		memSamples = b.sampleMemory(ctx, stopSampling)
 	}()
 	loadCPUAtStart, _ := procCPU(os.Getpid())
+	pgAtStart, pgCPUAtStart := postgresCPU()
 	started := time.Now()
 	waitScenario := b.runScenario(ctx, started)
 	b.send(ctx, started, rep)
@@ -442,6 +447,9 @@ func Run(ctx context.Context, o Options, stderr io.Writer) (*Report, error) {
 	rep.RunSeconds = time.Since(started).Seconds()
 	if load, err := procCPU(os.Getpid()); err == nil {
 		rep.LoadCPUSeconds = load - loadCPUAtStart
+	}
+	if pg, cpu := postgresCPU(); b.db != nil && pg != 0 && pg == pgAtStart {
+		rep.PostgresCPUSeconds = cpu - pgCPUAtStart
 	}
 	close(stopSampling)
 	<-memDone
@@ -1141,6 +1149,9 @@ func Print(w io.Writer, r *Report) error {
 		if len(r.PerReplica) > 1 || p.Lives > 1 {
 			fmt.Fprintf(tw, "  replica %d\t%.1fs CPU, %d deliveries\t(%.0f%% of all; %d lives) %s\n", p.Replica, p.CPUSeconds, p.Delivered, 100*p.Share, p.Lives, p.Note)
 		}
+	}
+	if r.PostgresCPUSeconds > 0 {
+		fmt.Fprintf(tw, "PostgreSQL CPU\t%.1fs\t(%.2f ms per accepted referral; the server's processes, whoever they served)\n", r.PostgresCPUSeconds, 1000*r.PostgresCPUSeconds/float64(max(r.Accepted, 1)))
 	}
 	fmt.Fprintf(tw, "load generator and stand-ins CPU\t%.1fs\t(%.2f cores; they share the machine with the hub)\n", r.LoadCPUSeconds, r.LoadCPUSeconds/max(r.RunSeconds, 1e-9))
 	fmt.Fprintf(tw, "hub peak RSS\t%.0f MB\t\n", r.HubPeakRSSMB)
