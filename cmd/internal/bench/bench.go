@@ -160,6 +160,8 @@ type Report struct {
 	// (empty and 0 in reports written before the option: sqlite, 1).
 	Backend  string `json:"backend,omitempty"`
 	Replicas int    `json:"replicas,omitempty"`
+	// Database is the PostgreSQL database made for the run.
+	Database string `json:"database,omitempty"`
 	// LeaseSeconds is store.postgres.lease as configured for the run.
 	LeaseSeconds float64 `json:"leaseSeconds,omitempty"`
 	// HubCPUPerReferralMs is HubCPUSeconds (summed over the replicas and
@@ -456,7 +458,7 @@ func Run(ctx context.Context, o Options, stderr io.Writer) (*Report, error) {
 	b.finish(rep)
 	rep.HubRSSSamplesMB = memSamples
 	if b.db != nil {
-		rep.DatabaseMB = b.db.sizeMB(ctx)
+		rep.DatabaseMB, rep.Database = b.db.sizeMB(ctx), b.db.name
 	} else {
 		data := b.replicas[0].dataDir
 		rep.DatabaseMB = fileMB(o.StoreFile(data)) + fileMB(o.StoreFile(data)+"-wal")
