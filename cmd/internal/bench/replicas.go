@@ -74,7 +74,7 @@ type replica struct {
 	lives             int
 	pastCPU           float64 // CPU seconds of the lives that ended
 	pastDelivered     float64 // deliveries the ended lives reported
-	lastScrapeFailure error
+	lastScrapeFailure error   // reading /metrics before a life ended
 }
 
 func (r *replica) current() *hubProcess {
@@ -90,7 +90,7 @@ func (b *benchRun) start(ctx context.Context, r *replica) error {
 		return err
 	}
 	r.mu.Lock()
-	r.proc, r.base = h, h.base
+	r.proc = h // on r.addr, so r.base, which the senders read, stays
 	r.lives++
 	r.mu.Unlock()
 	return nil
@@ -107,7 +107,9 @@ func (b *benchRun) end(r *replica, sig os.Signal) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pastDelivered += n
-	r.lastScrapeFailure = err
+	if err != nil {
+		r.lastScrapeFailure = err
+	}
 	if st := h.cmd.ProcessState; st != nil {
 		r.pastCPU += (st.UserTime() + st.SystemTime()).Seconds()
 	}
@@ -129,6 +131,9 @@ func (b *benchRun) finish(rep *Report) {
 		n, err := scrapeDelivered(h.base)
 		if err != nil {
 			rr.Note = "its last /metrics could not be read: " + err.Error()
+		}
+		if r.lastScrapeFailure != nil {
+			rr.Note += " /metrics could not be read before a life ended: " + r.lastScrapeFailure.Error()
 		}
 		rr.Delivered = int64(r.pastDelivered + n)
 		total += r.pastDelivered + n
