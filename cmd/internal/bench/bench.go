@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -74,6 +73,18 @@ type Options struct {
 	// size of StoreFile and its write-ahead log.
 	OpenStore func(dataDir string) (store.Engine, error)
 	StoreFile func(dataDir string) string
+	// Backend is BackendSQLite (one hub on the embedded store) or
+	// BackendPostgres (Replicas hubs on one PostgreSQL database, created
+	// for the run on the server PostgresURL names and dropped after it).
+	Backend     string
+	Replicas    int
+	PostgresURL string
+	// Lease is store.postgres.lease in the hubs' configuration (0: the
+	// default).
+	Lease time.Duration
+	// CancelEvery: one accepted referral in CancelEvery (at random) is
+	// followed, after its 200, by its cancellation (0: none).
+	CancelEvery int
 }
 
 // Bench flows: which recipients each referral goes to.
@@ -144,6 +155,63 @@ type Report struct {
 	// interval, to show whether memory is flat.
 	HubRSSSamplesMB []float64 `json:"hubRssSamplesMb"`
 	DatabaseMB      float64   `json:"databaseMb"`
+
+	// Backend and Replicas: the store the hubs ran on and how many hubs
+	// (empty and 0 in reports written before the option: sqlite, 1).
+	Backend  string `json:"backend,omitempty"`
+	Replicas int    `json:"replicas,omitempty"`
+	// Database is the PostgreSQL database made for the run.
+	Database string `json:"database,omitempty"`
+	// LeaseSeconds is store.postgres.lease as configured for the run.
+	LeaseSeconds float64 `json:"leaseSeconds,omitempty"`
+	// HubCPUPerReferralMs is HubCPUSeconds (summed over the replicas and
+	// their lives) per accepted referral.
+	HubCPUPerReferralMs float64         `json:"hubCpuPerReferralMs"`
+	PerReplica          []ReplicaReport `json:"perReplica,omitempty"`
+	// DistinctKeys and Repeats are, per recipient stand-in, the distinct
+	// Idempotency-Keys it received and the receipts of a key it had
+	// already received.
+	DistinctKeys map[string]int64 `json:"distinctKeys"`
+	Repeats      map[string]int64 `json:"repeats"`
+	// Lost is how many messages answered 200 (referrals and cancellations)
+	// some recipient had not received after the drain: it must be 0.
+	Lost int64 `json:"lost"`
+	// Cancellations sent after a referral's 200 (Options.CancelEvery) and
+	// accepted; OrderViolations, per recipient, the cancellations received
+	// before (or without) the order they cancel, of OrderChecked pairs
+	// received both: it must be 0.
+	CancellationsAccepted int64            `json:"cancellationsAccepted"`
+	CancellationsRefused  int64            `json:"cancellationsRefused"`
+	OrderViolations       map[string]int64 `json:"orderViolations"`
+	OrderChecked          map[string]int64 `json:"orderChecked"`
+	// Retries are the senders' tries again on the next replica after a
+	// 503 (Unavailable of them, NoRetryAfter of those without a
+	// Retry-After) or a connection error (ConnErrors); GaveUp the requests
+	// given up after a minute of that.
+	Retries      int64 `json:"retries"`
+	Unavailable  int64 `json:"unavailable503"`
+	NoRetryAfter int64 `json:"unavailableWithoutRetryAfter"`
+	ConnErrors   int64 `json:"connectionErrors"`
+	GaveUp       int64 `json:"gaveUp"`
+	// PostgresCPUSeconds is the PostgreSQL server's CPU over the run (its
+	// processes on this machine, whoever they served; 0 when not measured,
+	// as across a restart).
+	PostgresCPUSeconds float64 `json:"postgresCpuSeconds,omitempty"`
+	// Events are what the scenario did (failover, pgrestart, rolling).
+	Events []Event `json:"events,omitempty"`
+}
+
+// ReplicaReport is one hub of the run, over all its lives.
+type ReplicaReport struct {
+	Replica    int     `json:"replica"`
+	Lives      int     `json:"lives"`
+	CPUSeconds float64 `json:"cpuSeconds"`
+	// Delivered is what its /metrics counted
+	// (iceshub_deliveries_delivered_total, every partner and kind), read
+	// before each life ended; Share its part of all replicas'.
+	Delivered int64   `json:"delivered"`
+	Share     float64 `json:"share"`
+	Note      string  `json:"note,omitempty"`
 }
 
 // Percentiles of a latency distribution, in milliseconds.
@@ -178,6 +246,8 @@ type benchBundle struct {
 	// ids holds, for each distinct UUID of body, the offsets where it
 	// occurs; people the same for each NHS number of the test range.
 	ids, people [][]int
+	// sr is where the id of its ServiceRequest is (-1: not found).
+	sr int
 }
 
 var (
@@ -187,7 +257,11 @@ var (
 )
 
 func newBenchBundle(body []byte, weight int) benchBundle {
-	return benchBundle{body: body, weight: weight, ids: offsetsOf(body, uuidPattern), people: offsetsOf(body, nhsNumberPattern)}
+	sr, err := srOffset(body)
+	if err != nil {
+		sr = -1
+	}
+	return benchBundle{body: body, weight: weight, ids: offsetsOf(body, uuidPattern), people: offsetsOf(body, nhsNumberPattern), sr: sr}
 }
 
 // offsetsOf returns, for each distinct match of p in body, the offsets
@@ -309,20 +383,34 @@ func pick(bs []benchBundle, r *rand.Rand) benchBundle {
 	return bs[0]
 }
 
-// benchRun is one run of the bench: the hub under test, its stand-ins,
+// benchRun is one run of the bench: the hubs under test, their stand-ins,
 // and what the senders measured.
 type benchRun struct {
-	o       Options
-	bundles []benchBundle
-	dir     string
-	stands  *standIns
-	hub     *hubProcess
-	tokens  *benchTokens
+	o         Options
+	bundles   []benchBundle
+	cancelTpl *cancelTemplate
+	dir       string
+	stands    *standIns
+	tokens    *benchTokens
+	stderr    io.Writer
+	cfgPath   string
+	env       []string
+	db        *pgDatabase
+	replicas  []*replica
+	// rr is the round robin over the replicas.
+	rr atomic.Uint64
 
-	accepted, refused, failures atomic.Int64
-	mu                          sync.Mutex
-	senderLat                   []time.Duration
-	acceptedAt                  map[string]time.Time
+	accepted, refused, failures        atomic.Int64
+	cancelAccepted, cancelRefused      atomic.Int64
+	retries, unavailable, noRetryAfter atomic.Int64
+	connErrors, gaveUp                 atomic.Int64
+	mu                                 sync.Mutex
+	senderLat                          []time.Duration
+	acceptedAt                         map[string]time.Time
+	// cancels maps the key of an accepted cancellation at the stand-ins
+	// (its referral's correlation id and cancelSuffix) to its referral's.
+	cancels map[string]string
+	events  []Event
 	// The provider's outage (scenarios outage and backlog), under mu.
 	outageStart, outageEnd                     time.Time
 	acceptedAtOutageStart, acceptedAtOutageEnd int64
@@ -332,98 +420,172 @@ type benchRun struct {
 // o.Duration as o.Scenario says, waits for them to be delivered, and
 // reports.
 func Run(ctx context.Context, o Options, stderr io.Writer) (*Report, error) {
-	bundles, err := loadBenchBundles(o.Fixtures)
+	if o.Backend == "" {
+		o.Backend, o.Replicas = BackendSQLite, max(o.Replicas, 1)
+	}
+	if err := o.Check(); err != nil {
+		return nil, err
+	}
+	b, cleanup, err := newRun(ctx, o, stderr)
+	defer cleanup()
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "iceshub-bench-")
-	if err != nil {
-		return nil, err
-	}
-	if o.Keep {
-		fmt.Fprintf(stderr, "bench: directory %s kept\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
-	b := &benchRun{o: o, bundles: bundles, dir: dir, stands: newStandIns(), acceptedAt: map[string]time.Time{}}
-	defer b.stands.close()
-	if err := b.startHub(ctx, stderr); err != nil {
-		return nil, err
-	}
-	defer b.hub.stop()
-
 	rep := &Report{Scenario: o.Scenario, Flow: o.Flow, Machine: machine(), Senders: o.Senders, OfferedRate: o.Rate, Preloaded: o.Preload,
-		Delivered: map[string]int64{}, DeliveredPerSec: map[string]float64{}}
-	memDone := make(chan struct{})
+		Delivered: map[string]int64{}, DeliveredPerSec: map[string]float64{}, Backend: o.Backend, Replicas: o.Replicas, LeaseSeconds: b.leaseSeconds()}
+	memDone, stopSampling := make(chan struct{}), make(chan struct{})
 	var memSamples []float64
 	go func() {
 		defer close(memDone)
-		memSamples = b.sampleMemory(ctx)
+		memSamples = b.sampleMemory(ctx, stopSampling)
 	}()
 	loadCPUAtStart, _ := procCPU(os.Getpid())
+	pgAtStart, pgCPUAtStart := postgresCPU()
 	started := time.Now()
+	waitScenario := b.runScenario(ctx, started)
 	b.send(ctx, started, rep)
+	waitScenario()
 	b.waitDelivered(ctx, rep)
 	rep.RunSeconds = time.Since(started).Seconds()
-	if cpu, err := procCPU(b.hub.pid()); err == nil {
-		rep.HubCPUSeconds = cpu
-	}
 	if load, err := procCPU(os.Getpid()); err == nil {
 		rep.LoadCPUSeconds = load - loadCPUAtStart
 	}
-	if _, peak, err := procMemory(b.hub.pid()); err == nil {
-		rep.HubPeakRSSMB = peak
+	if pg, cpu := postgresCPU(); b.db != nil && pg != 0 && pg == pgAtStart {
+		rep.PostgresCPUSeconds = cpu - pgCPUAtStart
 	}
-	b.hub.stop()
+	close(stopSampling)
 	<-memDone
+	b.finish(rep)
 	rep.HubRSSSamplesMB = memSamples
-	rep.DatabaseMB = fileMB(o.StoreFile(filepath.Join(dir, "data"))) + fileMB(o.StoreFile(filepath.Join(dir, "data"))+"-wal")
+	if b.db != nil {
+		rep.DatabaseMB, rep.Database = b.db.sizeMB(ctx), b.db.name
+	} else {
+		data := b.replicas[0].dataDir
+		rep.DatabaseMB = fileMB(o.StoreFile(data)) + fileMB(o.StoreFile(data)+"-wal")
+	}
 	b.report(rep)
 	if rep.Accepted == 0 {
-		return rep, fmt.Errorf("bench: the hub accepted nothing (%d refused, %d errors); see %s", rep.Refused, rep.Errors, b.hub.logPath)
+		return rep, fmt.Errorf("bench: the hub accepted nothing (%d refused, %d errors); see %s", rep.Refused, rep.Errors, b.replicas[0].logPath)
 	}
 	return rep, nil
 }
 
-// startHub writes the hub's configuration (with its credentials), preloads
-// a backlog when asked, and starts the hub binary.
-func (b *benchRun) startHub(ctx context.Context, stderr io.Writer) error {
+// newRun sets up a run: its directory, stand-ins, database (PostgreSQL)
+// and hubs. cleanup undoes what was done, also when err is set.
+func newRun(ctx context.Context, o Options, stderr io.Writer) (b *benchRun, cleanup func(), err error) {
+	var undo []func()
+	cleanup = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	bundles, err := loadBenchBundles(o.Fixtures)
+	if err != nil {
+		return nil, cleanup, err
+	}
+	b = &benchRun{o: o, bundles: bundles, stderr: stderr, acceptedAt: map[string]time.Time{}, cancels: map[string]string{}}
+	if o.CancelEvery > 0 {
+		if b.cancelTpl, err = loadCancelTemplate(o.Fixtures); err != nil {
+			return nil, cleanup, err
+		}
+	}
+	if b.dir, err = os.MkdirTemp("", "iceshub-bench-"); err != nil {
+		return nil, cleanup, err
+	}
+	if o.Keep {
+		fmt.Fprintf(stderr, "bench: directory %s kept\n", b.dir)
+	} else {
+		undo = append(undo, func() { os.RemoveAll(b.dir) })
+	}
+	b.stands = newStandIns()
+	undo = append(undo, b.stands.close)
+	if o.Backend == BackendPostgres {
+		if b.db, err = createDatabase(ctx, o.PostgresURL); err != nil {
+			return nil, cleanup, err
+		}
+		fmt.Fprintf(stderr, "bench: database %s created\n", b.db.name)
+		undo = append(undo, func() { b.dropDatabase() })
+	}
+	undo = append(undo, b.stopAll)
+	return b, cleanup, b.startHubs(ctx)
+}
+
+func (b *benchRun) dropDatabase() {
+	if b.o.Keep {
+		fmt.Fprintf(b.stderr, "bench: database %s kept\n", b.db.name)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := b.db.drop(ctx); err != nil {
+		fmt.Fprintf(b.stderr, "bench: drop database %s: %v\n", b.db.name, err)
+	}
+}
+
+func (b *benchRun) leaseSeconds() float64 {
+	if b.o.Backend != BackendPostgres {
+		return 0
+	}
+	if b.o.Lease == 0 {
+		return 30 // store.postgres.lease by default (docs/configuration.md)
+	}
+	return b.o.Lease.Seconds()
+}
+
+// startHubs writes the hubs' configuration (with its credentials),
+// preloads a backlog when asked, and starts the hub binary once per
+// replica, all at once.
+func (b *benchRun) startHubs(ctx context.Context) error {
 	o := b.o
-	cfgPath := filepath.Join(b.dir, "iceshub.yaml")
-	creds, err := writeBenchConfig(cfgPath, b.dir, b.stands, o.Flow)
+	b.cfgPath = filepath.Join(b.dir, "iceshub.yaml")
+	creds, err := writeBenchConfig(b.cfgPath, b.dir, b.stands, o.Flow, o.Backend, o.Lease)
 	if err != nil {
 		return err
 	}
 	b.tokens = &benchTokens{creds: creds}
-	var extra []string
-	if o.Profile != "" {
-		if err := os.MkdirAll(o.Profile, 0o755); err != nil {
+	b.env = creds.PartnerEnv
+	if b.db != nil {
+		keys, err := sharedKeys(b.db)
+		if err != nil {
 			return err
 		}
-		extra = []string{"--cpuprofile", filepath.Join(o.Profile, "cpu.pprof"), "--memprofile", filepath.Join(o.Profile, "allocs.pprof")}
+		b.env = append(append([]string(nil), b.env...), keys...)
+	}
+	if err := b.newReplicas(); err != nil {
+		return err
 	}
 	if o.Preload > 0 {
-		if err := preloadBacklog(ctx, o.OpenStore, filepath.Join(b.dir, "data"), b.bundles[0].body, o.Preload, stderr); err != nil {
+		if err := preloadBacklog(ctx, o.OpenStore, b.replicas[0].dataDir, b.bundles[0].body, o.Preload, b.stderr); err != nil {
 			return err
 		}
 	}
-	b.hub, err = startHubProcess(ctx, o.HubBinary, cfgPath, filepath.Join(b.dir, "data"), filepath.Join(b.dir, "hub.log"), creds.PartnerEnv, extra...)
-	return err
+	errs := make([]error, len(b.replicas))
+	var wg sync.WaitGroup
+	for i, r := range b.replicas {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = b.start(ctx, r) }()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
-// sampleMemory samples the hub's resident memory every o.SampleEvery until
-// it exits or ctx ends.
-func (b *benchRun) sampleMemory(ctx context.Context) []float64 {
+// sampleMemory samples the hubs' resident memory, summed over the
+// replicas, every o.SampleEvery until stop or ctx ends.
+func (b *benchRun) sampleMemory(ctx context.Context, stop <-chan struct{}) []float64 {
 	var samples []float64
 	t := time.NewTicker(b.o.SampleEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			if rss, _, err := procMemory(b.hub.pid()); err == nil {
-				samples = append(samples, rss)
+			sum := 0.0
+			for _, r := range b.replicas {
+				if rss, _, err := procMemory(r.current().pid()); err == nil {
+					sum += rss
+				}
 			}
-		case <-b.hub.exited:
+			samples = append(samples, sum)
+		case <-stop:
 			return samples
 		case <-ctx.Done():
 			return samples
@@ -507,7 +669,8 @@ func (b *benchRun) outage(ctx, sendCtx context.Context) {
 }
 
 // sender sends referrals until sendCtx ends, paced by due when interval is
-// set, and counts each answer.
+// set, and counts each answer; with o.CancelEvery it follows some accepted
+// referrals with their cancellation at once.
 func (b *benchRun) sender(ctx, sendCtx context.Context, client *http.Client, seed uint64, started time.Time, interval time.Duration, due *atomic.Int64) {
 	r := rand.New(rand.NewPCG(seed, 7))
 	wait := time.NewTimer(0)
@@ -525,10 +688,11 @@ func (b *benchRun) sender(ctx, sendCtx context.Context, client *http.Client, see
 		if sendCtx.Err() != nil {
 			return
 		}
-		body := pick(b.bundles, r).fresh()
+		bundle := pick(b.bundles, r)
+		body := bundle.fresh()
 		corr := uuid.NewString()
 		t0 := time.Now()
-		status, err := postReferral(ctx, client, b.hub.base, body, corr, b.tokens)
+		status, err := b.post(ctx, client, body, corr)
 		lat := time.Since(t0)
 		switch {
 		case err != nil:
@@ -539,22 +703,99 @@ func (b *benchRun) sender(ctx, sendCtx context.Context, client *http.Client, see
 			b.senderLat = append(b.senderLat, lat)
 			b.acceptedAt[corr] = time.Now()
 			b.mu.Unlock()
+			if b.cancelTpl != nil && bundle.sr >= 0 && r.IntN(b.o.CancelEvery) == 0 {
+				b.cancel(ctx, client, bundle, body, corr)
+			}
 		default:
 			b.refused.Add(1)
 		}
 	}
 }
 
-// waitDelivered waits until every accepted referral reached provider and
-// council, or o.Drain has passed.
+// cancel sends the cancellation of the accepted referral body (a fresh
+// copy of rb, sent with correlation id order).
+func (b *benchRun) cancel(ctx context.Context, client *http.Client, rb benchBundle, body []byte, order string) {
+	status, err := b.post(ctx, client, b.cancelTpl.cancellationOf(rb, body), order)
+	if err != nil || status != http.StatusOK {
+		b.cancelRefused.Add(1)
+		if status != 0 {
+			fmt.Fprintf(b.stderr, "bench: a cancellation was answered %d\n", status)
+		}
+		return
+	}
+	b.cancelAccepted.Add(1)
+	b.mu.Lock()
+	b.cancels[order+cancelSuffix] = order
+	b.mu.Unlock()
+}
+
+// giveUpAfter is how long a sender keeps trying one request on the
+// replicas before it counts it as an error.
+const giveUpAfter = time.Minute
+
+// post sends body to the next replica of the round robin; on a 503 or a
+// connection error it sends the same body again to the next replica, as a
+// client behind a load balancer does, pausing for the Retry-After (at most
+// a second) once it has tried them all, until it has a final answer or
+// giveUpAfter has passed.
+func (b *benchRun) post(ctx context.Context, client *http.Client, body []byte, corr string) (int, error) {
+	n := uint64(len(b.replicas))
+	next := b.rr.Add(1)
+	deadline := time.Now().Add(giveUpAfter)
+	for try := uint64(0); ; try++ {
+		r := b.replicas[(next+try)%n]
+		status, retryAfter, err := postReferral(ctx, client, r.base, body, corr, b.tokens)
+		switch {
+		case err == nil && status != http.StatusServiceUnavailable:
+			return status, nil
+		case err != nil:
+			b.connErrors.Add(1)
+		default:
+			b.unavailable.Add(1)
+			if retryAfter == "" {
+				b.noRetryAfter.Add(1)
+			}
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			b.gaveUp.Add(1)
+			if err == nil {
+				err = fmt.Errorf("bench: %d after %s of tries", status, giveUpAfter)
+			}
+			return status, err
+		}
+		b.retries.Add(1)
+		if (try+1)%n == 0 {
+			pause := 100 * time.Millisecond
+			if s, perr := strconv.Atoi(retryAfter); perr == nil {
+				pause = min(time.Duration(s)*time.Second, time.Second)
+			}
+			time.Sleep(pause)
+		}
+	}
+}
+
+var cancelKinds = []string{"provider", "council", "nhs"}
+
+// orderKinds are the recipients of every referral in the run's flow.
+func (b *benchRun) orderKinds() []string {
+	if b.o.Flow == FlowF1 {
+		return []string{"provider", "council"}
+	}
+	return cancelKinds
+}
+
+// waitDelivered waits until every accepted referral and cancellation
+// reached each of its recipients, or o.Drain has passed; what has not is
+// lost.
 func (b *benchRun) waitDelivered(ctx context.Context, rep *Report) {
 	deadline := time.Now().Add(b.o.Drain)
 	for {
 		b.mu.Lock()
-		pending := b.stands.missing(b.acceptedAt, "provider", "council")
+		pending := len(b.pendingIDs())
+		undelivered := b.stands.missing(b.acceptedAt, "provider", "council")
 		b.mu.Unlock()
 		if pending == 0 || time.Now().After(deadline) || ctx.Err() != nil {
-			rep.Undelivered = int64(pending)
+			rep.Undelivered, rep.Lost = int64(undelivered), int64(pending)
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -568,6 +809,7 @@ func (b *benchRun) report(rep *Report) {
 	rep.Accepted, rep.Refused, rep.Errors = b.accepted.Load(), b.refused.Load(), b.failures.Load()
 	rep.AcceptedPerSec = float64(rep.Accepted) / rep.SendSeconds
 	rep.Sender = percentiles(b.senderLat)
+	rep.HubCPUPerReferralMs = 1000 * rep.HubCPUSeconds / float64(max(rep.Accepted, 1))
 	var e2e []time.Duration
 	for corr, at := range b.acceptedAt {
 		if last, ok := b.stands.lastReceipt(corr, "provider", "council"); ok {
@@ -575,14 +817,22 @@ func (b *benchRun) report(rep *Report) {
 		}
 	}
 	rep.EndToEnd = percentiles(e2e)
+	rep.DistinctKeys, rep.Repeats, rep.OrderViolations, rep.OrderChecked = map[string]int64{}, map[string]int64{}, map[string]int64{}, map[string]int64{}
 	for _, p := range []string{"provider", "council", "nhs"} {
 		n, first, last := b.stands.count(p)
 		rep.Delivered[p] = n
 		if span := last.Sub(first).Seconds(); n > 1 && span > 0 {
 			rep.DeliveredPerSec[p] = float64(n) / span
 		}
+		rep.DistinctKeys[p], rep.Repeats[p] = b.stands.keys(p)
+		rep.OrderViolations[p], rep.OrderChecked[p] = b.stands.orderViolations(p, b.cancels)
 	}
-	if b.o.Scenario != "steady" && !b.outageEnd.IsZero() {
+	rep.CancellationsAccepted, rep.CancellationsRefused = b.cancelAccepted.Load(), b.cancelRefused.Load()
+	rep.Retries, rep.Unavailable, rep.NoRetryAfter = b.retries.Load(), b.unavailable.Load(), b.noRetryAfter.Load()
+	rep.ConnErrors, rep.GaveUp = b.connErrors.Load(), b.gaveUp.Load()
+	b.movedOn()
+	rep.Events = b.events
+	if (b.o.Scenario == "outage" || b.o.Scenario == "backlog") && !b.outageEnd.IsZero() {
 		if d := b.outageEnd.Sub(b.outageStart).Seconds(); d > 0 {
 			rep.IntakeDuringOutagePerSec = float64(b.acceptedAtOutageEnd-b.acceptedAtOutageStart) / d
 		}
@@ -591,33 +841,35 @@ func (b *benchRun) report(rep *Report) {
 	}
 }
 
-func postReferral(ctx context.Context, c *http.Client, base string, body []byte, corr string, tokens *benchTokens) (int, error) {
+// postReferral posts body once to the hub at base and returns its status
+// and Retry-After.
+func postReferral(ctx context.Context, c *http.Client, base string, body []byte, corr string, tokens *benchTokens) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/fhir/$process-message", bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	req.Header.Set("Content-Type", fhiradapter.ContentType)
 	req.Header.Set("X-Request-ID", uuid.NewString())
 	req.Header.Set("X-Correlation-ID", corr)
 	tok, err := tokens.get()
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := c.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode, nil
+	return resp.StatusCode, resp.Header.Get("Retry-After"), nil
 }
 
 // writeBenchConfig writes the built-in configuration with every partner
 // pointed at its stand-in and the NHS partner authenticating with a bearer
 // JWT, as in production, whose key it returns. With FlowF1 it leaves out
 // the route of referrals to the requester.
-func writeBenchConfig(path, dir string, s *standIns, flow string) (*democreds.Credentials, error) {
+func writeBenchConfig(path, dir string, s *standIns, flow, backend string, lease time.Duration) (*democreds.Credentials, error) {
 	cfg, err := config.Default()
 	if err != nil {
 		return nil, err
@@ -661,7 +913,30 @@ func writeBenchConfig(path, dir string, s *standIns, flow string) (*democreds.Cr
 			return nil, fmt.Errorf("bench: flow %s: %w", flow, err)
 		}
 	}
+	if backend == BackendPostgres {
+		if b, err = onPostgres(b, lease); err != nil {
+			return nil, err
+		}
+	}
 	return creds, os.WriteFile(path, b, 0o600)
+}
+
+// sqliteBackend is the line of the built-in configuration that names the
+// embedded store.
+var sqliteBackend = regexp.MustCompile(`(?m)^  backend: sqlite\b.*$`)
+
+// onPostgres returns the configuration b with store.backend postgres and,
+// when lease is set, store.postgres.lease; the URL is in the environment
+// (store.postgres.url_env, ICESHUB_POSTGRES_URL by default).
+func onPostgres(b []byte, lease time.Duration) ([]byte, error) {
+	if len(sqliteBackend.FindAllIndex(b, -1)) != 1 {
+		return nil, errors.New("bench: the built-in configuration has no one line store.backend: sqlite")
+	}
+	with := "  backend: postgres"
+	if lease > 0 {
+		with += fmt.Sprintf("\n  postgres:\n    lease: %s", lease)
+	}
+	return sqliteBackend.ReplaceAll(b, []byte(with)), nil
 }
 
 // withoutRoute returns the configuration b without its route of message to
@@ -726,7 +1001,9 @@ type hubProcess struct {
 	once    sync.Once
 }
 
-func startHubProcess(ctx context.Context, binary, cfgPath, dataDir, logPath string, env []string, extra ...string) (*hubProcess, error) {
+// startHubProcess starts the hub binary serving on addr, logging to the end
+// of logPath, and waits for it to be ready.
+func startHubProcess(ctx context.Context, binary, cfgPath, dataDir, logPath, addr string, env []string, extra ...string) (*hubProcess, error) {
 	if binary == "" {
 		self, err := os.Executable()
 		if err != nil {
@@ -734,13 +1011,7 @@ func startHubProcess(ctx context.Context, binary, cfgPath, dataDir, logPath stri
 		}
 		binary = self
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	logFile, err := os.Create(logPath)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -848,6 +1119,7 @@ func machine() string {
 func Print(w io.Writer, r *Report) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "scenario\t%s\t(%d senders, offered %s)\n", r.Scenario, r.Senders, offered(r.OfferedRate))
+	printBackend(tw, r)
 	fmt.Fprintf(tw, "flow\t%s\t%s\n", r.Flow, flowRecipients(r.Flow))
 	fmt.Fprintf(tw, "machine\t%s\t\n", r.Machine)
 	fmt.Fprintf(tw, "accepted\t%d in %.1fs\t%.0f/s (refused %d, errors %d)\n", r.Accepted, r.SendSeconds, r.AcceptedPerSec, r.Refused, r.Errors)
@@ -861,7 +1133,8 @@ func Print(w io.Writer, r *Report) error {
 	fmt.Fprintf(tw, "undelivered after drain\t%d\t\n", r.Undelivered)
 	fmt.Fprintf(tw, "end to end (ms)\tp50 %.1f  p95 %.1f  p99 %.1f  max %.1f\t(accept -> last of provider and council)\n", r.EndToEnd.P50, r.EndToEnd.P95, r.EndToEnd.P99, r.EndToEnd.Max)
 	fmt.Fprintf(tw, "sender latency (ms)\tp50 %.1f  p95 %.1f  p99 %.1f  max %.1f\t\n", r.Sender.P50, r.Sender.P95, r.Sender.P99, r.Sender.Max)
-	if r.Scenario != "steady" {
+	printChecks(tw, r)
+	if r.Scenario == "outage" || r.Scenario == "backlog" {
 		fmt.Fprintf(tw, "intake while provider down\t%.0f/s\t\n", r.IntakeDuringOutagePerSec)
 		fmt.Fprintf(tw, "provider drain after outage\t%.0f/s\t(from the first delivery after the outage to the last; the first came %.1fs after it ended)\n", r.DrainPerSec, r.RecoverySeconds)
 	}
@@ -872,12 +1145,71 @@ func Print(w io.Writer, r *Report) error {
 		fmt.Fprintf(tw, "intake first / last quarter\t%.0f/s / %.0f/s\t(backlog of %d provider deliveries at the end)\n",
 			r.IntakeFirstQuarterPerSec, r.IntakeLastQuarterPerSec, r.BacklogAtEnd)
 	}
-	fmt.Fprintf(tw, "hub CPU\t%.1fs\t(%.2f cores busy over the %.0fs of send and drain; %.2f ms per accepted referral)\n",
-		r.HubCPUSeconds, r.HubCPUSeconds/max(r.RunSeconds, 1e-9), r.RunSeconds, 1000*r.HubCPUSeconds/float64(max(r.Accepted, 1)))
+	fmt.Fprintf(tw, "hub CPU\t%.1fs\t(%.2f cores busy over the %.0fs of send and drain; %.2f ms per accepted referral%s)\n",
+		r.HubCPUSeconds, r.HubCPUSeconds/max(r.RunSeconds, 1e-9), r.RunSeconds, 1000*r.HubCPUSeconds/float64(max(r.Accepted, 1)), allReplicas(r))
+	for _, p := range r.PerReplica {
+		if len(r.PerReplica) > 1 || p.Lives > 1 {
+			fmt.Fprintf(tw, "  replica %d\t%.1fs CPU, %d deliveries\t(%.0f%% of all; %d lives) %s\n", p.Replica, p.CPUSeconds, p.Delivered, 100*p.Share, p.Lives, p.Note)
+		}
+	}
+	if r.PostgresCPUSeconds > 0 {
+		fmt.Fprintf(tw, "PostgreSQL CPU\t%.1fs\t(%.2f ms per accepted referral; the server's processes, whoever they served)\n", r.PostgresCPUSeconds, 1000*r.PostgresCPUSeconds/float64(max(r.Accepted, 1)))
+	}
 	fmt.Fprintf(tw, "load generator and stand-ins CPU\t%.1fs\t(%.2f cores; they share the machine with the hub)\n", r.LoadCPUSeconds, r.LoadCPUSeconds/max(r.RunSeconds, 1e-9))
 	fmt.Fprintf(tw, "hub peak RSS\t%.0f MB\t\n", r.HubPeakRSSMB)
 	fmt.Fprintf(tw, "database\t%.1f MB\t\n", r.DatabaseMB)
 	return tw.Flush()
+}
+
+func printBackend(tw io.Writer, r *Report) {
+	if r.Backend == "" {
+		return
+	}
+	lease := ""
+	if r.LeaseSeconds > 0 {
+		lease = fmt.Sprintf("; store.postgres.lease %gs", r.LeaseSeconds)
+	}
+	fmt.Fprintf(tw, "backend\t%s\t(%d replicas%s)\n", r.Backend, r.Replicas, lease)
+}
+
+// printChecks prints what must be 0 (lost, repeats, order violations) and
+// what the senders had to retry, and the scenario's events.
+func printChecks(tw io.Writer, r *Report) {
+	if r.DistinctKeys == nil {
+		return
+	}
+	fmt.Fprintf(tw, "lost\t%d\t(answered 200, not received by every recipient after the drain)\n", r.Lost)
+	for _, p := range []string{"provider", "council", "nhs"} {
+		fmt.Fprintf(tw, "keys at %s\t%d distinct, %d repeated\t\n", p, r.DistinctKeys[p], r.Repeats[p])
+	}
+	if r.CancellationsAccepted+r.CancellationsRefused > 0 {
+		fmt.Fprintf(tw, "cancellations\t%d accepted, %d refused\t\n", r.CancellationsAccepted, r.CancellationsRefused)
+		for _, p := range []string{"provider", "council", "nhs"} {
+			fmt.Fprintf(tw, "order violations at %s\t%d\t(cancellation before its order; %d pairs received)\n", p, r.OrderViolations[p], r.OrderChecked[p])
+		}
+	}
+	fmt.Fprintf(tw, "sender retries\t%d\t(503: %d, %d of them without Retry-After; connection errors: %d; given up: %d)\n",
+		r.Retries, r.Unavailable, r.NoRetryAfter, r.ConnErrors, r.GaveUp)
+	for _, e := range r.Events {
+		extra := ""
+		if e.Seconds > 0 {
+			extra = fmt.Sprintf(" (took %.1fs)", e.Seconds)
+		}
+		if e.restart {
+			extra += fmt.Sprintf(" (%d accepted during it; the first 200 after it %.2fs later)", e.AcceptedDuring, e.FirstAcceptedAfter)
+		}
+		if e.Outstanding > 0 {
+			extra += fmt.Sprintf(" (%d messages outstanding; the last delivered %.1fs later)", e.Outstanding, e.MovedOnSeconds)
+		}
+		fmt.Fprintf(tw, "  at %.1fs\t%s%s\t\n", e.At, e.What, extra)
+	}
+}
+
+func allReplicas(r *Report) string {
+	if r.Replicas > 1 {
+		return ", summed over the replicas"
+	}
+	return ""
 }
 
 func flowRecipients(flow string) string {

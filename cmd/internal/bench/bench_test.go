@@ -2,12 +2,17 @@ package bench
 
 import (
 	"bytes"
+	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/iceshub/iceshub/internal/config"
+	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/nhsnumber"
+	fhirmap "github.com/iceshub/iceshub/mappings/fhir"
 )
 
 // A fresh copy of a bench bundle has every UUID replaced, the same old UUID
@@ -77,7 +82,7 @@ func TestBenchFlowF1LeavesOutOnlyTheRequesterRoute(t *testing.T) {
 		t.Helper()
 		dir := t.TempDir()
 		path := filepath.Join(dir, "iceshub.yaml")
-		if _, err := writeBenchConfig(path, dir, stands, flow); err != nil {
+		if _, err := writeBenchConfig(path, dir, stands, flow, BackendSQLite, 0); err != nil {
 			t.Fatalf("flow %s: %v", flow, err)
 		}
 		cfg, err := config.Load(path)
@@ -107,6 +112,110 @@ func TestBenchFlowF1LeavesOutOnlyTheRequesterRoute(t *testing.T) {
 	for _, p := range f1.Partners {
 		if p.BaseURL != stands.urls[p.Kind] {
 			t.Errorf("f1: partner %s points at %s, not its stand-in", p.ID, p.BaseURL)
+		}
+	}
+}
+
+// A cancellation made for a fresh referral names that referral's
+// ServiceRequest and person, and is a message of its own.
+func TestBenchCancellationNamesItsReferral(t *testing.T) {
+	dir := filepath.Join("..", "..", "..", "testdata", "fhir")
+	bundles, err := loadBenchBundles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := loadCancelTemplate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rb := range bundles {
+		body := rb.fresh()
+		ref, err := fhirmap.ParseMessage(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		one, two := tpl.cancellationOf(rb, body), tpl.cancellationOf(rb, body)
+		c, err := fhirmap.ParseMessage(one)
+		if err != nil {
+			t.Fatalf("the cancellation does not parse: %v", err)
+		}
+		if c.Kind != model.KindCancellation || c.Target.ServiceRequestID != ref.Referral.Source.ServiceRequestID ||
+			c.Target.NHSNumber != ref.Referral.Person.NHSNumber || c.Target.NHSNumber == "" {
+			t.Errorf("cancellation %s of %s for %s; want %s of %s for %s", c.Kind, c.Target.ServiceRequestID, c.Target.NHSNumber,
+				model.KindCancellation, ref.Referral.Source.ServiceRequestID, ref.Referral.Person.NHSNumber)
+		}
+		if bytes.Equal(one, two) {
+			t.Error("two cancellations of one referral are the same message")
+		}
+	}
+}
+
+// The provider stand-in tells a cancellation from its order, and a
+// cancellation received before its order (or without it) is a violation.
+func TestStandInsCountOrderViolations(t *testing.T) {
+	s := newStandIns()
+	defer s.close()
+	post := func(kind, path, corr, body string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, s.urls[kind]+path, strings.NewReader(body))
+		req.Header.Set("X-Correlation-ID", corr)
+		req.Header.Set("Idempotency-Key", corr+path+body)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	post("provider", "/orders", "a", "")
+	post("provider", "/orders/ORD-1/cancellation", "a", "")
+	post("provider", "/orders/ORD-2/cancellation", "b", "")
+	post("provider", "/orders", "b", "")
+	post("provider", "/orders/ORD-3/cancellation", "c", "")
+	post("nhs", "/Task/1", "a", `{"status":"requested"}`)
+	post("nhs", "/Task/1", "a", `{"status":"cancelled"}`)
+	post("nhs", "/Task/1", "a", `{"status":"cancelled"}`)
+	cancels := map[string]string{"a" + cancelSuffix: "a", "b" + cancelSuffix: "b", "c" + cancelSuffix: "c"}
+	if v, n := s.orderViolations("provider", cancels); v != 2 || n != 2 {
+		t.Errorf("provider: %d violations of %d pairs; want 2 (b before its order, c without it) of 2", v, n)
+	}
+	if v, n := s.orderViolations("nhs", cancels); v != 0 || n != 1 {
+		t.Errorf("nhs: %d violations of %d pairs; want 0 of 1", v, n)
+	}
+	if d, r := s.keys("nhs"); d != 2 || r != 1 {
+		t.Errorf("nhs: %d keys, %d repeats; want 2 and 1", d, r)
+	}
+}
+
+// On PostgreSQL the bench's configuration names the backend and the lease
+// and loads; the options refuse what does not go together.
+func TestBenchOnPostgres(t *testing.T) {
+	stands := newStandIns()
+	defer stands.close()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "iceshub.yaml")
+	if _, err := writeBenchConfig(path, dir, stands, FlowDefault, BackendPostgres, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Store.Backend != BackendPostgres || cfg.Store.Postgres.Lease != 5*time.Second {
+		t.Errorf("store %+v; want postgres with a lease of 5s", cfg.Store)
+	}
+	ok := Options{Backend: BackendPostgres, Replicas: 3, Scenario: "failover"}
+	if err := ok.Check(); err != nil {
+		t.Errorf("%+v: %v", ok, err)
+	}
+	for _, o := range []Options{
+		{Backend: BackendSQLite, Replicas: 2, Scenario: "steady"},
+		{Backend: BackendPostgres, Replicas: 1, Scenario: "failover"},
+		{Backend: BackendSQLite, Replicas: 1, Scenario: "pgrestart"},
+		{Backend: BackendPostgres, Replicas: 2, Scenario: "backlog", Preload: 10},
+		{Backend: "mysql", Replicas: 1, Scenario: "steady"},
+	} {
+		if o.Check() == nil {
+			t.Errorf("%+v accepted", o)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,14 +25,19 @@ type standIns struct {
 	seen  map[string]map[string]bool      // kind -> idempotency key
 	byCor map[string]map[string]time.Time // kind -> correlation id -> last receipt
 	times map[string][]time.Time          // kind -> receipt times
-	n     int
+	// first is, per kind and correlation id, the sequence number of its
+	// first receipt (n then): which of an order and its cancellation came
+	// first. repeats counts receipts of a key already seen, per kind.
+	first   map[string]map[string]int
+	repeats map[string]int64
+	n       int
 }
 
 func newStandIns() *standIns {
 	s := &standIns{urls: map[string]string{}, down: map[string]bool{}, seen: map[string]map[string]bool{},
-		byCor: map[string]map[string]time.Time{}, times: map[string][]time.Time{}}
+		byCor: map[string]map[string]time.Time{}, times: map[string][]time.Time{}, first: map[string]map[string]int{}, repeats: map[string]int64{}}
 	for _, kind := range []string{"provider", "council", "nhs"} {
-		s.seen[kind], s.byCor[kind] = map[string]bool{}, map[string]time.Time{}
+		s.seen[kind], s.byCor[kind], s.first[kind] = map[string]bool{}, map[string]time.Time{}, map[string]int{}
 		srv := httptest.NewServer(s.handler(kind))
 		s.servers = append(s.servers, srv)
 		s.urls[kind] = srv.URL
@@ -41,7 +47,7 @@ func newStandIns() *standIns {
 
 func (s *standIns) handler(kind string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
+		body, _ := io.ReadAll(r.Body)
 		now := time.Now()
 		s.mu.Lock()
 		if s.down[kind] {
@@ -54,12 +60,20 @@ func (s *standIns) handler(kind string) http.Handler {
 		if !s.seen[kind][key] {
 			s.seen[kind][key] = true
 			s.times[kind] = append(s.times[kind], now)
-		}
-		if c := r.Header.Get("X-Correlation-ID"); c != "" {
-			s.byCor[kind][c] = now
+		} else {
+			s.repeats[kind]++
 		}
 		s.n++
 		n := s.n
+		if c := r.Header.Get("X-Correlation-ID"); c != "" {
+			if isCancellation(kind, r, body) {
+				c += cancelSuffix
+			}
+			s.byCor[kind][c] = now
+			if _, ok := s.first[kind][c]; !ok {
+				s.first[kind][c] = n
+			}
+		}
 		s.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
@@ -75,10 +89,61 @@ func (s *standIns) handler(kind string) http.Handler {
 	})
 }
 
+// cancelSuffix marks, after the correlation id of a referral, the
+// deliveries of its cancellation: the hub sends them under the referral's
+// correlation id.
+const cancelSuffix = "#cancellation"
+
+// isCancellation tells a delivery of a cancellation from one of a
+// referral: to the provider and the council a referral is a new order or
+// case (POST /orders, POST /cases) and anything else is about one; to the
+// requester both update the referral's Task, cancelled by a cancellation.
+// The bench sends nothing else.
+func isCancellation(kind string, r *http.Request, body []byte) bool {
+	switch kind {
+	case "provider":
+		return r.URL.Path != "/orders"
+	case "council":
+		return r.URL.Path != "/cases"
+	}
+	return bytes.Contains(body, []byte(`"status":"cancelled"`))
+}
+
 func (s *standIns) setDown(kind string, down bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.down[kind] = down
+}
+
+// keys returns how many distinct idempotency keys kind received and how
+// many receipts repeated a key it had already received.
+func (s *standIns) keys(kind string) (distinct, repeats int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return int64(len(s.seen[kind])), s.repeats[kind]
+}
+
+// orderViolations counts, for kind, the cancellations (correlation id ->
+// the correlation id of the order they cancel) that kind received before
+// the order, or without it, and how many pairs it could check (both
+// received).
+func (s *standIns) orderViolations(kind string, cancels map[string]string) (violations, checked int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c, order := range cancels {
+		cs, ok := s.first[kind][c]
+		if !ok {
+			continue
+		}
+		os, ok := s.first[kind][order]
+		if ok {
+			checked++
+		}
+		if !ok || os > cs {
+			violations++
+		}
+	}
+	return violations, checked
 }
 
 // missing counts the correlation ids of accepted not yet seen by every kind.
@@ -95,6 +160,18 @@ func (s *standIns) missing(accepted map[string]time.Time, kinds ...string) int {
 		}
 	}
 	return n
+}
+
+// has reports whether every kind received correlation id c.
+func (s *standIns) has(c string, kinds ...string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range kinds {
+		if _, ok := s.byCor[k][c]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // lastReceipt returns when the last of kinds received correlation id c.
