@@ -936,8 +936,15 @@ func onPostgres(b []byte, lease time.Duration) ([]byte, error) {
 	if lease > 0 {
 		with += fmt.Sprintf("\n  postgres:\n    lease: %s", lease)
 	}
-	return sqliteBackend.ReplaceAll(b, []byte(with)), nil
+	b = sqliteBackend.ReplaceAll(b, []byte(with))
+	// The built-in configuration's poll interval is the embedded store's;
+	// on PostgreSQL the hubs notify each other, and the backend's own
+	// default (500ms) applies.
+	return pollInterval.ReplaceAll(b, nil), nil
 }
+
+// pollInterval is the built-in configuration's store.poll_interval line.
+var pollInterval = regexp.MustCompile(`(?m)^  poll_interval: .*\n`)
 
 // withoutRoute returns the configuration b without its route of message to
 // to, which it must have.

@@ -113,7 +113,7 @@ func (p *Postgres) ReplayDeadLetter(ctx context.Context, id int64, r store.Repla
 	if err != nil {
 		return model.Delivery{}, err
 	}
-	p.wakers.Wake(map[string]bool{topic: true})
+	p.published(map[string]bool{topic: true})
 	return del, nil
 }
 

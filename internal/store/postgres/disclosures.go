@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -38,20 +39,29 @@ func appendDisclosures(ctx context.Context, tx pgx.Tx, ds []store.Disclosure) er
 	if len(ds) == 0 {
 		return nil
 	}
-	rows := make([][]any, 0, len(ds))
+	// One INSERT of arrays: a round trip, where COPY takes three.
+	cols := make([][]string, len(pendingColumns))
 	var subjects, referrals []string
 	for _, d := range ds {
 		e, err := store.NewChainEntry(0, "", d)
 		if err != nil {
 			return err
 		}
-		rows = append(rows, []any{e.At, e.ReferralID, e.CorrelationID, e.Recipient, e.Kind, e.Fields, e.Purpose, e.LawfulBasis,
-			e.Outcome, e.Detail, e.Subject})
+		for j, v := range []string{e.At, e.ReferralID, e.CorrelationID, e.Recipient, e.Kind, e.Fields, e.Purpose, e.LawfulBasis,
+			e.Outcome, e.Detail, e.Subject} {
+			cols[j] = append(cols[j], v)
+		}
 		if e.Subject != "" {
 			subjects, referrals = append(subjects, e.Subject), append(referrals, e.ReferralID)
 		}
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"disclosures_pending"}, pendingColumns, pgx.CopyFromRows(rows)); err != nil {
+	args := make([]any, len(cols))
+	for i, c := range cols {
+		args[i] = c
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO disclosures_pending (`+strings.Join(pendingColumns, ", ")+`)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+			$9::text[], $10::text[], $11::text[])`, args...); err != nil {
 		return fmt.Errorf("store: record disclosure: %w", err)
 	}
 	return indexSubjects(ctx, tx, subjects, referrals)

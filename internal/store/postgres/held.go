@@ -100,7 +100,7 @@ func (p *Postgres) ResolveHold(ctx context.Context, id int64, res store.HoldReso
 	if err != nil {
 		return err
 	}
-	p.wakers.Wake(topicsOf(w.msgs))
+	p.published(topicsOf(w.msgs))
 	return nil
 }
 

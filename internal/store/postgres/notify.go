@@ -34,3 +34,53 @@ func (p *Postgres) listen(ctx context.Context, cfg *pgx.ConnConfig) {
 		}
 	}
 }
+
+// published wakes this hub's queues of topics at once and has the other
+// hubs notified (notifyOthers).
+func (p *Postgres) published(topics map[string]bool) {
+	p.wakers.Wake(topics)
+	for t := range topics {
+		select {
+		case p.notify <- t:
+		default: // full: a notification of every topic is on its way
+		}
+	}
+}
+
+// notifyGather is how long notifyOthers gathers topics before it
+// notifies: under load one NOTIFY stands for many commits.
+const notifyGather = 2 * time.Millisecond
+
+// notifyOthers sends the other hubs a notification per topic this hub
+// published to, gathered over notifyGather, each in a statement of its own
+// after the commits it announces; until ctx ends. A notification lost
+// (the database away) is made up for by the other hubs' polls.
+func (p *Postgres) notifyOthers(ctx context.Context) {
+	defer close(p.notifying)
+	for {
+		var first string
+		select {
+		case <-ctx.Done():
+			return
+		case first = <-p.notify:
+		}
+		topics := map[string]bool{first: true}
+		gather := time.After(notifyGather)
+	gathering:
+		for {
+			select {
+			case t := <-p.notify:
+				topics[t] = true
+			case <-gather:
+				break gathering
+			case <-ctx.Done():
+				return
+			}
+		}
+		list := make([]string, 0, len(topics))
+		for t := range topics {
+			list = append(list, t)
+		}
+		_, _ = p.queues.Exec(ctx, `SELECT pg_notify($1, t) FROM unnest($2::text[]) AS t`, notifyChannel, list)
+	}
+}

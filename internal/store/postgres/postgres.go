@@ -80,6 +80,7 @@ type Options struct {
 // several processes may open the same database.
 type Postgres struct {
 	pool    *pgxpool.Pool
+	queues  *pgxpool.Pool // for claims, acknowledgements and leases (queuePool)
 	opts    Options
 	keys    *crypt.Keyring
 	sealer  store.Sealer // with keys
@@ -94,6 +95,10 @@ type Postgres struct {
 	stopListening context.CancelFunc
 	listening     chan struct{}
 	sealing       chan struct{}
+	// notify takes the topics this hub published to, for the other hubs
+	// (notifyOthers); notifying ends when it stops.
+	notify    chan string
+	notifying chan struct{}
 
 	groups, callers atomic.Int64
 }
@@ -128,19 +133,26 @@ func Open(ctx context.Context, opts Options) (*Postgres, error) {
 		pool.Close()
 		return nil, fmt.Errorf("store: connect to PostgreSQL at %s: %w", where(cfg.ConnConfig), describe(err))
 	}
-	p := &Postgres{pool: pool, opts: opts, keys: opts.Keyring, sealer: store.Sealer{Keys: opts.Keyring}, replica: opts.Replica, topics: map[string]bool{}}
-	if err := p.schemaReady(ctx); err != nil {
+	queues, err := queuePool(ctx, cfg)
+	if err != nil {
 		pool.Close()
+		return nil, fmt.Errorf("store: connect to PostgreSQL: %w", describe(err))
+	}
+	p := &Postgres{pool: pool, queues: queues, opts: opts, keys: opts.Keyring, sealer: store.Sealer{Keys: opts.Keyring},
+		replica: opts.Replica, topics: map[string]bool{}, notify: make(chan string, 64)}
+	if err := p.schemaReady(ctx); err != nil {
+		p.closePools()
 		return nil, err
 	}
 	if err := p.checkSubjectKey(ctx, opts.SubjectKey); err != nil {
-		pool.Close()
+		p.closePools()
 		return nil, err
 	}
 	lctx, cancel := context.WithCancel(context.Background())
-	p.stopListening, p.listening, p.sealing = cancel, make(chan struct{}), make(chan struct{})
+	p.stopListening, p.listening, p.sealing, p.notifying = cancel, make(chan struct{}), make(chan struct{}), make(chan struct{})
 	go p.listen(lctx, cfg.ConnConfig)
 	go p.keepSealing(lctx)
+	go p.notifyOthers(lctx)
 	return p, nil
 }
 
@@ -275,8 +287,28 @@ func (p *Postgres) Close() error {
 	p.stopListening()
 	<-p.listening
 	<-p.sealing
-	p.pool.Close()
+	<-p.notifying
+	p.closePools()
 	return nil
+}
+
+func (p *Postgres) closePools() {
+	p.queues.Close()
+	p.pool.Close()
+}
+
+// queuePool is a few connections of their own for the queues' claims,
+// acknowledgements and leases, committed without waiting for the disk
+// (synchronous_commit off): one lost in a crash of the database is
+// harmless (a claim or lease lost lets the message be taken again; an
+// acknowledgement lost lets it be offered again, and its receipt, written
+// durably with the delivery, stops a second send), and each of them,
+// several per message, no longer waits for a flush.
+func queuePool(ctx context.Context, base *pgxpool.Config) (*pgxpool.Pool, error) {
+	cfg := base.Copy()
+	cfg.MaxConns = max(2, base.MaxConns/2)
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	return pgxpool.NewWithConfig(ctx, cfg)
 }
 
 var topicPattern = regexp.MustCompile(`^[A-Za-z0-9\-\:\._]+$`)

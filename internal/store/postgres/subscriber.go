@@ -143,6 +143,10 @@ func (q *queue) worked() {
 	q.failing, q.loggedAt = time.Time{}, time.Time{}
 }
 
+// ackGather is how long an acknowledgement may wait for others to be
+// written with it.
+const ackGather = 3 * time.Millisecond
+
 type item struct {
 	msg    *message.Message
 	id     int64
@@ -161,12 +165,21 @@ func (q *queue) run(ctx context.Context) {
 	defer poll.Stop()
 	renew := time.NewTicker(q.p.opts.Lease / 3)
 	defer renew.Stop()
-	var retry <-chan time.Time
+	var retry, ackDue <-chan time.Time
 	for {
-		if len(q.toAck) > 0 && !q.ackFailed {
+		// Acknowledgements are written together, when enough of them wait
+		// or ackGather after the first; claims are made when the messages
+		// in flight have fallen to half: one statement for many messages
+		// either way.
+		if len(q.toAck) >= max(1, q.inFlight/2) && !q.ackFailed {
 			q.flushAcks(ctx)
 		}
-		if q.stale && len(q.pending) == 0 && q.handed < q.inFlight {
+		if len(q.toAck) == 0 {
+			ackDue = nil
+		} else if ackDue == nil {
+			ackDue = time.After(ackGather)
+		}
+		if q.stale && len(q.pending) == 0 && q.handed <= q.inFlight/2 {
 			q.claim(ctx)
 		}
 		var out chan *message.Message
@@ -214,6 +227,11 @@ func (q *queue) run(ctx context.Context) {
 			q.toAck = append(q.toAck, r.id)
 		case <-retry:
 			retry = nil
+		case <-ackDue:
+			ackDue = nil
+			if !q.ackFailed {
+				q.flushAcks(ctx)
+			}
 		case <-q.wake:
 			q.stale = true
 		case <-poll.C:
@@ -299,7 +317,7 @@ func (q *queue) renew(ctx context.Context) {
 	for id := range q.held {
 		ids = append(ids, id)
 	}
-	if _, err := q.p.pool.Exec(ctx, `UPDATE messages SET lease_until = now() + $1 * interval '1 millisecond'
+	if _, err := q.p.queues.Exec(ctx, `UPDATE messages SET lease_until = now() + $1 * interval '1 millisecond'
 		WHERE id = ANY($2) AND leased_by = $3`, q.p.opts.Lease.Milliseconds(), ids, q.p.replica); err != nil && ctx.Err() == nil {
 		q.log.Error("renewing the queue's leases failed; another hub may take its messages when they pass", err, nil)
 	}
@@ -344,7 +362,7 @@ func (q *queue) release(ctx context.Context, ids []int64) {
 	if len(ids) == 0 || q.p.closed.Load() {
 		return
 	}
-	if _, err := q.p.pool.Exec(ctx, `UPDATE messages SET leased_by = NULL, lease_until = NULL
+	if _, err := q.p.queues.Exec(ctx, `UPDATE messages SET leased_by = NULL, lease_until = NULL
 		WHERE id = ANY($1) AND leased_by = $2`, ids, q.p.replica); err != nil && !errors.Is(err, context.Canceled) {
 		q.log.Error("giving messages back failed; they go to another hub when their leases pass", err, nil)
 	}
@@ -368,12 +386,15 @@ func (p *Postgres) claim(ctx context.Context, topic string, limit int) ([]claime
 		return nil, store.ErrClosed
 	}
 	// One statement, so no transaction of its own: it is atomic alone.
-	rows, err := p.pool.Query(ctx, `WITH c AS (
+	// The head of the lane is found per candidate (a subplan on
+	// messages_lane), walking the topic in id order, so that a claim
+	// reads a few rows however long the queue; as NOT EXISTS the planner
+	// chose an anti-join over the whole topic.
+	rows, err := p.queues.Query(ctx, `WITH c AS (
 				SELECT m.id FROM messages m
 				WHERE m.topic = $1
 				  AND (m.lease_until IS NULL OR m.lease_until < now())
-				  AND NOT EXISTS (SELECT 1 FROM messages e
-					WHERE e.topic = m.topic AND e.lane = m.lane AND e.id < m.id)
+				  AND m.id = (SELECT e.id FROM messages e WHERE e.topic = m.topic AND e.lane = m.lane ORDER BY e.id LIMIT 1)
 				ORDER BY m.id
 				LIMIT $2
 				FOR UPDATE OF m SKIP LOCKED)
@@ -407,7 +428,7 @@ func (p *Postgres) ack(ctx context.Context, ids []int64) error {
 	if p.closed.Load() {
 		return store.ErrClosed
 	}
-	if _, err := p.pool.Exec(ctx, `DELETE FROM messages WHERE id = ANY($1)`, ids); err != nil {
+	if _, err := p.queues.Exec(ctx, `DELETE FROM messages WHERE id = ANY($1)`, ids); err != nil {
 		return fmt.Errorf("store: acknowledge messages: %w", err)
 	}
 	return nil

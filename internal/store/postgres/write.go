@@ -75,14 +75,13 @@ func insertMessages(ctx context.Context, tx pgx.Tx, msgs []outgoing) error {
 	}
 	// WITH ORDINALITY: ids follow the order of the batch, so that copies
 	// about one referral are offered in the order they were written. The
-	// notification goes in the same statement (one round trip), and out
-	// when the transaction commits.
-	if _, err := tx.Exec(ctx, `WITH ins AS (INSERT INTO messages (topic, uuid, lane, payload, metadata)
+	// other hubs are notified after the commit (notifyOthers), not in the
+	// transaction: a NOTIFY makes every committing transaction that
+	// notified wait for the others' commits.
+	if _, err := tx.Exec(ctx, `INSERT INTO messages (topic, uuid, lane, payload, metadata)
 			SELECT t, u, l, p, m FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bytea[])
-				WITH ORDINALITY AS x(t, u, l, p, m, n) ORDER BY n
-			RETURNING 1)
-		SELECT pg_notify($6, t) FROM unnest($7::text[]) AS t WHERE EXISTS (SELECT 1 FROM ins)`,
-		topics, uuids, lanes, payloads, metas, notifyChannel, uniq(topics)); err != nil {
+				WITH ORDINALITY AS x(t, u, l, p, m, n) ORDER BY n`,
+		topics, uuids, lanes, payloads, metas); err != nil {
 		return fmt.Errorf("store: publish to %s: %w", strings.Join(uniq(topics), ", "), err)
 	}
 	return nil
@@ -111,7 +110,7 @@ func (p *Postgres) Commit(ctx context.Context, b store.Batch) error {
 	if err := p.inTx(ctx, func(tx pgx.Tx) error { return w.write(ctx, tx) }); err != nil {
 		return err
 	}
-	p.wakers.Wake(topicsOf(w.msgs))
+	p.published(topicsOf(w.msgs))
 	return nil
 }
 
@@ -324,7 +323,7 @@ func (p *Postgres) acceptOnce(ctx context.Context, keys []string, resp intake.Re
 			return intake.Response{}, false, err
 		}
 		if stored == nil {
-			p.wakers.Wake(topicsOf(w.msgs))
+			p.published(topicsOf(w.msgs))
 			return resp, false, nil
 		}
 		var first intake.Response
@@ -388,12 +387,18 @@ func addStatistics(ctx context.Context, tx pgx.Tx, incs []stats.Increment) error
 	if len(incs) == 0 {
 		return nil
 	}
-	rows := make([][]any, len(incs))
+	// One INSERT of arrays: a round trip, where COPY takes three.
+	cols := make([][]string, 6)
+	days := make([]int32, len(incs))
 	for i, in := range incs {
-		rows[i] = []any{in.Month, in.Council, in.Priority, in.Setting, in.Class, string(in.Measure), int32(in.Days), int64(1)}
+		for j, v := range []string{in.Month, in.Council, in.Priority, in.Setting, in.Class, string(in.Measure)} {
+			cols[j] = append(cols[j], v)
+		}
+		days[i] = int32(in.Days)
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"statistics_pending"},
-		[]string{"month", "council", "priority", "setting", "class", "measure", "days", "n"}, pgx.CopyFromRows(rows)); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO statistics_pending (month, council, priority, setting, class, measure, days, n)
+		SELECT *, 1 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[])`,
+		cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], days); err != nil {
 		return fmt.Errorf("store: count in the statistics: %w", err)
 	}
 	return nil
