@@ -136,10 +136,12 @@ func (d chartData) describe() string {
 	for _, p := range d.prios {
 		s := fmt.Sprintf("%s: days to delivery median %s, 90th percentile %s", p.name, words(p.median), words(p.p90))
 		if std, ok := d.standards[p.name]; ok {
-			s += fmt.Sprintf(" (standard %d days)", std)
+			s += fmt.Sprintf(" (standard %s)", days(int64(std)))
 		}
-		if p.share != "" {
-			s += fmt.Sprintf(", %s%% within standard", words(p.share))
+		if _, ok := number(p.share); ok {
+			s += fmt.Sprintf(", %s%% within standard", p.share)
+		} else if p.share != "" {
+			s += ", share within standard " + words(p.share)
 		}
 		parts = append(parts, s)
 	}
@@ -273,8 +275,8 @@ func (d chartData) daysRow(b *strings.Builder, p chartPriority, y int, xOf func(
 		n, ok := number(v.value)
 		switch {
 		case ok:
-			fmt.Fprintf(b, `<rect x="%d" y="%d" width="%d" height="10" fill="%s"><title>%s %s: %d days</title></rect>`,
-				chartLeft, by, max(xOf(n)-chartLeft, 2), v.colour, esc(p.name), v.what, n)
+			fmt.Fprintf(b, `<rect x="%d" y="%d" width="%d" height="10" fill="%s"><title>%s %s: %s</title></rect>`,
+				chartLeft, by, max(xOf(n)-chartLeft, 2), v.colour, esc(p.name), v.what, days(n))
 			fmt.Fprintf(b, `<text x="%d" y="%d" font-size="10" fill="%s">%s %d d</text>`, max(xOf(n), chartLeft+2)+4, by+9, inkColour, v.what, n)
 		case v.value == "":
 			fmt.Fprintf(b, `<text x="%d" y="%d" font-size="10" fill="%s">%s: no deliveries</text>`, chartLeft+4, by+9, mutedColour, v.what)
@@ -286,8 +288,8 @@ func (d chartData) daysRow(b *strings.Builder, p chartPriority, y int, xOf func(
 	}
 	if std, ok := d.standards[p.name]; ok {
 		x := xOf(int64(std))
-		fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2" stroke-dasharray="4 2"><title>%s standard: %d days</title></line>`,
-			x, y-2, x, y+28, standardColour, esc(p.name), std)
+		fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="2" stroke-dasharray="4 2"><title>%s standard: %s</title></line>`,
+			x, y-2, x, y+28, standardColour, esc(p.name), days(int64(std)))
 		fmt.Fprintf(b, `<text x="%d" y="%d" font-size="10" fill="%s">standard %d d</text>`, x+3, y+31, standardColour, std)
 	}
 	b.WriteString("\n")
@@ -337,6 +339,14 @@ func legend(b *strings.Builder, y int) int {
 	}
 	b.WriteString("\n")
 	return y + 12
+}
+
+// days says n days.
+func days(n int64) string {
+	if n == 1 {
+		return "1 day"
+	}
+	return fmt.Sprintf("%d days", n)
 }
 
 func esc(s string) string { return html.EscapeString(s) }

@@ -103,7 +103,7 @@ func TestStatsSVGDrawsAWithheldCellAsAMarkNotANumber(t *testing.T) {
 		`<title>2026-05 delivered: 15</title>`,
 		`<title>urgent 90th percentile: withheld (*)</title>`,
 		`<title>urgent: withheld (*)</title>`,
-		`<title>urgent standard: 1 days</title>`,
+		`<title>urgent standard: 1 day</title>`,
 		`2026-05: * (withheld) referrals, 15 delivered`,
 	} {
 		if !strings.Contains(svg, want) {
