@@ -302,6 +302,11 @@ func TestConsoleInABrowser(t *testing.T) {
 	}
 	b.open("/console/policy")
 	b.check("policy")
+	b.open("/console/stats")
+	b.check("stats")
+	if b.count(`figure svg[role="img"]`) != 1 || b.count(`table th[scope="col"]`) < 10 {
+		t.Errorf("statistics page:\n%s", b.text())
+	}
 	b.open("/console/record")
 	b.check("record")
 	if txt := b.text(); !strings.Contains(txt, "held.route") || strings.Count(txt, "intact") != 2 {

@@ -248,7 +248,7 @@ func TestConsoleShowsNoPersonalValues(t *testing.T) {
 		if len(pages) < 10+3*len(ids) {
 			t.Errorf("%s reached only %d pages", who, len(pages))
 		}
-		for _, must := range []string{"/console/held", "/console/dead-letters", "/console/record", "/console/policy", "/console/search"} {
+		for _, must := range []string{"/console/held", "/console/dead-letters", "/console/record", "/console/policy", "/console/search", "/console/stats"} {
 			if _, ok := pages[must]; !ok {
 				t.Errorf("%s never reached %s", who, must)
 			}

@@ -15,7 +15,7 @@
 //	iceshub dlq list [--json] [--all] | show ID | replay ID... | discard ID... --reason TEXT
 //	iceshub held list [--json] [--all] | route ID --council C --reason TEXT | release ID --permission-recorded-by NAME --evidence REF | close ID --reason TEXT
 //	iceshub operators add --name NAME --role viewer|operator|dpo | list | disable --name NAME
-//	iceshub stats --from YYYY-MM --to YYYY-MM [--by council,month] [--format csv|json|markdown]
+//	iceshub stats --from YYYY-MM --to YYYY-MM [--by council,month] [--format csv|json|markdown|svg]
 //	iceshub keys rotate [--config FILE] [--data DIR] [--new-key]
 //	iceshub migrate [status] [--data DIR | --config FILE]
 //	iceshub store copy --from-data DIR --config FILE
@@ -95,7 +95,7 @@ Usage:
         is read from standard input
   iceshub operators list [--json] | disable --name NAME [--data DIR | --config FILE]
         list the console's accounts, or stop one signing in
-  iceshub stats --from YYYY-MM --to YYYY-MM [--by council,month,priority,setting,class] [--format csv|json|markdown] [--config FILE] [--data DIR]
+  iceshub stats --from YYYY-MM --to YYYY-MM [--by council,month,priority,setting,class] [--format csv|json|markdown|svg] [--config FILE] [--data DIR]
         print the statistics of the service as commissioners may see them:
         counts by group with totals, after small-number suppression and
         rounding (the stats rules of the configuration, stated in the output)

@@ -22,7 +22,7 @@ func cmdStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.From, "from", "", "first month, YYYY-MM (required)")
 	fs.StringVar(&o.To, "to", "", "last month, YYYY-MM (required)")
 	fs.StringVar(&o.By, "by", stats.DefaultBy, "group by these, comma-separated: council, month, priority, setting, class")
-	fs.StringVar(&o.Format, "format", stats.DefaultFormat, "csv, json or markdown")
+	fs.StringVar(&o.Format, "format", stats.DefaultFormat, "csv, json, markdown or svg (a picture by month and priority)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -272,7 +272,17 @@ func TestStatsCommandAndAdminAPI(t *testing.T) {
 	if out.String() != string(csvBody) {
 		t.Errorf("stats printed\n%s\nthe admin API served\n%s", out.String(), csvBody)
 	}
+	// The picture: the same from the command and the API, drawn by month
+	// and priority, the three referrals withheld.
+	code, svgBody := adminCall(t, http.MethodGet, url+"&format=svg", token, "")
+	out.Reset()
+	if c := run([]string{"stats", "--data", o.dir, "--from", month, "--to", month, "--format", "svg"}, &out, &errs); c != 0 || code != http.StatusOK ||
+		out.String() != string(svgBody) || !bytes.HasPrefix(svgBody, []byte(`<svg xmlns="http://www.w3.org/2000/svg"`)) ||
+		!bytes.Contains(svgBody, []byte(month+" referrals: withheld (*)")) {
+		t.Errorf("stats --format svg exited %d, GET /admin/stats svg = %d\n%s", c, code, svgBody)
+	}
 	for _, args := range [][]string{{"--from", month}, {"--from", month, "--to", month, "--by", "postcode"},
+		{"--from", month, "--to", month, "--by", "council", "--format", "svg"},
 		{"--from", month, "--to", month, "--format", "xml"}, {"--from", "2026-03", "--to", "2026-01"}} {
 		if code := run(append([]string{"stats", "--data", o.dir}, args...), io.Discard, io.Discard); code != 2 {
 			t.Errorf("stats %v exited %d, want 2", args, code)

@@ -32,6 +32,7 @@ import (
 
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
+	"github.com/iceshub/iceshub/internal/stats"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/routes"
 )
@@ -121,6 +122,10 @@ type Config struct {
 	// shows none.
 	BreakerOpen func(partner string) bool
 	Policy      []PolicyRow
+	// Stats publishes the statistics of q's months under the hub's
+	// disclosure control (hub.PublishStats, as 'iceshub stats'); nil shows
+	// none. A mistake in q wraps stats.ErrRequest.
+	Stats func(ctx context.Context, q stats.Query) (stats.Table, error)
 	// SecureCookies marks the cookies Secure; they are also when a request
 	// came over TLS.
 	SecureCookies bool
@@ -220,6 +225,7 @@ func (c *Console) Handler() http.Handler {
 	m.Handle("POST "+Prefix+"subject-access", c.need(store.RoleDPO, c.subjectAccess))
 	m.Handle("GET "+Prefix+"policy", c.need(store.RoleViewer, c.policy))
 	m.Handle("GET "+Prefix+"record", c.need(store.RoleViewer, c.record))
+	m.Handle("GET "+Prefix+"stats", c.need(store.RoleViewer, c.statsPage))
 	m.Handle(Prefix, c.need(store.RoleViewer, func(w http.ResponseWriter, r *http.Request, s *session) {
 		c.render(w, r, s, http.StatusNotFound, "error", "Page not found", errorPage{Message: "There is no such page in the console."})
 	}))

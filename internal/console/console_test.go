@@ -112,6 +112,7 @@ func newRig(t *testing.T) *rig {
 			return SubjectReport{NHSNumber: n, Download: []byte(`{"nhsNumber":"` + n + `"}`)}, nil
 		},
 		Partners: []Partner{{ID: "provider", Kind: "provider"}, {ID: "council-cwac", Kind: "council"}},
+		Stats:    smallStats,
 		Now:      r.clock.now, Logger: slog.New(logging.New(slog.NewTextHandler(r.logs, nil)))})
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +178,7 @@ func (r *rig) signIn(t *testing.T, c *http.Client, name, password string) (*http
 func TestNotSignedInGoesToSignIn(t *testing.T) {
 	r := newRig(t)
 	c := r.client(t)
-	for _, p := range []string{"/console/", "/console/held", "/console/dead-letters/1", "/console/record", "/console/subject-access"} {
+	for _, p := range []string{"/console/", "/console/held", "/console/dead-letters/1", "/console/record", "/console/subject-access", "/console/stats"} {
 		resp, _ := get(t, c, r.srv.URL+p)
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/login" {
 			t.Errorf("%s: %d to %q, want 303 to /console/login", p, resp.StatusCode, resp.Header.Get("Location"))

@@ -9,6 +9,7 @@ import (
 	"github.com/iceshub/iceshub/internal/audit"
 	"github.com/iceshub/iceshub/internal/console"
 	"github.com/iceshub/iceshub/internal/policy"
+	"github.com/iceshub/iceshub/internal/stats"
 	"github.com/iceshub/iceshub/internal/subject"
 	"github.com/iceshub/iceshub/routes"
 )
@@ -17,7 +18,8 @@ import (
 // operator's mux, on the same use cases as the admin API: held resolves
 // held messages, dlq replays and discards dead letters; subject access
 // reports are those of 'audit subject' (internal/audit), the policy table
-// that of 'policy explain' (internal/policy).
+// that of 'policy explain' (internal/policy), the statistics those of
+// 'iceshub stats' under the configuration's rules.
 func (h *Hub) mountConsole(mux *http.ServeMux, held *routes.Held, dlq *DLQActions, subjects subject.Key) error {
 	var partners []console.Partner
 	for _, p := range h.cfg.Partners {
@@ -27,7 +29,7 @@ func (h *Hub) mountConsole(mux *http.ServeMux, held *routes.Held, dlq *DLQAction
 	for _, r := range policy.Flows(h.cfg) {
 		rows = append(rows, console.PolicyRow(r))
 	}
-	st := h.store
+	st, rules := h.store, h.cfg.Stats.Rules()
 	c, err := console.New(console.Config{
 		Store: st, Held: held, DeadLetter: dlq, Subject: subjects.Of,
 		SubjectAccess: func(ctx context.Context, nhs string, received time.Time) (console.SubjectReport, error) {
@@ -43,6 +45,9 @@ func (h *Hub) mountConsole(mux *http.ServeMux, held *routes.Held, dlq *DLQAction
 			return console.SubjectReport{NHSNumber: rep.NHSNumber, GeneratedAt: rep.GeneratedAt, RequestReceived: rep.RequestReceived,
 				ReplyDueBy: rep.ReplyDueBy, DeadlineRule: rep.DeadlineRule, Integrity: rep.RecordIntegrity, Disclosures: rep.Disclosures,
 				Download: append(b, '\n')}, nil
+		},
+		Stats: func(ctx context.Context, q stats.Query) (stats.Table, error) {
+			return PublishStats(ctx, st, q, rules)
 		},
 		Partners: partners, BreakerOpen: h.ops.breakerOpen, Policy: rows, Logger: h.log,
 	})

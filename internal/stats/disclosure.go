@@ -3,6 +3,7 @@ package stats
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -161,6 +162,9 @@ type Table struct {
 	Rules   []string
 	Columns []string
 	Rows    []Row
+	// Standards are the days within which each priority's equipment
+	// should be delivered, as the rules gave them (for charts).
+	Standards map[string]int
 }
 
 // Row is one group: Group holds its value of each of By (Total in a total
@@ -470,7 +474,7 @@ func percentile(h map[int]int64, n int64, p float64) int {
 }
 
 func (c *cube) table(q Query, rules Rules) Table {
-	t := Table{From: q.From, To: q.To, By: q.By, Rules: rules.Describe(), Columns: Columns()}
+	t := Table{From: q.From, To: q.To, By: q.By, Rules: rules.Describe(), Columns: Columns(), Standards: maps.Clone(rules.Standards)}
 	cols := counted()
 	colOf := map[string]int{}
 	for i, name := range cols {

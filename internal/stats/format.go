@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -53,8 +54,14 @@ func (o Request) Query() (Query, string, error) {
 	}
 	switch format {
 	case "csv", "json", "markdown":
+	case "svg":
+		// The picture is drawn by month and by priority (ChartBy).
+		if by != DefaultBy && !slices.Equal(dims, ChartBy()) {
+			return Query{}, "", fmt.Errorf("%w: by: svg draws by month,priority: leave by out", ErrRequest)
+		}
+		dims = ChartBy()
 	default:
-		return Query{}, "", fmt.Errorf("%w: format %q: want csv, json or markdown", ErrRequest, format)
+		return Query{}, "", fmt.Errorf("%w: format %q: want csv, json, markdown or svg", ErrRequest, format)
 	}
 	return Query{From: o.From, To: o.To, By: dims}, format, nil
 }
@@ -64,12 +71,16 @@ var ContentType = map[string]string{
 	"csv":      "text/csv; charset=utf-8",
 	"json":     "application/json",
 	"markdown": "text/markdown; charset=utf-8",
+	"svg":      "image/svg+xml",
 }
 
-// Write writes t in format (csv, json or markdown; anything else is csv). CSV starts with the rules applied, each
-// on a line of its own beginning "# ".
+// Write writes t in format (csv, json, markdown or svg; anything else is
+// csv). CSV starts with the rules applied, each on a line of its own
+// beginning "# ". SVG is the picture of WriteSVG, standalone.
 func Write(w io.Writer, t Table, format string) error {
 	switch format {
+	case "svg":
+		return WriteSVG(w, t, true)
 	case "json":
 		return writeJSON(w, t)
 	case "markdown":
