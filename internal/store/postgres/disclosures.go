@@ -35,7 +35,7 @@ func scanEntry(row pgx.CollectableRow) (store.ChainEntry, error) {
 }
 
 // appendDisclosures records ds in tx, to be sealed into the chain.
-func appendDisclosures(ctx context.Context, tx pgx.Tx, ds []store.Disclosure) error {
+func appendDisclosures(ctx context.Context, tx execer, ds []store.Disclosure) error {
 	if len(ds) == 0 {
 		return nil
 	}
@@ -72,7 +72,7 @@ var pendingColumns = []string{"at", "referral_id", "correlation_id", "recipient"
 
 // indexSubjects records, once per person and referral, that the record
 // names them.
-func indexSubjects(ctx context.Context, tx pgx.Tx, subjects, referrals []string) error {
+func indexSubjects(ctx context.Context, tx execer, subjects, referrals []string) error {
 	if len(subjects) == 0 {
 		return nil
 	}

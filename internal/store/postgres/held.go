@@ -95,7 +95,7 @@ func (p *Postgres) ResolveHold(ctx context.Context, id int64, res store.HoldReso
 			id, res.Action, res.By, store.Timestamp(res.At), res.Reason, res.Recipient, permBy, permAt, evidence); err != nil {
 			return fmt.Errorf("store: record %s held message %d: %w", res.Action, id, err)
 		}
-		return w.write(ctx, tx)
+		return w.writeIn(ctx, tx)
 	})
 	if err != nil {
 		return err

@@ -16,7 +16,7 @@ import (
 // so that two hubs never attempt the same copy at once, and a hub that
 // dies mid-attempt lets it go.
 
-func (w *preparedBatch) applyParking(ctx context.Context, tx pgx.Tx) error {
+func (w *preparedBatch) applyParking(ctx context.Context, tx execer) error {
 	for i, pk := range w.b.Park {
 		// ON CONFLICT: a copy offered again after a crash is parked once.
 		if _, err := tx.Exec(ctx, `INSERT INTO parked

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
@@ -21,6 +22,33 @@ import (
 // notifyChannel is the channel a commit that publishes notifies, with the
 // topic as payload, so that every hub's queues of that topic look at once.
 const notifyChannel = "iceshub_topics"
+
+// execer is what the write functions need of a transaction: the
+// transaction itself, or a pipeline, which sends what it is given in one
+// round trip when the caller is done (the writes whose outcome decides
+// nothing: a delivery's outcome, a referral's copies).
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// pipeline queues statements for one round trip (pgx's batch).
+type pipeline struct{ b pgx.Batch }
+
+func (pl *pipeline) Exec(_ context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	pl.b.Queue(sql, args...)
+	return pgconn.CommandTag{}, nil
+}
+
+// send runs what was queued in tx, in order, in one round trip.
+func (pl *pipeline) send(ctx context.Context, tx pgx.Tx) error {
+	if pl.b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, &pl.b).Close(); err != nil {
+		return fmt.Errorf("store: write: %w", err)
+	}
+	return nil
+}
 
 // outgoing is a message ready for the messages table: payload sealed,
 // metadata encoded, before the transaction.
@@ -64,7 +92,7 @@ func (p *Postgres) sealMessages(msgs []store.TopicMessage) ([]outgoing, error) {
 
 // insertMessages writes msgs in the caller's transaction, in order, and
 // notifies their topics when it commits.
-func insertMessages(ctx context.Context, tx pgx.Tx, msgs []outgoing) error {
+func insertMessages(ctx context.Context, tx execer, msgs []outgoing) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -107,7 +135,7 @@ func (p *Postgres) Commit(ctx context.Context, b store.Batch) error {
 	if err != nil {
 		return err
 	}
-	if err := p.inTx(ctx, func(tx pgx.Tx) error { return w.write(ctx, tx) }); err != nil {
+	if err := p.inTx(ctx, func(tx pgx.Tx) error { return w.writeIn(ctx, tx) }); err != nil {
 		return err
 	}
 	p.published(topicsOf(w.msgs))
@@ -159,7 +187,7 @@ func (p *Postgres) prepareBatch(b store.Batch) (*preparedBatch, error) {
 // write writes the batch in tx. The disclosure entries go last: appending
 // them locks the head of the chain until the commit, and every other
 // writer of the record waits for it.
-func (w *preparedBatch) write(ctx context.Context, tx pgx.Tx) error {
+func (w *preparedBatch) write(ctx context.Context, tx execer) error {
 	b := w.b
 	if err := insertMessages(ctx, tx, w.msgs); err != nil {
 		return err
@@ -198,6 +226,15 @@ func (w *preparedBatch) write(ctx context.Context, tx pgx.Tx) error {
 	return appendDisclosures(ctx, tx, b.Disclosures)
 }
 
+// writeIn writes the batch in tx in one round trip.
+func (w *preparedBatch) writeIn(ctx context.Context, tx pgx.Tx) error {
+	var pl pipeline
+	if err := w.write(ctx, &pl); err != nil {
+		return err
+	}
+	return pl.send(ctx, tx)
+}
+
 func nonNil(b []byte) []byte {
 	if b == nil {
 		return []byte{}
@@ -206,7 +243,7 @@ func nonNil(b []byte) []byte {
 }
 
 // applyRefUpdates writes what a batch learnt about references.
-func applyRefUpdates(ctx context.Context, tx pgx.Tx, ups []store.RefUpdate) error {
+func applyRefUpdates(ctx context.Context, tx execer, ups []store.RefUpdate) error {
 	now := store.Timestamp(time.Time{})
 	for _, u := range ups {
 		if u.Council != "" || u.OrderReference != "" || u.OrderSentTo != "" || u.TaskID != "" {
@@ -251,13 +288,13 @@ func (p *Postgres) AcceptWithBatch(ctx context.Context, keys []string, resp inta
 		}
 		counts = stats.ForReferral(&rec.Referral, rec.Refs.Council, time.Now())
 	}
-	return p.acceptOnce(ctx, keys, resp, w, func(tx pgx.Tx) error {
+	return p.acceptOnce(ctx, keys, resp, w, func(_ pgx.Tx, pl execer) error {
 		if rec != nil {
-			if err := insertReferral(ctx, tx, rec, body); err != nil {
+			if err := insertReferral(ctx, pl, rec, body); err != nil {
 				return err
 			}
 		}
-		return addStatistics(ctx, tx, counts)
+		return addStatistics(ctx, pl, counts)
 	})
 }
 
@@ -273,68 +310,69 @@ func (p *Postgres) AcceptEventOnce(ctx context.Context, c intake.EventCommit) (i
 			return intake.Response{}, false, fmt.Errorf("store: amended referral: %w", err)
 		}
 	}
-	return p.acceptOnce(ctx, c.Keys, c.Response, w, func(tx pgx.Tx) error {
+	return p.acceptOnce(ctx, c.Keys, c.Response, w, func(tx pgx.Tx, pl execer) error {
+		// The status moves by compare and set, whose outcome decides.
 		if err := eventChanges(ctx, tx, c, amended); err != nil {
 			return err
 		}
-		return addStatistics(ctx, tx, c.Stats)
+		return addStatistics(ctx, pl, c.Stats)
 	})
 }
 
-// errKeyTaken: another transaction recorded one of the keys first; the
-// accept runs again and finds its answer.
+// errKeyTaken: one of the keys is recorded (before, or by a transaction
+// at the same time); the accept reads the answer stored with it.
 var errKeyTaken = errors.New("store: idempotency key recorded meanwhile")
 
 // acceptOnce records keys with resp and runs write and w, in one
 // transaction, when none of keys has been seen; otherwise it returns the
 // response stored with the first key seen and writes nothing.
-func (p *Postgres) acceptOnce(ctx context.Context, keys []string, resp intake.Response, w *preparedBatch, write func(pgx.Tx) error) (intake.Response, bool, error) {
+//
+// The keys are recorded first, in a statement of their own: whether they
+// were new decides the rest. Everything else goes in one round trip.
+func (p *Postgres) acceptOnce(ctx context.Context, keys []string, resp intake.Response, w *preparedBatch, write func(tx pgx.Tx, pl execer) error) (intake.Response, bool, error) {
 	respJSON, err := json.Marshal(resp)
 	if err != nil {
 		return intake.Response{}, false, fmt.Errorf("store: encode response: %w", err)
 	}
 	for attempt := 0; ; attempt++ {
-		var stored []byte
 		err = p.inTx(ctx, func(tx pgx.Tx) error {
-			stored = nil
-			if err := tx.QueryRow(ctx, `SELECT response FROM idempotency WHERE key = ANY($1) ORDER BY array_position($1, key) LIMIT 1`,
-				keys).Scan(&stored); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("store: look up idempotency key: %w", err)
-			}
-			if stored != nil {
-				return nil
-			}
 			tag, err := tx.Exec(ctx, `INSERT INTO idempotency (key, response) SELECT unnest($1::text[]), $2 ON CONFLICT (key) DO NOTHING`, keys, respJSON)
 			if err != nil {
 				return fmt.Errorf("store: record idempotency key: %w", err)
 			}
 			if tag.RowsAffected() != int64(len(uniq(keys))) {
-				return errKeyTaken
+				return errKeyTaken // seen before, or being recorded now
 			}
-			if err := write(tx); err != nil {
+			var pl pipeline
+			if err := write(tx, &pl); err != nil {
 				return err
 			}
-			return w.write(ctx, tx)
+			if err := w.write(ctx, &pl); err != nil {
+				return err
+			}
+			return pl.send(ctx, tx)
 		})
-		if errors.Is(err, errKeyTaken) && attempt < 3 {
-			continue
+		if errors.Is(err, errKeyTaken) {
+			first, seen, serr := p.StoredResponse(ctx, keys)
+			if serr != nil {
+				return intake.Response{}, false, serr
+			}
+			if seen {
+				return first, true, nil
+			}
+			if attempt < 3 {
+				continue // recorded by a transaction that then rolled back
+			}
 		}
 		if err != nil {
 			return intake.Response{}, false, err
 		}
-		if stored == nil {
-			p.published(topicsOf(w.msgs))
-			return resp, false, nil
-		}
-		var first intake.Response
-		if err := json.Unmarshal(stored, &first); err != nil {
-			return intake.Response{}, false, fmt.Errorf("store: decode stored response: %w", err)
-		}
-		return first, true, nil
+		p.published(topicsOf(w.msgs))
+		return resp, false, nil
 	}
 }
 
-func insertReferral(ctx context.Context, tx pgx.Tx, rec *intake.Record, body []byte) error {
+func insertReferral(ctx context.Context, tx execer, rec *intake.Record, body []byte) error {
 	status := rec.Status
 	if status == "" {
 		status = model.StatusOrdered
@@ -383,7 +421,7 @@ func eventChanges(ctx context.Context, tx pgx.Tx, c intake.EventCommit, amended 
 // addStatistics adds incs to the statistics in the caller's transaction,
 // as rows of statistics_pending, which no other transaction waits on; the
 // hubs fold them into statistics (FoldStatistics).
-func addStatistics(ctx context.Context, tx pgx.Tx, incs []stats.Increment) error {
+func addStatistics(ctx context.Context, tx execer, incs []stats.Increment) error {
 	if len(incs) == 0 {
 		return nil
 	}
