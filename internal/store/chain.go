@@ -86,8 +86,9 @@ func (e ChainEntry) Disclosure() (Disclosure, error) {
 	return d, nil
 }
 
-// ChainCheck verifies the chain as an engine reads it, entry by entry in
-// id order, from the latest checkpoint.
+// ChainCheck verifies a hash chain as an engine reads it, entry by entry
+// in id order, from the latest checkpoint: the disclosure record (Add) and
+// the operator record (AddLink).
 type ChainCheck struct {
 	rep    VerifyReport
 	next   int64
@@ -100,23 +101,29 @@ func NewChainCheck(upto int64, head string) *ChainCheck {
 	return &ChainCheck{rep: VerifyReport{Checkpoint: upto, Head: head}, next: upto + 1}
 }
 
-// Add checks the next entry; after the first bad one it does nothing.
-func (c *ChainCheck) Add(e ChainEntry) {
+// Add checks the next entry of the disclosure record; after the first bad
+// one it does nothing.
+func (c *ChainCheck) Add(e ChainEntry) { c.AddLink(e.ID, e.PrevHash, e.Hash, e.Digest() == e.Hash) }
+
+// AddLink checks the next entry of a chain: its id, the hash it says it
+// follows, its own hash, and whether its contents still match that hash
+// (intact). After the first bad entry it does nothing.
+func (c *ChainCheck) AddLink(id int64, prev, hash string, intact bool) {
 	if c.failed {
 		return
 	}
 	switch {
-	case e.ID <= c.rep.Checkpoint:
-		c.fail(e.ID, "entry %d is covered by checkpoint %d but was not removed", e.ID, c.rep.Checkpoint)
-	case e.ID != c.next:
-		c.fail(c.next, "entry %d is missing (the next entry is %d)", c.next, e.ID)
-	case e.PrevHash != c.rep.Head:
-		c.fail(e.ID, "entry %d does not follow the entry before it (previous hash differs)", e.ID)
-	case e.Digest() != e.Hash:
-		c.fail(e.ID, "entry %d was changed (its contents do not match its hash)", e.ID)
+	case id <= c.rep.Checkpoint:
+		c.fail(id, "entry %d is covered by checkpoint %d but was not removed", id, c.rep.Checkpoint)
+	case id != c.next:
+		c.fail(c.next, "entry %d is missing (the next entry is %d)", c.next, id)
+	case prev != c.rep.Head:
+		c.fail(id, "entry %d does not follow the entry before it (previous hash differs)", id)
+	case !intact:
+		c.fail(id, "entry %d was changed (its contents do not match its hash)", id)
 	default:
 		c.rep.Entries++
-		c.rep.Head = e.Hash
+		c.rep.Head = hash
 		c.next++
 	}
 }

@@ -144,48 +144,10 @@ func NextOperatorAction(lastID int64, prev string, a OperatorAction) OperatorAct
 	return a
 }
 
-// OperatorRecordCheck verifies the operator record as an engine reads it,
-// entry by entry in id order, as ChainCheck does the disclosure record's.
-type OperatorRecordCheck struct {
-	rep    VerifyReport
-	next   int64
-	failed bool
-}
-
-// NewOperatorRecordCheck starts a verification at the first entry.
-func NewOperatorRecordCheck() *OperatorRecordCheck { return &OperatorRecordCheck{next: 1} }
-
-// Add checks the next entry; after the first bad one it does nothing.
-func (c *OperatorRecordCheck) Add(a OperatorAction) {
-	if c.failed {
-		return
-	}
-	switch {
-	case a.ID != c.next:
-		c.fail(c.next, "entry %d is missing (the next entry is %d)", c.next, a.ID)
-	case a.PrevHash != c.rep.Head:
-		c.fail(a.ID, "entry %d does not follow the entry before it (previous hash differs)", a.ID)
-	case a.Digest(a.PrevHash) != a.Hash:
-		c.fail(a.ID, "entry %d was changed (its contents do not match its hash)", a.ID)
-	default:
-		c.rep.Entries++
-		c.rep.Head = a.Hash
-		c.next++
-	}
-}
-
-func (c *OperatorRecordCheck) fail(id int64, format string, args ...any) {
-	c.failed, c.rep.BadID, c.rep.Problem = true, id, fmt.Sprintf(format, args...)
-}
-
-// Report ends the verification: issued is the last id the engine gave
-// out, so that a removed tail is found too.
-func (c *OperatorRecordCheck) Report(issued int64) VerifyReport {
-	if !c.failed && issued >= c.next {
-		c.fail(c.next, "entry %d is missing (entries up to %d were recorded)", c.next, issued)
-	}
-	c.rep.OK = !c.failed
-	return c.rep
+// CheckOperatorLink checks a, the next entry of the operator record, with
+// c (NewChainCheck(0, ""): the operator record has no checkpoints).
+func CheckOperatorLink(c *ChainCheck, a OperatorAction) {
+	c.AddLink(a.ID, a.PrevHash, a.Hash, a.Digest(a.PrevHash) == a.Hash)
 }
 
 // CheckOperator refuses an operator without a name, with an unknown role

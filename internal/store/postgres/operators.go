@@ -159,7 +159,7 @@ func (p *Postgres) OperatorActions(ctx context.Context, limit int) ([]store.Oper
 }
 
 // VerifyOperatorRecord recomputes the operator record's chain
-// (store.OperatorRecordCheck) in one snapshot.
+// (store.CheckOperatorLink) in one snapshot.
 func (p *Postgres) VerifyOperatorRecord(ctx context.Context) (store.VerifyReport, error) {
 	if p.closed.Load() {
 		return store.VerifyReport{}, store.ErrClosed
@@ -185,13 +185,13 @@ func VerifyOperatorRecordIn(ctx context.Context, tx pgx.Tx) (store.VerifyReport,
 		return store.VerifyReport{}, fmt.Errorf("store: read the operator record: %w", err)
 	}
 	defer rows.Close()
-	check := store.NewOperatorRecordCheck()
+	check := store.NewChainCheck(0, "")
 	for rows.Next() {
 		a, err := scanOperatorAction(rows)
 		if err != nil {
 			return store.VerifyReport{}, fmt.Errorf("store: read the operator record: %w", err)
 		}
-		check.Add(a)
+		store.CheckOperatorLink(check, a)
 	}
 	if err := rows.Err(); err != nil {
 		return store.VerifyReport{}, fmt.Errorf("store: read the operator record: %w", err)

@@ -191,7 +191,7 @@ func (s *SQLite) OperatorActions(ctx context.Context, limit int) ([]store.Operat
 }
 
 // VerifyOperatorRecord recomputes the operator record's chain
-// (store.OperatorRecordCheck) in one snapshot.
+// (store.CheckOperatorLink) in one snapshot.
 func (s *SQLite) VerifyOperatorRecord(ctx context.Context) (store.VerifyReport, error) {
 	if s.closed.Load() {
 		return store.VerifyReport{}, store.ErrClosed
@@ -208,9 +208,9 @@ func (s *SQLite) VerifyOperatorRecord(ctx context.Context) (store.VerifyReport, 
 		ResultFunc: func(st *sqlite.Stmt) error { tip = st.ColumnInt64(0); return nil }}); err != nil {
 		return store.VerifyReport{}, fmt.Errorf("store: read the operator record: %w", err)
 	}
-	check := store.NewOperatorRecordCheck()
+	check := store.NewChainCheck(0, "")
 	if err = sqlitex.Execute(conn, `SELECT `+operatorRecordColumns+` FROM operator_record ORDER BY id`, &sqlitex.ExecOptions{
-		ResultFunc: func(st *sqlite.Stmt) error { check.Add(scanOperatorAction(st)); return nil }}); err != nil {
+		ResultFunc: func(st *sqlite.Stmt) error { store.CheckOperatorLink(check, scanOperatorAction(st)); return nil }}); err != nil {
 		return store.VerifyReport{}, fmt.Errorf("store: read the operator record: %w", err)
 	}
 	return check.Report(tip), nil
