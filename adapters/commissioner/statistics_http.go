@@ -14,12 +14,10 @@ package commissioner
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"regexp"
-	"strings"
 
 	"github.com/iceshub/iceshub/internal/delivery"
 	"github.com/iceshub/iceshub/internal/model"
@@ -71,21 +69,9 @@ var _ interface {
 // Delivery.Partner that differs from ID, an invalid delivery
 // configuration (see delivery.New) or a nil logger.
 func New(cfg Config, logger *slog.Logger) (*Client, error) {
-	if logger == nil {
-		return nil, errors.New("commissioner: nil logger")
-	}
-	if strings.TrimSpace(cfg.ID) == "" {
-		return nil, errors.New("commissioner: empty partner id")
-	}
-	if cfg.Delivery.Partner == "" {
-		cfg.Delivery.Partner = cfg.ID
-	}
-	if cfg.Delivery.Partner != cfg.ID {
-		return nil, fmt.Errorf("commissioner: delivery partner %q differs from id %q", cfg.Delivery.Partner, cfg.ID)
-	}
-	hc, err := delivery.New(cfg.Delivery, logger)
+	hc, err := delivery.ForPartner("commissioner", cfg.ID, cfg.Delivery, logger)
 	if err != nil {
-		return nil, fmt.Errorf("commissioner: %w", err)
+		return nil, err
 	}
 	return &Client{id: cfg.ID, http: hc, log: logger.With("partner", cfg.ID)}, nil
 }

@@ -18,11 +18,9 @@ package crm
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/iceshub/iceshub/internal/delivery"
 	"github.com/iceshub/iceshub/internal/model"
@@ -61,21 +59,9 @@ var _ interface {
 // Delivery.Partner that differs from ID, an invalid delivery configuration
 // (see delivery.New) or a nil logger.
 func New(cfg Config, logger *slog.Logger) (*Client, error) {
-	if logger == nil {
-		return nil, errors.New("crm: nil logger")
-	}
-	if strings.TrimSpace(cfg.ID) == "" {
-		return nil, errors.New("crm: empty council id")
-	}
-	if cfg.Delivery.Partner == "" {
-		cfg.Delivery.Partner = cfg.ID
-	}
-	if cfg.Delivery.Partner != cfg.ID {
-		return nil, fmt.Errorf("crm: delivery partner %q differs from id %q", cfg.Delivery.Partner, cfg.ID)
-	}
-	hc, err := delivery.New(cfg.Delivery, logger)
+	hc, err := delivery.ForPartner("crm", cfg.ID, cfg.Delivery, logger)
 	if err != nil {
-		return nil, fmt.Errorf("crm: %w", err)
+		return nil, err
 	}
 	return &Client{id: cfg.ID, http: hc, log: logger.With("partner", cfg.ID)}, nil
 }

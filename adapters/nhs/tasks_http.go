@@ -77,21 +77,9 @@ var _ interface {
 // Delivery.Partner that differs from ID, an invalid delivery configuration
 // (see delivery.New) or a nil logger.
 func New(cfg Config, logger *slog.Logger) (*Client, error) {
-	if logger == nil {
-		return nil, errors.New("nhs: nil logger")
-	}
-	if strings.TrimSpace(cfg.ID) == "" {
-		return nil, errors.New("nhs: empty partner id")
-	}
-	if cfg.Delivery.Partner == "" {
-		cfg.Delivery.Partner = cfg.ID
-	}
-	if cfg.Delivery.Partner != cfg.ID {
-		return nil, fmt.Errorf("nhs: delivery partner %q differs from id %q", cfg.Delivery.Partner, cfg.ID)
-	}
-	hc, err := delivery.New(cfg.Delivery, logger)
+	hc, err := delivery.ForPartner("nhs", cfg.ID, cfg.Delivery, logger)
 	if err != nil {
-		return nil, fmt.Errorf("nhs: %w", err)
+		return nil, err
 	}
 	return &Client{id: cfg.ID, opts: fhirmap.EmitOptions{Provider: cfg.Provider}, http: hc, log: logger.With("partner", cfg.ID)}, nil
 }

@@ -498,3 +498,27 @@ func drain(body io.ReadCloser) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, 4<<10))
 	_ = body.Close()
 }
+
+// ForPartner is New for the client of one partner whose id is id: the
+// checks every adapter makes before it sends (an id, cfg.Partner empty or
+// that id, a logger), its errors prefixed with what (the adapter's name).
+// cfg.Partner defaults to id.
+func ForPartner(what, id string, cfg Config, logger *slog.Logger) (*Client, error) {
+	if logger == nil {
+		return nil, fmt.Errorf("%s: nil logger", what)
+	}
+	if strings.TrimSpace(id) == "" {
+		return nil, fmt.Errorf("%s: empty partner id", what)
+	}
+	if cfg.Partner == "" {
+		cfg.Partner = id
+	}
+	if cfg.Partner != id {
+		return nil, fmt.Errorf("%s: delivery partner %q differs from id %q", what, cfg.Partner, id)
+	}
+	c, err := New(cfg, logger)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return c, nil
+}

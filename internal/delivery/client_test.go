@@ -933,3 +933,24 @@ func TestConcurrentRequestsReuseTheirConnections(t *testing.T) {
 		t.Fatalf("%d connections opened for %d rounds of %d concurrent requests; want them reused", n, rounds, concurrent)
 	}
 }
+
+// ForPartner refuses what no adapter may send with, naming the adapter.
+func TestForPartnerRefusesAMismatchedPartner(t *testing.T) {
+	logger := slog.New(slog.DiscardHandler)
+	cfg := delivery.Config{BaseURL: "http://127.0.0.1:1"}
+	if _, err := delivery.ForPartner("crm", " ", cfg, logger); err == nil || !strings.Contains(err.Error(), "crm: empty partner id") {
+		t.Errorf("empty id: %v", err)
+	}
+	cfg.Partner = "council-a"
+	if _, err := delivery.ForPartner("crm", "council-b", cfg, logger); err == nil || !strings.Contains(err.Error(), `"council-a" differs from id "council-b"`) {
+		t.Errorf("mismatch: %v", err)
+	}
+	if _, err := delivery.ForPartner("crm", "council-a", cfg, nil); err == nil {
+		t.Error("nil logger accepted")
+	}
+	cfg.Partner = ""
+	c, err := delivery.ForPartner("crm", "council-a", cfg, logger)
+	if err != nil || c == nil {
+		t.Fatalf("valid: %v", err)
+	}
+}
