@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -35,12 +34,8 @@ import (
 // hub's queue looks at once; each queue also looks every poll interval, in
 // case a notification was lost with a connection.
 type subscriber struct {
-	p *Postgres
-
-	mu     sync.Mutex
-	closed bool
-	cancel []context.CancelFunc
-	wg     sync.WaitGroup
+	p       *Postgres
+	running store.Subscriptions
 }
 
 // NewSubscriber returns a subscriber to the store's topics.
@@ -53,39 +48,24 @@ func (sub *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *mes
 	if err := sub.p.EnsureTopics(topic); err != nil {
 		return nil, err
 	}
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	if sub.closed {
-		return nil, errors.New("store: subscriber closed")
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	sub.cancel = append(sub.cancel, cancel)
 	p := sub.p
 	q := &queue{
 		p: p, topic: topic, inFlight: max(p.opts.InFlight, 1),
 		log: p.opts.Logger.With(watermill.LogFields{"topic": topic}), out: make(chan *message.Message),
 		results: make(chan result), held: map[int64]bool{}, wake: p.wakers.On(topic), abandon: make(chan struct{}), stale: true,
 	}
-	sub.wg.Add(1)
-	go func() {
-		defer sub.wg.Done()
+	if err := sub.running.Start(ctx, func(ctx context.Context) {
 		defer p.wakers.Stop(topic, q.wake)
 		q.run(ctx)
-	}()
+	}); err != nil {
+		p.wakers.Stop(topic, q.wake)
+		return nil, err
+	}
 	return q.out, nil
 }
 
 // Close ends every subscription and waits for them to stop.
-func (sub *subscriber) Close() error {
-	sub.mu.Lock()
-	sub.closed = true
-	for _, c := range sub.cancel {
-		c()
-	}
-	sub.mu.Unlock()
-	sub.wg.Wait()
-	return nil
-}
+func (sub *subscriber) Close() error { return sub.running.Close() }
 
 // queue is one subscription on one hub.
 type queue struct {

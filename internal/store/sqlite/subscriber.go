@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -49,11 +48,7 @@ type subscriber struct {
 	inFlight int
 	poll     time.Duration
 	log      watermill.LoggerAdapter
-
-	mu     sync.Mutex
-	closed bool
-	cancel []context.CancelFunc
-	wg     sync.WaitGroup
+	running  store.Subscriptions
 }
 
 // NewSubscriber returns a subscriber to this store's topics. A message is
@@ -70,43 +65,28 @@ func (sub *subscriber) Subscribe(ctx context.Context, topic string) (<-chan *mes
 	if err := sub.s.EnsureTopics(topic); err != nil {
 		return nil, err
 	}
-	sub.mu.Lock()
-	defer sub.mu.Unlock()
-	if sub.closed {
-		return nil, errors.New("store: subscriber closed")
-	}
 	offset, err := sub.s.startOffset(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	sub.cancel = append(sub.cancel, cancel)
 	q := &queue{
 		s: sub.s, topic: topic, read: offset, acked: offset, inFlight: max(sub.inFlight, 1), poll: sub.poll,
 		log: sub.log.With(watermill.LogFields{"topic": topic}), out: make(chan *message.Message),
 		results: make(chan result), busy: map[string]bool{}, done: map[int64]bool{},
 		wake: sub.s.wakers.On(topic), saved: offset, stale: true,
 	}
-	sub.wg.Add(1)
-	go func() {
-		defer sub.wg.Done()
+	if err := sub.running.Start(ctx, func(ctx context.Context) {
 		defer sub.s.wakers.Stop(topic, q.wake)
 		q.run(ctx)
-	}()
+	}); err != nil {
+		sub.s.wakers.Stop(topic, q.wake)
+		return nil, err
+	}
 	return q.out, nil
 }
 
 // Close ends every subscription and waits for them to stop.
-func (sub *subscriber) Close() error {
-	sub.mu.Lock()
-	sub.closed = true
-	for _, c := range sub.cancel {
-		c()
-	}
-	sub.mu.Unlock()
-	sub.wg.Wait()
-	return nil
-}
+func (sub *subscriber) Close() error { return sub.running.Close() }
 
 // startOffset returns the topic's acknowledged offset, creating its row.
 func (s *SQLite) startOffset(ctx context.Context, topic string) (int64, error) {
