@@ -97,6 +97,15 @@ func (p *Postgres) SealDisclosures(ctx context.Context, wait bool) (int, error) 
 	}
 	total := 0
 	for {
+		// Nothing pending (an idle hub, every 200 ms): no transaction, and
+		// no lock written on the head row.
+		var pending bool
+		if err := p.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM disclosures_pending)`).Scan(&pending); err != nil {
+			return total, fmt.Errorf("store: look for pending disclosures: %w", err)
+		}
+		if !pending {
+			return total, nil
+		}
 		n := 0
 		err := p.inTx(ctx, func(tx pgx.Tx) error {
 			n = 0
