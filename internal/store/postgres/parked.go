@@ -1,8 +1,10 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -88,27 +90,12 @@ func (p *Postgres) DueParked(ctx context.Context, partner string, now time.Time,
 			return nil, fmt.Errorf("parked delivery %d: %w", out[i].ID, err)
 		}
 	}
-	sortParked(out)
+	// The claim's RETURNING comes in no order: urgent copies first, then
+	// by when they fell due, as DueParked promises.
+	slices.SortFunc(out, func(a, b store.Parked) int {
+		return cmp.Or(-cmp.Compare(boolInt(a.Urgent), boolInt(b.Urgent)), a.NextAt.Compare(b.NextAt), cmp.Compare(a.ID, b.ID))
+	})
 	return out, nil
-}
-
-// sortParked puts urgent copies first, then by when they fell due.
-func sortParked(ps []store.Parked) {
-	for i := 1; i < len(ps); i++ {
-		for j := i; j > 0 && parkedBefore(ps[j], ps[j-1]); j-- {
-			ps[j], ps[j-1] = ps[j-1], ps[j]
-		}
-	}
-}
-
-func parkedBefore(a, b store.Parked) bool {
-	if a.Urgent != b.Urgent {
-		return a.Urgent
-	}
-	if !a.NextAt.Equal(b.NextAt) {
-		return a.NextAt.Before(b.NextAt)
-	}
-	return a.ID < b.ID
 }
 
 // ParkedDeliveries returns every parked delivery, oldest first, without
@@ -116,6 +103,13 @@ func parkedBefore(a, b store.Parked) bool {
 func (p *Postgres) ParkedDeliveries(ctx context.Context) ([]store.Parked, error) {
 	return query(ctx, p, `SELECT id, partner, lane, urgent, kind, referral_id, idempotency_key, ''::bytea, attempts, next_at, first_failed_at, last_error
 		FROM parked ORDER BY id`, nil, scanParked)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func scanParked(r pgx.CollectableRow) (store.Parked, error) {

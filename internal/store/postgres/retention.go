@@ -44,9 +44,8 @@ func (p *Postgres) ApplyRetention(ctx context.Context, pol store.RetentionPolicy
 		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, retentionLock)
 	}()
 	if !pol.MessagesBefore.IsZero() {
-		if rep.Messages, err = p.purgeMessages(ctx, pol.MessagesBefore); err != nil {
-			return rep, err
-		}
+		// No message to delete: a message is deleted as soon as it is
+		// handled (subscriber.go), and one not handled is never deleted.
 		before, text := pol.MessagesBefore, cutoffText(pol.MessagesBefore)
 		if rep.IdempotencyKeys, err = p.purge(ctx, "idempotency records", `DELETE FROM idempotency WHERE created_at < $1 AND NOT starts_with(key, $2)`,
 			before, store.StatisticsKeyPrefix); err != nil {
@@ -91,12 +90,4 @@ func (p *Postgres) purge(ctx context.Context, what, sql string, args ...any) (in
 // text times compare with it in order.
 func cutoffText(cutoff time.Time) string {
 	return cutoff.UTC().Truncate(time.Second).Format("2006-01-02T15:04:05")
-}
-
-// purgeMessages deletes nothing: a message is deleted as soon as it is
-// handled (subscriber.go), and one not handled is never deleted, whatever
-// its age. It reports no deletion, and is kept so that the report reads as
-// the embedded engine's.
-func (p *Postgres) purgeMessages(context.Context, time.Time) (map[string]int, error) {
-	return map[string]int{}, nil
 }
