@@ -129,13 +129,37 @@ func topicsOf(msgs []outgoing) map[string]bool {
 	return out
 }
 
-// Commit writes everything in b in one transaction.
+// Commit writes everything in b in one transaction, shared with the other
+// batches that arrive meanwhile (group.go).
+//
+// The commit does not wait for the flush to disk (the queues' pool). A
+// batch is what a route decided about a message still in its queue (its
+// copies, its delivery's outcome), and that message's acknowledgement,
+// committed after it, comes later in the write-ahead log: a crash of the
+// database that loses the batch loses the acknowledgement too, and the
+// message is handled again, its copy sent under the same Idempotency-Key
+// and its receipt and disclosure recorded then, as after a hub's crash
+// between sending and recording. What a partner is answered (an intake's
+// 200) is flushed before it is given.
 func (p *Postgres) Commit(ctx context.Context, b store.Batch) error {
 	w, err := p.prepareBatch(b)
 	if err != nil {
 		return err
 	}
-	if err := p.inTx(ctx, func(tx pgx.Tx) error { return w.writeIn(ctx, tx) }); err != nil {
+	if p.closed.Load() {
+		return store.ErrClosed
+	}
+	r := &commitRequest{ctx: ctx, w: w, done: make(chan error, 1)}
+	select {
+	case p.commits <- r:
+	case <-p.committing:
+		return store.ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Taken: the committer answers whatever happens (a statement timeout
+	// bounds it), and the caller learns the outcome rather than guessing.
+	if err := <-r.done; err != nil {
 		return err
 	}
 	p.published(topicsOf(w.msgs))
@@ -215,13 +239,8 @@ func (w *preparedBatch) write(ctx context.Context, tx execer) error {
 			return fmt.Errorf("store: record dead letter: %w", err)
 		}
 	}
-	for _, d := range b.Delivered {
-		if _, err := tx.Exec(ctx, `INSERT INTO receipts
-			(referral_id, idempotency_key, recipient, kind, partner_reference, status_code, at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
-			d.ReferralID, d.IdempotencyKey, d.Recipient, d.Kind, d.PartnerReference, d.StatusCode, store.Timestamp(d.At)); err != nil {
-			return fmt.Errorf("store: record delivery: %w", err)
-		}
+	if err := recordDeliveries(ctx, tx, b.Delivered); err != nil {
+		return err
 	}
 	return appendDisclosures(ctx, tx, b.Disclosures)
 }
@@ -242,25 +261,78 @@ func nonNil(b []byte) []byte {
 	return b
 }
 
-// applyRefUpdates writes what a batch learnt about references.
+// recordDeliveries writes the receipts of copies partners accepted, in one
+// statement however many (a group commit carries several).
+func recordDeliveries(ctx context.Context, tx execer, ds []store.Delivered) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	cols := make([][]string, 6)
+	codes := make([]int32, len(ds))
+	for i, d := range ds {
+		for j, v := range []string{d.ReferralID, d.IdempotencyKey, d.Recipient, d.Kind, d.PartnerReference, store.Timestamp(d.At)} {
+			cols[j] = append(cols[j], v)
+		}
+		codes[i] = int32(d.StatusCode)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO receipts
+		(referral_id, idempotency_key, recipient, kind, partner_reference, at, status_code)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[])
+		ON CONFLICT DO NOTHING`, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], codes); err != nil {
+		return fmt.Errorf("store: record delivery: %w", err)
+	}
+	return nil
+}
+
+// applyRefUpdates writes what a batch learnt about references: one
+// statement for the referrals' columns and one for new case references,
+// however many updates (a group commit carries several, some about the
+// same referral).
 func applyRefUpdates(ctx context.Context, tx execer, ups []store.RefUpdate) error {
 	now := store.Timestamp(time.Time{})
+	cols := make([][]string, 5)
+	row := map[string]int{} // referral id → its index in cols
+	cases := make([][]string, 4)
 	for _, u := range ups {
 		if u.Council != "" || u.OrderReference != "" || u.OrderSentTo != "" || u.TaskID != "" {
-			// An empty value leaves its column as it is.
-			if _, err := tx.Exec(ctx, `UPDATE referrals SET
-				council = COALESCE(NULLIF($1, ''), council), order_reference = COALESCE(NULLIF($2, ''), order_reference),
-				order_sent_to = COALESCE(NULLIF($3, ''), order_sent_to), task_id = COALESCE(NULLIF($4, ''), task_id), updated_at = $5
-				WHERE referral_id = $6`, u.Council, u.OrderReference, u.OrderSentTo, u.TaskID, now, u.ReferralID); err != nil {
-				return fmt.Errorf("store: update references of referral: %w", err)
+			i, ok := row[u.ReferralID]
+			if !ok {
+				i = len(cols[0])
+				row[u.ReferralID] = i
+				for j, v := range []string{u.ReferralID, "", "", "", ""} {
+					cols[j] = append(cols[j], v)
+				}
+			}
+			// An empty value leaves its column as it is; of two updates
+			// of one referral, the later value stands, as if in turn.
+			for j, v := range []string{u.Council, u.OrderReference, u.OrderSentTo, u.TaskID} {
+				if v != "" {
+					cols[j+1][i] = v
+				}
 			}
 		}
 		if c := u.Case; c != nil && c.Reference != "" {
-			if _, err := tx.Exec(ctx, `INSERT INTO case_refs (council, case_reference, referral_id, purpose, at)
-				VALUES ($1, $2, $3, $4, $5) ON CONFLICT (council, case_reference) DO NOTHING`,
-				c.Council, c.Reference, u.ReferralID, c.Purpose, now); err != nil {
-				return fmt.Errorf("store: record case reference: %w", err)
+			for j, v := range []string{c.Council, c.Reference, u.ReferralID, c.Purpose} {
+				cases[j] = append(cases[j], v)
 			}
+		}
+	}
+	if len(cols[0]) > 0 {
+		// ANY($1) has the referrals read by their index: joined with the
+		// unnest alone, the planner may scan the whole table.
+		if _, err := tx.Exec(ctx, `UPDATE referrals r SET
+			council = COALESCE(NULLIF(u.council, ''), r.council), order_reference = COALESCE(NULLIF(u.order_reference, ''), r.order_reference),
+			order_sent_to = COALESCE(NULLIF(u.order_sent_to, ''), r.order_sent_to), task_id = COALESCE(NULLIF(u.task_id, ''), r.task_id), updated_at = $6
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(referral_id, council, order_reference, order_sent_to, task_id)
+			WHERE r.referral_id = ANY($1) AND r.referral_id = u.referral_id`, cols[0], cols[1], cols[2], cols[3], cols[4], now); err != nil {
+			return fmt.Errorf("store: update references of referral: %w", err)
+		}
+	}
+	if len(cases[0]) > 0 {
+		if _, err := tx.Exec(ctx, `INSERT INTO case_refs (council, case_reference, referral_id, purpose, at)
+			SELECT *, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+			ON CONFLICT (council, case_reference) DO NOTHING`, cases[0], cases[1], cases[2], cases[3], now); err != nil {
+			return fmt.Errorf("store: record case reference: %w", err)
 		}
 	}
 	return nil
@@ -288,14 +360,14 @@ func (p *Postgres) AcceptWithBatch(ctx context.Context, keys []string, resp inta
 		}
 		counts = stats.ForReferral(&rec.Referral, rec.Refs.Council, time.Now())
 	}
-	return p.acceptOnce(ctx, keys, resp, w, func(_ pgx.Tx, pl execer) error {
+	return p.acceptOnce(ctx, keys, resp, w, func(pl execer) error {
 		if rec != nil {
 			if err := insertReferral(ctx, pl, rec, body); err != nil {
 				return err
 			}
 		}
 		return addStatistics(ctx, pl, counts)
-	})
+	}, nil)
 }
 
 // AcceptEventOnce implements intake.EventStore.
@@ -310,12 +382,11 @@ func (p *Postgres) AcceptEventOnce(ctx context.Context, c intake.EventCommit) (i
 			return intake.Response{}, false, fmt.Errorf("store: amended referral: %w", err)
 		}
 	}
-	return p.acceptOnce(ctx, c.Keys, c.Response, w, func(tx pgx.Tx, pl execer) error {
-		// The status moves by compare and set, whose outcome decides.
-		if err := eventChanges(ctx, tx, c, amended); err != nil {
-			return err
-		}
+	return p.acceptOnce(ctx, c.Keys, c.Response, w, func(pl execer) error {
 		return addStatistics(ctx, pl, c.Stats)
+	}, func(tx pgx.Tx) error {
+		// The status moves by compare and set, whose outcome decides.
+		return eventChanges(ctx, tx, c, amended)
 	})
 }
 
@@ -323,35 +394,57 @@ func (p *Postgres) AcceptEventOnce(ctx context.Context, c intake.EventCommit) (i
 // at the same time); the accept reads the answer stored with it.
 var errKeyTaken = errors.New("store: idempotency key recorded meanwhile")
 
-// acceptOnce records keys with resp and runs write and w, in one
-// transaction, when none of keys has been seen; otherwise it returns the
-// response stored with the first key seen and writes nothing.
+// acceptOnce records keys with resp and writes queued, decide and w, in
+// one transaction, when none of keys has been seen; otherwise it returns
+// the response stored with the first key seen and writes nothing.
 //
-// The keys are recorded first, in a statement of their own: whether they
-// were new decides the rest. Everything else goes in one round trip.
-func (p *Postgres) acceptOnce(ctx context.Context, keys []string, resp intake.Response, w *preparedBatch, write func(tx pgx.Tx, pl execer) error) (intake.Response, bool, error) {
+// Without decide (statements whose outcome decides whether to go on), the
+// whole is one round trip: the keys are inserted first, and a key recorded
+// before, or by a transaction committing meanwhile, fails that insert,
+// which ends the transaction before anything else is written. With decide,
+// the keys are recorded in a round trip of their own, then decide runs,
+// then the rest goes in one round trip.
+func (p *Postgres) acceptOnce(ctx context.Context, keys []string, resp intake.Response, w *preparedBatch,
+	queued func(pl execer) error, decide func(tx pgx.Tx) error) (intake.Response, bool, error) {
 	respJSON, err := json.Marshal(resp)
 	if err != nil {
 		return intake.Response{}, false, fmt.Errorf("store: encode response: %w", err)
 	}
+	distinct := uniq(keys)
 	for attempt := 0; ; attempt++ {
-		err = p.inTx(ctx, func(tx pgx.Tx) error {
-			tag, err := tx.Exec(ctx, `INSERT INTO idempotency (key, response) SELECT unnest($1::text[]), $2 ON CONFLICT (key) DO NOTHING`, keys, respJSON)
-			if err != nil {
-				return fmt.Errorf("store: record idempotency key: %w", err)
+		if decide == nil {
+			err = p.inOneTrip(ctx, p.pool, func(pl *pipeline) error {
+				_, _ = pl.Exec(ctx, `INSERT INTO idempotency (key, response) SELECT unnest($1::text[]), $2`, distinct, respJSON)
+				if err := queued(pl); err != nil {
+					return err
+				}
+				return w.write(ctx, pl)
+			})
+			if keyTaken(err) {
+				err = errKeyTaken
 			}
-			if tag.RowsAffected() != int64(len(uniq(keys))) {
-				return errKeyTaken // seen before, or being recorded now
-			}
-			var pl pipeline
-			if err := write(tx, &pl); err != nil {
-				return err
-			}
-			if err := w.write(ctx, &pl); err != nil {
-				return err
-			}
-			return pl.send(ctx, tx)
-		})
+		} else {
+			err = p.inTx(ctx, func(tx pgx.Tx) error {
+				tag, err := tx.Exec(ctx, `INSERT INTO idempotency (key, response) SELECT unnest($1::text[]), $2 ON CONFLICT (key) DO NOTHING`, distinct, respJSON)
+				if err != nil {
+					return fmt.Errorf("store: record idempotency key: %w", err)
+				}
+				if tag.RowsAffected() != int64(len(distinct)) {
+					return errKeyTaken // seen before, or being recorded now
+				}
+				if err := decide(tx); err != nil {
+					return err
+				}
+				var pl pipeline
+				if err := queued(&pl); err != nil {
+					return err
+				}
+				if err := w.write(ctx, &pl); err != nil {
+					return err
+				}
+				return pl.send(ctx, tx)
+			})
+		}
 		if errors.Is(err, errKeyTaken) {
 			first, seen, serr := p.StoredResponse(ctx, keys)
 			if serr != nil {
@@ -370,6 +463,13 @@ func (p *Postgres) acceptOnce(ctx context.Context, keys []string, resp intake.Re
 		p.published(topicsOf(w.msgs))
 		return resp, false, nil
 	}
+}
+
+// keyTaken reports whether err is the insert of an idempotency key that
+// was recorded already.
+func keyTaken(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "idempotency_pkey"
 }
 
 func insertReferral(ctx context.Context, tx execer, rec *intake.Record, body []byte) error {

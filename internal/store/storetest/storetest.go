@@ -21,6 +21,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Engine) {
 		test func(t *testing.T, open func(t *testing.T) store.Engine)
 	}{
 		{"CommitIsAllOrNothing", testCommitIsAllOrNothing},
+		{"AcceptOnceUnderRace", testAcceptOnceUnderRace},
 		{"CrossReferenceFindsTheReferralByAnyReference", testCrossReferenceFindsTheReferralByAnyReference},
 		{"AcceptEventOnceIsACompareAndSet", testAcceptEventOnceIsACompareAndSet},
 		{"ParkedLanesOfferOnlyTheirHead", testParkedLanesOfferOnlyTheirHead},
