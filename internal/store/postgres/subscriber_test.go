@@ -196,3 +196,42 @@ func TestCloseGivesLeasesBack(t *testing.T) {
 		t.Fatalf("b claims %d messages after a closed, %v; want the 2 a had not handled", len(rest), err)
 	}
 }
+
+// A hub's commit wakes the other hub's queue through a notification, long
+// before that queue's next poll, and its own queue too.
+func TestACommitWakesTheOtherHubBeforeItsPoll(t *testing.T) {
+	url := pgtest.URL(t)
+	open := func() *Postgres {
+		p, err := Open(context.Background(), Options{URL: url, Keyring: testKeys(t, url), Migrate: true, PollInterval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a, b := open(), open()
+	defer a.Close()
+	defer b.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	receive := func(p *Postgres, topic string) <-chan *message.Message {
+		sub, _ := p.NewSubscriber()
+		t.Cleanup(func() { sub.Close() })
+		msgs, err := sub.Subscribe(ctx, topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return msgs
+	}
+	atB, atA := receive(b, "deliver.woken"), receive(a, "deliver.own")
+	time.Sleep(200 * time.Millisecond) // both queues have made their first claim, and wait for the hour's poll
+	publish(t, a, "deliver.woken", 1, 1)
+	publish(t, a, "deliver.own", 1, 1)
+	for name, msgs := range map[string]<-chan *message.Message{"the other hub": atB, "the publishing hub": atA} {
+		select {
+		case m := <-msgs:
+			m.Ack()
+		case <-time.After(30 * time.Second): // the poll is an hour away
+			t.Fatalf("%s was not woken by the commit", name)
+		}
+	}
+}

@@ -284,10 +284,9 @@ func recordDeliveries(ctx context.Context, tx execer, ds []store.Delivered) erro
 	return nil
 }
 
-// applyRefUpdates writes what a batch learnt about references: one
-// statement for the referrals' columns and one for new case references,
-// however many updates (a group commit carries several, some about the
-// same referral).
+// applyRefUpdates writes what a batch learnt about references: a statement
+// per referral, however many of its updates a group commit carries, and
+// one for every new case reference.
 func applyRefUpdates(ctx context.Context, tx execer, ups []store.RefUpdate) error {
 	now := store.Timestamp(time.Time{})
 	cols := make([][]string, 5)
@@ -317,14 +316,14 @@ func applyRefUpdates(ctx context.Context, tx execer, ups []store.RefUpdate) erro
 			}
 		}
 	}
-	if len(cols[0]) > 0 {
-		// ANY($1) has the referrals read by their index: joined with the
-		// unnest alone, the planner may scan the whole table.
-		if _, err := tx.Exec(ctx, `UPDATE referrals r SET
-			council = COALESCE(NULLIF(u.council, ''), r.council), order_reference = COALESCE(NULLIF(u.order_reference, ''), r.order_reference),
-			order_sent_to = COALESCE(NULLIF(u.order_sent_to, ''), r.order_sent_to), task_id = COALESCE(NULLIF(u.task_id, ''), r.task_id), updated_at = $6
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(referral_id, council, order_reference, order_sent_to, task_id)
-			WHERE r.referral_id = ANY($1) AND r.referral_id = u.referral_id`, cols[0], cols[1], cols[2], cols[3], cols[4], now); err != nil {
+	// One statement per referral, by its key: a join with the arrays
+	// was planned as a scan of the whole table while its statistics were
+	// those of an empty one, and stayed so in the cached plan.
+	for i, id := range cols[0] {
+		if _, err := tx.Exec(ctx, `UPDATE referrals SET
+			council = COALESCE(NULLIF($1, ''), council), order_reference = COALESCE(NULLIF($2, ''), order_reference),
+			order_sent_to = COALESCE(NULLIF($3, ''), order_sent_to), task_id = COALESCE(NULLIF($4, ''), task_id), updated_at = $5
+			WHERE referral_id = $6`, cols[1][i], cols[2][i], cols[3][i], cols[4][i], now, id); err != nil {
 			return fmt.Errorf("store: update references of referral: %w", err)
 		}
 	}
