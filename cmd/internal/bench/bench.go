@@ -197,7 +197,7 @@ type Report struct {
 	// processes on this machine, whoever they served; 0 when not measured,
 	// as across a restart).
 	PostgresCPUSeconds float64 `json:"postgresCpuSeconds,omitempty"`
-	// Events are what the scenario did (failover, pgrestart, rolling).
+	// Events are what the scenario did (failover, pgrestart, pgcrash, rolling).
 	Events []Event `json:"events,omitempty"`
 }
 

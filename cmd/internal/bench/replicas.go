@@ -47,12 +47,12 @@ func (o Options) Check() error {
 	}
 	switch o.Scenario {
 	case "steady", "outage", "backlog":
-	case "failover", "rolling", "pgrestart":
+	case "failover", "rolling", "pgrestart", "pgcrash":
 		if o.Backend != BackendPostgres || o.Replicas < 2 {
 			return fmt.Errorf("--scenario %s needs --backend postgres and --replicas 2 or more", o.Scenario)
 		}
 	default:
-		return fmt.Errorf("--scenario %q: want steady, outage, backlog, failover, pgrestart or rolling", o.Scenario)
+		return fmt.Errorf("--scenario %q: want steady, outage, backlog, failover, pgrestart, pgcrash or rolling", o.Scenario)
 	}
 	if o.CancelEvery < 0 || (o.Lease != 0 && o.Backend != BackendPostgres) {
 		return fmt.Errorf("--cancel-every must not be negative; --lease is for --backend postgres")

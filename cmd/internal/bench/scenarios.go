@@ -10,9 +10,9 @@ import (
 )
 
 // The scenarios of several hubs on PostgreSQL: a replica killed twice
-// (failover), PostgreSQL restarted (pgrestart), each replica stopped and
-// started again in turn (rolling). Each notes what it did, when, on the
-// report's events.
+// (failover), PostgreSQL restarted (pgrestart) or crashed and restarted
+// (pgcrash), each replica stopped and started again in turn (rolling).
+// Each notes what it did, when, on the report's events.
 
 // Event is something a scenario did, at At seconds after the send began.
 type Event struct {
@@ -25,9 +25,9 @@ type Event struct {
 	// Outstanding is how many accepted messages were not yet delivered to
 	// every recipient at the kill.
 	Outstanding int `json:"outstanding,omitempty"`
-	// Seconds is how long the step took (pgrestart, rolling).
+	// Seconds is how long the step took (pgrestart, pgcrash, rolling).
 	Seconds float64 `json:"seconds,omitempty"`
-	// pgrestart: AcceptedDuring is how many referrals were answered 200
+	// pgrestart, pgcrash: AcceptedDuring is how many referrals were answered 200
 	// while the restart ran, FirstAcceptedAfter how long after it the
 	// first 200 came (the hubs reconnected).
 	AcceptedDuring     int     `json:"acceptedDuring,omitempty"`
@@ -40,7 +40,8 @@ type Event struct {
 // runScenario starts the scenario's goroutine; wait waits for it.
 func (b *benchRun) runScenario(ctx context.Context, started time.Time) (wait func()) {
 	var wg sync.WaitGroup
-	run := map[string]func(context.Context, time.Time){"failover": b.failover, "pgrestart": b.pgRestart, "rolling": b.rolling}[b.o.Scenario]
+	run := map[string]func(context.Context, time.Time){"failover": b.failover, "pgrestart": b.pgRestart, "pgcrash": b.pgRestart,
+		"rolling": b.rolling}[b.o.Scenario]
 	if run != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); run(ctx, started) }()
@@ -91,14 +92,23 @@ func (b *benchRun) failover(ctx context.Context, started time.Time) {
 	}
 }
 
-// pgRestart restarts PostgreSQL half way through the send.
+// pgRestart restarts PostgreSQL half way through the send: a fast
+// shutdown (pgrestart), or an immediate one (pgcrash), which ends the
+// server's processes without flushing what its log holds in memory, as a
+// crash of the database would: commits that did not wait for the flush
+// (claims, acknowledgements, delivery outcomes) are lost, and recovered
+// from by handling their messages again.
 func (b *benchRun) pgRestart(ctx context.Context, started time.Time) {
 	if !sleepUntil(ctx, started.Add(b.o.Duration/2)) {
 		return
 	}
-	b.event(started, Event{What: "pg_ctlcluster 15 main restart"})
+	mode := "fast"
+	if b.o.Scenario == "pgcrash" {
+		mode = "immediate"
+	}
+	b.event(started, Event{What: "pg_ctlcluster 15 main restart -m " + mode})
 	t0 := time.Now()
-	out, err := exec.CommandContext(ctx, "pg_ctlcluster", "15", "main", "restart").CombinedOutput()
+	out, err := exec.CommandContext(ctx, "pg_ctlcluster", "15", "main", "restart", "-m", mode).CombinedOutput()
 	what := "PostgreSQL restarted"
 	if err != nil {
 		what = fmt.Sprintf("PostgreSQL restart failed: %v: %s", err, out)
