@@ -2,6 +2,10 @@ package postgres
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/iceshub/iceshub/internal/store"
 )
 
 // Commit's group commit. The outcomes of deliveries that arrive together
@@ -106,4 +110,119 @@ func mergeBatches(ws []*preparedBatch) *preparedBatch {
 		m.parked = append(m.parked, w.parked...)
 	}
 	return m
+}
+
+// The deliveries' reads are shared the same way: each delivery asks, before
+// it sends, whether its copy went already, whether its lane is parked and
+// what the referral's references are (DeliveryState); the questions that
+// arrive together are answered by one statement.
+
+// stateQuestion is one DeliveryState's arguments.
+type stateQuestion struct{ referralID, key, partner, lane, casePurpose string }
+
+type stateAnswer struct {
+	st  store.DeliveryState
+	err error
+}
+
+type stateRequest struct {
+	ctx  context.Context
+	q    stateQuestion
+	done chan stateAnswer // buffered
+}
+
+// stateReaders is how many shared reads may run at once.
+const stateReaders = 2
+
+// readStates answers the questions waiting, a group at a time, until ctx
+// ends; the last of the stateReaders to stop closes reading.
+func (p *Postgres) readStates(ctx context.Context, left *atomic.Int32) {
+	defer func() {
+		if left.Add(-1) == 0 {
+			close(p.reading)
+		}
+	}()
+	for {
+		var first *stateRequest
+		select {
+		case <-ctx.Done():
+			return
+		case first = <-p.stateReads:
+		}
+		group := []*stateRequest{first}
+	gather:
+		for len(group) < maxCommitGroup {
+			select {
+			case r := <-p.stateReads:
+				group = append(group, r)
+			default:
+				break gather
+			}
+		}
+		p.readGroup(ctx, group)
+	}
+}
+
+// readGroup answers group in one statement. Each referral is looked up by
+// its key (LIMIT 1 keeps the planner from turning the lookups into a join
+// that scans the table).
+func (p *Postgres) readGroup(ctx context.Context, group []*stateRequest) {
+	live := group[:0:0]
+	cols := make([][]string, 5)
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- stateAnswer{err: err}
+			continue
+		}
+		live = append(live, r)
+		for j, v := range []string{r.q.referralID, r.q.key, r.q.partner, r.q.lane, r.q.casePurpose} {
+			cols[j] = append(cols[j], v)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	answers := make([]stateAnswer, len(live))
+	rows, err := p.pool.Query(ctx, `SELECT q.n,
+			EXISTS(SELECT 1 FROM receipts WHERE referral_id = q.referral_id AND idempotency_key = q.key),
+			EXISTS(SELECT 1 FROM parked WHERE partner = q.partner AND lane = q.lane),
+			COALESCE(r.service_request_id, ''), COALESCE(r.requester_ods, ''), COALESCE(r.council, ''),
+			COALESCE(r.order_reference, ''), COALESCE(r.task_id, ''),
+			CASE WHEN q.purpose = '' THEN '' ELSE
+				COALESCE((SELECT c.case_reference FROM case_refs c WHERE c.referral_id = q.referral_id AND c.council = q.partner
+					AND c.purpose = q.purpose ORDER BY c.at LIMIT 1), '') END
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS q(referral_id, key, partner, lane, purpose, n)
+		LEFT JOIN LATERAL (SELECT * FROM referrals WHERE referral_id = q.referral_id LIMIT 1) r ON true`,
+		cols[0], cols[1], cols[2], cols[3], cols[4])
+	if err == nil {
+		seen := 0
+		for rows.Next() {
+			var n int64
+			var st store.DeliveryState
+			r := &st.Refs
+			if err = rows.Scan(&n, &st.Delivered, &st.LaneBusy, &r.ServiceRequestID, &r.RequesterODS, &r.Council,
+				&r.OrderReference, &r.TaskID, &r.CaseReference); err != nil {
+				break
+			}
+			if n < 1 || int(n) > len(live) {
+				err = fmt.Errorf("answer %d of %d questions", n, len(live))
+				break
+			}
+			answers[n-1].st = st
+			seen++
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+		if err == nil && seen != len(live) {
+			err = fmt.Errorf("%d answers to %d questions", seen, len(live))
+		}
+	}
+	for i, r := range live {
+		if err != nil {
+			answers[i] = stateAnswer{err: fmt.Errorf("store: read delivery state: %w", err)}
+		}
+		r.done <- answers[i]
+	}
 }

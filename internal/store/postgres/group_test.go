@@ -134,3 +134,39 @@ func TestGroupWithABadBatchIsWrittenOneByOne(t *testing.T) {
 		t.Fatalf("4 batches took %d transactions carrying %d, want 1 carrying 4", g-g0, c-c0)
 	}
 }
+
+// Questions read together each get their own answer: which copies went,
+// which lanes are parked, whose references.
+func TestGroupReadAnswersEachQuestion(t *testing.T) {
+	p := openTest(t, pgtest.URL(t))
+	defer p.Close()
+	ctx := context.Background()
+	if err := p.Commit(ctx, store.Batch{
+		Delivered: []store.Delivered{{At: time.Now(), IdempotencyKey: "key-1", Recipient: "provider", Kind: "order", ReferralID: "ref-1", StatusCode: 201}},
+		Park: []store.Parked{{Partner: "provider", Lane: "ref-2", Kind: "order", ReferralID: "ref-2", IdempotencyKey: "key-2",
+			Payload: []byte("{}"), NextAt: time.Now().Add(time.Hour), FirstFailed: time.Now()}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	questions := []stateQuestion{
+		{referralID: "ref-1", key: "key-1", partner: "provider", lane: "ref-1"},
+		{referralID: "ref-2", key: "key-2", partner: "provider", lane: "ref-2"},
+		{referralID: "ref-3", key: "key-3", partner: "provider", lane: "ref-3"},
+		{referralID: "ref-2", key: "key-2b", partner: "council-a", lane: "ref-2"},
+	}
+	want := []store.DeliveryState{{Delivered: true}, {LaneBusy: true}, {}, {}}
+	var group []*stateRequest
+	for _, q := range questions {
+		group = append(group, &stateRequest{ctx: ctx, q: q, done: make(chan stateAnswer, 1)})
+	}
+	p.readGroup(ctx, group)
+	for i, r := range group {
+		a := <-r.done
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		if a.st != want[i] {
+			t.Errorf("question %d (%+v): %+v, want %+v", i, questions[i], a.st, want[i])
+		}
+	}
+}

@@ -103,6 +103,10 @@ type Postgres struct {
 	// closes committing when it stops.
 	commits    chan *commitRequest
 	committing chan struct{}
+	// stateReads takes DeliveryState's questions to the readers
+	// (group.go); reading is closed when the last of them stops.
+	stateReads chan *stateRequest
+	reading    chan struct{}
 
 	groups, callers atomic.Int64
 }
@@ -144,7 +148,8 @@ func Open(ctx context.Context, opts Options) (*Postgres, error) {
 	}
 	p := &Postgres{pool: pool, queues: queues, opts: opts, keys: opts.Keyring, sealer: store.Sealer{Keys: opts.Keyring},
 		replica: opts.Replica, topics: map[string]bool{}, notify: make(chan string, 64),
-		commits: make(chan *commitRequest), committing: make(chan struct{})}
+		commits: make(chan *commitRequest), committing: make(chan struct{}),
+		stateReads: make(chan *stateRequest), reading: make(chan struct{})}
 	if err := p.schemaReady(ctx); err != nil {
 		p.closePools()
 		return nil, err
@@ -159,6 +164,11 @@ func Open(ctx context.Context, opts Options) (*Postgres, error) {
 	go p.keepSealing(lctx)
 	go p.notifyOthers(lctx)
 	go p.commitGroups(lctx)
+	readers := new(atomic.Int32)
+	readers.Store(stateReaders)
+	for range stateReaders {
+		go p.readStates(lctx, readers)
+	}
 	return p, nil
 }
 
@@ -324,6 +334,7 @@ func (p *Postgres) Close() error {
 	<-p.sealing
 	<-p.notifying
 	<-p.committing
+	<-p.reading
 	p.closePools()
 	return nil
 }

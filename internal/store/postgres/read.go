@@ -109,27 +109,22 @@ func (p *Postgres) References(ctx context.Context, referralID, recipient string)
 // DeliveryState answers, in one read, whether the copy with
 // idempotencyKey was delivered already, whether partner's lane holds a
 // parked copy, and the references of the referral as partner sees them.
+// The reads of deliveries asking at the same moment share one statement
+// (readStates).
 func (p *Postgres) DeliveryState(ctx context.Context, idempotencyKey, partner, lane, referralID, casePurpose string) (store.DeliveryState, error) {
 	if p.closed.Load() {
 		return store.DeliveryState{}, store.ErrClosed
 	}
-	var out store.DeliveryState
-	r := &out.Refs
-	err := p.pool.QueryRow(ctx, `SELECT
-			EXISTS(SELECT 1 FROM receipts WHERE referral_id = $1 AND idempotency_key = $2),
-			EXISTS(SELECT 1 FROM parked WHERE partner = $3 AND lane = $4),
-			COALESCE(r.service_request_id, ''), COALESCE(r.requester_ods, ''), COALESCE(r.council, ''),
-			COALESCE(r.order_reference, ''), COALESCE(r.task_id, ''),
-			CASE WHEN $5 = '' THEN '' ELSE
-				COALESCE((SELECT c.case_reference FROM case_refs c WHERE c.referral_id = r.referral_id AND c.council = $3 AND c.purpose = $5
-				ORDER BY c.at LIMIT 1), '') END
-		FROM (SELECT 1) AS one LEFT JOIN referrals r ON r.referral_id = $1`,
-		referralID, idempotencyKey, partner, lane, casePurpose).Scan(&out.Delivered, &out.LaneBusy,
-		&r.ServiceRequestID, &r.RequesterODS, &r.Council, &r.OrderReference, &r.TaskID, &r.CaseReference)
-	if err != nil {
-		return store.DeliveryState{}, fmt.Errorf("store: read delivery state: %w", err)
+	r := &stateRequest{ctx: ctx, q: stateQuestion{referralID, idempotencyKey, partner, lane, casePurpose}, done: make(chan stateAnswer, 1)}
+	select {
+	case p.stateReads <- r:
+	case <-p.reading:
+		return store.DeliveryState{}, store.ErrClosed
+	case <-ctx.Done():
+		return store.DeliveryState{}, ctx.Err()
 	}
-	return out, nil
+	a := <-r.done
+	return a.st, a.err
 }
 
 // WasDelivered reports whether the delivery about referralID with this
