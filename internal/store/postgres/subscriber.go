@@ -89,6 +89,8 @@ type queue struct {
 	// ackFailed: the last write of acknowledgements failed; the next poll
 	// tries again rather than the next turn of the loop.
 	ackFailed bool
+	// ackWaited: the first of toAck has waited ackGather for others.
+	ackWaited bool
 	// failing is when the queue's reads or writes began to fail, zero
 	// while they work; loggedAt when that was last logged.
 	failing, loggedAt time.Time
@@ -151,16 +153,19 @@ func (q *queue) run(ctx context.Context) {
 		// or ackGather after the first; claims are made when the messages
 		// in flight have fallen to half: one statement for many messages
 		// either way.
-		if len(q.toAck) >= max(1, q.inFlight/2) && !q.ackFailed {
+		// An acknowledgement due goes with the claim it makes possible
+		// when the queue wants more work (q.claim), alone otherwise.
+		ackNow := (len(q.toAck) >= max(1, q.inFlight/2) || q.ackWaited) && !q.ackFailed && len(q.toAck) > 0
+		if (q.stale || ackNow) && len(q.pending) == 0 && q.handed <= q.inFlight/2 {
+			q.claim(ctx)
+		} else if ackNow {
 			q.flushAcks(ctx)
 		}
+		q.ackWaited = false
 		if len(q.toAck) == 0 {
 			ackDue = nil
 		} else if ackDue == nil {
 			ackDue = time.After(ackGather)
-		}
-		if q.stale && len(q.pending) == 0 && q.handed <= q.inFlight/2 {
-			q.claim(ctx)
 		}
 		var out chan *message.Message
 		var next item
@@ -208,10 +213,7 @@ func (q *queue) run(ctx context.Context) {
 		case <-retry:
 			retry = nil
 		case <-ackDue:
-			ackDue = nil
-			if !q.ackFailed {
-				q.flushAcks(ctx)
-			}
+			ackDue, q.ackWaited = nil, true
 		case <-q.wake:
 			q.stale = true
 		case <-poll.C:
@@ -226,12 +228,18 @@ func (q *queue) run(ctx context.Context) {
 // lane and not leased by a live hub.
 func (q *queue) claim(ctx context.Context) {
 	want := 2*q.inFlight - q.handed
-	rows, err := q.p.claim(ctx, q.topic, want)
+	var acked []int64
+	if !q.ackFailed {
+		acked = q.toAck
+	}
+	rows, err := q.p.claim(ctx, q.topic, want, acked)
 	if err != nil {
 		q.failed(ctx, "reading the queue failed", err)
 		q.stale = false // the poll tries again, not the next turn of the loop
+		q.ackFailed = q.ackFailed || len(acked) > 0
 		return
 	}
+	q.acknowledged(len(acked))
 	q.worked()
 	q.stale = len(rows) == want
 	for _, r := range rows {
@@ -281,11 +289,16 @@ func (q *queue) flushAcks(ctx context.Context) {
 		q.ackFailed = true
 		return
 	}
-	for _, id := range q.toAck {
+	q.acknowledged(len(q.toAck))
+	q.stale = true
+}
+
+// acknowledged forgets the first n of toAck, written.
+func (q *queue) acknowledged(n int) {
+	for _, id := range q.toAck[:n] {
 		delete(q.held, id)
 	}
-	q.toAck = q.toAck[:0]
-	q.stale = true
+	q.toAck = append(q.toAck[:0], q.toAck[n:]...)
 }
 
 // renew extends the lease of every message this queue holds.
@@ -359,9 +372,12 @@ type claimed struct {
 	metadata message.Metadata
 }
 
-// claim leases up to limit messages of topic for this hub: each the first
-// unacknowledged message of its lane, not leased by a live hub, in order.
-func (p *Postgres) claim(ctx context.Context, topic string, limit int) ([]claimed, error) {
+// claim deletes the acknowledged messages acked, then leases up to limit
+// messages of topic for this hub: each the first unacknowledged message of
+// its lane, not leased by a live hub, in order. Both in one round trip and
+// one transaction: acknowledging is what makes the next message of a lane
+// claimable, so the one is mostly followed by the other.
+func (p *Postgres) claim(ctx context.Context, topic string, limit int, acked []int64) ([]claimed, error) {
 	if p.closed.Load() {
 		return nil, store.ErrClosed
 	}
@@ -370,7 +386,11 @@ func (p *Postgres) claim(ctx context.Context, topic string, limit int) ([]claime
 	// messages_lane), walking the topic in id order, so that a claim
 	// reads a few rows however long the queue; as NOT EXISTS the planner
 	// chose an anti-join over the whole topic.
-	rows, err := p.queues.Query(ctx, `WITH c AS (
+	var b pgx.Batch
+	if len(acked) > 0 {
+		b.Queue(`DELETE FROM messages WHERE id = ANY($1)`, acked)
+	}
+	b.Queue(`WITH c AS (
 				SELECT m.id FROM messages m
 				WHERE m.topic = $1
 				  AND (m.lease_until IS NULL OR m.lease_until < now())
@@ -381,6 +401,15 @@ func (p *Postgres) claim(ctx context.Context, topic string, limit int) ([]claime
 			UPDATE messages u SET leased_by = $3, lease_until = now() + $4 * interval '1 millisecond'
 			FROM c WHERE u.id = c.id
 			RETURNING u.id, u.uuid, u.payload, u.metadata`, topic, limit, p.replica, p.opts.Lease.Milliseconds())
+	br := p.queues.SendBatch(ctx, &b)
+	defer br.Close()
+	var err error
+	if len(acked) > 0 {
+		if _, err = br.Exec(); err != nil {
+			return nil, fmt.Errorf("store: acknowledge messages: %w", err)
+		}
+	}
+	rows, err := br.Query()
 	var out []claimed
 	if err == nil {
 		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimed, error) {
@@ -394,6 +423,9 @@ func (p *Postgres) claim(ctx context.Context, topic string, limit int) ([]claime
 			}
 			return c, nil
 		})
+	}
+	if err == nil {
+		err = br.Close()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: claim messages of %s: %w", topic, err)

@@ -112,11 +112,11 @@ func TestALeaseThatPassesIsTakenOver(t *testing.T) {
 	a.opts.Lease = 2 * time.Second
 	publish(t, a, "deliver.x", 1, 2)
 	ctx := context.Background()
-	got, err := a.claim(ctx, "deliver.x", 10)
+	got, err := a.claim(ctx, "deliver.x", 10, nil)
 	if err != nil || len(got) != 1 || got[0].uuid != "r0-0" {
 		t.Fatalf("a claims %+v, %v; want the head of the lane only", got, err)
 	}
-	if other, err := b.claim(ctx, "deliver.x", 10); err != nil || len(other) != 0 {
+	if other, err := b.claim(ctx, "deliver.x", 10, nil); err != nil || len(other) != 0 {
 		t.Fatalf("b claims %+v, %v while a's lease holds; want nothing", other, err)
 	}
 	// a dies here: it never acknowledges nor renews.
@@ -191,7 +191,7 @@ func TestCloseGivesLeasesBack(t *testing.T) {
 	if err := sub.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rest, err := b.claim(context.Background(), "deliver.x", 10)
+	rest, err := b.claim(context.Background(), "deliver.x", 10, nil)
 	if err != nil || len(rest) != 2 {
 		t.Fatalf("b claims %d messages after a closed, %v; want the 2 a had not handled", len(rest), err)
 	}
@@ -232,6 +232,32 @@ func TestACommitWakesTheOtherHubBeforeItsPoll(t *testing.T) {
 			m.Ack()
 		case <-time.After(30 * time.Second): // the poll is an hour away
 			t.Fatalf("%s was not woken by the commit", name)
+		}
+	}
+}
+
+// An acknowledgement sent with a claim makes the next message of its lane
+// claimable by that same claim.
+func TestAClaimCarriesTheAcknowledgementItFollows(t *testing.T) {
+	p := openTest(t, pgtest.URL(t))
+	defer p.Close()
+	ctx := context.Background()
+	publish(t, p, "deliver.x", 1, 2)
+	first, err := p.claim(ctx, "deliver.x", 10, nil)
+	if err != nil || len(first) != 1 || string(first[0].payload) == "" {
+		t.Fatalf("first claim: %d messages, %v; want the lane's head alone", len(first), err)
+	}
+	second, err := p.claim(ctx, "deliver.x", 10, []int64{first[0].id})
+	if err != nil || len(second) != 1 || second[0].id == first[0].id {
+		t.Fatalf("claim with the head acknowledged: %v, %v; want the lane's second message", second, err)
+	}
+	qs, err := p.Queues(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range qs {
+		if q.Topic == "deliver.x" && q.Pending != 1 {
+			t.Fatalf("%d messages pending, want 1 (the head deleted)", q.Pending)
 		}
 	}
 }
