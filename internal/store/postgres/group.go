@@ -62,6 +62,8 @@ func (p *Postgres) commitGroup(ctx context.Context, group []*commitRequest) {
 		}
 		live = append(live, r)
 	}
+	ctx, cancel := whileAnyWaits(ctx, live, func(r *commitRequest) context.Context { return r.ctx })
+	defer cancel()
 	if len(live) > 1 {
 		ws := make([]*preparedBatch, len(live))
 		for i, r := range live {
@@ -78,6 +80,28 @@ func (p *Postgres) commitGroup(ctx context.Context, group []*commitRequest) {
 	}
 	for _, r := range live {
 		r.done <- p.writeOutcome(r.ctx, r.w)
+	}
+}
+
+// whileAnyWaits is ctx, ended too once every request's own context has:
+// a shared write or read goes on while anyone waits for it, and no longer.
+func whileAnyWaits[R any](ctx context.Context, live []R, ctxOf func(R) context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	left := new(atomic.Int32)
+	left.Store(int32(len(live)))
+	stops := make([]func() bool, 0, len(live))
+	for _, r := range live {
+		stops = append(stops, context.AfterFunc(ctxOf(r), func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		}))
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
 	}
 }
 
@@ -182,6 +206,8 @@ func (p *Postgres) readGroup(ctx context.Context, group []*stateRequest) {
 	if len(live) == 0 {
 		return
 	}
+	ctx, cancel := whileAnyWaits(ctx, live, func(r *stateRequest) context.Context { return r.ctx })
+	defer cancel()
 	answers := make([]stateAnswer, len(live))
 	rows, err := p.pool.Query(ctx, `SELECT q.n,
 			EXISTS(SELECT 1 FROM receipts WHERE referral_id = q.referral_id AND idempotency_key = q.key),

@@ -170,3 +170,24 @@ func TestGroupReadAnswersEachQuestion(t *testing.T) {
 		}
 	}
 }
+
+// A shared write is abandoned once nobody waits for it, and not before.
+func TestWhileAnyWaits(t *testing.T) {
+	a, cancelA := context.WithCancel(context.Background())
+	b, cancelB := context.WithCancel(context.Background())
+	defer cancelB()
+	ctx, stop := whileAnyWaits(context.Background(), []context.Context{a, b}, func(c context.Context) context.Context { return c })
+	defer stop()
+	cancelA()
+	select {
+	case <-ctx.Done():
+		t.Fatal("ended while one caller still waits")
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancelB()
+	select {
+	case <-ctx.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("went on after every caller gave up")
+	}
+}
