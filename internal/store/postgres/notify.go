@@ -2,14 +2,15 @@ package postgres
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// listen wakes this hub's queues when any hub's commit publishes to their
-// topic, on a connection of its own, until ctx ends. When the connection
+// listen wakes this hub's queues when another hub's commit publishes to
+// their topic, on a connection of its own, until ctx ends. When the connection
 // is lost it wakes every queue (a notification may have gone with it) and
 // connects again; meanwhile the queues poll.
 func (p *Postgres) listen(ctx context.Context, cfg *pgx.ConnConfig) {
@@ -22,7 +23,12 @@ func (p *Postgres) listen(ctx context.Context, cfg *pgx.ConnConfig) {
 				var n *pgconn.Notification
 				n, err = conn.WaitForNotification(ctx)
 				if err == nil {
-					p.wakers.Wake(map[string]bool{n.Payload: true})
+					// Its own commits woke this hub's queues already
+					// (published): waking them again would have each
+					// claim for nothing.
+					if topic, from, _ := strings.Cut(n.Payload, " "); from != p.replica {
+						p.wakers.Wake(map[string]bool{topic: true})
+					}
 				}
 			}
 			conn.Close(context.Background())
@@ -77,9 +83,12 @@ func (p *Postgres) notifyOthers(ctx context.Context) {
 				return
 			}
 		}
+		// "topic replica": a topic has no space (topicPattern), and the
+		// replica lets this hub's listener skip its own. A hub of an
+		// earlier version, sending the topic alone, is taken for another.
 		list := make([]string, 0, len(topics))
 		for t := range topics {
-			list = append(list, t)
+			list = append(list, t+" "+p.replica)
 		}
 		_, _ = p.queues.Exec(ctx, `SELECT pg_notify($1, t) FROM unnest($2::text[]) AS t`, notifyChannel, list)
 	}

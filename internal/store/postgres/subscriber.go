@@ -79,11 +79,13 @@ type queue struct {
 	// abandon is closed when the queue stops waiting for its handlers.
 	abandon chan struct{}
 
-	pending []item         // claimed, not yet handed out, in order
-	again   []item         // nacked, offered again after a pause
-	handed  int            // handed out (or in again) and not yet answered
-	held    map[int64]bool // leased by this hub and not yet acknowledged
-	toAck   []int64        // answered ack, not yet written
+	pending []item // claimed, not yet handed out, in order
+	again   []item // nacked, offered again after a pause
+	handed  int    // handed out (or in again) and not yet answered
+	// held: leased by this hub and not yet acknowledged, each with
+	// whether a later message of its lane may wait behind it.
+	held  map[int64]bool
+	toAck []int64 // answered ack, not yet written
 	// stale: the topic may hold messages this hub could claim.
 	stale bool
 	// ackFailed: the last write of acknowledgements failed; the next poll
@@ -91,6 +93,9 @@ type queue struct {
 	ackFailed bool
 	// ackWaited: the first of toAck has waited ackGather for others.
 	ackWaited bool
+	// followed: a message of toAck may have a later message of its lane
+	// waiting, which its acknowledgement makes claimable.
+	followed bool
 	// failing is when the queue's reads or writes began to fail, zero
 	// while they work; loggedAt when that was last logged.
 	failing, loggedAt time.Time
@@ -152,11 +157,13 @@ func (q *queue) run(ctx context.Context) {
 		// Acknowledgements are written together, when enough of them wait
 		// or ackGather after the first; claims are made when the messages
 		// in flight have fallen to half: one statement for many messages
-		// either way.
-		// An acknowledgement due goes with the claim it makes possible
-		// when the queue wants more work (q.claim), alone otherwise.
+		// either way. An acknowledgement that makes a lane's next message
+		// claimable goes with the claim when the queue wants more work
+		// (q.claim); otherwise alone, and no claim is made for it: a claim
+		// after every acknowledgement, finding nothing most of the time,
+		// was most of the database's work at a few referrals a second.
 		ackNow := (len(q.toAck) >= max(1, q.inFlight/2) || q.ackWaited) && !q.ackFailed && len(q.toAck) > 0
-		if (q.stale || ackNow) && len(q.pending) == 0 && q.handed <= q.inFlight/2 {
+		if (q.stale || (ackNow && q.followed)) && len(q.pending) == 0 && q.handed <= q.inFlight/2 {
 			q.claim(ctx)
 		} else if ackNow {
 			q.flushAcks(ctx)
@@ -210,14 +217,17 @@ func (q *queue) run(ctx context.Context) {
 			}
 			q.handed--
 			q.toAck = append(q.toAck, r.id)
+			q.followed = q.followed || q.held[r.id]
 		case <-retry:
 			retry = nil
 		case <-ackDue:
 			ackDue, q.ackWaited = nil, true
 		case <-q.wake:
 			q.stale = true
+			q.mayBeFollowed()
 		case <-poll.C:
 			q.stale, q.ackFailed = true, false
+			q.mayBeFollowed()
 		case <-renew.C:
 			q.renew(ctx)
 		}
@@ -240,6 +250,9 @@ func (q *queue) claim(ctx context.Context) {
 		return
 	}
 	q.acknowledged(len(acked))
+	if len(acked) > 0 && len(q.toAck) == 0 {
+		q.followed = false // this claim looked behind each of them
+	}
 	q.worked()
 	q.stale = len(rows) == want
 	for _, r := range rows {
@@ -258,7 +271,7 @@ func (q *queue) claim(ctx context.Context) {
 		if m.Metadata == nil {
 			m.Metadata = message.Metadata{}
 		}
-		q.held[r.id] = true
+		q.held[r.id] = r.followed
 		q.pending = append(q.pending, item{msg: m, id: r.id})
 	}
 }
@@ -281,8 +294,8 @@ func (q *queue) await(it item) {
 	}
 }
 
-// flushAcks writes the acknowledgements waiting, and looks for more work:
-// the next message of each lane can now be claimed.
+// flushAcks writes the acknowledgements waiting, and has the queue look
+// for more work when a lane's next message may now be claimable.
 func (q *queue) flushAcks(ctx context.Context) {
 	if err := q.p.ack(ctx, q.toAck); err != nil {
 		q.failed(ctx, "recording handled messages failed", err)
@@ -290,7 +303,17 @@ func (q *queue) flushAcks(ctx context.Context) {
 		return
 	}
 	q.acknowledged(len(q.toAck))
-	q.stale = true
+	q.stale = q.stale || q.followed
+	q.followed = false
+}
+
+// mayBeFollowed notes that a message was published to the topic (or may
+// have been: a poll): it may belong to the lane of a message this queue
+// holds, and wait behind it.
+func (q *queue) mayBeFollowed() {
+	for id := range q.held {
+		q.held[id] = true
+	}
 }
 
 // acknowledged forgets the first n of toAck, written.
@@ -370,6 +393,8 @@ type claimed struct {
 	uuid     string
 	payload  []byte
 	metadata message.Metadata
+	// followed: a later message of its lane was waiting when it was claimed.
+	followed bool
 }
 
 // claim deletes the acknowledged messages acked, then leases up to limit
@@ -400,7 +425,9 @@ func (p *Postgres) claim(ctx context.Context, topic string, limit int, acked []i
 				FOR UPDATE OF m SKIP LOCKED)
 			UPDATE messages u SET leased_by = $3, lease_until = now() + $4 * interval '1 millisecond'
 			FROM c WHERE u.id = c.id
-			RETURNING u.id, u.uuid, u.payload, u.metadata`, topic, limit, p.replica, p.opts.Lease.Milliseconds())
+			RETURNING u.id, u.uuid, u.payload, u.metadata,
+				EXISTS(SELECT 1 FROM messages e WHERE e.topic = u.topic AND e.lane = u.lane AND e.id > u.id)`,
+		topic, limit, p.replica, p.opts.Lease.Milliseconds())
 	br := p.queues.SendBatch(ctx, &b)
 	defer br.Close()
 	var err error
@@ -415,7 +442,7 @@ func (p *Postgres) claim(ctx context.Context, topic string, limit int, acked []i
 		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (claimed, error) {
 			var c claimed
 			var meta []byte
-			if err := r.Scan(&c.id, &c.uuid, &c.payload, &meta); err != nil {
+			if err := r.Scan(&c.id, &c.uuid, &c.payload, &meta, &c.followed); err != nil {
 				return c, err
 			}
 			if err := json.Unmarshal(meta, &c.metadata); err != nil {

@@ -261,3 +261,50 @@ func TestAClaimCarriesTheAcknowledgementItFollows(t *testing.T) {
 		}
 	}
 }
+
+// A lane's next message is handed out when the one before it is
+// acknowledged, without waiting for a poll: whether it was waiting when
+// its head was claimed, or published while the head was being handled.
+func TestALanesNextMessageFollowsItsAcknowledgement(t *testing.T) {
+	url := pgtest.URL(t)
+	p, err := Open(context.Background(), Options{URL: url, Keyring: testKeys(t, url), Migrate: true, PollInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.opts.InFlight = 4 // room to claim while a message is being handled
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sub, _ := p.NewSubscriber()
+	defer sub.Close()
+	publish(t, p, "deliver.lane", 1, 2) // r0-0, then r0-1 behind it
+	msgs, err := sub.Subscribe(ctx, "deliver.lane")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func(want string) *message.Message {
+		t.Helper()
+		select {
+		case m := <-msgs:
+			if m.UUID != want {
+				t.Fatalf("got %s, want %s", m.UUID, want)
+			}
+			return m
+		case <-time.After(30 * time.Second): // the poll is an hour away
+			t.Fatalf("%s was not handed out", want)
+		}
+		return nil
+	}
+	next("r0-0").Ack()
+	m := next("r0-1")
+	// Published while r0-1 is being handled: it waits behind it, and
+	// follows its acknowledgement.
+	msg := message.NewMessage("r0-2", []byte("2"))
+	msg.Metadata.Set(intake.MetaReferralID, "r0")
+	if err := p.Commit(ctx, store.Batch{Messages: []store.TopicMessage{{Topic: "deliver.lane", Message: msg}}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the queue has claimed for that publish, and found r0-2 behind r0-1
+	m.Ack()
+	next("r0-2").Ack()
+}
