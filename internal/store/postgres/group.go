@@ -23,31 +23,39 @@ type commitRequest struct {
 	done chan error // buffered: the committer never waits for the caller
 }
 
-// maxCommitGroup bounds how many batches share one transaction.
+// maxCommitGroup bounds how many batches share one transaction, and how
+// many questions one read.
 const maxCommitGroup = 64
 
 // commitGroups runs until ctx ends, writing each time what has arrived
-// meanwhile: no waiting for more, so a lone outcome is written at once.
+// meanwhile.
 func (p *Postgres) commitGroups(ctx context.Context) {
 	defer close(p.committing)
+	inGroups(ctx, p.commits, p.commitGroup)
+}
+
+// inGroups hands handle what arrives on ch, as it comes, until ctx ends:
+// each time the first request with whatever else waits already, up to
+// maxCommitGroup; no waiting for more, so a lone request goes at once.
+func inGroups[R any](ctx context.Context, ch <-chan R, handle func(context.Context, []R)) {
 	for {
-		var first *commitRequest
+		var first R
 		select {
 		case <-ctx.Done():
 			return
-		case first = <-p.commits:
+		case first = <-ch:
 		}
-		group := []*commitRequest{first}
+		group := []R{first}
 	gather:
 		for len(group) < maxCommitGroup {
 			select {
-			case r := <-p.commits:
+			case r := <-ch:
 				group = append(group, r)
 			default:
 				break gather
 			}
 		}
-		p.commitGroup(ctx, group)
+		handle(ctx, group)
 	}
 }
 
@@ -166,25 +174,7 @@ func (p *Postgres) readStates(ctx context.Context, left *atomic.Int32) {
 			close(p.reading)
 		}
 	}()
-	for {
-		var first *stateRequest
-		select {
-		case <-ctx.Done():
-			return
-		case first = <-p.stateReads:
-		}
-		group := []*stateRequest{first}
-	gather:
-		for len(group) < maxCommitGroup {
-			select {
-			case r := <-p.stateReads:
-				group = append(group, r)
-			default:
-				break gather
-			}
-		}
-		p.readGroup(ctx, group)
-	}
+	inGroups(ctx, p.stateReads, p.readGroup)
 }
 
 // readGroup answers group in one statement. Each referral is looked up by
