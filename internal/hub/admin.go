@@ -115,11 +115,7 @@ type decision struct {
 }
 
 func (a *admin) replay(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	dec, ok := readDecision(w, r)
+	id, dec, ok := readDecision(w, r)
 	if !ok {
 		return
 	}
@@ -133,11 +129,7 @@ func (a *admin) replay(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *admin) discard(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
-	if !ok {
-		return
-	}
-	dec, ok := readDecision(w, r)
+	id, dec, ok := readDecision(w, r)
 	if !ok {
 		return
 	}
@@ -199,12 +191,16 @@ func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	return id, true
 }
 
-// readDecision reads an optional JSON body {by, reason}; an empty body is
-// an empty decision.
-func readDecision(w http.ResponseWriter, r *http.Request) (decision, bool) {
+// readDecision reads the dead letter id of the path and an optional JSON
+// body {by, reason}; an empty body is an empty decision.
+func readDecision(w http.ResponseWriter, r *http.Request) (int64, decision, bool) {
 	var d decision
-	ok := readBody(w, r, &d, "the body must be a JSON object with optional by and reason strings", "not a JSON object of by and reason")
-	return d, ok
+	id, ok := pathID(w, r)
+	if !ok {
+		return 0, d, false
+	}
+	ok = readBody(w, r, &d, "the body must be a JSON object with optional by and reason strings", "not a JSON object of by and reason")
+	return id, d, ok
 }
 
 // readBody reads an optional JSON object into v, refusing unknown fields;
