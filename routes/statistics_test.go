@@ -81,6 +81,23 @@ func (c *testClock) Set(t time.Time) {
 // startStatsHub starts a hub's statistics on the store in dir, delivering
 // to the commissioner at url. stop stops it and closes the store, as a
 // hub that stops.
+// novemberForACommissioner starts a commissioner stand-in answering
+// failure and a hub sending to it whose clock starts at now, with
+// November's counts in its store.
+func novemberForACommissioner(t *testing.T, failure int, now time.Time) (*commissioner.Simulator, *statsHub) {
+	t.Helper()
+	sim := commissioner.NewSimulator()
+	sim.SetFailure(failure)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	clock := &testClock{now: now}
+	h := startStatsHub(t, t.TempDir(), srv.URL, clock.Now)
+	if err := h.store.Commit(context.Background(), store.Batch{Stats: november()}); err != nil {
+		t.Fatal(err)
+	}
+	return sim, h
+}
+
 func startStatsHub(t *testing.T, dir, url string, clock func() time.Time) *statsHub {
 	t.Helper()
 	st, err := sqlite.Open(sqlite.Options{DataDir: dir, PollInterval: 5 * time.Millisecond})
@@ -291,16 +308,8 @@ func TestStatisticsGoToTheCommissionerOncePerMonth(t *testing.T) {
 // A commissioner that is down gets its copy later: parked in a lane of
 // its own, then delivered once it answers again.
 func TestStatisticsToACommissionerThatIsDownAreParkedThenDelivered(t *testing.T) {
-	sim := commissioner.NewSimulator()
-	sim.SetFailure(http.StatusServiceUnavailable)
-	srv := httptest.NewServer(sim)
-	defer srv.Close()
-	clock := &testClock{now: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)}
-	h := startStatsHub(t, t.TempDir(), srv.URL, clock.Now)
+	sim, h := novemberForACommissioner(t, http.StatusServiceUnavailable, time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC))
 	ctx := context.Background()
-	if err := h.store.Commit(ctx, store.Batch{Stats: november()}); err != nil {
-		t.Fatal(err)
-	}
 	// As a hub runs it: looking every few milliseconds.
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
@@ -382,16 +391,8 @@ func TestOrderPlacedIsCountedWithTheProvidersReceipt(t *testing.T) {
 // A commissioner that refuses the table (a 4xx) gets it dead-lettered,
 // with a failed disclosure; replayed once it is fixed, it is delivered.
 func TestStatisticsRefusedAreDeadLetteredThenReplayed(t *testing.T) {
-	sim := commissioner.NewSimulator()
-	sim.SetFailure(http.StatusForbidden)
-	srv := httptest.NewServer(sim)
-	defer srv.Close()
-	clock := &testClock{now: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)}
-	h := startStatsHub(t, t.TempDir(), srv.URL, clock.Now)
+	sim, h := novemberForACommissioner(t, http.StatusForbidden, time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC))
 	ctx := context.Background()
-	if err := h.store.Commit(ctx, store.Batch{Stats: november()}); err != nil {
-		t.Fatal(err)
-	}
 	if n, err := h.publisher.PublishDue(ctx); err != nil || n != 1 {
 		t.Fatalf("published %d, %v", n, err)
 	}
