@@ -44,10 +44,12 @@ func TestMergeBatchesCarriesEveryField(t *testing.T) {
 	var _ store.Batch = m.b
 }
 
-// Outcomes committed at once share transactions; one that PostgreSQL
-// refuses (a NUL byte in a text column) fails alone, and every other is
-// written.
-func TestGroupCommitFailsOnlyTheBadBatch(t *testing.T) {
+// Forty outcomes committed at once through Commit, whichever groups they
+// fall into: the one PostgreSQL refuses (a NUL byte in a text column)
+// fails alone, and every other is written. That a group with a bad batch
+// is written one by one is shown, without depending on timing, by
+// TestGroupWithABadBatchIsWrittenOneByOne.
+func TestConcurrentCommitsFailOnlyTheBadBatch(t *testing.T) {
 	p := openTest(t, pgtest.URL(t))
 	defer p.Close()
 	ctx := context.Background()
