@@ -11,10 +11,10 @@ import (
 // Commit's group commit. The outcomes of deliveries that arrive together
 // (every partner's queue hands out several copies at once) are written as
 // one batch: one round trip and a few statements of arrays for the group,
-// where each outcome alone spent a round trip and five or six statements.
-// PostgreSQL's cost here is per statement, not per row. A group that fails
-// is written again one outcome at a time, so that one outcome's failure
-// is its own and no other's.
+// where each outcome alone spent three round trips and five or six
+// statements: the cost is per round trip and per statement, hardly per
+// row. A group that fails is written again one outcome at a time, so
+// that one outcome's failure is its own and no other's.
 
 // commitRequest is one caller's batch, waiting for its group.
 type commitRequest struct {
