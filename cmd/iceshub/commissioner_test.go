@@ -88,9 +88,11 @@ func TestHubSendsTheMonthsStatisticsToACommissioner(t *testing.T) {
 	if !strings.Contains(got.Body, "orders_placed") {
 		t.Errorf("no orders_placed column:\n%s", got.Body)
 	}
-	ds, err := h.Store().Disclosures(ctx, "")
-	if err != nil || len(ds) != 1 {
-		t.Fatalf("disclosures of no referral: %+v, %v", ds, err)
+	// The disclosure is recorded once the commissioner has answered, a
+	// moment after its simulator holds the table.
+	ds := waitOutcomes(t, h, "", 1)
+	if len(ds) != 1 {
+		t.Fatalf("disclosures of no referral: %+v", ds)
 	}
 	if d := ds[0]; d.Outcome != store.OutcomeSent || d.Kind != string(model.KindStatistics) || d.Subject != "" ||
 		len(d.Fields) != 1 || d.Fields[0] != model.StatisticsLabel || d.Purpose != route.Purpose {
