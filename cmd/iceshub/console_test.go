@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -367,7 +368,9 @@ func TestDemoStayPrintsTheConsoleAndAOneTimePassword(t *testing.T) {
 
 // TestOperatorsCommand: add reads the password from standard input and
 // stores only its hash; a short password, an unknown role and a taken
-// name are refused; list shows the accounts; a disabled one says so.
+// name are refused; password replaces the hash, clears the failures and
+// ends the account's sessions; list shows the accounts; a disabled one
+// says so.
 func TestOperatorsCommand(t *testing.T) {
 	dir := t.TempDir()
 	st, err := hub.OpenStore(hub.StoreSettings{Store: hub.SQLiteAt(dir)})
@@ -396,6 +399,41 @@ func TestOperatorsCommand(t *testing.T) {
 			t.Errorf("operators %v with %q was accepted", c.args, c.stdin)
 		}
 	}
+	// A new password: the old hash replaced, failures cleared, the
+	// account's sessions ended.
+	st, err = hub.OpenExisting(hub.SQLiteAt(dir), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := st.Operator(t.Context(), "desk1")
+	if _, err := st.SignInFailed(t.Context(), "desk1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	session := store.ConsoleSession{ID: store.SessionID("a-session-of-desk1"), Operator: "desk1", Role: store.RoleOperator, Started: now, Seen: now}
+	if err := st.StartConsoleSession(t.Context(), session, now.Add(-time.Hour), now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	for _, bad := range []struct{ stdin, name string }{{"short\n", "desk1"}, {consolePassword, "nobody"}, {consolePassword, ""}} {
+		if _, err := op(bad.stdin, "password", "--name", bad.name); err == nil {
+			t.Errorf("operators password --name %q with %q was accepted", bad.name, bad.stdin)
+		}
+	}
+	if out, err := op("another long passphrase\n", "password", "--name", "desk1"); err != nil || !strings.Contains(out, "sessions ended") {
+		t.Fatalf("password = %v %s", err, out)
+	}
+	st, err = hub.OpenExisting(hub.SQLiteAt(dir), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := st.Operator(t.Context(), "desk1")
+	_, sessionErr := st.UseConsoleSession(t.Context(), session.ID, now, now.Add(-time.Hour), now.Add(-time.Hour))
+	st.Close()
+	if after.PasswordHash == before.PasswordHash || after.FailedSignIns != 0 || !errors.Is(sessionErr, store.ErrNotFound) {
+		t.Fatalf("after password: hash replaced %v, failures %d, session %v", after.PasswordHash != before.PasswordHash, after.FailedSignIns, sessionErr)
+	}
+
 	if _, err := op("", "disable", "--name", "desk1"); err != nil {
 		t.Fatal(err)
 	}

@@ -14,7 +14,7 @@
 //	iceshub bench [--scenario steady|outage|backlog] [--flow default|f1] [--duration D] [--rate N] [--json]
 //	iceshub dlq list [--json] [--all] | show ID | replay ID... | discard ID... --reason TEXT
 //	iceshub held list [--json] [--all] | route ID --council C --reason TEXT | release ID --permission-recorded-by NAME --evidence REF | close ID --reason TEXT
-//	iceshub operators add --name NAME --role viewer|operator|dpo | list | disable --name NAME
+//	iceshub operators add --name NAME --role viewer|operator|dpo | list | password --name NAME | disable --name NAME
 //	iceshub stats --from YYYY-MM --to YYYY-MM [--by council,month] [--format csv|json|markdown|svg]
 //	iceshub keys rotate [--config FILE] [--data DIR] [--new-key]
 //	iceshub migrate [status] [--data DIR | --config FILE]
@@ -93,8 +93,10 @@ Usage:
   iceshub operators add --name NAME --role viewer|operator|dpo [--data DIR | --config FILE]
         add an account of the operators' console (/console/); the password
         is read from standard input
-  iceshub operators list [--json] | disable --name NAME [--data DIR | --config FILE]
-        list the console's accounts, or stop one signing in
+  iceshub operators list [--json] | password --name NAME | disable --name NAME [--data DIR | --config FILE]
+        list the console's accounts, replace one's password (read from
+        standard input; clears its failed sign-ins), or stop one signing
+        in; password and disable end the account's console sessions
   iceshub stats --from YYYY-MM --to YYYY-MM [--by council,month,priority,setting,class] [--format csv|json|markdown|svg] [--config FILE] [--data DIR]
         print the statistics of the service as commissioners may see them:
         counts by group with totals, after small-number suppression and

@@ -6,11 +6,12 @@
 // API and the command line (routes.Held, the store's dead-letter replay
 // and discard), and answers subject access requests.
 //
-// Operators sign in with accounts kept in the store (store.Operators);
-// sessions live in this process's memory, behind an HttpOnly, SameSite=Strict
-// cookie (Secure over TLS). Every form carries the session's CSRF token;
-// after MaxFailures failed sign-ins in a row an account is locked for
-// LockFor. Every action, and every view of personal values, is appended to
+// Operators sign in with accounts kept in the store (store.Operators).
+// Their sessions are kept in the store too (store.ConsoleSessions), so
+// that every hub on it knows them, behind an HttpOnly, SameSite=Strict
+// cookie (Secure over TLS) whose value the store never holds. Every form
+// carries the session's CSRF token; after MaxFailures failed sign-ins in a
+// row an account is locked for LockFor. Every action, and every view of personal values, is appended to
 // the operator record, a hash chain like the disclosure record. Personal
 // values are shown to the dpo role only, on the subject access page only.
 //
@@ -27,7 +28,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/iceshub/iceshub/internal/intake"
@@ -54,6 +54,7 @@ const (
 // Reader is what the pages read of the store.
 type Reader interface {
 	store.Operators
+	store.ConsoleSessions
 	store.Activity
 	Queues(ctx context.Context) ([]store.QueueStat, error)
 	DeadLetters(ctx context.Context) ([]store.DeadLetter, error)
@@ -144,9 +145,6 @@ type Console struct {
 	pages    map[string]*template.Template
 	static   http.Handler
 	councils []string
-
-	mu       sync.Mutex
-	sessions map[string]*session
 }
 
 // New returns the console of cfg; every dependency is required but
@@ -188,7 +186,7 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{cfg: cfg, log: cfg.Logger.With("component", "console"), pages: pages, sessions: map[string]*session{},
+	c := &Console{cfg: cfg, log: cfg.Logger.With("component", "console"), pages: pages,
 		static: http.StripPrefix(Prefix+"static/", http.FileServerFS(static))}
 	for _, p := range cfg.Partners {
 		if p.Kind == "council" {
@@ -323,7 +321,7 @@ type page struct {
 
 type errorPage struct{ Message string }
 
-func (c *Console) render(w http.ResponseWriter, _ *http.Request, s *session, status int, name, title string, data any) {
+func (c *Console) render(w http.ResponseWriter, r *http.Request, s *session, status int, name, title string, data any) {
 	t, ok := c.pages[name]
 	if !ok {
 		http.Error(w, "no such page", http.StatusInternalServerError)
@@ -332,7 +330,7 @@ func (c *Console) render(w http.ResponseWriter, _ *http.Request, s *session, sta
 	p := page{Title: title, Page: name, Data: data}
 	if s != nil {
 		p.Operator, p.Role, p.CSRF = s.name, s.role, s.csrf
-		p.Flash = c.takeFlash(s)
+		p.Flash = c.takeFlash(r.Context(), s)
 		p.CanAct = rank(s.role) >= rank(store.RoleOperator)
 		p.IsDPO = s.role == store.RoleDPO
 	}

@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -107,7 +108,15 @@ func newRig(t *testing.T) *rig {
 		}
 	}
 	r := &rig{st: st, held: &fakeHeld{}, logs: &bytes.Buffer{}, clock: &clock{t: time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)}}
-	c, err := New(Config{Store: st, Held: r.held, DeadLetter: r.held, Subject: func(n string) string { return "sbj_" + n[len(n)-2:] },
+	r.srv = r.anotherHub(t)
+	return r
+}
+
+// anotherHub serves a console of its own on the rig's store, clock and
+// log, as a second hub behind the same load balancer would.
+func (r *rig) anotherHub(t *testing.T) *httptest.Server {
+	t.Helper()
+	c, err := New(Config{Store: r.st, Held: r.held, DeadLetter: r.held, Subject: func(n string) string { return "sbj_" + n[len(n)-2:] },
 		SubjectAccess: func(ctx context.Context, n string, received time.Time) (SubjectReport, error) {
 			return SubjectReport{NHSNumber: n, Download: []byte(`{"nhsNumber":"` + n + `"}`)}, nil
 		},
@@ -119,9 +128,9 @@ func newRig(t *testing.T) *rig {
 	}
 	mux := http.NewServeMux()
 	c.Mount(mux)
-	r.srv = httptest.NewServer(mux)
-	t.Cleanup(r.srv.Close)
-	return r
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
 }
 
 // client is a browser without redirects followed, with a cookie jar.
@@ -404,5 +413,115 @@ func TestAnOversizedFormIsRefused(t *testing.T) {
 	resp, _ := post(t, c, r.srv.URL+"/console/held/1/close", url.Values{"reason": {strings.Repeat("x", 70<<10)}, "csrf": {csrf}})
 	if resp.StatusCode != http.StatusForbidden || len(r.held.Calls()) != 0 {
 		t.Fatalf("oversized form: %d, calls %v", resp.StatusCode, r.held.Calls())
+	}
+}
+
+// Several hubs on one store behind a load balancer: a session begun on one
+// hub is used on another, the flash message of a form posted to one is
+// shown by the other, and signing out on either ends it on both.
+func TestASessionIsKnownToEveryHubOfTheStore(t *testing.T) {
+	r := newRig(t)
+	other := r.anotherHub(t)
+	c := r.client(t)
+	_, csrf := r.signIn(t, c, "otto", testPassword)
+	resp, body := get(t, c, other.URL+"/console/")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "otto (operator)") {
+		t.Fatalf("the other hub: %d\n%s", resp.StatusCode, body)
+	}
+	if resp, _ := post(t, c, other.URL+"/console/held/3/close", url.Values{"csrf": {csrf}, "reason": {"sent in error"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("close on the other hub with the first hub's token: %d", resp.StatusCode)
+	}
+	if _, body := get(t, c, r.srv.URL+"/console/held"); !strings.Contains(body, "Held message 3 closed") {
+		t.Fatalf("the first hub does not show the other's confirmation:\n%s", body)
+	}
+	if _, body := get(t, c, other.URL+"/console/held"); strings.Contains(body, "Held message 3 closed") {
+		t.Fatal("the confirmation was shown twice")
+	}
+	// Signed out on the other hub, the cookie (which a browser drops,
+	// an attacker keeps) no longer works on the first.
+	u, _ := url.Parse(r.srv.URL + "/console/")
+	kept := c.Jar.Cookies(u)
+	if resp, _ := post(t, c, other.URL+"/console/logout", url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign out: %d", resp.StatusCode)
+	}
+	replay := r.client(t)
+	replay.Jar.SetCookies(u, kept)
+	if resp, _ := get(t, replay, r.srv.URL+"/console/"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/login" {
+		t.Fatalf("a signed-out session still works on the first hub: %d", resp.StatusCode)
+	}
+}
+
+// A session ends after Idle without a request, and after Lifetime however
+// busy; it ends at once when its operator is disabled or given a new
+// password. Each ended session is sent to sign in again.
+func TestASessionEnds(t *testing.T) {
+	r := newRig(t)
+	signedIn := func(c *http.Client) bool {
+		t.Helper()
+		resp, _ := get(t, c, r.srv.URL+"/console/")
+		return resp.StatusCode == http.StatusOK
+	}
+	idle := r.client(t)
+	r.signIn(t, idle, "otto", testPassword)
+	r.clock.add(DefaultIdle - time.Minute)
+	if !signedIn(idle) {
+		t.Fatal("ended before Idle")
+	}
+	r.clock.add(DefaultIdle + time.Second)
+	if signedIn(idle) {
+		t.Fatal("still signed in after Idle without a request")
+	}
+
+	busy := r.client(t)
+	r.signIn(t, busy, "otto", testPassword)
+	for range int(DefaultLifetime/(DefaultIdle/2)) - 1 {
+		r.clock.add(DefaultIdle / 2)
+		if !signedIn(busy) {
+			t.Fatal("a busy session ended before its lifetime")
+		}
+	}
+	r.clock.add(DefaultIdle/2 + time.Second)
+	if signedIn(busy) {
+		t.Fatal("still signed in after Lifetime")
+	}
+
+	vera, dana := r.client(t), r.client(t)
+	r.signIn(t, vera, "vera", testPassword)
+	r.signIn(t, dana, "dana", testPassword)
+	ctx := context.Background()
+	if err := r.st.DisableOperator(ctx, "vera"); err != nil {
+		t.Fatal(err)
+	}
+	if signedIn(vera) || !signedIn(dana) {
+		t.Fatal("disabling vera did not end her session alone")
+	}
+	hash, _ := HashPassword("a new password for dana")
+	if err := r.st.SetOperatorPassword(ctx, "dana", hash); err != nil {
+		t.Fatal(err)
+	}
+	if signedIn(dana) {
+		t.Fatal("a session outlived its operator's new password")
+	}
+}
+
+// The store holds the session's hash, never the cookie: whoever reads the
+// database cannot sign in with what is there.
+func TestTheStoreNeverHoldsTheSessionCookie(t *testing.T) {
+	r := newRig(t)
+	c := r.client(t)
+	r.signIn(t, c, "otto", testPassword)
+	u, _ := url.Parse(r.srv.URL + "/console/")
+	var token string
+	for _, ck := range c.Jar.Cookies(u) {
+		if ck.Name == SessionCookie {
+			token = ck.Value
+		}
+	}
+	now := r.clock.now()
+	if _, err := r.st.UseConsoleSession(context.Background(), token, now, now.Add(-time.Hour), now.Add(-time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the cookie's value is a session ID in the store: %v", err)
+	}
+	if cs, err := r.st.UseConsoleSession(context.Background(), store.SessionID(token), now, now.Add(-time.Hour), now.Add(-time.Hour)); err != nil || cs.Operator != "otto" {
+		t.Fatalf("the session under the cookie's hash: %+v, %v", cs, err)
 	}
 }

@@ -17,8 +17,8 @@ import (
 // ErrBadPassword marks a password HashPassword refuses, or none given.
 var ErrBadPassword = errors.New("console: unusable password")
 
-// OperatorsCommand is what `iceshub operators` was asked: add, list or
-// disable, with its flags.
+// OperatorsCommand is what `iceshub operators` was asked: add, list,
+// password or disable, with its flags.
 type OperatorsCommand struct {
 	Cmd, Name, Role string
 	JSON            bool
@@ -35,17 +35,22 @@ func (c OperatorsCommand) Check() error {
 		if strings.TrimSpace(c.Name) == "" {
 			return errors.New("operators disable --name NAME")
 		}
+	case "password":
+		if strings.TrimSpace(c.Name) == "" {
+			return errors.New("operators password --name NAME, the new password on standard input")
+		}
 	case "list":
 	default:
-		return fmt.Errorf("unknown operators command %q: want add, list or disable", c.Cmd)
+		return fmt.Errorf("unknown operators command %q: want add, list, password or disable", c.Cmd)
 	}
 	return nil
 }
 
-// Run carries the command out on st and prints what it did. add reads
-// the password from the first line of stdin (never an argument, so never
-// in the process list or the shell's history): ErrBadPassword, wrapped,
-// when it is unusable.
+// Run carries the command out on st and prints what it did. add and
+// password read the password from the first line of stdin (never an
+// argument, so never in the process list or the shell's history):
+// ErrBadPassword, wrapped, when it is unusable. password and disable end
+// the operator's console sessions on every hub of the store.
 func (c OperatorsCommand) Run(ctx context.Context, st store.Operators, stdin io.Reader, stdout io.Writer) error {
 	name := strings.TrimSpace(c.Name)
 	switch c.Cmd {
@@ -59,11 +64,21 @@ func (c OperatorsCommand) Run(ctx context.Context, st store.Operators, stdin io.
 		}
 		_, err = fmt.Fprintf(stdout, "operator %s added (%s)\n", name, c.Role)
 		return err
+	case "password":
+		hash, err := ReadPasswordHash(stdin)
+		if err != nil {
+			return err
+		}
+		if err := st.SetOperatorPassword(ctx, name, hash); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "operator %s: password replaced, failed sign-ins cleared, console sessions ended\n", name)
+		return err
 	case "disable":
 		if err := st.DisableOperator(ctx, name); err != nil {
 			return err
 		}
-		_, err := fmt.Fprintf(stdout, "operator %s disabled\n", name)
+		_, err := fmt.Fprintf(stdout, "operator %s disabled, console sessions ended\n", name)
 		return err
 	}
 	ops, err := st.ListOperators(ctx)

@@ -230,7 +230,7 @@ func (c *Console) resolveHeld(w http.ResponseWriter, r *http.Request, s *session
 	default:
 		msg += fmt.Sprintf(" The %s for %s is queued.", res.Kind, res.Recipient)
 	}
-	c.setFlash(s, msg)
+	c.setFlash(r.Context(), s, msg)
 	http.Redirect(w, r, Prefix+"held", http.StatusSeeOther)
 }
 
@@ -386,7 +386,7 @@ func (c *Console) resolveDeadLetter(w http.ResponseWriter, r *http.Request, s *s
 		return
 	}
 	c.log.Info("dead letter resolved", "dead_letter_id", id, "status", action)
-	c.setFlash(s, msg)
+	c.setFlash(r.Context(), s, msg)
 	http.Redirect(w, r, Prefix+"dead-letters", http.StatusSeeOther)
 }
 

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -9,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -68,10 +68,12 @@ func randomToken(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// session is one operator signed in.
+// session is one operator signed in, as this request found it in the
+// store (store.ConsoleSession).
 type session struct {
+	// id is the store's ID of the session (store.SessionID of the
+	// cookie), never the cookie.
 	id, name, role, csrf string
-	started, seen        time.Time
 	flash                string
 }
 
@@ -94,46 +96,46 @@ func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, name, value 
 		Secure: c.secure(r), SameSite: http.SameSiteStrictMode})
 }
 
-// current returns the session of r, nil when not signed in or expired.
-func (c *Console) current(r *http.Request) *session {
+// current returns the session of r, marked seen; nil when not signed in
+// or expired. Sessions are in the store: a session begun on one hub is
+// found on any other hub of the same store, and outlives a restart. An
+// error is the store's.
+func (c *Console) current(r *http.Request) (*session, error) {
 	ck, err := r.Cookie(SessionCookie)
 	if err != nil || ck.Value == "" {
-		return nil
+		return nil, nil
 	}
 	now := c.cfg.Now()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s, ok := c.sessions[ck.Value]
-	if !ok {
-		return nil
+	cs, err := c.cfg.Store.UseConsoleSession(r.Context(), store.SessionID(ck.Value), now, now.Add(-c.cfg.Idle), now.Add(-c.cfg.Lifetime))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
 	}
-	if now.Sub(s.seen) > c.cfg.Idle || now.Sub(s.started) > c.cfg.Lifetime {
-		delete(c.sessions, ck.Value)
-		return nil
+	if err != nil {
+		return nil, fmt.Errorf("console: read the session: %w", err)
 	}
-	s.seen = now
-	cp := *s
-	return &cp
+	return &session{id: cs.ID, name: cs.Operator, role: cs.Role, csrf: cs.CSRF, flash: cs.Flash}, nil
 }
 
-func (c *Console) setFlash(s *session, msg string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if live, ok := c.sessions[s.id]; ok {
-		live.flash = msg
+// setFlash leaves msg for the session's next page. The action it reports
+// is done by then: a store error is logged, not shown.
+func (c *Console) setFlash(ctx context.Context, s *session, msg string) {
+	if err := c.cfg.Store.SetConsoleFlash(ctx, s.id, msg); err != nil {
+		c.log.Warn("console flash message not kept", "error", err)
 	}
 }
 
-func (c *Console) takeFlash(s *session) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	live, ok := c.sessions[s.id]
-	if !ok {
+// takeFlash returns the session's flash message, once: the store is asked
+// only when the session held one as the request began.
+func (c *Console) takeFlash(ctx context.Context, s *session) string {
+	if s.flash == "" {
 		return ""
 	}
-	f := live.flash
-	live.flash = ""
-	return f
+	msg, err := c.cfg.Store.TakeConsoleFlash(ctx, s.id)
+	if err != nil {
+		c.log.Warn("console flash message not read", "error", err)
+		return ""
+	}
+	return msg
 }
 
 // need lets a request through when it comes from a session whose role is
@@ -142,7 +144,11 @@ func (c *Console) takeFlash(s *session) string {
 // 403.
 func (c *Console) need(role string, h func(http.ResponseWriter, *http.Request, *session)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := c.current(r)
+		s, err := c.current(r)
+		if err != nil {
+			c.fail(w, r, nil, err)
+			return
+		}
 		if s == nil {
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, Prefix+"login", http.StatusSeeOther)
@@ -178,7 +184,10 @@ type loginData struct {
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	if c.current(r) != nil {
+	if s, err := c.current(r); err != nil {
+		c.fail(w, r, nil, err)
+		return
+	} else if s != nil {
 		http.Redirect(w, r, Prefix, http.StatusSeeOther)
 		return
 	}
@@ -244,29 +253,28 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, err)
 		return
 	}
-	s := &session{id: randomToken(32), name: op.Name, role: op.Role, csrf: randomToken(32), started: now, seen: now}
+	token := randomToken(32)
+	s := &session{id: store.SessionID(token), name: op.Name, role: op.Role, csrf: randomToken(32)}
 	if err := c.recordAction(r.Context(), s, "sign-in", "", "ok", op.Role); err != nil {
 		c.fail(w, r, nil, err)
 		return
 	}
-	c.mu.Lock()
-	for id, old := range c.sessions { // drop the expired
-		if now.Sub(old.seen) > c.cfg.Idle || now.Sub(old.started) > c.cfg.Lifetime {
-			delete(c.sessions, id)
-		}
+	cs := store.ConsoleSession{ID: s.id, Operator: s.name, Role: s.role, CSRF: s.csrf, Started: now, Seen: now}
+	if err := c.cfg.Store.StartConsoleSession(r.Context(), cs, now.Add(-c.cfg.Idle), now.Add(-c.cfg.Lifetime)); err != nil {
+		c.fail(w, r, nil, err)
+		return
 	}
-	c.sessions[s.id] = s
-	c.mu.Unlock()
 	c.setCookie(w, r, LoginCookie, "", -1)
-	c.setCookie(w, r, SessionCookie, s.id, 0)
+	c.setCookie(w, r, SessionCookie, token, 0)
 	c.log.Info("console sign-in", "status", "ok")
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session) {
-	c.mu.Lock()
-	delete(c.sessions, s.id)
-	c.mu.Unlock()
+	if err := c.cfg.Store.EndConsoleSession(r.Context(), s.id); err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
 	_ = c.recordAction(r.Context(), s, "sign-out", "", "ok", "")
 	c.setCookie(w, r, SessionCookie, "", -1)
 	http.Redirect(w, r, Prefix+"login", http.StatusSeeOther)

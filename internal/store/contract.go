@@ -137,6 +137,7 @@ type Engine interface {
 	Replays
 	Health
 	Operators
+	ConsoleSessions
 	Activity
 	io.Closer
 }

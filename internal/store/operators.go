@@ -92,11 +92,12 @@ type Operators interface {
 	Operator(ctx context.Context, name string) (Operator, error)
 	// ListOperators returns every operator, by name.
 	ListOperators(ctx context.Context) ([]Operator, error)
-	// DisableOperator stops an operator signing in; ErrNotFound for an
-	// unknown name.
+	// DisableOperator stops an operator signing in and ends its console
+	// sessions; ErrNotFound for an unknown name.
 	DisableOperator(ctx context.Context, name string) error
-	// SetOperatorPassword replaces an operator's password hash and clears
-	// its failed sign-ins; ErrNotFound for an unknown name.
+	// SetOperatorPassword replaces an operator's password hash, clears
+	// its failed sign-ins and ends its console sessions (whoever knew the
+	// old password is signed out); ErrNotFound for an unknown name.
 	SetOperatorPassword(ctx context.Context, name, hash string) error
 	// SignInFailed counts a failed sign-in at at and returns the count
 	// since the last success; ErrNotFound for an unknown name.
@@ -171,4 +172,51 @@ func CheckOperatorAction(a OperatorAction) error {
 		return errors.New("store: an operator action needs its operator and action")
 	}
 	return nil
+}
+
+// ConsoleSession is one operator signed in to the console. Sessions are
+// kept in the store, so that every hub on it knows them: a load balancer
+// may send an operator's requests to any hub, and a hub's restart signs
+// nobody out.
+type ConsoleSession struct {
+	// ID is SessionID of the session cookie's value: the store never
+	// holds the cookie, so whoever reads the database cannot sign in with
+	// what they read.
+	ID       string
+	Operator string
+	Role     string
+	// CSRF is the token every form of the session carries.
+	CSRF    string
+	Started time.Time
+	Seen    time.Time
+	// Flash is the message the next page shows, once: the outcome of the
+	// form before it, naming references, never a person's values.
+	Flash string
+}
+
+// SessionID returns the ID under which a store keeps the session of the
+// cookie value token: its SHA-256, in hex.
+func SessionID(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}
+
+// ConsoleSessions are the console's sessions. The console decides when
+// one has expired; the store keeps them, with times to the nanosecond.
+type ConsoleSessions interface {
+	// StartConsoleSession stores s, after ending every session seen before
+	// seenBefore or started before startedBefore (expired).
+	StartConsoleSession(ctx context.Context, s ConsoleSession, seenBefore, startedBefore time.Time) error
+	// UseConsoleSession returns session id, marked seen at now, when it
+	// was seen at or after seenAfter and started at or after startedAfter;
+	// otherwise it ends it and returns ErrNotFound, as for a session it
+	// does not know.
+	UseConsoleSession(ctx context.Context, id string, now, seenAfter, startedAfter time.Time) (ConsoleSession, error)
+	// SetConsoleFlash sets the session's flash message; nothing when the
+	// session has ended.
+	SetConsoleFlash(ctx context.Context, id, msg string) error
+	// TakeConsoleFlash returns the session's flash message and clears it.
+	TakeConsoleFlash(ctx context.Context, id string) (string, error)
+	// EndConsoleSession ends one session (signing out).
+	EndConsoleSession(ctx context.Context, id string) error
 }

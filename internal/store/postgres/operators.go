@@ -64,9 +64,9 @@ func (p *Postgres) ListOperators(ctx context.Context) ([]store.Operator, error) 
 	return query(ctx, p, `SELECT `+operatorColumns+` FROM operators ORDER BY name`, nil, scanOperator)
 }
 
-// updateOperator runs one UPDATE of the operator name ($1) and returns
-// ErrNotFound when it changed no row.
-func (p *Postgres) updateOperator(ctx context.Context, name, set string, args ...any) error {
+// updateOperator runs one UPDATE of the operator name ($1), and ends its
+// console sessions when endSessions; ErrNotFound when it changed no row.
+func (p *Postgres) updateOperator(ctx context.Context, name string, endSessions bool, set string, args ...any) error {
 	return p.inTx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE operators SET `+set+` WHERE name = $1`, append([]any{name}, args...)...)
 		if err != nil {
@@ -75,22 +75,27 @@ func (p *Postgres) updateOperator(ctx context.Context, name, set string, args ..
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("operator %q: %w", name, store.ErrNotFound)
 		}
+		if endSessions {
+			if _, err := tx.Exec(ctx, `DELETE FROM console_sessions WHERE operator = $1`, name); err != nil {
+				return fmt.Errorf("store: end the operator's console sessions: %w", err)
+			}
+		}
 		return nil
 	})
 }
 
-// DisableOperator stops an operator signing in.
+// DisableOperator stops an operator signing in and ends its sessions.
 func (p *Postgres) DisableOperator(ctx context.Context, name string) error {
-	return p.updateOperator(ctx, name, `disabled = true`)
+	return p.updateOperator(ctx, name, true, `disabled = true`)
 }
 
-// SetOperatorPassword replaces an operator's password hash and clears its
-// failed sign-ins.
+// SetOperatorPassword replaces an operator's password hash, clears its
+// failed sign-ins and ends its sessions.
 func (p *Postgres) SetOperatorPassword(ctx context.Context, name, hash string) error {
 	if hash == "" {
 		return errors.New("store: empty password hash")
 	}
-	return p.updateOperator(ctx, name, `password_hash = $2, failed_sign_ins = 0, last_failed_at = ''`, hash)
+	return p.updateOperator(ctx, name, true, `password_hash = $2, failed_sign_ins = 0, last_failed_at = ''`, hash)
 }
 
 // SignInFailed counts a failed sign-in and returns the count since the
@@ -113,7 +118,7 @@ func (p *Postgres) SignInFailed(ctx context.Context, name string, at time.Time) 
 
 // SignInSucceeded clears the failed sign-ins.
 func (p *Postgres) SignInSucceeded(ctx context.Context, name string) error {
-	return p.updateOperator(ctx, name, `failed_sign_ins = 0, last_failed_at = ''`)
+	return p.updateOperator(ctx, name, false, `failed_sign_ins = 0, last_failed_at = ''`)
 }
 
 const operatorRecordColumns = `id, at, operator, action, target, outcome, detail, prev_hash, hash`

@@ -87,9 +87,9 @@ func (s *SQLite) ListOperators(ctx context.Context) ([]store.Operator, error) {
 	return out, err
 }
 
-// updateOperator runs one UPDATE of the operator name and returns
-// ErrNotFound when it changed no row.
-func (s *SQLite) updateOperator(ctx context.Context, name, set string, args ...any) error {
+// updateOperator runs one UPDATE of the operator name, and ends its
+// console sessions when endSessions; ErrNotFound when it changed no row.
+func (s *SQLite) updateOperator(ctx context.Context, name string, endSessions bool, set string, args ...any) error {
 	return s.withTx(ctx, func(conn *sqlite.Conn) error {
 		if err := sqlitex.Execute(conn, `UPDATE operators SET `+set+` WHERE name = ?`,
 			&sqlitex.ExecOptions{Args: append(args, name)}); err != nil {
@@ -98,22 +98,28 @@ func (s *SQLite) updateOperator(ctx context.Context, name, set string, args ...a
 		if conn.Changes() == 0 {
 			return fmt.Errorf("operator %q: %w", name, store.ErrNotFound)
 		}
+		if endSessions {
+			if err := sqlitex.Execute(conn, `DELETE FROM console_sessions WHERE operator = ?`,
+				&sqlitex.ExecOptions{Args: []any{name}}); err != nil {
+				return fmt.Errorf("store: end the operator's console sessions: %w", err)
+			}
+		}
 		return nil
 	})
 }
 
-// DisableOperator stops an operator signing in.
+// DisableOperator stops an operator signing in and ends its sessions.
 func (s *SQLite) DisableOperator(ctx context.Context, name string) error {
-	return s.updateOperator(ctx, name, `disabled = 1`)
+	return s.updateOperator(ctx, name, true, `disabled = 1`)
 }
 
-// SetOperatorPassword replaces an operator's password hash and clears its
-// failed sign-ins.
+// SetOperatorPassword replaces an operator's password hash, clears its
+// failed sign-ins and ends its sessions.
 func (s *SQLite) SetOperatorPassword(ctx context.Context, name, hash string) error {
 	if hash == "" {
 		return errors.New("store: empty password hash")
 	}
-	return s.updateOperator(ctx, name, `password_hash = ?, failed_sign_ins = 0, last_failed_at = ''`, hash)
+	return s.updateOperator(ctx, name, true, `password_hash = ?, failed_sign_ins = 0, last_failed_at = ''`, hash)
 }
 
 // SignInFailed counts a failed sign-in and returns the count since the
@@ -137,7 +143,7 @@ func (s *SQLite) SignInFailed(ctx context.Context, name string, at time.Time) (i
 
 // SignInSucceeded clears the failed sign-ins.
 func (s *SQLite) SignInSucceeded(ctx context.Context, name string) error {
-	return s.updateOperator(ctx, name, `failed_sign_ins = 0, last_failed_at = ''`)
+	return s.updateOperator(ctx, name, false, `failed_sign_ins = 0, last_failed_at = ''`)
 }
 
 const operatorRecordColumns = `id, at, operator, action, target, outcome, detail, prev_hash, hash`

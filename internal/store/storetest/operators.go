@@ -171,3 +171,128 @@ func testActivityCountsDeliveriesByPartnerAndHour(t *testing.T, open func(t *tes
 		t.Fatalf("unknown correlation: %v", ids)
 	}
 }
+
+// Console sessions: a session is found by its ID while it lives, marked
+// seen, carries one flash message, and ends when it expires, when it is
+// signed out, or when its operator is disabled or given a new password.
+func testConsoleSessionsLiveExpireAndEnd(t *testing.T, open func(t *testing.T) store.Engine) {
+	ctx := context.Background()
+	s := open(t)
+	defer s.Close()
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 123456789, time.UTC)
+	const idle, lifetime = 30 * time.Minute, 8 * time.Hour
+	for _, name := range []string{"desk1", "desk2"} {
+		if err := s.AddOperator(ctx, store.Operator{Name: name, Role: store.RoleOperator, PasswordHash: "$2a$h", CreatedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := func(token, operator string, at time.Time) string {
+		t.Helper()
+		id := store.SessionID(token)
+		cs := store.ConsoleSession{ID: id, Operator: operator, Role: store.RoleOperator, CSRF: "csrf-" + token, Started: at, Seen: at}
+		if err := s.StartConsoleSession(ctx, cs, at.Add(-idle), at.Add(-lifetime)); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	use := func(id string, now time.Time) (store.ConsoleSession, error) {
+		return s.UseConsoleSession(ctx, id, now, now.Add(-idle), now.Add(-lifetime))
+	}
+	if id := store.SessionID("token-a"); len(id) != 64 || id == "token-a" || id != store.SessionID("token-a") || id == store.SessionID("token-b") {
+		t.Fatalf("SessionID = %q", id)
+	}
+
+	a := start("token-a", "desk1", t0)
+	got, err := use(a, t0.Add(time.Minute))
+	if err != nil || got.ID != a || got.Operator != "desk1" || got.Role != store.RoleOperator || got.CSRF != "csrf-token-a" ||
+		!got.Started.Equal(t0) || !got.Seen.Equal(t0.Add(time.Minute)) || got.Flash != "" {
+		t.Fatalf("use = %+v, %v", got, err)
+	}
+	// A hub whose clock is a little behind does not move seen back.
+	if got, err := use(a, t0.Add(30*time.Second)); err != nil || !got.Seen.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("use from a slower clock = %+v, %v", got, err)
+	}
+	if _, err := use(store.SessionID("token-unknown"), t0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown session: %v, want ErrNotFound", err)
+	}
+
+	// The flash message is shown once.
+	if err := s.SetConsoleFlash(ctx, a, "Held message 3 routed."); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := use(a, t0.Add(2*time.Minute)); got.Flash != "Held message 3 routed." {
+		t.Fatalf("flash on use = %q", got.Flash)
+	}
+	for i, want := range []string{"Held message 3 routed.", ""} {
+		if msg, err := s.TakeConsoleFlash(ctx, a); err != nil || msg != want {
+			t.Fatalf("take %d = %q, %v; want %q", i, msg, err, want)
+		}
+	}
+	if msg, err := s.TakeConsoleFlash(ctx, store.SessionID("token-unknown")); err != nil || msg != "" {
+		t.Fatalf("take of an unknown session = %q, %v", msg, err)
+	}
+
+	// Idle too long: ended, and not found afterwards however it is asked.
+	if _, err := use(a, t0.Add(2*time.Minute+idle+time.Nanosecond)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("idle session: %v, want ErrNotFound", err)
+	}
+	if _, err := s.UseConsoleSession(ctx, a, t0, t0.Add(-24*time.Hour), t0.Add(-24*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an expired session was kept: %v", err)
+	}
+
+	// Used all along, but past its lifetime.
+	b := start("token-b", "desk1", t0)
+	for at := t0.Add(20 * time.Minute); at.Before(t0.Add(lifetime)); at = at.Add(20 * time.Minute) {
+		if _, err := use(b, at); err != nil {
+			t.Fatalf("b at %v: %v", at, err)
+		}
+	}
+	if _, err := use(b, t0.Add(lifetime+time.Minute)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("session past its lifetime: %v, want ErrNotFound", err)
+	}
+
+	// Starting a session ends the expired ones, not the live ones.
+	c := start("token-c", "desk1", t0)
+	d := start("token-d", "desk2", t0.Add(idle))
+	e := start("token-e", "desk2", t0.Add(idle+time.Minute))
+	if _, err := s.UseConsoleSession(ctx, c, t0, t0.Add(-24*time.Hour), t0.Add(-24*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an expired session outlived a new one: %v", err)
+	}
+	if _, err := use(d, t0.Add(idle+2*time.Minute)); err != nil {
+		t.Fatalf("a live session ended by a new one: %v", err)
+	}
+
+	// Signing out ends one session.
+	if err := s.EndConsoleSession(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := use(e, t0.Add(idle+2*time.Minute)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("signed out: %v, want ErrNotFound", err)
+	}
+
+	// A new password, or a disabled account, ends that operator's
+	// sessions and no one else's; a successful sign-in ends none.
+	now := t0.Add(idle + 3*time.Minute)
+	f := start("token-f", "desk1", now)
+	if err := s.SignInSucceeded(ctx, "desk1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := use(f, now); err != nil {
+		t.Fatalf("a sign-in ended another session: %v", err)
+	}
+	if err := s.SetOperatorPassword(ctx, "desk1", "$2a$new"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := use(f, now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a session outlived its operator's new password: %v", err)
+	}
+	if _, err := use(d, now); err != nil {
+		t.Fatalf("desk1's new password ended desk2's session: %v", err)
+	}
+	if err := s.DisableOperator(ctx, "desk2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := use(d, now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a session outlived its operator's account: %v", err)
+	}
+}

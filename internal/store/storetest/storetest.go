@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Engine) {
 		{"SeenBeforeFailsOnAClosedStore", testSeenBeforeFailsOnAClosedStore},
 		{"OperatorAccounts", testOperatorAccounts},
 		{"OperatorRecordChains", testOperatorRecordChains},
+		{"ConsoleSessionsLiveExpireAndEnd", testConsoleSessionsLiveExpireAndEnd},
 		{"ActivityCountsDeliveriesByPartnerAndHour", testActivityCountsDeliveriesByPartnerAndHour},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.test(t, open) })
