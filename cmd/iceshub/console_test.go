@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -451,5 +452,65 @@ func TestOperatorsCommand(t *testing.T) {
 	o, err := st.Operator(t.Context(), "desk1")
 	if err != nil || !strings.HasPrefix(o.PasswordHash, "$2a$") || strings.Contains(o.PasswordHash, consolePassword) {
 		t.Fatalf("stored %q, %v", o.PasswordHash, err)
+	}
+}
+
+// TestConsoleSettingsReachTheConsole: console.secure_cookies marks the
+// session cookie Secure although this hub serves plain HTTP (as behind a
+// proxy that ends TLS), and console.max_failed_sign_ins locks an account
+// after that many failures rather than the default five.
+func TestConsoleSettingsReachTheConsole(t *testing.T) {
+	o := startOpsHub(t, opsHubConfig{mutate: func(cfg *config.Config) {
+		cfg.Console.SecureCookies, cfg.Console.MaxFailedSignIns = true, 2
+	}})
+	hash, err := console.HashPassword(consolePassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"otto", "olga"} {
+		if err := o.hub.Store().AddOperator(t.Context(), store.Operator{Name: name, Role: store.RoleOperator, PasswordHash: hash}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signIn := func(name, password string) *http.Response {
+		t.Helper()
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		b := &browserless{t: t, base: o.base, c: c}
+		_, body := b.get("/console/login")
+		m := csrfInput.FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no CSRF token on the sign-in page:\n%s", body)
+		}
+		// The login cookie is Secure too: a client that honours it would
+		// not send it back over plain HTTP, so it is sent by hand.
+		req, _ := http.NewRequest(http.MethodPost, o.base+"/console/login",
+			strings.NewReader(url.Values{"csrf": {m[1]}, "name": {name}, "password": {password}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: console.LoginCookie, Value: m[1]})
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	resp := signIn("otto", consolePassword)
+	var session *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == console.SessionCookie {
+			session = ck
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || session == nil || !session.Secure || !session.HttpOnly {
+		t.Fatalf("sign-in = %d, session cookie %+v: want Secure under console.secure_cookies", resp.StatusCode, session)
+	}
+	for i := range 2 {
+		if resp := signIn("olga", "a wrong password "+strconv.Itoa(i)); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	if resp := signIn("olga", consolePassword); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("after 2 failures (console.max_failed_sign_ins: 2) the right password signed in: %d", resp.StatusCode)
 	}
 }

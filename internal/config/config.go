@@ -74,6 +74,8 @@ type Config struct {
 	// Stats is the disclosure control of the statistics commissioners
 	// may see (iceshub stats, GET /admin/stats).
 	Stats Stats `yaml:"stats"`
+	// Console configures the operators' console's sign-in and sessions.
+	Console Console `yaml:"console"`
 
 	// Source names where the configuration came from, for messages.
 	Source string `yaml:"-"`
@@ -216,6 +218,26 @@ type Retention struct {
 	// Interval is how often serve applies retention; the first run is
 	// shortly after start. Default 24h.
 	Interval time.Duration `yaml:"interval"`
+}
+
+// Console configures the sign-in and sessions of the operators' console
+// (internal/console). A duration or count left out (zero) is the
+// console's default.
+type Console struct {
+	// SecureCookies marks the console's cookies Secure (sent over HTTPS
+	// only) although TLS does not end at the hub: set it when a proxy or
+	// load balancer in front of the hub ends TLS. Over server.tls they are
+	// Secure anyway.
+	SecureCookies bool `yaml:"secure_cookies"`
+	// SessionIdle ends a session after this long without a request
+	// (default 30m); SessionLifetime this long after its sign-in, however
+	// busy (default 8h).
+	SessionIdle     time.Duration `yaml:"session_idle"`
+	SessionLifetime time.Duration `yaml:"session_lifetime"`
+	// MaxFailedSignIns failed sign-ins in a row lock an account for
+	// LockFor (defaults 5 and 15m).
+	MaxFailedSignIns int           `yaml:"max_failed_sign_ins"`
+	LockFor          time.Duration `yaml:"lock_for"`
 }
 
 // Stats configures the disclosure control applied to the statistics of
@@ -902,6 +924,7 @@ func (c *Config) checkSettings() []error {
 	if c.Retention.Interval < time.Minute {
 		errs = append(errs, fmt.Errorf("%s: retention.interval must be at least 1m", c.Source))
 	}
+	errs = append(errs, c.Console.check(c.Source)...)
 	if err := c.Stats.Rules().Check(); err != nil {
 		errs = append(errs, fmt.Errorf("%s: stats: %w", c.Source, err))
 	}
@@ -1242,4 +1265,27 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// check refuses console settings that would lock operators out or keep
+// sessions for ever: each duration given is at least a minute, a session
+// lives at least as long as it may stay idle, and the failures counted are
+// at least 1.
+func (c Console) check(source string) []error {
+	var errs []error
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"session_idle", c.SessionIdle}, {"session_lifetime", c.SessionLifetime}, {"lock_for", c.LockFor}} {
+		if d.v != 0 && d.v < time.Minute {
+			errs = append(errs, fmt.Errorf("%s: console.%s %s must be at least 1m (or left out for the default)", source, d.key, d.v))
+		}
+	}
+	if c.SessionIdle != 0 && c.SessionLifetime != 0 && c.SessionLifetime < c.SessionIdle {
+		errs = append(errs, fmt.Errorf("%s: console.session_lifetime %s is shorter than console.session_idle %s", source, c.SessionLifetime, c.SessionIdle))
+	}
+	if c.MaxFailedSignIns < 0 {
+		errs = append(errs, fmt.Errorf("%s: console.max_failed_sign_ins %d must be at least 1 (or left out for the default)", source, c.MaxFailedSignIns))
+	}
+	return errs
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDefaultIsValid(t *testing.T) {
@@ -262,6 +263,30 @@ func TestStatsDefaultsAndChecks(t *testing.T) {
 		"\nstats:\n  standards:\n    soon: 3\n":   `unknown priority "soon"`,
 		"\nstats:\n  standards:\n    urgent: 0\n": "standards.urgent must be from 1",
 		"\nstats:\n  threshold: 7\n":              "threshold",
+	} {
+		if _, err := Parse([]byte(base+y), "test.yaml"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want an error naming %q", y, err, want)
+		}
+	}
+}
+
+func TestConsoleSettingsAndChecks(t *testing.T) {
+	c, err := Parse([]byte(base+"\nconsole:\n  secure_cookies: true\n  session_idle: 10m\n  session_lifetime: 4h\n  max_failed_sign_ins: 3\n  lock_for: 1h\n"), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := c.Console; !k.SecureCookies || k.SessionIdle != 10*time.Minute || k.SessionLifetime != 4*time.Hour || k.MaxFailedSignIns != 3 || k.LockFor != time.Hour {
+		t.Errorf("console as set: %+v", k)
+	}
+	if c, err := Parse([]byte(base), "test.yaml"); err != nil || c.Console != (Console{}) {
+		t.Errorf("console left out: %+v, %v (zero: the console's own defaults)", c.Console, err)
+	}
+	for y, want := range map[string]string{
+		"\nconsole:\n  session_idle: 30s\n":                        "console.session_idle 30s must be at least 1m",
+		"\nconsole:\n  lock_for: -1m\n":                            "console.lock_for -1m0s must be at least 1m",
+		"\nconsole:\n  session_idle: 2h\n  session_lifetime: 1h\n": "console.session_lifetime 1h0m0s is shorter than console.session_idle 2h0m0s",
+		"\nconsole:\n  max_failed_sign_ins: -2\n":                  "console.max_failed_sign_ins -2 must be at least 1",
+		"\nconsole:\n  secure: true\n":                             "secure",
 	} {
 		if _, err := Parse([]byte(base+y), "test.yaml"); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want an error naming %q", y, err, want)

@@ -50,6 +50,8 @@ func (h *Hub) mountConsole(mux *http.ServeMux, held *routes.Held, dlq *DLQAction
 			return PublishStats(ctx, st, q, rules)
 		},
 		Partners: partners, BreakerOpen: h.ops.breakerOpen, Policy: rows, Logger: h.log,
+		SecureCookies: h.cfg.Console.SecureCookies, Idle: h.cfg.Console.SessionIdle, Lifetime: h.cfg.Console.SessionLifetime,
+		MaxFailures: h.cfg.Console.MaxFailedSignIns, LockFor: h.cfg.Console.LockFor,
 	})
 	if err != nil {
 		return err
