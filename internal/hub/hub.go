@@ -335,15 +335,6 @@ func newPartnerMux(cfg *config.Config, routesCfg routes.Config, st store.Engine,
 			councilIDs = append(councilIDs, p.ID)
 		}
 	}
-	providerID := providerOf(cfg)
-	providerEvents, err := provider.NewEventsHandler(provider.EventsConfig{PartnerID: providerID}, events, logger)
-	if err != nil {
-		return nil, err
-	}
-	councilEvents, err := crm.NewEventsHandler(crm.EventsConfig{Councils: councilIDs}, events, logger)
-	if err != nil {
-		return nil, err
-	}
 	// Every decision of the partner endpoints' guard is counted in
 	// iceshub_inbound_requests_total{partner,outcome}; signatures and
 	// single-use token ids already seen are kept in the store, so that a
@@ -359,12 +350,24 @@ func newPartnerMux(cfg *config.Config, routesCfg routes.Config, st store.Engine,
 	// Webhooks: signed by the partner (HMAC), hardened (size, content
 	// type, JSON limits), and each council only for itself.
 	webhook := auth.Limits{MaxBodyBytes: 256 << 10}
-	if providerID != "" {
+	// A configuration without a provider, or without councils, serves
+	// no webhook for them: check accepts it, and serve must run it.
+	if providerID := providerOf(cfg); providerID != "" {
+		providerEvents, err := provider.NewEventsHandler(provider.EventsConfig{PartnerID: providerID}, events, logger)
+		if err != nil {
+			return nil, err
+		}
 		mux.Handle("POST "+provider.EventsPath, guard.Wrap(auth.OfKind(config.KindProvider),
 			auth.Harden(webhook, providerEvents, auth.JSONError), auth.JSONError))
 	}
-	mux.Handle(crm.EventsPattern, guard.Wrap(auth.All(auth.OfKind(config.KindCouncil), auth.PathPartner("council")),
-		auth.Harden(webhook, councilEvents, auth.JSONError), auth.JSONError))
+	if len(councilIDs) > 0 {
+		councilEvents, err := crm.NewEventsHandler(crm.EventsConfig{Councils: councilIDs}, events, logger)
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle(crm.EventsPattern, guard.Wrap(auth.All(auth.OfKind(config.KindCouncil), auth.PathPartner("council")),
+			auth.Harden(webhook, councilEvents, auth.JSONError), auth.JSONError))
+	}
 	return mux, nil
 }
 
