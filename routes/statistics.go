@@ -142,6 +142,57 @@ func (p *Publisher) Publish(ctx context.Context, month string) (int, error) {
 	return published, nil
 }
 
+// ErrCannotPublish is returned, wrapped with the reason, by PublishEnded
+// for a month it may not publish.
+var ErrCannotPublish = errors.New("the statistics cannot be published")
+
+// CheckEnded refuses (ErrCannotPublish) a month not written YYYY-MM, or
+// one that has not ended at now.
+func CheckEnded(month string, now time.Time) error {
+	start, err := time.Parse("2006-01", month)
+	if err != nil || stats.Month(start) != month {
+		return fmt.Errorf("%w: month %q is not written YYYY-MM", ErrCannotPublish, month)
+	}
+	if now = now.UTC(); !now.After(start.AddDate(0, 1, 0)) {
+		return fmt.Errorf("%w: %s has not ended (it is %s): a month is published once, with all its counts", ErrCannotPublish, month, now.Format(time.DateOnly))
+	}
+	return nil
+}
+
+// PublishEnded publishes by hand, as Publish, the statistics of month
+// (YYYY-MM), which must have ended: a month a hub missed (no hub ran in
+// the month after it), or one whose copies to a commissioner added later
+// were never sent. A month already published to a commissioner is not
+// published to it again. It refuses (ErrCannotPublish) a month not written
+// YYYY-MM, one not ended yet (its counts would be incomplete, and it is
+// published once), one the store holds no counts of, and a configuration
+// without a statistics route. It
+// returns how many copies it published and the commissioners the routes
+// name.
+func (p *Publisher) PublishEnded(ctx context.Context, month string) (int, []string, error) {
+	if err := CheckEnded(month, p.now()); err != nil {
+		return 0, nil, err
+	}
+	if len(p.routes) == 0 {
+		return 0, nil, fmt.Errorf("%w: no route receives them (add a route with message: statistics to a commissioner)", ErrCannotPublish)
+	}
+	// A month the store has no counts of (before the hub ran) would reach
+	// the commissioners as a month with no activity, and for good.
+	counts, err := p.store.Statistics(ctx, month, month)
+	if err != nil {
+		return 0, nil, fmt.Errorf("statistics of %s: %w", month, err)
+	}
+	if len(counts) == 0 {
+		return 0, nil, fmt.Errorf("%w: the store holds no counts of %s (no referral or event was counted in it)", ErrCannotPublish, month)
+	}
+	to := make([]string, 0, len(p.routes))
+	for _, r := range p.routes {
+		to = append(to, r.To)
+	}
+	n, err := p.Publish(ctx, month)
+	return n, to, err
+}
+
 // table returns the statistics of month as 'iceshub stats --from month
 // --to month --format csv' prints them, under the configured rules.
 func (p *Publisher) table(ctx context.Context, month string) (string, error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -417,5 +418,43 @@ func TestStatisticsRefusedAreDeadLetteredThenReplayed(t *testing.T) {
 	waitFor(t, "delivered after the replay", func() bool { return len(sim.Tables()) == 1 })
 	if got := sim.Tables()[0].Body; got != published(t, h.store, "2026-11") {
 		t.Errorf("replayed %q", got)
+	}
+}
+
+// A month no hub sent (none ran in the month after it) is published by
+// hand once it has ended: to the commissioner once, as 'iceshub stats'
+// prints it. A month not ended, one not written YYYY-MM, one with no
+// counts (October: before the hub ran), or a configuration without a
+// statistics route is refused, and nothing is published.
+func TestAnEndedMonthIsPublishedByHandOnce(t *testing.T) {
+	// January 2027: only December is due; November was missed.
+	sim, h := novemberForACommissioner(t, 0, time.Date(2027, 1, 10, 9, 0, 0, 0, time.UTC))
+	ctx := context.Background()
+	for _, month := range []string{"2027-01", "2027-02", "2026-13", "2026-1", "Nov 2026", "", "2026-10"} {
+		if n, _, err := h.publisher.PublishEnded(ctx, month); !errors.Is(err, routes.ErrCannotPublish) || n != 0 {
+			t.Errorf("PublishEnded(%q) = %d, %v; want ErrCannotPublish", month, n, err)
+		}
+	}
+	for i, want := range []int{1, 0} {
+		n, to, err := h.publisher.PublishEnded(ctx, "2026-11")
+		if err != nil || n != want || len(to) != 1 || to[0] != commissionerID {
+			t.Fatalf("publication %d of November: %d to %v, %v; want %d", i, n, to, err, want)
+		}
+	}
+	waitFor(t, "the commissioner has November", func() bool { return len(sim.Tables()) == 1 })
+	if got := sim.Tables()[0]; got.Month != "2026-11" || got.Body != published(t, h.store, "2026-11") {
+		t.Errorf("received %s:\n%s", got.Month, got.Body)
+	}
+
+	none, err := routes.NewPublisher(&config.Config{}, h.store, func() time.Time { return time.Date(2027, 1, 10, 0, 0, 0, 0, time.UTC) },
+		slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := none.PublishEnded(ctx, "2026-10"); !errors.Is(err, routes.ErrCannotPublish) || !strings.Contains(err.Error(), "no route") {
+		t.Errorf("without a statistics route: %v", err)
+	}
+	if n := len(sim.Received()); n != 1 {
+		t.Errorf("the commissioner was called %d times", n)
 	}
 }

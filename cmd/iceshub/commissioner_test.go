@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +104,103 @@ func TestHubSendsTheMonthsStatisticsToACommissioner(t *testing.T) {
 	}
 	if n := len(sim.Received()); n != 1 {
 		t.Errorf("the commissioner was called %d times", n)
+	}
+}
+
+// TestAMissedMonthIsPublishedByHand: an ended month's statistics are sent
+// by hand, through the admin API while the hub runs (once: a second call
+// publishes nothing; a month not ended is refused naming the month), and
+// by 'iceshub stats publish' while it is stopped, which a running hub on
+// the same embedded store refuses, naming the admin API. The copy queued
+// by the command is delivered when the hub starts again, on the command's
+// configuration, which names a commissioner and no provider or council.
+func TestAMissedMonthIsPublishedByHand(t *testing.T) {
+	const token = "fictional-admin-token-for-stats-tests"
+	sim := commissioner.NewSimulator()
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+	route := config.Route{Message: config.MessageStatistics, To: "commissioner-icb",
+		Purpose: "Plan and pay for the equipment service", LawfulBasis: "UK GDPR Art 6(1)(e) public task"}
+	withCommissioner := func(c *config.Config) {
+		c.Partners = append(c.Partners, config.Partner{ID: "commissioner-icb", Kind: config.KindCommissioner, BaseURL: srv.URL, Timeout: 5 * time.Second})
+		c.Routes = append(c.Routes, route)
+	}
+	o := startOpsHub(t, opsHubConfig{adminToken: token, mutate: withCommissioner})
+	ctx := context.Background()
+	var counts []stats.Increment
+	for _, month := range []string{"2026-10", "2026-11"} {
+		counts = append(counts, stats.Increment{Key: stats.Key{Month: month, Council: "council-cwac", Priority: "routine", Class: stats.UnknownClass},
+			Measure: stats.Referrals, Days: stats.NoDays})
+	}
+	if err := o.hub.Store().Commit(ctx, store.Batch{Stats: counts}); err != nil {
+		t.Fatal(err)
+	}
+
+	publish := o.opsBase + "/admin/stats/publish"
+	for i, want := range []string{`"published":1`, `"published":0`} {
+		status, body := adminCall(t, http.MethodPost, publish, token, `{"month":"2026-11"}`)
+		if status != http.StatusOK || !strings.Contains(string(body), want) || !strings.Contains(string(body), `"commissioners":["commissioner-icb"]`) {
+			t.Fatalf("publication %d: %d %s", i, status, body)
+		}
+	}
+	thisMonth := stats.Month(time.Now())
+	if status, body := adminCall(t, http.MethodPost, publish, token, `{"month":"`+thisMonth+`"}`); status != http.StatusUnprocessableEntity ||
+		!strings.Contains(string(body), `"field":"month"`) || !strings.Contains(string(body), "has not ended") {
+		t.Errorf("this month: %d %s", status, body)
+	}
+	if status, _ := adminCall(t, http.MethodPost, publish, "", `{"month":"2026-11"}`); status != http.StatusUnauthorized {
+		t.Errorf("without the token: %d", status)
+	}
+	eventually(t, "November at the commissioner", func() bool { return len(sim.Tables()) == 1 })
+
+	cfgPath := filepath.Join(t.TempDir(), "iceshub.yaml")
+	yaml := "store:\n  data_dir: " + o.dir + "\npartners:\n  - id: commissioner-icb\n    kind: commissioner\n    base_url: " + srv.URL +
+		"\nroutes:\n  - message: statistics\n    to: commissioner-icb\n    purpose: " + route.Purpose + "\n    lawful_basis: " + route.LawfulBasis + "\n"
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut strings.Builder
+	if code := run([]string{"stats", "publish", "--month", "2026-10", "--config", cfgPath}, &out, &errOut); code == 0 ||
+		!strings.Contains(errOut.String(), "POST /admin/stats/publish") {
+		t.Fatalf("stats publish beside the running hub = %d\n%s%s", code, out.String(), errOut.String())
+	}
+	if err := o.stop(); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"stats", "publish", "--month", "2026-10", "--config", cfgPath}, &out, &errOut); code != 0 ||
+		!strings.Contains(out.String(), "1 of 1 commissioners (commissioner-icb) queued") {
+		t.Fatalf("stats publish = %d\n%s%s", code, out.String(), errOut.String())
+	}
+	// The hub started again from the command's configuration, which has
+	// no provider and no council: it serves, and delivers October.
+	cfg, err := hub.LoadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := hub.New(cfg, slog.New(slog.DiscardHandler), hub.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- h.Run(runCtx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the hub without provider or council: %v", err)
+		}
+	}()
+	eventually(t, "October at the commissioner", func() bool { return len(sim.Tables()) == 2 })
+	if got := sim.Tables()[1]; got.Month != "2026-10" {
+		t.Errorf("second table of %s", got.Month)
+	}
+	if n := len(sim.Received()); n != 2 {
+		t.Errorf("the commissioner was called %d times, want 2", n)
 	}
 }

@@ -15,7 +15,7 @@
 //	iceshub dlq list [--json] [--all] | show ID | replay ID... | discard ID... --reason TEXT
 //	iceshub held list [--json] [--all] | route ID --council C --reason TEXT | release ID --permission-recorded-by NAME --evidence REF | close ID --reason TEXT
 //	iceshub operators add --name NAME --role viewer|operator|dpo | list | password --name NAME | disable --name NAME
-//	iceshub stats --from YYYY-MM --to YYYY-MM [--by council,month] [--format csv|json|markdown|svg]
+//	iceshub stats --from YYYY-MM --to YYYY-MM [--by council,month] [--format csv|json|markdown|svg] | publish --month YYYY-MM
 //	iceshub keys rotate [--config FILE] [--data DIR] [--new-key]
 //	iceshub migrate [status] [--data DIR | --config FILE]
 //	iceshub store copy --from-data DIR --config FILE
@@ -101,6 +101,11 @@ Usage:
         print the statistics of the service as commissioners may see them:
         counts by group with totals, after small-number suppression and
         rounding (the stats rules of the configuration, stated in the output)
+  iceshub stats publish --month YYYY-MM --config FILE [--data DIR]
+        send an ended month's statistics to every commissioner the routes
+        name that has not had them (a month no hub ran to send); queued in
+        the store and delivered by the hub. Refused while a hub runs on an
+        embedded store: use POST /admin/stats/publish
   iceshub keys rotate [--config FILE] [--data DIR] [--new-key] [--batch N]
         re-encrypt every stored payload under the active data key (with
         --new-key, first make a new key the active one) and print the counts

@@ -40,16 +40,19 @@ const adminMaxBody = 16 << 10
 //	POST /admin/held/{id}/close      {"by", "reason"} both required
 //	GET  /admin/stats                statistics of the service, disclosure-controlled
 //	                                 (?from=YYYY-MM&to=YYYY-MM[&by=...][&format=csv|json|markdown])
+//	POST /admin/stats/publish        {"month": "YYYY-MM"} an ended month's statistics to the
+//	                                 commissioners that have not had it (routes.Publisher.PublishEnded)
 //
 // Errors use the JSON error body of the partner contracts.
-func mountAdmin(mux *http.ServeMux, token string, dlq *DLQActions, held *routes.Held, rules stats.Rules, logger *slog.Logger) {
-	a := &admin{want: sha256.Sum256([]byte(token)), dlq: dlq, holds: held, rules: rules, log: logger.With("component", "admin")}
+func mountAdmin(mux *http.ServeMux, token string, dlq *DLQActions, held *routes.Held, rules stats.Rules, publisher *routes.Publisher, logger *slog.Logger) {
+	a := &admin{want: sha256.Sum256([]byte(token)), dlq: dlq, holds: held, rules: rules, publisher: publisher, log: logger.With("component", "admin")}
 	mux.Handle("GET /admin/dlq", a.auth(a.list))
 	mux.Handle("GET /admin/dlq/{id}", a.auth(a.show))
 	mux.Handle("POST /admin/dlq/{id}/replay", a.auth(a.replay))
 	mux.Handle("POST /admin/dlq/{id}/discard", a.auth(a.discard))
 	mux.Handle("GET /admin/held", a.auth(a.held))
 	mux.Handle("GET /admin/stats", a.auth(a.statsHandler))
+	mux.Handle("POST /admin/stats/publish", a.auth(a.publishStats))
 	mux.Handle("POST /admin/held/{id}/route", a.auth(a.routeHeld))
 	mux.Handle("POST /admin/held/{id}/release", a.auth(a.releaseHeld))
 	mux.Handle("POST /admin/held/{id}/close", a.auth(a.closeHeld))
@@ -66,6 +69,8 @@ type admin struct {
 	holds *routes.Held
 	// rules is the disclosure control of GET /admin/stats.
 	rules stats.Rules
+	// publisher publishes an ended month's statistics by hand.
+	publisher *routes.Publisher
 	log   *slog.Logger
 }
 

@@ -394,7 +394,7 @@ func (h *Hub) newServers(mux *http.ServeMux, adminToken string, subjects subject
 	if err != nil {
 		return err
 	}
-	o.mount(opsMux, adminToken, NewDLQActions(st, cfg), held, cfg.Stats.Rules())
+	o.mount(opsMux, adminToken, NewDLQActions(st, cfg), held, cfg.Stats.Rules(), h.publisher)
 	if err := h.mountConsole(opsMux, held, NewDLQActions(st, cfg), subjects); err != nil {
 		return err
 	}

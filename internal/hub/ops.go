@@ -208,13 +208,13 @@ func storeState(st stateSource) metrics.StateFunc {
 }
 
 // mount adds /metrics and, when a token is configured, the admin API.
-func (o *ops) mount(mux *http.ServeMux, adminToken string, dlq *DLQActions, held *routes.Held, rules stats.Rules) {
+func (o *ops) mount(mux *http.ServeMux, adminToken string, dlq *DLQActions, held *routes.Held, rules stats.Rules, publisher *routes.Publisher) {
 	mux.Handle("GET /metrics", o.metrics.Handler())
 	if adminToken == "" {
 		o.log.Warn("admin API disabled: no token configured", "env", AdminTokenEnv)
 		return
 	}
-	mountAdmin(mux, adminToken, dlq, held, rules, o.log)
+	mountAdmin(mux, adminToken, dlq, held, rules, publisher, o.log)
 }
 
 // handler wraps the hub's mux: requests are counted for /metrics, and while

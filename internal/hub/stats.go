@@ -9,6 +9,7 @@ import (
 	"github.com/iceshub/iceshub/internal/delivery/partnersim"
 	"github.com/iceshub/iceshub/internal/stats"
 	"github.com/iceshub/iceshub/internal/store"
+	"github.com/iceshub/iceshub/routes"
 )
 
 // Statistics of the service for commissioners (issue 19): the counts the
@@ -52,4 +53,29 @@ func (a *admin) statsHandler(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", stats.ContentType[format])
 	w.Header().Set("Cache-Control", "no-store")
 	_ = stats.Write(w, t, format)
+}
+
+// publishStats serves POST /admin/stats/publish {"month": "YYYY-MM"}: an
+// ended month's statistics to every commissioner that has not had them,
+// delivered like every copy. A month each had already publishes nothing
+// (published 0).
+func (a *admin) publishStats(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Month string `json:"month"`
+	}
+	if !readBody(w, r, &body, "the body must be a JSON object with month, YYYY-MM", "not a JSON object of month") {
+		return
+	}
+	n, to, err := a.publisher.PublishEnded(r.Context(), body.Month)
+	if errors.Is(err, routes.ErrCannotPublish) {
+		writeJSONError(w, http.StatusUnprocessableEntity, "cannot-publish", err.Error(),
+			[]partnersim.Problem{{Field: "month", Message: "an ended month, YYYY-MM, with a statistics route configured"}})
+		return
+	}
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.log.Info("statistics published by hand", "month", body.Month, "copies", n)
+	writeJSONOK(w, map[string]any{"month": body.Month, "published": n, "commissioners": to})
 }
