@@ -4,13 +4,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/iceshub/iceshub/internal/hub"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	runtimedebug "runtime/debug"
-	"runtime/pprof"
+
+	"github.com/iceshub/iceshub/cmd/internal/bench"
+	"github.com/iceshub/iceshub/internal/hub"
 )
 
 // cmdServe runs the hub until SIGINT or SIGTERM.
@@ -67,57 +67,23 @@ func cmdServe(ctx context.Context, args []string, stderr io.Writer) error {
 		runtimedebug.SetGCPercent(200)
 	}
 	if *cpuProfile != "" {
-		stop, err := startCPUProfile(*cpuProfile)
+		stop, err := bench.StartCPUProfile(*cpuProfile)
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
 	if *memProfile != "" {
-		defer writeAllocProfile(*memProfile, logger)
+		defer bench.WriteAllocProfile(*memProfile, logger)
 	}
 	h, err := hub.New(cfg, logger, hub.Options{})
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.Server.Addr)
+	ln, err := h.Listen()
 	if err != nil {
 		_ = h.Close()
-		return fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
-	}
-	if cfg.Server.OpsAddr != "" {
-		opsLn, err := net.Listen("tcp", cfg.Server.OpsAddr)
-		if err != nil {
-			_ = ln.Close()
-			_ = h.Close()
-			return fmt.Errorf("listen on server.ops_addr %s: %w", cfg.Server.OpsAddr, err)
-		}
-		h.UseOpsListener(opsLn)
+		return err
 	}
 	return h.Run(ctx, ln)
-}
-
-// startCPUProfile profiles the process into path until the returned stop.
-func startCPUProfile(path string) (func(), error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("cpu profile: %w", err)
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
-}
-
-// writeAllocProfile writes the allocation profile to path.
-func writeAllocProfile(path string, logger *slog.Logger) {
-	f, err := os.Create(path)
-	if err == nil {
-		err = pprof.Lookup("allocs").WriteTo(f, 0)
-		f.Close()
-	}
-	if err != nil {
-		logger.Error("could not write the allocation profile", "error", err)
-	}
 }

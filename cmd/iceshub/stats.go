@@ -6,9 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/iceshub/iceshub/internal/hub"
 	"github.com/iceshub/iceshub/internal/stats"
@@ -63,28 +61,19 @@ func cmdStats(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // cmdStatsPublish sends an ended month's statistics to the commissioners
-// that have not had them (routes.Publisher.PublishEnded): the copies are
-// queued in the store and delivered by the hub, at once when hubs run on
-// a shared store, at the next start of an embedded one's. An embedded
-// store is locked for the command: refused while a hub runs on it, whose
-// admin API does the same.
+// that have not had them (hub.PublishMonth); refused while a hub runs on
+// an embedded store, whose admin API does the same.
 func cmdStatsPublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("stats publish", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "", "the hub's configuration: its statistics routes, rules and store (required: the built-in configuration names no commissioner)")
+	path := fs.String("config", "", "the hub's configuration: its statistics routes, rules and store (required)")
 	data := fs.String("data", "", "data directory (overrides store.data_dir)")
 	month := fs.String("month", "", "the ended month to publish, YYYY-MM (required)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
-	if *month == "" || *path == "" {
+	if fs.NArg() > 0 || *month == "" || *path == "" {
 		return fmt.Errorf("%w: stats publish --month YYYY-MM --config FILE [--data DIR]", errUsage)
-	}
-	if err := routes.CheckEnded(*month, time.Now()); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	cfg, err := hub.LoadConfig(*path)
 	if err != nil {
@@ -93,32 +82,13 @@ func cmdStatsPublish(ctx context.Context, args []string, stdout, stderr io.Write
 	if *data != "" {
 		cfg.Store.DataDir = *data
 	}
-	lock, err := hub.LockStoreForCommand(cfg.Store, "stats publish",
-		"while the hub runs, use its admin API (POST /admin/stats/publish, see docs/statistics.md), or stop the hub first")
-	if err != nil {
-		return err
-	}
-	defer lock.Release()
-	st, err := hub.OpenExisting(cfg.Store, nil)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	publisher, err := routes.NewPublisher(cfg, st, nil, slog.New(slog.DiscardHandler))
-	if err != nil {
-		return err
-	}
-	n, to, err := publisher.PublishEnded(ctx, *month)
+	n, to, err := hub.PublishMonth(ctx, cfg, *month)
 	if errors.Is(err, routes.ErrCannotPublish) {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if err != nil {
-		return err
+	if err == nil {
+		_, err = fmt.Fprintf(stdout, "statistics of %s: %d of %d commissioners (%s) queued, the others had them; the hub delivers them\n",
+			*month, n, len(to), strings.Join(to, ", "))
 	}
-	if n == 0 {
-		_, err = fmt.Fprintf(stdout, "statistics of %s: every commissioner (%s) has had them; nothing published\n", *month, strings.Join(to, ", "))
-		return err
-	}
-	_, err = fmt.Fprintf(stdout, "statistics of %s: %d of %d commissioners (%s) queued; the hub delivers them\n", *month, n, len(to), strings.Join(to, ", "))
 	return err
 }

@@ -71,7 +71,7 @@ type admin struct {
 	rules stats.Rules
 	// publisher publishes an ended month's statistics by hand.
 	publisher *routes.Publisher
-	log   *slog.Logger
+	log       *slog.Logger
 }
 
 // auth checks "Authorization: Bearer <token>", the scheme in any case (RFC

@@ -82,6 +82,25 @@ func (h *Hub) PartnerHandler() http.Handler { return h.server.Handler }
 // and tests listen first). Call it before Run.
 func (h *Hub) UseOpsListener(ln net.Listener) { h.opsListener = ln }
 
+// Listen listens on server.addr, which it returns for Run, and on
+// server.ops_addr when set (UseOpsListener), so that an address in use is
+// an error before anything runs. On an error nothing is left listening.
+func (h *Hub) Listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", h.cfg.Server.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", h.cfg.Server.Addr, err)
+	}
+	if h.cfg.Server.OpsAddr != "" {
+		opsLn, err := net.Listen("tcp", h.cfg.Server.OpsAddr)
+		if err != nil {
+			_ = ln.Close()
+			return nil, fmt.Errorf("listen on server.ops_addr %s: %w", h.cfg.Server.OpsAddr, err)
+		}
+		h.UseOpsListener(opsLn)
+	}
+	return ln, nil
+}
+
 // Options adjust a hub for tests and the demo; the zero value is the
 // serving hub's.
 type Options struct {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"time"
 
+	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/delivery/partnersim"
 	"github.com/iceshub/iceshub/internal/stats"
 	"github.com/iceshub/iceshub/internal/store"
@@ -78,4 +81,33 @@ func (a *admin) publishStats(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Info("statistics published by hand", "month", body.Month, "copies", n)
 	writeJSONOK(w, map[string]any{"month": body.Month, "published": n, "commissioners": to})
+}
+
+// PublishMonth publishes an ended month's statistics by hand, as
+// 'iceshub stats publish' does (routes.Publisher.PublishEnded), on the
+// store of cfg, which it opens and closes. The copies are queued in the
+// store for the hub to deliver. An embedded store is locked for it: a hub
+// running on it refuses it, naming POST /admin/stats/publish. A month it
+// may not publish is refused (routes.ErrCannotPublish) before the store
+// is opened.
+func PublishMonth(ctx context.Context, cfg *config.Config, month string) (int, []string, error) {
+	if err := routes.CheckEnded(month, time.Now()); err != nil {
+		return 0, nil, err
+	}
+	lock, err := LockStoreForCommand(cfg.Store, "stats publish",
+		"while the hub runs, use its admin API (POST /admin/stats/publish, see docs/statistics.md), or stop the hub first")
+	if err != nil {
+		return 0, nil, err
+	}
+	defer lock.Release()
+	st, err := OpenExisting(cfg.Store, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer st.Close()
+	publisher, err := routes.NewPublisher(cfg, st, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return 0, nil, err
+	}
+	return publisher.PublishEnded(ctx, month)
 }

@@ -172,32 +172,53 @@ func testActivityCountsDeliveriesByPartnerAndHour(t *testing.T, open func(t *tes
 	}
 }
 
-// Console sessions: a session is found by its ID while it lives, marked
-// seen, carries one flash message, and ends when it expires, when it is
-// signed out, or when its operator is disabled or given a new password.
-func testConsoleSessionsLiveExpireAndEnd(t *testing.T, open func(t *testing.T) store.Engine) {
-	ctx := context.Background()
+// sessionRig is a store with two operators, desk1 and desk2, and the
+// console's session rules: idle 30 minutes, lifetime 8 hours.
+type sessionRig struct {
+	t  *testing.T
+	s  store.Engine
+	t0 time.Time
+}
+
+const sessionIdle, sessionLifetime = 30 * time.Minute, 8 * time.Hour
+
+func newSessionRig(t *testing.T, open func(t *testing.T) store.Engine) *sessionRig {
 	s := open(t)
-	defer s.Close()
-	t0 := time.Date(2026, 12, 7, 10, 0, 0, 123456789, time.UTC)
-	const idle, lifetime = 30 * time.Minute, 8 * time.Hour
+	t.Cleanup(func() { s.Close() })
+	r := &sessionRig{t: t, s: s, t0: time.Date(2026, 12, 7, 10, 0, 0, 123456789, time.UTC)}
 	for _, name := range []string{"desk1", "desk2"} {
-		if err := s.AddOperator(ctx, store.Operator{Name: name, Role: store.RoleOperator, PasswordHash: "$2a$h", CreatedAt: t0}); err != nil {
+		if err := s.AddOperator(context.Background(), store.Operator{Name: name, Role: store.RoleOperator, PasswordHash: "$2a$h", CreatedAt: r.t0}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	start := func(token, operator string, at time.Time) string {
-		t.Helper()
-		id := store.SessionID(token)
-		cs := store.ConsoleSession{ID: id, Operator: operator, Role: store.RoleOperator, CSRF: "csrf-" + token, Started: at, Seen: at}
-		if err := s.StartConsoleSession(ctx, cs, at.Add(-idle), at.Add(-lifetime)); err != nil {
-			t.Fatal(err)
-		}
-		return id
+	return r
+}
+
+// start signs operator in at at with the cookie token and returns the
+// session's ID.
+func (r *sessionRig) start(token, operator string, at time.Time) string {
+	r.t.Helper()
+	id := store.SessionID(token)
+	cs := store.ConsoleSession{ID: id, Operator: operator, Role: store.RoleOperator, CSRF: "csrf-" + token, Started: at, Seen: at}
+	if err := r.s.StartConsoleSession(context.Background(), cs, at.Add(-sessionIdle), at.Add(-sessionLifetime)); err != nil {
+		r.t.Fatal(err)
 	}
-	use := func(id string, now time.Time) (store.ConsoleSession, error) {
-		return s.UseConsoleSession(ctx, id, now, now.Add(-idle), now.Add(-lifetime))
-	}
+	return id
+}
+
+// use is a request of session id at now.
+func (r *sessionRig) use(id string, now time.Time) (store.ConsoleSession, error) {
+	return r.s.UseConsoleSession(context.Background(), id, now, now.Add(-sessionIdle), now.Add(-sessionLifetime))
+}
+
+// Console sessions: a session is found by its ID while it lives, marked
+// seen (never back), carries one flash message, and ends when it has been
+// idle too long or is past its lifetime.
+func testConsoleSessionsLiveAndExpire(t *testing.T, open func(t *testing.T) store.Engine) {
+	ctx := context.Background()
+	r := newSessionRig(t, open)
+	s, t0, start, use := r.s, r.t0, r.start, r.use
+	const idle, lifetime = sessionIdle, sessionLifetime
 	if id := store.SessionID("token-a"); len(id) != 64 || id == "token-a" || id != store.SessionID("token-a") || id == store.SessionID("token-b") {
 		t.Fatalf("SessionID = %q", id)
 	}
@@ -250,7 +271,16 @@ func testConsoleSessionsLiveExpireAndEnd(t *testing.T, open func(t *testing.T) s
 	if _, err := use(b, t0.Add(lifetime+time.Minute)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("session past its lifetime: %v, want ErrNotFound", err)
 	}
+}
 
+// Console sessions end when another sign-in finds them expired, when
+// signed out, or when their operator is disabled or given a new password;
+// no one else's end with them.
+func testConsoleSessionsEnd(t *testing.T, open func(t *testing.T) store.Engine) {
+	ctx := context.Background()
+	r := newSessionRig(t, open)
+	s, t0, start, use := r.s, r.t0, r.start, r.use
+	const idle = sessionIdle
 	// Starting a session ends the expired ones, not the live ones.
 	c := start("token-c", "desk1", t0)
 	d := start("token-d", "desk2", t0.Add(idle))

@@ -39,7 +39,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Engine) {
 		{"SeenBeforeFailsOnAClosedStore", testSeenBeforeFailsOnAClosedStore},
 		{"OperatorAccounts", testOperatorAccounts},
 		{"OperatorRecordChains", testOperatorRecordChains},
-		{"ConsoleSessionsLiveExpireAndEnd", testConsoleSessionsLiveExpireAndEnd},
+		{"ConsoleSessionsLiveAndExpire", testConsoleSessionsLiveAndExpire},
+		{"ConsoleSessionsEnd", testConsoleSessionsEnd},
 		{"ActivityCountsDeliveriesByPartnerAndHour", testActivityCountsDeliveriesByPartnerAndHour},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.test(t, open) })
