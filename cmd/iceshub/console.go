@@ -19,7 +19,7 @@ func cmdOperators(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	if len(args) == 0 {
 		return fmt.Errorf("%w: operators add --name NAME --role viewer|operator|dpo | list [--json] | password --name NAME | disable --name NAME", errUsage)
 	}
-	c := console.OperatorsCommand{Cmd: args[0]}
+	c := console.OperatorsCommand{Cmd: args[0], By: defaultOperator()}
 	fs := flag.NewFlagSet("operators "+c.Cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	sf := addStoreFlags(fs)

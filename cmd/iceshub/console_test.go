@@ -371,7 +371,7 @@ func TestDemoStayPrintsTheConsoleAndAOneTimePassword(t *testing.T) {
 // stores only its hash; a short password, an unknown role and a taken
 // name are refused; password replaces the hash, clears the failures and
 // ends the account's sessions; list shows the accounts; a disabled one
-// says so.
+// says so; each change is in the operator record.
 func TestOperatorsCommand(t *testing.T) {
 	dir := t.TempDir()
 	st, err := hub.OpenStore(hub.StoreSettings{Store: hub.SQLiteAt(dir)})
@@ -452,6 +452,20 @@ func TestOperatorsCommand(t *testing.T) {
 	o, err := st.Operator(t.Context(), "desk1")
 	if err != nil || !strings.HasPrefix(o.PasswordHash, "$2a$") || strings.Contains(o.PasswordHash, consolePassword) {
 		t.Fatalf("stored %q, %v", o.PasswordHash, err)
+	}
+	// Each change of the account is in the operator record, by whoever
+	// ran the command; the refused ones are not.
+	acts, err := st.OperatorActions(t.Context(), 10)
+	if err != nil || len(acts) != 3 {
+		t.Fatalf("operator record %+v, %v", acts, err)
+	}
+	for i, want := range []string{"account.disable", "account.password", "account.add"} {
+		if a := acts[i]; a.Action != want || a.Target != "operator:desk1" || a.Outcome != "ok" || !strings.HasPrefix(a.Operator, "cli") {
+			t.Errorf("entry %d: %+v, want %s", i, a, want)
+		}
+	}
+	if rep, err := st.VerifyOperatorRecord(t.Context()); err != nil || !rep.OK {
+		t.Errorf("operator record: %+v, %v", rep, err)
 	}
 }
 

@@ -22,6 +22,9 @@ var ErrBadPassword = errors.New("console: unusable password")
 type OperatorsCommand struct {
 	Cmd, Name, Role string
 	JSON            bool
+	// By is who ran the command ("cli:<user>"), as the operator record
+	// names it.
+	By string
 }
 
 // Check says what the command lacks to run, before any store is opened.
@@ -50,7 +53,8 @@ func (c OperatorsCommand) Check() error {
 // password read the password from the first line of stdin (never an
 // argument, so never in the process list or the shell's history):
 // ErrBadPassword, wrapped, when it is unusable. password and disable end
-// the operator's console sessions on every hub of the store.
+// the operator's console sessions on every hub of the store. add, password
+// and disable are appended to the operator record.
 func (c OperatorsCommand) Run(ctx context.Context, st store.Operators, stdin io.Reader, stdout io.Writer) error {
 	name := strings.TrimSpace(c.Name)
 	switch c.Cmd {
@@ -60,6 +64,9 @@ func (c OperatorsCommand) Run(ctx context.Context, st store.Operators, stdin io.
 			return err
 		}
 		if err := st.AddOperator(ctx, store.Operator{Name: name, Role: c.Role, PasswordHash: hash, CreatedAt: time.Now()}); err != nil {
+			return err
+		}
+		if err := c.record(ctx, st, name, c.Role); err != nil {
 			return err
 		}
 		_, err = fmt.Fprintf(stdout, "operator %s added (%s)\n", name, c.Role)
@@ -72,10 +79,16 @@ func (c OperatorsCommand) Run(ctx context.Context, st store.Operators, stdin io.
 		if err := st.SetOperatorPassword(ctx, name, hash); err != nil {
 			return err
 		}
+		if err := c.record(ctx, st, name, ""); err != nil {
+			return err
+		}
 		_, err = fmt.Fprintf(stdout, "operator %s: password replaced, failed sign-ins cleared, console sessions ended\n", name)
 		return err
 	case "disable":
 		if err := st.DisableOperator(ctx, name); err != nil {
+			return err
+		}
+		if err := c.record(ctx, st, name, ""); err != nil {
 			return err
 		}
 		_, err := fmt.Fprintf(stdout, "operator %s disabled, console sessions ended\n", name)
@@ -94,6 +107,23 @@ func (c OperatorsCommand) Run(ctx context.Context, st store.Operators, stdin io.
 		return enc.Encode(ops)
 	}
 	return WriteOperators(stdout, ops)
+}
+
+// record appends the change of account name to the operator record, as
+// the console's own actions are: account.add, account.password or
+// account.disable, by c.By. The change is made by then; an entry that
+// cannot be written is an error that says so.
+func (c OperatorsCommand) record(ctx context.Context, st store.Operators, name, detail string) error {
+	by := c.By
+	if by == "" {
+		by = "cli"
+	}
+	err := st.RecordOperatorAction(ctx, store.OperatorAction{At: time.Now(), Operator: by, Action: "account." + c.Cmd,
+		Target: "operator:" + name, Outcome: "ok", Detail: detail})
+	if err != nil {
+		return fmt.Errorf("operator %s: %s done, but the operator record could not be written: %w", name, c.Cmd, err)
+	}
+	return nil
 }
 
 // ReadPasswordHash reads a password from the first line of r (at most 1
