@@ -79,7 +79,7 @@ func (a *admin) publishStats(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	a.log.Info("statistics published by hand", "month", body.Month, "copies", n)
+	a.log.Info("statistics published by hand", "month", body.Month, "count", n)
 	writeJSONOK(w, map[string]any{"month": body.Month, "published": n, "commissioners": to})
 }
 
