@@ -166,6 +166,11 @@ func (h *Held) Release(ctx context.Context, id int64, perm store.PermissionRecor
 	if !found {
 		return Resolved{}, fmt.Errorf("held message %d: %w: no current route needing permission sends %s to %s", id, ErrCannotResolve, kind, recipient)
 	}
+	// The permission is recorded with the referral too, in the same
+	// transaction: its later messages (an amendment, a cancellation) go
+	// without a hold of their own, unless an amendment brings a permission
+	// of its own.
+	b.Refs = append(b.Refs, store.RefUpdate{ReferralID: full.ID, Permission: full.Permission})
 	res := store.HoldResolution{Action: store.ActionReleased, By: by, At: h.cut.now(), Reason: reason, Recipient: recipient, Permission: &perm}
 	if err := h.store.ResolveHold(ctx, id, res, b); err != nil {
 		return Resolved{}, err

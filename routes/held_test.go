@@ -215,3 +215,55 @@ func TestRouteHeldAgainForPermissionAndClose(t *testing.T) {
 		t.Errorf("held counts %v after every hold was resolved", counts)
 	}
 }
+
+// A permission recorded on releasing a held copy stands for the referral:
+// its cancellation goes to the council without a hold of its own, while
+// the cancellation of a referral whose copy was not released is held, as
+// before, for want of the permission.
+func TestAReleasedPermissionStandsForTheReferralsLaterMessages(t *testing.T) {
+	ctx := context.Background()
+	table := append([]config.Route(nil), testRoutes...)
+	table[1].RequiresPermission = true
+	table = append(table, config.Route{Message: string(model.KindCancellation), To: config.RecipientCouncil, Purpose: "close the case",
+		LawfulBasis: "Art 6(1)(e)", Fields: []string{"event.reason"}, RequiresPermission: true})
+	e := startWith(t, table, &fakePartner{}, &fakePartner{})
+	e.accept(t, referral("perm-a", "CH1 4AA"))
+	hold := waitHold(t, e, "perm-a")
+	h := heldResolver(t, e)
+	if _, err := h.Release(ctx, hold.ID, store.PermissionRecord{RecordedBy: "OT J. Example", Evidence: "consent form CF-0042"}, "cli:op", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the released referral", func() bool { return len(e.council.received()) == 1 })
+	e.accept(t, referral("perm-b", "CH1 4AB"))
+	waitHold(t, e, "perm-b")
+
+	events, err := intake.NewEvents(e.store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"perm-a", "perm-b"} {
+		if _, err := events.AcceptEvent(ctx, intake.EventSubmission{
+			Keys:  []string{"nhs:cancel-" + id},
+			Event: model.Event{Kind: model.KindCancellation, From: "nhs", Status: model.StatusCancelled, Reason: model.Coded{Code: "no-longer-required"}, OccurredAt: time.Now()},
+			Find:  intake.Lookup{ReferralID: id}, Response: intake.Response{Status: 200},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "perm-a's cancellation at the council", func() bool { return len(e.council.received()) == 2 })
+	if got := e.council.received()[1]; got.Kind != model.KindCancellation || got.Referral.ID != "perm-a" {
+		t.Errorf("the council received %s of %s", got.Kind, got.Referral.ID)
+	}
+	waitFor(t, "perm-b's cancellation held", func() bool {
+		hs, _ := e.store.Held(ctx)
+		for _, h := range hs {
+			if h.ReferralID == "perm-b" && h.Kind == string(model.KindCancellation) && h.Reason == routes.HoldNoPermission {
+				return true
+			}
+		}
+		return false
+	})
+	if n := openHolds(t, e); n != 2 {
+		t.Errorf("%d open holds, want perm-b's referral and cancellation", n)
+	}
+}

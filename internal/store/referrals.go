@@ -1,7 +1,9 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/iceshub/iceshub/internal/model"
 )
@@ -26,6 +28,36 @@ type RefUpdate struct {
 	TaskID string
 	// Case is a council's new case reference.
 	Case *CaseRef
+	// Permission is the person's express permission, recorded by an
+	// operator when releasing a held copy: it stands for the referral's
+	// later messages (RecordedPermission), until an amendment brings a
+	// permission of its own.
+	Permission *model.Permission
+}
+
+// RecordedPermission applies to ref the permission an operator recorded
+// for it (RefUpdate.Permission), as an engine keeps it: JSON, "" for none.
+// Recorded after the referral's own, it stands in its place; an amendment
+// that carries a permission clears it (the engines' amendment writes).
+func RecordedPermission(ref *model.Referral, recorded string) error {
+	if recorded == "" {
+		return nil
+	}
+	var p model.Permission
+	if err := json.Unmarshal([]byte(recorded), &p); err != nil {
+		return fmt.Errorf("store: recorded permission of referral %s: %w", ref.ID, err)
+	}
+	ref.Permission = &p
+	return nil
+}
+
+// EncodePermission is p as an engine keeps it for RecordedPermission.
+func EncodePermission(p *model.Permission) (string, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return "", fmt.Errorf("store: encode permission: %w", err)
+	}
+	return string(b), nil
 }
 
 // CaseRef is one council case about a referral.

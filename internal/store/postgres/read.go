@@ -77,12 +77,13 @@ func (p *Postgres) referralRecord(ctx context.Context, id string) (intake.Record
 	var rec intake.Record
 	var body []byte
 	var status string
+	var permission string
 	err := p.pool.QueryRow(ctx, `SELECT service_request_id, requester_ods, council, order_reference, order_sent_to, task_id, status, record,
 			COALESCE((SELECT c.case_reference FROM case_refs c WHERE c.referral_id = r.referral_id AND c.council = r.council
-				AND c.purpose = $2 ORDER BY c.at LIMIT 1), '')
+				AND c.purpose = $2 ORDER BY c.at LIMIT 1), ''), permission
 		FROM referrals r WHERE referral_id = $1`, id, store.CaseForOrder).Scan(
 		&rec.Refs.ServiceRequestID, &rec.Refs.RequesterODS, &rec.Refs.Council, &rec.Refs.OrderReference, &rec.OrderSentTo,
-		&rec.Refs.TaskID, &status, &body, &rec.Refs.CaseReference)
+		&rec.Refs.TaskID, &status, &body, &rec.Refs.CaseReference, &permission)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return intake.Record{}, false, nil
 	}
@@ -95,6 +96,9 @@ func (p *Postgres) referralRecord(ctx context.Context, id string) (intake.Record
 	}
 	if err := json.Unmarshal(body, &rec.Referral); err != nil {
 		return intake.Record{}, false, fmt.Errorf("store: decode referral record %s: %w", id, err)
+	}
+	if err := store.RecordedPermission(&rec.Referral, permission); err != nil {
+		return intake.Record{}, false, err
 	}
 	return rec, true, nil
 }

@@ -292,6 +292,7 @@ func applyRefUpdates(ctx context.Context, tx execer, ups []store.RefUpdate) erro
 	cols := make([][]string, 5)
 	row := map[string]int{} // referral id → its index in cols
 	cases := make([][]string, 4)
+	var permissions [][2]string // referral id, permission; rare (an operator's release)
 	for _, u := range ups {
 		if u.Council != "" || u.OrderReference != "" || u.OrderSentTo != "" || u.TaskID != "" {
 			i, ok := row[u.ReferralID]
@@ -310,6 +311,13 @@ func applyRefUpdates(ctx context.Context, tx execer, ups []store.RefUpdate) erro
 				}
 			}
 		}
+		if u.Permission != nil {
+			perm, err := store.EncodePermission(u.Permission)
+			if err != nil {
+				return err
+			}
+			permissions = append(permissions, [2]string{u.ReferralID, perm})
+		}
 		if c := u.Case; c != nil && c.Reference != "" {
 			for j, v := range []string{c.Council, c.Reference, u.ReferralID, c.Purpose} {
 				cases[j] = append(cases[j], v)
@@ -325,6 +333,11 @@ func applyRefUpdates(ctx context.Context, tx execer, ups []store.RefUpdate) erro
 			order_sent_to = COALESCE(NULLIF($3, ''), order_sent_to), task_id = COALESCE(NULLIF($4, ''), task_id), updated_at = $5
 			WHERE referral_id = $6`, cols[1][i], cols[2][i], cols[3][i], cols[4][i], now, id); err != nil {
 			return fmt.Errorf("store: update references of referral: %w", err)
+		}
+	}
+	for _, p := range permissions {
+		if _, err := tx.Exec(ctx, `UPDATE referrals SET permission = $1, updated_at = $2 WHERE referral_id = $3`, p[1], now, p[0]); err != nil {
+			return fmt.Errorf("store: record the permission of referral: %w", err)
 		}
 	}
 	if len(cases[0]) > 0 {
@@ -505,8 +518,11 @@ func eventChanges(ctx context.Context, tx pgx.Tx, c intake.EventCommit, amended 
 		}
 	}
 	if amended != nil {
-		if _, err := tx.Exec(ctx, `UPDATE referrals SET record = $1, requester_ods = $2, updated_at = $3 WHERE referral_id = $4`,
-			amended, c.Amended.Requester.OrganisationODS, now, c.Change.ReferralID); err != nil {
+		// An amendment that brings a permission of its own replaces the one
+		// an operator recorded.
+		if _, err := tx.Exec(ctx, `UPDATE referrals SET record = $1, requester_ods = $2, updated_at = $3,
+			permission = CASE WHEN $5 THEN '' ELSE permission END WHERE referral_id = $4`,
+			amended, c.Amended.Requester.OrganisationODS, now, c.Change.ReferralID, c.Amended.Permission != nil); err != nil {
 			return fmt.Errorf("store: record amended referral: %w", err)
 		}
 	}

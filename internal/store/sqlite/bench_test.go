@@ -178,3 +178,30 @@ func BenchmarkQueueHandOut(b *testing.B) {
 		(<-msgs).Ack()
 	}
 }
+
+// BenchmarkFindReferral is the read an event's fan-out makes of its
+// referral (FindReferral by id): the sealed record decoded, the council's
+// case looked up. Only the read is timed.
+func BenchmarkFindReferral(b *testing.B) {
+	ctx := context.Background()
+	s := openTemp(b, b.TempDir())
+	defer s.Close()
+	const referrals = 2000
+	ids := make([]string, referrals)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("ref-%05d", i)
+		ref := model.Referral{ID: ids[i], Source: model.Source{ServiceRequestID: "sr-" + ids[i]}, Person: model.Person{NHSNumber: "9990000018"},
+			Equipment: []model.EquipmentItem{{Code: "HOIST-1", Quantity: 1}}}
+		if _, _, err := s.AcceptOnce(ctx, []string{"request:" + ids[i]}, intake.Response{Status: 200}, "referral.received",
+			message.NewMessage(ids[i], []byte("{}")), &intake.Record{Referral: ref, Refs: model.References{Council: "council-a"}, Status: model.StatusOrdered}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, found, err := s.FindReferral(ctx, intake.Lookup{ReferralID: ids[i%referrals]}); err != nil || !found {
+			b.Fatal(found, err)
+		}
+	}
+}

@@ -30,6 +30,7 @@ var goMigrations = []*goose.Migration{
 	goose.NewGoMigration(2, &goose.GoFunc{RunTx: chainDisclosures}, nil),
 	goose.NewGoMigration(3, &goose.GoFunc{RunTx: indexSubjectsByReferral}, nil),
 	goose.NewGoMigration(4, &goose.GoFunc{RunTx: clusterReceiptsByReferral}, nil),
+	goose.NewGoMigration(7, &goose.GoFunc{RunTx: recordPermissions}, nil),
 }
 
 // MigrationState is one migration and whether it is applied.
@@ -72,6 +73,15 @@ var goMigrationNames = map[int64]string{
 	2: "chain the disclosure record (Go)",
 	3: "index subjects by referral (Go)",
 	4: "cluster receipts by referral (Go)",
+	7: "referral permission recorded by an operator (Go)",
+}
+
+// Migrate brings the schema of the store file at path up to date, as Open
+// does, without opening the store: for a tool that reads the file itself
+// (storecopy), so that it finds the tables and columns of this release.
+// The store must not be in use.
+func Migrate(ctx context.Context, path string) ([]MigrationState, error) {
+	return migrate(ctx, path)
 }
 
 // MigrationStatus lists the migrations of the store and which are applied
@@ -88,6 +98,26 @@ func hasObject(ctx context.Context, tx *sql.Tx, typ, name string) (bool, error) 
 		return false, fmt.Errorf("look for %s %s: %w", typ, name, err)
 	}
 	return n > 0, nil
+}
+
+// recordPermissions adds the referrals' column for the person's express
+// permission an operator recorded when releasing a held copy
+// (store.RefUpdate.Permission): JSON of model.Permission, codes and a
+// date, empty for none. A Go migration because SQLite cannot add a column
+// only when it is missing, and a database whose migration record was lost
+// runs every migration again.
+func recordPermissions(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('referrals') WHERE name = 'permission'`).Scan(&n); err != nil {
+		return fmt.Errorf("read referrals columns: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `ALTER TABLE referrals ADD COLUMN permission TEXT NOT NULL DEFAULT ''`); err != nil {
+		return fmt.Errorf("add the referrals' permission column: %w", err)
+	}
+	return nil
 }
 
 // chainDisclosures brings a disclosures table from before subjects and the

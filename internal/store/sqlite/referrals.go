@@ -77,6 +77,16 @@ func applyRefUpdates(conn *sqlite.Conn, ups []store.RefUpdate) error {
 				return fmt.Errorf("store: update references of referral: %w", err)
 			}
 		}
+		if u.Permission != nil {
+			perm, err := store.EncodePermission(u.Permission)
+			if err != nil {
+				return err
+			}
+			if err := sqlitex.Execute(conn, `UPDATE referrals SET permission = ?, updated_at = ? WHERE referral_id = ?`,
+				&sqlitex.ExecOptions{Args: []any{perm, now, u.ReferralID}}); err != nil {
+				return fmt.Errorf("store: record the permission of referral: %w", err)
+			}
+		}
 		if c := u.Case; c != nil && c.Reference != "" {
 			if err := sqlitex.Execute(conn, `INSERT INTO case_refs (council, case_reference, referral_id, purpose, at)
 				VALUES (?, ?, ?, ?, ?) ON CONFLICT(council, case_reference) DO NOTHING`,
@@ -150,7 +160,8 @@ func (s *SQLite) referralRecord(ctx context.Context, id string) (intake.Record, 
 	var body []byte
 	found := false
 	var err error
-	err = s.read(ctx, `SELECT service_request_id, requester_ods, council, order_reference, order_sent_to, task_id, status, record
+	var permission string
+	err = s.read(ctx, `SELECT service_request_id, requester_ods, council, order_reference, order_sent_to, task_id, status, record, permission
 		FROM referrals WHERE referral_id = ?`, []any{id}, func(st *sqlite.Stmt) error {
 		found = true
 		rec.Refs = model.References{
@@ -161,6 +172,7 @@ func (s *SQLite) referralRecord(ctx context.Context, id string) (intake.Record, 
 		rec.Status = model.OrderStatus(st.ColumnText(6))
 		body = make([]byte, st.ColumnLen(7))
 		st.ColumnBytes(7, body)
+		permission = st.ColumnText(8)
 		return nil
 	})
 	if err != nil || !found {
@@ -171,6 +183,9 @@ func (s *SQLite) referralRecord(ctx context.Context, id string) (intake.Record, 
 	}
 	if err := json.Unmarshal(body, &rec.Referral); err != nil {
 		return intake.Record{}, false, fmt.Errorf("store: decode referral record %s: %w", id, err)
+	}
+	if err := store.RecordedPermission(&rec.Referral, permission); err != nil {
+		return intake.Record{}, false, err
 	}
 	if rec.Refs.Council != "" {
 		if rec.Refs.CaseReference, err = s.caseRef(ctx, id, rec.Refs.Council); err != nil {
@@ -268,8 +283,11 @@ func (s *SQLite) eventChanges(conn *sqlite.Conn, c intake.EventCommit) error {
 		if err != nil {
 			return fmt.Errorf("store: amended referral: %w", err)
 		}
-		if err := sqlitex.Execute(conn, `UPDATE referrals SET record = ?, requester_ods = ?, updated_at = ? WHERE referral_id = ?`,
-			&sqlitex.ExecOptions{Args: []any{body, c.Amended.Requester.OrganisationODS, now, c.Change.ReferralID}}); err != nil {
+		// An amendment that brings a permission of its own replaces the one
+		// an operator recorded.
+		if err := sqlitex.Execute(conn, `UPDATE referrals SET record = ?, requester_ods = ?, updated_at = ?,
+			permission = CASE WHEN ? THEN '' ELSE permission END WHERE referral_id = ?`,
+			&sqlitex.ExecOptions{Args: []any{body, c.Amended.Requester.OrganisationODS, now, c.Amended.Permission != nil, c.Change.ReferralID}}); err != nil {
 			return fmt.Errorf("store: record amended referral: %w", err)
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/internal/store/postgres"
+	embedded "github.com/iceshub/iceshub/internal/store/sqlite"
 )
 
 // Count is one table's rows on each side.
@@ -50,7 +51,7 @@ var ErrTargetNotEmpty = errors.New("storecopy: the PostgreSQL store is not empty
 // order they were accepted (their seq is given anew).
 var tables = []struct{ name, columns, order string }{
 	{"receipts", "referral_id, idempotency_key, recipient, kind, partner_reference, status_code, at", ""},
-	{"referrals", "referral_id, service_request_id, requester_ods, council, order_reference, order_sent_to, task_id, status, record, created_at, updated_at", "rowid"},
+	{"referrals", "referral_id, service_request_id, requester_ods, council, order_reference, order_sent_to, task_id, status, record, created_at, updated_at, permission", "rowid"},
 	{"case_refs", "council, case_reference, referral_id, purpose, at", ""},
 	{"rejected_events", "id, at, sender, kind, sender_event, referral_id, reason", "id"},
 	{"disclosures", "id, at, referral_id, correlation_id, recipient, kind, fields, purpose, lawful_basis, outcome, detail, subject, prev_hash, hash", "id"},
@@ -74,8 +75,14 @@ var serials = []string{"rejected_events", "held", "dead_letters", "parked"}
 
 // Copy copies the SQLite store at sqlitePath into dst, which must be
 // empty. The SQLite store must not be in use (the caller holds its data
-// directory's lock). On any error nothing is written.
+// directory's lock). Its schema is first brought up to date, as a hub of
+// this release would on start, so that a store last run by an older
+// release has every column copied. On any error nothing is written to
+// dst.
 func Copy(ctx context.Context, sqlitePath string, dst *postgres.Postgres) (Report, error) {
+	if _, err := embedded.Migrate(ctx, sqlitePath); err != nil {
+		return Report{}, fmt.Errorf("storecopy: bring %s up to date: %w", sqlitePath, err)
+	}
 	src, err := sqlite.OpenConn(sqlitePath, sqlite.OpenReadOnly)
 	if err != nil {
 		return Report{}, fmt.Errorf("storecopy: open %s: %w", sqlitePath, err)

@@ -194,3 +194,53 @@ func testDeliveryStateInOneRead(t *testing.T, open func(t *testing.T) store.Engi
 		t.Errorf("unknown referral's state = %+v, %v", st, err)
 	}
 }
+
+// A permission an operator recorded with a referral (RefUpdate.Permission,
+// on releasing a held copy) is found with the referral from then on, over
+// the referral's own; an amendment without a permission keeps it, one
+// bringing its own replaces it.
+func testRecordedPermissionStandsUntilAnAmendmentBringsOne(t *testing.T, open func(t *testing.T) store.Engine) {
+	ctx := context.Background()
+	s := open(t)
+	defer s.Close()
+	AcceptReferral(t, s, "ref-1", "sr-1")
+	AcceptReferral(t, s, "ref-2", "sr-2")
+	permission := func(id string) *model.Permission {
+		t.Helper()
+		rec, found, err := s.FindReferral(ctx, intake.Lookup{ReferralID: id})
+		if err != nil || !found {
+			t.Fatalf("%s: %v, found %v", id, err, found)
+		}
+		return rec.Referral.Permission
+	}
+	if p := permission("ref-1"); p != nil {
+		t.Fatalf("a referral without permission reads %+v", p)
+	}
+	given := &model.Permission{Given: true, Source: "operator-recorded", Recorded: "2026-12-07"}
+	if err := s.Commit(ctx, store.Batch{Refs: []store.RefUpdate{{ReferralID: "ref-1", Permission: given}}}); err != nil {
+		t.Fatal(err)
+	}
+	if p := permission("ref-1"); p == nil || *p != *given {
+		t.Fatalf("recorded permission reads %+v, want %+v", p, given)
+	}
+	if p := permission("ref-2"); p != nil {
+		t.Fatalf("another referral reads %+v", p)
+	}
+	amend := func(key string, p *model.Permission) {
+		t.Helper()
+		amended := model.Referral{ID: "ref-1", Person: model.Person{NHSNumber: "9990000018"}, Permission: p}
+		if _, _, err := s.AcceptEventOnce(ctx, intake.EventCommit{Keys: []string{key}, Response: intake.Response{Status: 200}, Topic: "event.received",
+			Message: message.NewMessage(key, []byte("{}")), Change: intake.StatusChange{ReferralID: "ref-1"}, Amended: &amended}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	amend("amend-1", nil)
+	if p := permission("ref-1"); p == nil || *p != *given {
+		t.Fatalf("after an amendment without a permission: %+v, want the recorded one", p)
+	}
+	refused := &model.Permission{Given: false, Source: model.PermissionSourceFHIRConsent}
+	amend("amend-2", refused)
+	if p := permission("ref-1"); p == nil || *p != *refused {
+		t.Fatalf("after an amendment refusing: %+v, want its refusal", p)
+	}
+}

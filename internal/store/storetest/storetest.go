@@ -24,6 +24,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Engine) {
 		{"AcceptOnceUnderRace", testAcceptOnceUnderRace},
 		{"CrossReferenceFindsTheReferralByAnyReference", testCrossReferenceFindsTheReferralByAnyReference},
 		{"AcceptEventOnceIsACompareAndSet", testAcceptEventOnceIsACompareAndSet},
+		{"RecordedPermissionStandsUntilAnAmendmentBringsOne", testRecordedPermissionStandsUntilAnAmendmentBringsOne},
 		{"ParkedLanesOfferOnlyTheirHead", testParkedLanesOfferOnlyTheirHead},
 		{"DeliveryStateInOneRead", testDeliveryStateInOneRead},
 		{"DeadLetterShowDiscardKeepsEvidence", testDeadLetterShowDiscardKeepsEvidence},
