@@ -279,3 +279,49 @@ func TestPermissionHeldCopyReleasedThroughAdminAPI(t *testing.T) {
 		t.Errorf("holds still listed: %+v", hs)
 	}
 }
+
+// TestAReleasedPermissionCoversTheCancellation: with the council's routes
+// for referrals and cancellations both requiring the person's express
+// permission, the referral's council copy is held, released through the
+// admin API, and the NHS's later cancellation reaches the council's case
+// as a note with no hold of its own: the permission was recorded with the
+// referral.
+func TestAReleasedPermissionCoversTheCancellation(t *testing.T) {
+	o := startOpsHub(t, opsHubConfig{adminToken: heldTestToken, mutate: func(cfg *config.Config) {
+		for i, r := range cfg.Routes {
+			if (r.Message == string(model.KindReferral) || r.Message == string(model.KindCancellation)) && r.To == config.RecipientCouncil {
+				cfg.Routes[i].RequiresPermission = true
+			}
+		}
+	}})
+	post := func(file string) string {
+		t.Helper()
+		status, answer, err := o.sims.PostBundle(t.Context(), o.base, mustRead(t, "../../testdata/fhir/"+file))
+		if err != nil || status != http.StatusOK {
+			t.Fatalf("%s: %d %v\n%s", file, status, err, answer)
+		}
+		return demo.ReferralIDFrom(answer)
+	}
+	id := post("referral-1-line.json")
+	hold := openHoldOf(t, o, id)
+	code, answer := adminCall(t, http.MethodPost, fmt.Sprintf("%s/admin/held/%d/release", o.base, hold.ID), heldTestToken,
+		`{"by": "desk", "permissionRecordedBy": "OT D. Example", "evidence": "shared agreement form SA-0042"}`)
+	if code != http.StatusOK {
+		t.Fatalf("release = %d %s", code, answer)
+	}
+	council := o.sims.Councils["council-cwac"]
+	eventually(t, "the council's case", func() bool { return len(council.Cases()) == 1 })
+	var caseRef string
+	eventually(t, "the case reference recorded", func() bool {
+		rec, found, err := o.hub.Store().FindReferral(t.Context(), intake.Lookup{ReferralID: id})
+		caseRef = rec.Refs.CaseReference
+		return err == nil && found && caseRef != ""
+	})
+	if cancelled := post("cancellation-revoked.json"); cancelled != id {
+		t.Fatalf("the cancellation answered referral %s, want %s", cancelled, id)
+	}
+	eventually(t, "the cancellation's note on the case", func() bool { return len(council.Notes(caseRef)) == 1 })
+	if hs, err := o.hub.Store().Held(t.Context()); err != nil || len(hs) != 0 {
+		t.Errorf("open holds after the release: %+v, %v", hs, err)
+	}
+}
