@@ -73,7 +73,7 @@ var goMigrationNames = map[int64]string{
 	2: "chain the disclosure record (Go)",
 	3: "index subjects by referral (Go)",
 	4: "cluster receipts by referral (Go)",
-	7: "referral permission recorded by an operator (Go)",
+	7: "referral permission column (Go)",
 }
 
 // Migrate brings the schema of the store file at path up to date, as Open
