@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	zsqlite "zombiezen.com/go/sqlite"
+	"zombiezen.com/go/sqlite/sqlitex"
 
 	"github.com/iceshub/iceshub/internal/crypt"
 	"github.com/iceshub/iceshub/internal/intake"
@@ -145,6 +147,12 @@ func TestCopyKeepsTheOperatorsAndTheirRecord(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A permission an operator recorded with a referral is copied with it.
+	storetest.AcceptReferral(t, src, "ref-perm", "sr-perm")
+	given := model.Permission{Given: true, Source: "operator-recorded", Recorded: "2026-12-07"}
+	if err := src.Commit(ctx, store.Batch{Refs: []store.RefUpdate{{ReferralID: "ref-perm", Permission: &given}}}); err != nil {
+		t.Fatal(err)
+	}
 	srcOps, _ := src.VerifyOperatorRecord(ctx)
 	src.Close()
 	dst, err := postgres.Open(ctx, postgres.Options{URL: url, Keyring: keys, Migrate: true})
@@ -163,5 +171,46 @@ func TestCopyKeepsTheOperatorsAndTheirRecord(t *testing.T) {
 	}
 	if v, err := dst.VerifyOperatorRecord(ctx); err != nil || !v.OK || v.Entries != 3 || !srcOps.OK || srcOps.Entries != 2 {
 		t.Errorf("operator record after the copy and one more entry: %+v, %v (source %+v)", v, err, srcOps)
+	}
+	if rec, found, err := dst.FindReferral(ctx, intake.Lookup{ReferralID: "ref-perm"}); err != nil || !found ||
+		rec.Referral.Permission == nil || *rec.Referral.Permission != given {
+		t.Errorf("copied referral's permission: %+v, %v", rec.Referral.Permission, err)
+	}
+}
+
+// A SQLite store last run by a release before the referrals' permission
+// column is brought up to date by the copy, which then copies it.
+func TestCopyBringsAnOlderStoreUpToDate(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	key, _ := crypt.NewKey()
+	keys, _ := crypt.NewKeyring(key)
+	dir := t.TempDir()
+	src, err := sqlite.Open(sqlite.Options{DataDir: dir, Keyring: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.AcceptReferral(t, src, "ref-old", "sr-old")
+	src.Close()
+	path := filepath.Join(dir, sqlite.FileName)
+	conn, err := zsqlite.OpenConn(path, zsqlite.OpenReadWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlitex.ExecuteScript(conn, `ALTER TABLE referrals DROP COLUMN permission;
+		DELETE FROM goose_db_version WHERE version_id = 7;`, nil); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	dst, err := postgres.Open(ctx, postgres.Options{URL: url, Keyring: keys, Migrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	if _, err := Copy(ctx, path, dst); err != nil {
+		t.Fatalf("copy of an older store: %v", err)
+	}
+	if rec, found, err := dst.FindReferral(ctx, intake.Lookup{ReferralID: "ref-old"}); err != nil || !found || rec.Referral.Permission != nil {
+		t.Errorf("copied referral %+v, found %v, %v", rec.Referral.Permission, found, err)
 	}
 }
