@@ -239,7 +239,8 @@ func TestConsoleInABrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(fmt.Sprintf("#perm-by-%d", perm.ID)), "OT D. Example"),
 		chromedp.SendKeys(chromedp.CSS(fmt.Sprintf("#evidence-%d", perm.ID)), "shared agreement form SA-0042"),
 		chromedp.Click(chromedp.CSS(fmt.Sprintf(`form[action="/console/held/%d/release"] button`, perm.ID))))
-	if status != http.StatusOK || !strings.Contains(b.text(), fmt.Sprintf("Held message %d released", perm.ID)) {
+	if status != http.StatusOK || !strings.Contains(b.text(), fmt.Sprintf("Held message %d released", perm.ID)) ||
+		!strings.Contains(b.text(), "The permission now stands for the referral's later messages") {
 		t.Fatalf("release = %d:\n%s", status, b.text())
 	}
 	releasedKey := routes.IdempotencyKey(r.chester, "provider", model.KindReferral)

@@ -152,6 +152,9 @@ func printResolved(w io.Writer, res routes.Resolved) {
 		fmt.Fprintf(w, "held message %d %s: %s for %s queued on %s, idempotency key %s\n",
 			res.ID, res.Action, res.Kind, res.Recipient, routes.TopicDeliver(res.Recipient), strings.Join(res.IdempotencyKeys, ", "))
 	}
+	if res.Action == store.ActionReleased {
+		fmt.Fprintln(w, "the permission is recorded with the referral: its later messages go without a hold")
+	}
 }
 
 func heldList(ctx context.Context, st store.HeldMessages, stdout io.Writer, asJSON, all bool) error {

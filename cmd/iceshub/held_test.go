@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/iceshub/iceshub/internal/audit"
 	"github.com/iceshub/iceshub/internal/config"
 	"github.com/iceshub/iceshub/internal/demo"
+	"github.com/iceshub/iceshub/internal/hub"
 	"github.com/iceshub/iceshub/internal/intake"
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
@@ -323,5 +326,54 @@ func TestAReleasedPermissionCoversTheCancellation(t *testing.T) {
 	eventually(t, "the cancellation's note on the case", func() bool { return len(council.Notes(caseRef)) == 1 })
 	if hs, err := o.hub.Store().Held(t.Context()); err != nil || len(hs) != 0 {
 		t.Errorf("open holds after the release: %+v, %v", hs, err)
+	}
+}
+
+// TestHeldReleaseByCommandSaysThePermissionStands: 'iceshub held release'
+// with the hub stopped queues the held copy and says that the permission
+// is now recorded with the referral, as it is.
+func TestHeldReleaseByCommandSaysThePermissionStands(t *testing.T) {
+	o := startOpsHub(t, opsHubConfig{mutate: func(cfg *config.Config) {
+		for i, r := range cfg.Routes {
+			if r.Message == string(model.KindReferral) && r.To == config.RecipientCouncil {
+				cfg.Routes[i].RequiresPermission = true
+			}
+		}
+	}})
+	id := o.send(t, referralTemplate(t))
+	hold := openHoldOf(t, o, id)
+	if err := o.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// The command cuts the copy by the hub's routes: its configuration,
+	// the built-in one with the council's route needing permission.
+	yaml := string(mustRead(t, "../../internal/config/default.yaml"))
+	for old, repl := range map[string]string{
+		"    to: council                 # the council whose area holds the person's address\n": "    to: council\n    requires_permission: true\n",
+		"  data_dir: data ": "  data_dir: " + o.dir + " ",
+	} {
+		if !strings.Contains(yaml, old) {
+			t.Fatalf("the built-in configuration changed: no %q", old)
+		}
+		yaml = strings.Replace(yaml, old, repl, 1)
+	}
+	cfgPath := filepath.Join(t.TempDir(), "iceshub.yaml")
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut strings.Builder
+	args := []string{"held", "release", fmt.Sprint(hold.ID), "--permission-recorded-by", "OT D. Example", "--evidence", "SA-0042", "--config", cfgPath}
+	if code := run(args, &out, &errOut); code != 0 || !strings.Contains(out.String(), "released") ||
+		!strings.Contains(out.String(), "its later messages go without a hold") {
+		t.Fatalf("held release = %d\n%s%s", code, out.String(), errOut.String())
+	}
+	st, err := hub.OpenExisting(hub.SQLiteAt(o.dir), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec, found, err := st.FindReferral(t.Context(), intake.Lookup{ReferralID: id})
+	if err != nil || !found || rec.Referral.Permission == nil || !rec.Referral.Permission.Given || rec.Referral.Permission.Source != routes.PermissionSourceOperator {
+		t.Errorf("the referral's permission after the release: %+v, %v", rec.Referral.Permission, err)
 	}
 }

@@ -230,6 +230,9 @@ func (c *Console) resolveHeld(w http.ResponseWriter, r *http.Request, s *session
 	default:
 		msg += fmt.Sprintf(" The %s for %s is queued.", res.Kind, res.Recipient)
 	}
+	if res.Action == store.ActionReleased {
+		msg += " The permission now stands for the referral's later messages."
+	}
 	c.setFlash(r.Context(), s, msg)
 	http.Redirect(w, r, Prefix+"held", http.StatusSeeOther)
 }
