@@ -166,9 +166,8 @@ func CheckEnded(month string, now time.Time) error {
 // published to it again. It refuses (ErrCannotPublish) a month not written
 // YYYY-MM, one not ended yet (its counts would be incomplete, and it is
 // published once), one the store holds no counts of, and a configuration
-// without a statistics route. It
-// returns how many copies it published and the commissioners the routes
-// name.
+// without a statistics route. It returns how many copies it published and
+// the commissioners the routes name.
 func (p *Publisher) PublishEnded(ctx context.Context, month string) (int, []string, error) {
 	if err := CheckEnded(month, p.now()); err != nil {
 		return 0, nil, err
