@@ -32,7 +32,7 @@ var ErrCannotResolve = errors.New("the held message cannot be resolved that way"
 
 // PermissionSourceOperator is the model.Permission.Source of a permission
 // an operator recorded to release a held copy.
-const PermissionSourceOperator = "operator-recorded"
+const PermissionSourceOperator = model.PermissionSourceOperator
 
 // HeldStore is what the hold resolutions need from storage.
 type HeldStore interface {

@@ -287,6 +287,16 @@ func eventFingerprint(t fhirmap.Target, ev *model.Event) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// keptPermission is the permission the referral has after an amendment
+// that brings now: an amendment without a permission keeps one an
+// operator recorded (store.RecordedPermission), so that is no change.
+func keptPermission(old, now *model.Permission) *model.Permission {
+	if now == nil && old != nil && old.Source == model.PermissionSourceOperator {
+		return old
+	}
+	return now
+}
+
 // amended names the parts of the referral an amendment changes, such as
 // "amended: priority, equipment": names, never values, so the description
 // holds nothing the parts themselves do not.
@@ -302,7 +312,7 @@ func amended(old, now *model.Referral) string {
 		{"access notes", old.AccessNotes, now.AccessNotes},
 		{"equipment", lines(old.Equipment), lines(now.Equipment)},
 		{"clinical context", old.Clinical, now.Clinical},
-		{"permission", old.Permission, now.Permission},
+		{"permission", old.Permission, keptPermission(old.Permission, now.Permission)},
 	}
 	var changed []string
 	for _, p := range parts {

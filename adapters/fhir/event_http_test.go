@@ -625,3 +625,30 @@ func TestFHIRKindsNotAllowed(t *testing.T) {
 		})
 	}
 }
+
+// An amendment without a permission keeps the one an operator recorded
+// with the referral, so its description does not name the permission as
+// changed; one that brings a Consent of its own does.
+func TestAnAmendmentKeepsARecordedPermission(t *testing.T) {
+	for name, c := range map[string]struct {
+		recorded *model.Permission
+		want     string
+	}{
+		"recorded by an operator": {&model.Permission{Given: true, Source: model.PermissionSourceOperator, Recorded: "2026-12-07"}, "amended: priority, equipment"},
+		"read from a Consent":     {&model.Permission{Given: true, Source: model.PermissionSourceFHIRConsent}, "amended: priority, equipment, permission"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			st := newMemStore()
+			st.put(t, "referral-1-line.json", referralID, model.StatusOrdered)
+			st.records[referralID].Referral.Permission = c.recorded
+			e := newEventEnv(t, fhiradapter.Config{}, st)
+			if w := e.do("POST", "/fhir/$process-message", read(t, "amendment-1-line.json")); w.Code != http.StatusOK {
+				t.Fatalf("amendment: %d %s", w.Code, w.Body)
+			}
+			events, _ := st.accepted()
+			if len(events) != 1 || events[0].Event.Description != c.want {
+				t.Fatalf("events %+v, want the description %q", events, c.want)
+			}
+		})
+	}
+}

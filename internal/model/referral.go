@@ -76,6 +76,11 @@ type Referral struct {
 // from a FHIR Consent resource.
 const PermissionSourceFHIRConsent = "fhir-consent"
 
+// PermissionSourceOperator is the Permission.Source of a permission an
+// operator recorded to release a held copy; it stands for the referral's
+// later messages until an amendment brings a permission of its own.
+const PermissionSourceOperator = "operator-recorded"
+
 // Permission records whether the person gave, or refused, express permission
 // to share their referral, and where that was read from. It holds no
 // personal data: codes and a date only.
