@@ -22,6 +22,7 @@ import (
 	"github.com/iceshub/iceshub/internal/model"
 	"github.com/iceshub/iceshub/internal/store"
 	"github.com/iceshub/iceshub/internal/store/sqlite"
+	"github.com/iceshub/iceshub/internal/store/storetest"
 	"github.com/iceshub/iceshub/routes"
 )
 
@@ -523,5 +524,25 @@ func TestTheStoreNeverHoldsTheSessionCookie(t *testing.T) {
 	}
 	if cs, err := r.st.UseConsoleSession(context.Background(), store.SessionID(token), now, now.Add(-time.Hour), now.Add(-time.Hour)); err != nil || cs.Operator != "otto" {
 		t.Fatalf("the session under the cookie's hash: %+v, %v", cs, err)
+	}
+}
+
+// A referral's journey says whether the person's express permission is
+// recorded, and where it came from (codes and a date, no personal value):
+// none, or given by an operator's release.
+func TestTheJourneyShowsTheRecordedPermission(t *testing.T) {
+	r := newRig(t)
+	storetest.AcceptReferral(t, r.st, "ref-perm", "sr-perm")
+	c := r.client(t)
+	r.signIn(t, c, "vera", testPassword)
+	if _, body := get(t, c, r.srv.URL+"/console/referrals/ref-perm"); !strings.Contains(body, "none recorded") {
+		t.Fatalf("journey without a permission:\n%s", body)
+	}
+	given := model.Permission{Given: true, Source: model.PermissionSourceOperator, Recorded: "2026-12-07"}
+	if err := r.st.Commit(context.Background(), store.Batch{Refs: []store.RefUpdate{{ReferralID: "ref-perm", Permission: &given}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := get(t, c, r.srv.URL+"/console/referrals/ref-perm"); !strings.Contains(body, "given (operator-recorded, 2026-12-07)") {
+		t.Fatalf("journey with a recorded permission:\n%s", body)
 	}
 }
