@@ -21,13 +21,11 @@ import (
 	"github.com/iceshub/iceshub/internal/store/storetest"
 )
 
-// A SQLite store with a delivered referral, pending copies, a parked copy,
-// a dead letter and a held message is copied whole: the PostgreSQL store
-// answers the same requests the same way, offers the pending copies in
-// order, reads every sealed value with the same keys, and its disclosure
-// chain verifies and ends where the source's did.
-func TestCopyMovesEverythingAndRefusesAFullTarget(t *testing.T) {
-	ctx := context.Background()
+// newSource returns a new SQLite store with keys of its own, the path of
+// its file, and target, which opens a new, empty PostgreSQL store with the
+// same keys (closed when the test ends) to copy it into.
+func newSource(t *testing.T) (src *sqlite.SQLite, path string, target func() *postgres.Postgres) {
+	t.Helper()
 	url := pgtest.URL(t)
 	key, _ := crypt.NewKey()
 	keys, _ := crypt.NewKeyring(key)
@@ -36,6 +34,25 @@ func TestCopyMovesEverythingAndRefusesAFullTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return src, filepath.Join(dir, sqlite.FileName), func() *postgres.Postgres {
+		t.Helper()
+		dst, err := postgres.Open(context.Background(), postgres.Options{URL: url, Keyring: keys, Migrate: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { dst.Close() })
+		return dst
+	}
+}
+
+// A SQLite store with a delivered referral, pending copies, a parked copy,
+// a dead letter and a held message is copied whole: the PostgreSQL store
+// answers the same requests the same way, offers the pending copies in
+// order, reads every sealed value with the same keys, and its disclosure
+// chain verifies and ends where the source's did.
+func TestCopyMovesEverythingAndRefusesAFullTarget(t *testing.T) {
+	ctx := context.Background()
+	src, path, target := newSource(t)
 	storetest.AcceptReferral(t, src, "ref-1", "sr-1")
 	storetest.AcceptReferral(t, src, "ref-2", "sr-2")
 	storetest.FillRecord(t, src, 7)
@@ -61,12 +78,8 @@ func TestCopyMovesEverythingAndRefusesAFullTarget(t *testing.T) {
 	srcChain := storetest.Verify(t, src)
 	src.Close()
 
-	dst, err := postgres.Open(ctx, postgres.Options{URL: url, Keyring: keys, Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
-	rep, err := Copy(ctx, filepath.Join(dir, sqlite.FileName), dst)
+	dst := target()
+	rep, err := Copy(ctx, path, dst)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +131,7 @@ func TestCopyMovesEverythingAndRefusesAFullTarget(t *testing.T) {
 	if v := storetest.Verify(t, dst); !v.OK || v.Entries != srcChain.Entries+2 {
 		t.Errorf("after two more entries: %+v", v)
 	}
-	if _, err := Copy(ctx, filepath.Join(dir, sqlite.FileName), dst); !errors.Is(err, ErrTargetNotEmpty) {
+	if _, err := Copy(ctx, path, dst); !errors.Is(err, ErrTargetNotEmpty) {
 		t.Errorf("copy into a used store: %v, want ErrTargetNotEmpty", err)
 	}
 }
@@ -128,14 +141,7 @@ func TestCopyMovesEverythingAndRefusesAFullTarget(t *testing.T) {
 // and goes on from where its source ended.
 func TestCopyKeepsTheOperatorsAndTheirRecord(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.URL(t)
-	key, _ := crypt.NewKey()
-	keys, _ := crypt.NewKeyring(key)
-	dir := t.TempDir()
-	src, err := sqlite.Open(sqlite.Options{DataDir: dir, Keyring: keys})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, path, target := newSource(t)
 	if err := src.AddOperator(ctx, store.Operator{Name: "desk1", Role: store.RoleOperator, PasswordHash: "$2a$hash"}); err != nil {
 		t.Fatal(err)
 	}
@@ -155,12 +161,8 @@ func TestCopyKeepsTheOperatorsAndTheirRecord(t *testing.T) {
 	}
 	srcOps, _ := src.VerifyOperatorRecord(ctx)
 	src.Close()
-	dst, err := postgres.Open(ctx, postgres.Options{URL: url, Keyring: keys, Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
-	if _, err := Copy(ctx, filepath.Join(dir, sqlite.FileName), dst); err != nil {
+	dst := target()
+	if _, err := Copy(ctx, path, dst); err != nil {
 		t.Fatal(err)
 	}
 	if o, err := dst.Operator(ctx, "desk1"); err != nil || !o.Disabled || o.PasswordHash != "$2a$hash" || o.Role != store.RoleOperator {
@@ -182,17 +184,9 @@ func TestCopyKeepsTheOperatorsAndTheirRecord(t *testing.T) {
 // column is brought up to date by the copy, which then copies it.
 func TestCopyBringsAnOlderStoreUpToDate(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.URL(t)
-	key, _ := crypt.NewKey()
-	keys, _ := crypt.NewKeyring(key)
-	dir := t.TempDir()
-	src, err := sqlite.Open(sqlite.Options{DataDir: dir, Keyring: keys})
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, path, target := newSource(t)
 	storetest.AcceptReferral(t, src, "ref-old", "sr-old")
 	src.Close()
-	path := filepath.Join(dir, sqlite.FileName)
 	conn, err := zsqlite.OpenConn(path, zsqlite.OpenReadWrite)
 	if err != nil {
 		t.Fatal(err)
@@ -202,11 +196,7 @@ func TestCopyBringsAnOlderStoreUpToDate(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn.Close()
-	dst, err := postgres.Open(ctx, postgres.Options{URL: url, Keyring: keys, Migrate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dst.Close()
+	dst := target()
 	if _, err := Copy(ctx, path, dst); err != nil {
 		t.Fatalf("copy of an older store: %v", err)
 	}
