@@ -110,7 +110,16 @@ func (p *Publisher) Publish(ctx context.Context, month string) (int, error) {
 	if len(p.routes) == 0 {
 		return 0, nil
 	}
-	body, err := p.table(ctx, month)
+	counts, err := p.store.Statistics(ctx, month, month)
+	if err != nil {
+		return 0, fmt.Errorf("statistics of %s: %w", month, err)
+	}
+	return p.publish(ctx, month, counts)
+}
+
+// publish publishes the table of counts, month's, as Publish says.
+func (p *Publisher) publish(ctx context.Context, month string, counts []stats.Count) (int, error) {
+	body, err := p.table(month, counts)
 	if err != nil {
 		return 0, err
 	}
@@ -188,20 +197,16 @@ func (p *Publisher) PublishEnded(ctx context.Context, month string) (int, []stri
 	for _, r := range p.routes {
 		to = append(to, r.To)
 	}
-	n, err := p.Publish(ctx, month)
+	n, err := p.publish(ctx, month, counts)
 	return n, to, err
 }
 
-// table returns the statistics of month as 'iceshub stats --from month
+// table returns counts, the statistics of month, as 'iceshub stats --from month
 // --to month --format csv' prints them, under the configured rules.
-func (p *Publisher) table(ctx context.Context, month string) (string, error) {
+func (p *Publisher) table(month string, counts []stats.Count) (string, error) {
 	q, format, err := stats.Request{From: month, To: month, Format: "csv"}.Query()
 	if err != nil {
 		return "", err
-	}
-	counts, err := p.store.Statistics(ctx, month, month)
-	if err != nil {
-		return "", fmt.Errorf("statistics of %s: %w", month, err)
 	}
 	t, err := stats.Publish(counts, q, p.rules)
 	if err != nil {
