@@ -170,7 +170,7 @@ func TestAMissedMonthIsPublishedByHand(t *testing.T) {
 	out.Reset()
 	errOut.Reset()
 	if code := run([]string{"stats", "publish", "--month", "2026-10", "--config", cfgPath}, &out, &errOut); code != 0 ||
-		!strings.Contains(out.String(), "1 of 1 commissioners (commissioner-icb) queued") {
+		!strings.Contains(out.String(), "queued for 1 of 1 commissioners (commissioner-icb)") {
 		t.Fatalf("stats publish = %d\n%s%s", code, out.String(), errOut.String())
 	}
 	// The hub started again from the command's configuration, which has

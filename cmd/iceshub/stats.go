@@ -87,7 +87,7 @@ func cmdStatsPublish(ctx context.Context, args []string, stdout, stderr io.Write
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if err == nil {
-		_, err = fmt.Fprintf(stdout, "statistics of %s: %d of %d commissioners (%s) queued, the others had them; the hub delivers them\n",
+		_, err = fmt.Fprintf(stdout, "statistics of %s: queued for %d of %d commissioners (%s), for the hub to deliver; one that had them gets nothing again\n",
 			*month, n, len(to), strings.Join(to, ", "))
 	}
 	return err
