@@ -11,9 +11,10 @@
 // that every hub on it knows them, behind an HttpOnly, SameSite=Strict
 // cookie (Secure over TLS) whose value the store never holds. Every form
 // carries the session's CSRF token; after MaxFailures failed sign-ins in a
-// row an account is locked for LockFor. Every action, and every view of personal values, is appended to
-// the operator record, a hash chain like the disclosure record. Personal
-// values are shown to the dpo role only, on the subject access page only.
+// row an account is locked for LockFor. Every action, and every view of
+// personal values, is appended to the operator record, a hash chain like
+// the disclosure record. Personal values are shown to the dpo role only,
+// on the subject access page only.
 //
 // Every asset is embedded; pages load nothing from another host.
 package console

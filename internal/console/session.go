@@ -184,10 +184,12 @@ type loginData struct {
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	if s, err := c.current(r); err != nil {
+	s, err := c.current(r)
+	if err != nil {
 		c.fail(w, r, nil, err)
 		return
-	} else if s != nil {
+	}
+	if s != nil {
 		http.Redirect(w, r, Prefix, http.StatusSeeOther)
 		return
 	}
