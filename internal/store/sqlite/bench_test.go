@@ -42,17 +42,10 @@ func BenchmarkDeliveryStateAfterACommit(b *testing.B) {
 	s := openTemp(b, b.TempDir())
 	defer s.Close()
 	const referrals = 2000
-	ids := make([]string, referrals)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("ref-%05d", i)
-		b.StopTimer()
-		if _, _, err := s.AcceptOnce(ctx, []string{"request:" + ids[i]}, intake.Response{Status: 200}, "referral.received",
-			message.NewMessage(ids[i], []byte("{}")), &intake.Record{Referral: model.Referral{ID: ids[i],
-				Source: model.Source{ServiceRequestID: "sr-" + ids[i]}}, Status: model.StatusOrdered}); err != nil {
-			b.Fatal(err)
-		}
-		if err := s.Commit(ctx, store.Batch{Refs: []store.RefUpdate{{ReferralID: ids[i], OrderReference: "ORD-" + ids[i], OrderSentTo: "provider"},
-			{ReferralID: ids[i], Case: &store.CaseRef{Council: "council-a", Reference: "CASE-" + ids[i], Purpose: store.CaseForOrder}}}}); err != nil {
+	ids := acceptReferrals(b, s, referrals, nil)
+	for _, id := range ids {
+		if err := s.Commit(ctx, store.Batch{Refs: []store.RefUpdate{{ReferralID: id, OrderReference: "ORD-" + id, OrderSentTo: "provider"},
+			{ReferralID: id, Case: &store.CaseRef{Council: "council-a", Reference: "CASE-" + id, Purpose: store.CaseForOrder}}}}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -85,15 +78,7 @@ func BenchmarkDeliveryStatesAfterACommit(b *testing.B) {
 	s := openTemp(b, b.TempDir())
 	defer s.Close()
 	const referrals, group = 2000, 16
-	ids := make([]string, referrals)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("ref-%05d", i)
-		if _, _, err := s.AcceptOnce(ctx, []string{"request:" + ids[i]}, intake.Response{Status: 200}, "referral.received",
-			message.NewMessage(ids[i], []byte("{}")), &intake.Record{Referral: model.Referral{ID: ids[i],
-				Source: model.Source{ServiceRequestID: "sr-" + ids[i]}}, Status: model.StatusOrdered}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	ids := acceptReferrals(b, s, referrals, nil)
 	b.ResetTimer()
 	for i := 0; i < b.N; i += group {
 		b.StopTimer()
@@ -187,16 +172,11 @@ func BenchmarkFindReferral(b *testing.B) {
 	s := openTemp(b, b.TempDir())
 	defer s.Close()
 	const referrals = 2000
-	ids := make([]string, referrals)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("ref-%05d", i)
-		ref := model.Referral{ID: ids[i], Source: model.Source{ServiceRequestID: "sr-" + ids[i]}, Person: model.Person{NHSNumber: "9990000018"},
-			Equipment: []model.EquipmentItem{{Code: "HOIST-1", Quantity: 1}}}
-		if _, _, err := s.AcceptOnce(ctx, []string{"request:" + ids[i]}, intake.Response{Status: 200}, "referral.received",
-			message.NewMessage(ids[i], []byte("{}")), &intake.Record{Referral: ref, Refs: model.References{Council: "council-a"}, Status: model.StatusOrdered}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	ids := acceptReferrals(b, s, referrals, func(rec *intake.Record) {
+		rec.Referral.Person.NHSNumber = "9990000018"
+		rec.Referral.Equipment = []model.EquipmentItem{{Code: "HOIST-1", Quantity: 1}}
+		rec.Refs.Council = "council-a"
+	})
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
@@ -204,4 +184,26 @@ func BenchmarkFindReferral(b *testing.B) {
 			b.Fatal(found, err)
 		}
 	}
+}
+
+// acceptReferrals records n referrals, ref-00000 onwards, each with its
+// ServiceRequest id and status ordered, and what fill adds to its record
+// (nil: nothing); it returns their ids. Not timed.
+func acceptReferrals(b *testing.B, s *SQLite, n int, fill func(*intake.Record)) []string {
+	b.Helper()
+	b.StopTimer()
+	defer b.StartTimer()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("ref-%05d", i)
+		rec := intake.Record{Referral: model.Referral{ID: ids[i], Source: model.Source{ServiceRequestID: "sr-" + ids[i]}}, Status: model.StatusOrdered}
+		if fill != nil {
+			fill(&rec)
+		}
+		if _, _, err := s.AcceptOnce(context.Background(), []string{"request:" + ids[i]}, intake.Response{Status: 200}, "referral.received",
+			message.NewMessage(ids[i], []byte("{}")), &rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return ids
 }
