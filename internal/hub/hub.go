@@ -91,12 +91,21 @@ func (h *Hub) Listen() (net.Listener, error) {
 		return nil, fmt.Errorf("listen on %s: %w", h.cfg.Server.Addr, err)
 	}
 	if h.cfg.Server.OpsAddr != "" {
-		opsLn, err := net.Listen("tcp", h.cfg.Server.OpsAddr)
+		opsLn, err := h.listenOps()
 		if err != nil {
 			_ = ln.Close()
-			return nil, fmt.Errorf("listen on server.ops_addr %s: %w", h.cfg.Server.OpsAddr, err)
+			return nil, err
 		}
 		h.UseOpsListener(opsLn)
+	}
+	return ln, nil
+}
+
+// listenOps listens on server.ops_addr.
+func (h *Hub) listenOps() (net.Listener, error) {
+	ln, err := net.Listen("tcp", h.cfg.Server.OpsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on server.ops_addr %s: %w", h.cfg.Server.OpsAddr, err)
 	}
 	return ln, nil
 }
@@ -559,8 +568,8 @@ func (h *Hub) Run(ctx context.Context, ln net.Listener) error {
 		opsLn := h.opsListener
 		if opsLn == nil {
 			var err error
-			if opsLn, err = net.Listen("tcp", h.cfg.Server.OpsAddr); err != nil {
-				serveErr <- fmt.Errorf("listen on server.ops_addr %s: %w", h.cfg.Server.OpsAddr, err)
+			if opsLn, err = h.listenOps(); err != nil {
+				serveErr <- err
 			}
 		}
 		if opsLn != nil {
