@@ -222,17 +222,47 @@ func TestACommitWakesTheOtherHubBeforeItsPoll(t *testing.T) {
 		}
 		return msgs
 	}
-	atB, atA := receive(b, "deliver.woken"), receive(a, "deliver.own")
-	time.Sleep(200 * time.Millisecond) // both queues have made their first claim, and wait for the hour's poll
-	publish(t, a, "deliver.woken", 1, 1)
-	publish(t, a, "deliver.own", 1, 1)
-	for name, msgs := range map[string]<-chan *message.Message{"the other hub": atB, "the publishing hub": atA} {
+	queues := []struct {
+		name, topic string
+		msgs        <-chan *message.Message
+	}{{"the other hub", "deliver.woken", receive(b, "deliver.woken")}, {"the publishing hub", "deliver.own", receive(a, "deliver.own")}}
+	// Each queue's first message, handled and its acknowledgement written:
+	// the queue has claimed, and waits now for a wake-up or the hour's
+	// poll, whenever it started.
+	for _, q := range queues {
+		publishOne(t, a, q.topic, "first")
 		select {
-		case m := <-msgs:
+		case m := <-q.msgs:
+			m.Ack()
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s had not its first message: not found by its first claim, nor woken by the commit", q.name)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for n, err := a.Pending(ctx, q.topic); n != 0; n, err = a.Pending(ctx, q.topic) {
+			if err != nil || time.Now().After(deadline) {
+				t.Fatalf("%s: the first message's acknowledgement not written: %d pending, %v", q.name, n, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	for _, q := range queues {
+		publishOne(t, a, q.topic, "second")
+		select {
+		case m := <-q.msgs:
 			m.Ack()
 		case <-time.After(30 * time.Second): // the poll is an hour away
-			t.Fatalf("%s was not woken by the commit", name)
+			t.Fatalf("%s was not woken by the commit", q.name)
 		}
+	}
+}
+
+// publishOne commits one message of its own lane, id, on topic.
+func publishOne(t *testing.T, p *Postgres, topic, id string) {
+	t.Helper()
+	m := message.NewMessage(id, []byte(id))
+	m.Metadata.Set(intake.MetaReferralID, id)
+	if err := p.Commit(context.Background(), store.Batch{Messages: []store.TopicMessage{{Topic: topic, Message: m}}}); err != nil {
+		t.Fatal(err)
 	}
 }
 
